@@ -1,0 +1,22 @@
+//! hookpost's rules as pure functions: no I/O, no AWS types.
+//!
+//! Everything a handler decides — whether a URL may be subscribed, whether an address may be
+//! dialled, what a token looks like, which error a client sees — is decided here, so that the
+//! Lambda functions, the local server and the tests share one implementation.
+
+pub mod account;
+pub mod address;
+pub mod error;
+pub mod ids;
+pub mod input;
+pub mod rate_limit;
+pub mod subscription;
+pub mod time;
+pub mod token;
+pub mod url_rules;
+
+pub use account::{Account, Channel, ChannelType, Plan, Scope};
+pub use address::{Cidr, DestinationPolicy};
+pub use error::{ApiError, Issue};
+pub use ids::{AccountId, ChannelId, FailureId, SubscriptionId, TokenId};
+pub use time::{Clock, SystemClock, Timestamp};

@@ -1,0 +1,741 @@
+//! Webhook subscriptions (SPEC §3): the model, what a client may send to create or change
+//! one, and what it sees back.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use rand::RngCore;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::account::{string_enum, ChannelType};
+use crate::address::DestinationPolicy;
+use crate::error::ApiError;
+use crate::ids::{AccountId, ChannelId, SubscriptionId};
+use crate::input::Fields;
+use crate::time::Timestamp;
+use crate::url_rules::{url_host, validate_webhook_url};
+
+pub const SECRET_PREFIX: &str = "whsec_";
+pub const SECRET_PREFIX_LEN: usize = 12;
+pub const MAX_HEADERS: usize = 10;
+pub const MAX_EVENTS: usize = 100;
+pub const MAX_NAME_LEN: usize = 200;
+pub const DEFAULT_MAX_ACTIVE: u32 = 25;
+/// How long a disabled subscription may still be reactivated.
+pub const REACTIVATION_WINDOW_DAYS: i64 = 90;
+
+string_enum!(Source { Zapier => "zapier", Dashboard => "dashboard" });
+string_enum!(DisabledReason { Deleted => "deleted", AutoDisabled => "auto_disabled" });
+
+/// How hookpost authenticates to the receiver, besides the signature. Write-only.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Authentication {
+    #[default]
+    None,
+    Basic {
+        username: String,
+        password: String,
+    },
+    Bearer {
+        token: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subscription {
+    pub id: SubscriptionId,
+    pub account_id: AccountId,
+    pub name: String,
+    pub url: String,
+    pub events: Vec<String>,
+    /// The signing secret in full (`whsec_...`): needed to sign, never returned after create.
+    pub secret: String,
+    pub channel_id: Option<ChannelId>,
+    pub channel_type: Option<ChannelType>,
+    pub source: Source,
+    pub zapier_subscription_id: Option<String>,
+    pub is_active: bool,
+    pub disabled_reason: Option<DisabledReason>,
+    pub disabled_at: Option<Timestamp>,
+    pub consecutive_failures: u32,
+    pub last_delivery_at: Option<Timestamp>,
+    pub last_success_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub created_by_user_id: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    pub authentication: Authentication,
+}
+
+/// `whsec_` + base64 of 32 random bytes: the Standard Webhooks secret format.
+pub fn generate_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{SECRET_PREFIX}{}", base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+pub fn secret_prefix(secret: &str) -> String {
+    secret.chars().take(SECRET_PREFIX_LEN).collect()
+}
+
+/// Event types: 1–100 chars of `[a-z0-9_.-]` (SPEC §4).
+pub fn is_valid_event_type(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 100 && s.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-'))
+}
+
+/// Header names hookpost sets itself, or that would change how the request is framed.
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "connection",
+    "content-encoding",
+    "content-length",
+    "content-type",
+    "expect",
+    "host",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "user-agent",
+    "webhook-id",
+    "webhook-signature",
+    "webhook-timestamp",
+];
+
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn read_headers(fields: &mut Fields, value: Map<String, Value>) -> BTreeMap<String, String> {
+    if value.len() > MAX_HEADERS {
+        fields.issue("headers", format!("at most {MAX_HEADERS} headers"));
+    }
+    let mut out = BTreeMap::new();
+    for (name, v) in value {
+        let field = format!("headers.{name}");
+        let lower = name.to_ascii_lowercase();
+        if name.is_empty() || name.len() > 100 || !name.bytes().all(is_token_char) {
+            fields.issue(&field, "is not a valid header name");
+        } else if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("webhook-") {
+            fields.issue(&field, "is set by hookpost and cannot be overridden");
+        } else if out.contains_key(&lower) {
+            fields.issue(&field, "is given twice");
+        } else {
+            match v {
+                Value::String(s) if s.len() <= 1024 && s.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) => {
+                    out.insert(lower, s);
+                }
+                Value::String(_) => fields.issue(&field, "must be at most 1024 visible ASCII characters"),
+                _ => fields.issue(&field, "must be a string"),
+            }
+        }
+    }
+    out
+}
+
+fn read_credential(fields: &mut Fields, auth: &mut Map<String, Value>, name: &str) -> String {
+    let field = format!("authentication.{name}");
+    match auth.remove(name) {
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 1024 && !s.chars().any(char::is_control) => s,
+        Some(Value::String(_)) => {
+            fields.issue(&field, "must be 1 to 1024 characters without control characters");
+            String::new()
+        }
+        Some(_) => {
+            fields.issue(&field, "must be a string");
+            String::new()
+        }
+        None => {
+            fields.issue(&field, "is required");
+            String::new()
+        }
+    }
+}
+
+fn read_authentication(fields: &mut Fields, mut auth: Map<String, Value>) -> Authentication {
+    let method = match auth.remove("method") {
+        Some(Value::String(m)) => m,
+        Some(_) => {
+            fields.issue("authentication.method", "must be a string");
+            return Authentication::None;
+        }
+        None => {
+            fields.issue("authentication.method", "is required");
+            return Authentication::None;
+        }
+    };
+    let result = match method.as_str() {
+        "none" => Authentication::None,
+        "basic" => {
+            let username = read_credential(fields, &mut auth, "username");
+            if username.contains(':') {
+                fields.issue("authentication.username", "must not contain ':'");
+            }
+            let password = read_credential(fields, &mut auth, "password");
+            Authentication::Basic { username, password }
+        }
+        "bearer" => Authentication::Bearer { token: read_credential(fields, &mut auth, "token") },
+        _ => {
+            fields.issue("authentication.method", "must be one of none, basic, bearer");
+            return Authentication::None;
+        }
+    };
+    for extra in auth.keys() {
+        fields.issue(&format!("authentication.{extra}"), "unknown field");
+    }
+    result
+}
+
+fn read_name(fields: &mut Fields, name: String) -> Option<String> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > MAX_NAME_LEN || trimmed.chars().any(char::is_control) {
+        fields.issue("name", "must be 1 to 200 characters without control characters");
+        None
+    } else {
+        Some(trimmed.to_owned())
+    }
+}
+
+fn read_events(fields: &mut Fields, events: Vec<String>) -> Vec<String> {
+    if events.len() > MAX_EVENTS {
+        fields.issue("events", format!("at most {MAX_EVENTS} event types"));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(events.len());
+    for (i, e) in events.into_iter().enumerate() {
+        if !is_valid_event_type(&e) {
+            fields.issue(&format!("events[{i}]"), "must be 1 to 100 characters of a-z, 0-9, '_', '.', '-'");
+        } else if !out.contains(&e) {
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// A validated create request. The channel still has to be checked against the account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewSubscription {
+    pub name: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub channel_id: Option<ChannelId>,
+    pub source: Source,
+    pub zapier_subscription_id: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    pub authentication: Authentication,
+}
+
+/// Checks a create body: field errors first (`validation_error`), then the URL rules
+/// (`invalid_url`), so a client fixes its request shape before its URL.
+pub fn parse_new_subscription(body: Value, policy: &DestinationPolicy) -> Result<NewSubscription, ApiError> {
+    let mut f = Fields::from_value(body)?;
+    let url = f.required_string("url");
+    let name = f.opt_string("name").and_then(|n| read_name(&mut f, n));
+    let events = f.opt_string_array("events").map(|e| read_events(&mut f, e)).unwrap_or_default();
+    let channel_id = f.opt_string("channel_id").and_then(|c| {
+        let parsed = ChannelId::parse(&c);
+        if parsed.is_none() {
+            // A malformed id cannot be a channel of the account: same answer as unknown.
+            f.issue("channel_id", "is not a channel id");
+        }
+        parsed
+    });
+    let source = match f.opt_string("source") {
+        None => Source::Dashboard,
+        Some(s) => Source::parse(&s).unwrap_or_else(|| {
+            f.issue("source", "must be one of zapier, dashboard");
+            Source::Dashboard
+        }),
+    };
+    let zapier_subscription_id = f.opt_string("zapier_subscription_id");
+    match (source, &zapier_subscription_id) {
+        (Source::Zapier, None) => f.issue("zapier_subscription_id", "is required when source is zapier"),
+        (Source::Zapier, Some(z)) if z.is_empty() || z.len() > 200 || z.chars().any(char::is_control) => {
+            f.issue("zapier_subscription_id", "must be 1 to 200 characters")
+        }
+        (Source::Dashboard, Some(_)) => f.issue("zapier_subscription_id", "must be null unless source is zapier"),
+        _ => {}
+    }
+    let headers = f.opt_object("headers").map(|h| read_headers(&mut f, h)).unwrap_or_default();
+    let authentication = f.opt_object("authentication").map(|a| read_authentication(&mut f, a)).unwrap_or_default();
+    f.finish()?;
+
+    let url = validate_webhook_url(&url.unwrap_or_default(), policy).map_err(ApiError::InvalidUrl)?;
+    let name = name.unwrap_or_else(|| url_host(&url).unwrap_or_else(|| url.clone()));
+    // A channel-id format problem is reported as what it is from the client's side.
+    Ok(NewSubscription { name, url, events, channel_id, source, zapier_subscription_id, headers, authentication })
+}
+
+/// A validated PATCH: `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubscriptionPatch {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub authentication: Option<Authentication>,
+}
+
+impl SubscriptionPatch {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    pub fn apply(self, sub: &mut Subscription, now: Timestamp) {
+        if let Some(name) = self.name {
+            sub.name = name;
+        }
+        if let Some(url) = self.url {
+            sub.url = url;
+        }
+        if let Some(events) = self.events {
+            sub.events = events;
+        }
+        if let Some(headers) = self.headers {
+            sub.headers = headers;
+        }
+        if let Some(auth) = self.authentication {
+            sub.authentication = auth;
+        }
+        sub.updated_at = now;
+    }
+}
+
+pub fn parse_subscription_patch(body: Value, policy: &DestinationPolicy) -> Result<SubscriptionPatch, ApiError> {
+    let mut f = Fields::from_value(body)?;
+    for immutable in ["channel_id", "channel_type", "source", "zapier_subscription_id"] {
+        if f.take(immutable).is_some() {
+            f.issue(immutable, "cannot be changed after creation");
+        }
+    }
+    for read_only in [
+        "id",
+        "secret_prefix",
+        "is_active",
+        "disabled_reason",
+        "consecutive_failures",
+        "last_delivery_at",
+        "last_success_at",
+        "last_error",
+        "created_at",
+        "created_by_user_id",
+    ] {
+        if f.take(read_only).is_some() {
+            f.issue(read_only, "is read-only");
+        }
+    }
+    let mut patch = SubscriptionPatch::default();
+    if f.contains("name") {
+        match f.opt_string("name") {
+            Some(n) => patch.name = read_name(&mut f, n),
+            None if !f.has_issues() => f.issue("name", "must be a string"),
+            None => {}
+        }
+    }
+    let url = if f.contains("url") { f.required_string("url") } else { None };
+    if f.contains("events") {
+        match f.take("events") {
+            Some(Value::Null) => f.issue("events", "must be an array of strings"),
+            Some(v) => {
+                let mut tmp = Fields::from_value(serde_json::json!({ "events": v }))?;
+                let events = tmp.opt_string_array("events");
+                let issues = tmp.finish();
+                if let Err(ApiError::Validation(issues)) = issues {
+                    for i in issues {
+                        f.issue(&i.field, i.message);
+                    }
+                }
+                patch.events = events.map(|e| read_events(&mut f, e));
+            }
+            None => {}
+        }
+    }
+    if f.contains("headers") {
+        patch.headers = Some(f.opt_object("headers").map(|h| read_headers(&mut f, h)).unwrap_or_default());
+    }
+    if f.contains("authentication") {
+        patch.authentication =
+            Some(f.opt_object("authentication").map(|a| read_authentication(&mut f, a)).unwrap_or_default());
+    }
+    f.finish()?;
+    if let Some(url) = url {
+        patch.url = Some(validate_webhook_url(&url, policy).map_err(ApiError::InvalidUrl)?);
+    }
+    Ok(patch)
+}
+
+/// Whether a disabled subscription may be reactivated now (SPEC §3).
+pub fn check_reactivation(sub: &Subscription, now: Timestamp) -> Result<(), ApiError> {
+    if sub.is_active {
+        return Err(ApiError::InvalidState("the webhook subscription is already active".to_owned()));
+    }
+    let disabled_at = sub.disabled_at.unwrap_or(sub.updated_at);
+    if now.unix() - disabled_at.unix() > REACTIVATION_WINDOW_DAYS * 86_400 {
+        return Err(ApiError::InvalidState(format!(
+            "the webhook subscription was disabled more than {REACTIVATION_WINDOW_DAYS} days ago"
+        )));
+    }
+    Ok(())
+}
+
+/// What clients see of a subscription: every field of the seed, always present.
+#[derive(Debug, Serialize)]
+pub struct SubscriptionView<'a> {
+    pub id: SubscriptionId,
+    pub name: &'a str,
+    pub url: &'a str,
+    pub events: &'a [String],
+    pub secret_prefix: String,
+    pub channel_id: Option<&'a ChannelId>,
+    pub channel_type: Option<ChannelType>,
+    pub source: Source,
+    pub zapier_subscription_id: Option<&'a str>,
+    pub is_active: bool,
+    pub disabled_reason: Option<DisabledReason>,
+    pub consecutive_failures: u32,
+    pub last_delivery_at: Option<Timestamp>,
+    pub last_success_at: Option<Timestamp>,
+    pub last_error: Option<&'a str>,
+    pub created_at: Timestamp,
+    pub created_by_user_id: Option<&'a str>,
+    /// Only in the answer to create and rotate-secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<&'a str>,
+}
+
+impl Subscription {
+    pub fn view(&self) -> SubscriptionView<'_> {
+        SubscriptionView {
+            id: self.id,
+            name: &self.name,
+            url: &self.url,
+            events: &self.events,
+            secret_prefix: secret_prefix(&self.secret),
+            channel_id: self.channel_id.as_ref(),
+            channel_type: self.channel_type,
+            source: self.source,
+            zapier_subscription_id: self.zapier_subscription_id.as_deref(),
+            is_active: self.is_active,
+            disabled_reason: self.disabled_reason,
+            consecutive_failures: self.consecutive_failures,
+            last_delivery_at: self.last_delivery_at,
+            last_success_at: self.last_success_at,
+            last_error: self.last_error.as_deref(),
+            created_at: self.created_at,
+            created_by_user_id: self.created_by_user_id.as_deref(),
+            secret: None,
+        }
+    }
+
+    /// The view with the plaintext secret: the create answer, shown once.
+    pub fn view_with_secret(&self) -> SubscriptionView<'_> {
+        SubscriptionView { secret: Some(&self.secret), ..self.view() }
+    }
+
+    /// Builds a new active subscription from a validated request.
+    pub fn create(
+        account_id: AccountId,
+        input: NewSubscription,
+        channel_type: Option<ChannelType>,
+        user_id: Option<String>,
+        now: Timestamp,
+    ) -> Self {
+        let created_by_user_id = match input.source {
+            Source::Dashboard => user_id,
+            Source::Zapier => None,
+        };
+        Self {
+            id: SubscriptionId::new(),
+            account_id,
+            name: input.name,
+            url: input.url,
+            events: input.events,
+            secret: generate_secret(),
+            channel_id: input.channel_id,
+            channel_type,
+            source: input.source,
+            zapier_subscription_id: input.zapier_subscription_id,
+            is_active: true,
+            disabled_reason: None,
+            disabled_at: None,
+            consecutive_failures: 0,
+            last_delivery_at: None,
+            last_success_at: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+            created_by_user_id,
+            headers: input.headers,
+            authentication: input.authentication,
+        }
+    }
+}
+
+/// Filters of `GET /api/v1/webhook-subscriptions`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SubscriptionFilter {
+    pub source: Option<Source>,
+    pub is_active: Option<bool>,
+}
+
+impl SubscriptionFilter {
+    pub fn matches(&self, sub: &Subscription) -> bool {
+        self.source.is_none_or(|s| s == sub.source) && self.is_active.is_none_or(|a| a == sub.is_active)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use serde_json::json;
+
+    use super::*;
+    use crate::error::Issue;
+
+    fn policy() -> DestinationPolicy {
+        DestinationPolicy::default()
+    }
+
+    fn issues(err: ApiError) -> Vec<Issue> {
+        match err {
+            ApiError::Validation(i) => i,
+            other => panic!("expected validation_error, got {other:?}"),
+        }
+    }
+
+    fn sample() -> Subscription {
+        let input = parse_new_subscription(json!({"url": "https://example.com/h"}), &policy()).unwrap();
+        Subscription::create(AccountId::new(), input, None, Some("u1".into()), Timestamp::from_unix(1000))
+    }
+
+    #[test]
+    fn secrets_have_the_standard_webhooks_format() {
+        let s = generate_secret();
+        let raw = base64::engine::general_purpose::STANDARD.decode(s.strip_prefix("whsec_").unwrap()).unwrap();
+        assert_eq!(raw.len(), 32);
+        assert_eq!(secret_prefix(&s).len(), 12);
+        assert!(s.starts_with(&secret_prefix(&s)));
+        assert_ne!(s, generate_secret());
+    }
+
+    #[test]
+    fn minimal_create_gets_defaults() {
+        let n = parse_new_subscription(json!({"url": "https://hooks.example.com/in"}), &policy()).unwrap();
+        assert_eq!(n.name, "hooks.example.com");
+        assert_eq!(n.source, Source::Dashboard);
+        assert!(n.events.is_empty() && n.headers.is_empty());
+        assert_eq!(n.authentication, Authentication::None);
+    }
+
+    #[test]
+    fn full_create() {
+        let n = parse_new_subscription(
+            json!({
+                "url": "https://example.com/h", "name": " CRM ", "events": ["call.ended", "call.ended", "sms.sent"],
+                "channel_id": "dom_1", "source": "zapier", "zapier_subscription_id": "zap_9",
+                "headers": {"X-Team": "crm"}, "authentication": {"method": "basic", "username": "u", "password": "p"}
+            }),
+            &policy(),
+        )
+        .unwrap();
+        assert_eq!(n.name, "CRM");
+        assert_eq!(n.events, ["call.ended", "sms.sent"]);
+        assert_eq!(n.channel_id.as_ref().map(ChannelId::as_str), Some("dom_1"));
+        assert_eq!(n.headers.get("x-team").map(String::as_str), Some("crm"));
+        assert_eq!(n.authentication, Authentication::Basic { username: "u".into(), password: "p".into() });
+        let sub = Subscription::create(
+            AccountId::new(),
+            n,
+            Some(ChannelType::Domain),
+            Some("u1".into()),
+            Timestamp::from_unix(5),
+        );
+        assert_eq!(sub.created_by_user_id, None, "zapier rows have no user");
+    }
+
+    #[test]
+    fn every_field_problem_is_reported() {
+        let err = parse_new_subscription(
+            json!({
+                "name": "", "events": ["UPPER"], "source": "email", "headers": {"Content-Type": "x", "X-A": 1},
+                "authentication": {"method": "bearer"}, "colour": "red"
+            }),
+            &policy(),
+        )
+        .unwrap_err();
+        let fields: Vec<String> = issues(err).into_iter().map(|i| i.field).collect();
+        for f in [
+            "url",
+            "name",
+            "events[0]",
+            "source",
+            "headers.Content-Type",
+            "headers.X-A",
+            "authentication.token",
+            "colour",
+        ] {
+            assert!(fields.contains(&f.to_owned()), "{f} missing from {fields:?}");
+        }
+    }
+
+    #[test]
+    fn zapier_id_rules() {
+        let e = parse_new_subscription(json!({"url": "https://e.com", "source": "zapier"}), &policy()).unwrap_err();
+        assert_eq!(issues(e)[0].field, "zapier_subscription_id");
+        let e = parse_new_subscription(json!({"url": "https://e.com", "zapier_subscription_id": "z"}), &policy())
+            .unwrap_err();
+        assert_eq!(issues(e)[0].field, "zapier_subscription_id");
+    }
+
+    #[test]
+    fn header_limits() {
+        let many: Map<String, Value> = (0..11).map(|i| (format!("x-h{i}"), json!("v"))).collect();
+        let e = parse_new_subscription(json!({"url": "https://e.com", "headers": many}), &policy()).unwrap_err();
+        assert_eq!(issues(e)[0].field, "headers");
+        for name in ["webhook-signature", "Webhook-Id", "Authorization", "Host", "bad name", "Transfer-Encoding"] {
+            let e =
+                parse_new_subscription(json!({"url": "https://e.com", "headers": {name: "v"}}), &policy()).unwrap_err();
+            assert_eq!(issues(e)[0].field, format!("headers.{name}"));
+        }
+        let e = parse_new_subscription(json!({"url": "https://e.com", "headers": {"x-a": "line\r\nbreak"}}), &policy())
+            .unwrap_err();
+        assert_eq!(issues(e)[0].field, "headers.x-a");
+    }
+
+    #[test]
+    fn authentication_shapes() {
+        let ok = |a: Value| parse_new_subscription(json!({"url": "https://e.com", "authentication": a}), &policy());
+        assert_eq!(ok(json!({"method": "none"})).unwrap().authentication, Authentication::None);
+        assert_eq!(
+            ok(json!({"method": "bearer", "token": "t"})).unwrap().authentication,
+            Authentication::Bearer { token: "t".into() }
+        );
+        for bad in [
+            json!({}),
+            json!({"method": "digest"}),
+            json!({"method": "basic", "username": "u"}),
+            json!({"method": "none", "x": 1}),
+            json!({"method": "basic", "username": "a:b", "password": "p"}),
+        ] {
+            assert!(matches!(ok(bad.clone()), Err(ApiError::Validation(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn url_rules_give_invalid_url_after_shape_checks() {
+        let e = parse_new_subscription(json!({"url": "http://example.com"}), &policy()).unwrap_err();
+        assert_eq!(e.code(), "invalid_url");
+        let e = parse_new_subscription(json!({"url": "http://example.com", "bogus": 1}), &policy()).unwrap_err();
+        assert_eq!(e.code(), "validation_error");
+        let e = parse_new_subscription(json!({"url": 7}), &policy()).unwrap_err();
+        assert_eq!(e.code(), "validation_error");
+    }
+
+    #[test]
+    fn view_hides_secret_and_credentials() {
+        let mut sub = sample();
+        sub.authentication = Authentication::Bearer { token: "tok-123".into() };
+        sub.headers.insert("x-key".into(), "hdr-secret".into());
+        let v = serde_json::to_value(sub.view()).unwrap();
+        let text = v.to_string();
+        assert!(!text.contains(&sub.secret) && !text.contains("tok-123") && !text.contains("hdr-secret"));
+        assert_eq!(v["secret_prefix"], secret_prefix(&sub.secret));
+        for field in [
+            "id",
+            "name",
+            "url",
+            "events",
+            "secret_prefix",
+            "channel_id",
+            "channel_type",
+            "source",
+            "zapier_subscription_id",
+            "is_active",
+            "disabled_reason",
+            "consecutive_failures",
+            "last_delivery_at",
+            "last_success_at",
+            "last_error",
+            "created_at",
+            "created_by_user_id",
+        ] {
+            assert!(v.get(field).is_some(), "{field} missing");
+        }
+        assert!(v.get("secret").is_none());
+        let with = serde_json::to_value(sub.view_with_secret()).unwrap();
+        assert_eq!(with["secret"], sub.secret.as_str());
+    }
+
+    #[test]
+    fn patch_rules() {
+        let p = parse_subscription_patch(json!({"name": "New", "events": [], "headers": null}), &policy()).unwrap();
+        assert_eq!(p.name.as_deref(), Some("New"));
+        assert_eq!(p.events, Some(vec![]));
+        assert_eq!(p.headers, Some(BTreeMap::new()));
+        for immutable in ["channel_id", "channel_type", "source"] {
+            let e = parse_subscription_patch(json!({ immutable: "x" }), &policy()).unwrap_err();
+            assert_eq!(issues(e)[0].field, immutable);
+        }
+        assert_eq!(
+            parse_subscription_patch(json!({"url": "http://x.com"}), &policy()).unwrap_err().code(),
+            "invalid_url"
+        );
+        assert_eq!(parse_subscription_patch(json!({"url": null}), &policy()).unwrap_err().code(), "validation_error");
+        assert_eq!(parse_subscription_patch(json!({"name": 3}), &policy()).unwrap_err().code(), "validation_error");
+        assert_eq!(parse_subscription_patch(json!({"events": "a"}), &policy()).unwrap_err().code(), "validation_error");
+        assert_eq!(
+            parse_subscription_patch(json!({"is_active": true}), &policy()).unwrap_err().code(),
+            "validation_error"
+        );
+        assert!(parse_subscription_patch(json!({}), &policy()).unwrap().is_empty());
+
+        let mut sub = sample();
+        let p = parse_subscription_patch(
+            json!({"url": "https://new.example.com/x", "authentication": {"method": "bearer", "token": "t"}}),
+            &policy(),
+        )
+        .unwrap();
+        p.apply(&mut sub, Timestamp::from_unix(2000));
+        assert_eq!(sub.url, "https://new.example.com/x");
+        assert_eq!(sub.name, "example.com", "name is kept");
+        assert_eq!(sub.updated_at.unix(), 2000);
+    }
+
+    #[test]
+    fn reactivation_window() {
+        let mut sub = sample();
+        assert_eq!(check_reactivation(&sub, Timestamp::from_unix(2000)).unwrap_err().code(), "invalid_state");
+        sub.is_active = false;
+        sub.disabled_reason = Some(DisabledReason::Deleted);
+        sub.disabled_at = Some(Timestamp::from_unix(0));
+        assert!(check_reactivation(&sub, Timestamp::from_unix(90 * 86_400)).is_ok());
+        assert_eq!(
+            check_reactivation(&sub, Timestamp::from_unix(90 * 86_400 + 1)).unwrap_err().code(),
+            "invalid_state"
+        );
+    }
+
+    #[test]
+    fn filters() {
+        let mut sub = sample();
+        assert!(SubscriptionFilter::default().matches(&sub));
+        assert!(SubscriptionFilter { source: Some(Source::Dashboard), is_active: Some(true) }.matches(&sub));
+        sub.is_active = false;
+        assert!(!SubscriptionFilter { source: None, is_active: Some(true) }.matches(&sub));
+        assert!(!SubscriptionFilter { source: Some(Source::Zapier), is_active: None }.matches(&sub));
+    }
+
+    #[test]
+    fn event_types() {
+        assert!(is_valid_event_type("call.ended"));
+        assert!(is_valid_event_type("a_b-c.9"));
+        assert!(!is_valid_event_type(""));
+        assert!(!is_valid_event_type("Call.Ended"));
+        assert!(!is_valid_event_type(&"a".repeat(101)));
+    }
+}

@@ -1,0 +1,160 @@
+//! Timestamps: whole seconds, rendered as RFC 3339 UTC with a `Z` suffix (SPEC §2).
+
+use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// Unix seconds. The only time type the product exposes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub const fn from_unix(secs: i64) -> Self {
+        Self(secs)
+    }
+
+    pub const fn unix(self) -> i64 {
+        self.0
+    }
+
+    pub fn now() -> Self {
+        Self(OffsetDateTime::now_utc().unix_timestamp())
+    }
+
+    pub const fn plus_seconds(self, secs: i64) -> Self {
+        Self(self.0 + secs)
+    }
+
+    pub const fn plus_days(self, days: i64) -> Self {
+        Self(self.0 + days * 86_400)
+    }
+
+    /// Parses any RFC 3339 timestamp (any offset). A fractional second is rounded up, so
+    /// that both `>= t` and `< t` keep their meaning on whole-second data.
+    pub fn parse_rfc3339(s: &str) -> Option<Self> {
+        let parsed = OffsetDateTime::parse(s, &Rfc3339).ok()?;
+        let secs = parsed.unix_timestamp();
+        Some(Self(if parsed.nanosecond() > 0 { secs + 1 } else { secs }))
+    }
+
+    pub fn to_rfc3339(self) -> String {
+        match OffsetDateTime::from_unix_timestamp(self.0) {
+            Ok(t) => format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            ),
+            // Unreachable for any clock or stored value; render the epoch instead of panicking.
+            Err(_) => "1970-01-01T00:00:00Z".to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse_rfc3339(&s).ok_or_else(|| serde::de::Error::custom("not an RFC 3339 timestamp"))
+    }
+}
+
+/// Where "now" comes from, so rules that depend on time can be tested without waiting.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// A clock tests move by hand.
+#[derive(Debug)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn new(start: Timestamp) -> Self {
+        Self(AtomicI64::new(start.unix()))
+    }
+
+    pub fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+
+    pub fn set(&self, t: Timestamp) {
+        self.0.store(t.unix(), Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.0.load(Ordering::SeqCst))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_whole_seconds_with_z() {
+        assert_eq!(Timestamp::from_unix(0).to_rfc3339(), "1970-01-01T00:00:00Z");
+        assert_eq!(Timestamp::from_unix(1_773_568_934).to_rfc3339(), "2026-03-15T10:02:14Z");
+    }
+
+    #[test]
+    fn parses_offsets_and_rounds_fractions_up() {
+        let t = Timestamp::parse_rfc3339("2026-03-15T10:02:14Z").unwrap();
+        assert_eq!(t.unix(), 1_773_568_934);
+        let offset = Timestamp::parse_rfc3339("2026-03-15T12:02:14+02:00").unwrap();
+        assert_eq!(offset, t);
+        let frac = Timestamp::parse_rfc3339("2026-03-15T10:02:14.2Z").unwrap();
+        assert_eq!(frac.unix(), t.unix() + 1);
+    }
+
+    #[test]
+    fn refuses_non_rfc3339() {
+        for bad in ["", "yesterday", "2026-03-15", "2026-03-15 10:02:14", "1773568934"] {
+            assert!(Timestamp::parse_rfc3339(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn serde_round_trip() {
+        let t = Timestamp::from_unix(1_700_000_000);
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(json, "\"2023-11-14T22:13:20Z\"");
+        assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), t);
+    }
+
+    #[test]
+    fn manual_clock_moves() {
+        let clock = ManualClock::new(Timestamp::from_unix(10));
+        clock.advance(5);
+        assert_eq!(clock.now().unix(), 15);
+        clock.set(Timestamp::from_unix(1));
+        assert_eq!(clock.now().unix(), 1);
+    }
+}

@@ -1,0 +1,148 @@
+//! Personal access tokens: `hp_pat_` + 64 lowercase hex, shown once, stored as SHA-256.
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::account::{Plan, Scope};
+use crate::ids::{AccountId, TokenId};
+use crate::time::Timestamp;
+
+pub const PAT_PREFIX: &str = "hp_pat_";
+pub const MAX_EXPIRES_IN_DAYS: u32 = 3650;
+
+/// A freshly issued token in plaintext: returned to the operator once, never stored.
+pub fn generate_pat() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{PAT_PREFIX}{}", hex::encode(bytes))
+}
+
+pub fn is_well_formed_pat(token: &str) -> bool {
+    token
+        .strip_prefix(PAT_PREFIX)
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
+/// The key a token is stored under: lowercase hex SHA-256 of the whole token.
+pub fn hash_pat(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The PAT from an `Authorization: Bearer <pat>` header value, if the value is exactly that.
+pub fn bearer_pat(header: &str) -> Option<&str> {
+    let (scheme, rest) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = rest.trim();
+    is_well_formed_pat(token).then_some(token)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Token {
+    pub id: TokenId,
+    pub account_id: AccountId,
+    pub token_hash: String,
+    pub scopes: Vec<Scope>,
+    pub user_id: Option<String>,
+    pub expires_at: Option<Timestamp>,
+    pub revoked: bool,
+    pub created_at: Timestamp,
+}
+
+impl Token {
+    pub fn is_usable(&self, now: Timestamp) -> bool {
+        !self.revoked && self.expires_at.is_none_or(|exp| now < exp)
+    }
+}
+
+/// Who is calling, as the authorizer established it. Carried to every handler in the
+/// authorizer context.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub account_id: AccountId,
+    pub plan: Plan,
+    pub scopes: Vec<Scope>,
+    pub user_id: Option<String>,
+    pub token_id: TokenId,
+}
+
+impl Caller {
+    pub fn has_scope(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+}
+
+/// A user id given at token issue: 1–200 visible characters.
+pub fn validate_user_id(user_id: &str) -> Result<(), &'static str> {
+    if user_id.is_empty() || user_id.chars().count() > 200 {
+        Err("must be 1 to 200 characters")
+    } else if user_id.chars().any(|c| c.is_control()) {
+        Err("must not contain control characters")
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_tokens_are_well_formed_and_distinct() {
+        let a = generate_pat();
+        let b = generate_pat();
+        assert!(is_well_formed_pat(&a), "{a}");
+        assert_eq!(a.len(), 7 + 64);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn token_format_is_strict() {
+        let good = format!("hp_pat_{}", "a".repeat(64));
+        assert!(is_well_formed_pat(&good));
+        assert!(!is_well_formed_pat(&format!("hp_pat_{}", "A".repeat(64))));
+        assert!(!is_well_formed_pat(&format!("hp_pat_{}", "a".repeat(63))));
+        assert!(!is_well_formed_pat(&format!("vg_pat_{}", "a".repeat(64))));
+        assert!(!is_well_formed_pat(""));
+    }
+
+    #[test]
+    fn hash_is_sha256_hex() {
+        assert_eq!(hash_pat("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn bearer_header_parsing() {
+        let pat = format!("hp_pat_{}", "0".repeat(64));
+        assert_eq!(bearer_pat(&format!("Bearer {pat}")), Some(pat.as_str()));
+        assert_eq!(bearer_pat(&format!("bearer {pat}")), Some(pat.as_str()));
+        assert_eq!(bearer_pat(&pat), None);
+        assert_eq!(bearer_pat(&format!("Basic {pat}")), None);
+        assert_eq!(bearer_pat("Bearer hp_pat_short"), None);
+        assert_eq!(bearer_pat("Bearer"), None);
+    }
+
+    #[test]
+    fn usability() {
+        let now = Timestamp::from_unix(1000);
+        let mut t = Token {
+            id: TokenId::new(),
+            account_id: AccountId::new(),
+            token_hash: hash_pat("x"),
+            scopes: vec![Scope::WebhooksRead],
+            user_id: None,
+            expires_at: None,
+            revoked: false,
+            created_at: now,
+        };
+        assert!(t.is_usable(now));
+        t.expires_at = Some(Timestamp::from_unix(1001));
+        assert!(t.is_usable(now));
+        t.expires_at = Some(now);
+        assert!(!t.is_usable(now));
+        t.expires_at = None;
+        t.revoked = true;
+        assert!(!t.is_usable(now));
+    }
+}

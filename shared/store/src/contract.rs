@@ -1,0 +1,325 @@
+//! The contract every Store adapter must honour, written once. `store_contract_tests!`
+//! expands to one `#[tokio::test]` per rule for a given adapter constructor.
+
+use std::collections::BTreeMap;
+
+use hookpost_domain::subscription::{
+    parse_new_subscription, Authentication, DisabledReason, Source, Subscription, SubscriptionFilter, SubscriptionPatch,
+};
+use hookpost_domain::token::{generate_pat, hash_pat, Token};
+use hookpost_domain::{
+    Account, AccountId, Channel, ChannelId, ChannelType, DestinationPolicy, Plan, Scope, SubscriptionId, Timestamp,
+    TokenId,
+};
+use serde_json::json;
+
+use crate::{ActiveCap, Store, StoreError};
+
+const NOW: Timestamp = Timestamp::from_unix(1_780_000_000);
+const CAP: ActiveCap = ActiveCap(25);
+
+async fn account<S: Store>(store: &S) -> Account {
+    let account = Account { id: AccountId::new(), name: "Acme".into(), plan: Plan::Pro, created_at: NOW };
+    store.create_account(&account).await.expect("create account");
+    account
+}
+
+fn subscription(account: AccountId, body: serde_json::Value, at: Timestamp) -> Subscription {
+    let input = parse_new_subscription(body, &DestinationPolicy::default()).expect("valid subscription");
+    Subscription::create(account, input, None, Some("user_1".into()), at)
+}
+
+fn plain(account: AccountId) -> Subscription {
+    subscription(account, json!({"url": "https://example.com/hook"}), NOW)
+}
+
+pub async fn accounts_round_trip<S: Store>(store: &S) {
+    let acc = account(store).await;
+    assert_eq!(store.get_account(acc.id).await.unwrap(), Some(acc.clone()));
+    assert!(matches!(store.create_account(&acc).await, Err(StoreError::AlreadyExists)));
+    assert_eq!(store.get_account(AccountId::new()).await.unwrap(), None);
+
+    let renamed = store.update_account(acc.id, Some("Acme Ltd".into()), None).await.unwrap();
+    assert_eq!((renamed.name.as_str(), renamed.plan), ("Acme Ltd", Plan::Pro));
+    let replanned = store.update_account(acc.id, None, Some(Plan::Free)).await.unwrap();
+    assert_eq!((replanned.name.as_str(), replanned.plan), ("Acme Ltd", Plan::Free));
+    assert_eq!(store.get_account(acc.id).await.unwrap(), Some(replanned));
+    assert!(matches!(store.update_account(AccountId::new(), None, Some(Plan::Pro)).await, Err(StoreError::NotFound)));
+}
+
+pub async fn channels_belong_to_one_account<S: Store>(store: &S) {
+    let acc = account(store).await;
+    let other = account(store).await;
+    let channel = Channel {
+        account_id: acc.id,
+        channel_id: ChannelId::parse("dom_1").unwrap(),
+        channel_type: ChannelType::Domain,
+        created_at: NOW,
+    };
+    store.create_channel(&channel).await.unwrap();
+    assert_eq!(store.get_channel(acc.id, &channel.channel_id).await.unwrap(), Some(channel.clone()));
+    assert_eq!(store.get_channel(other.id, &channel.channel_id).await.unwrap(), None);
+    assert!(matches!(store.create_channel(&channel).await, Err(StoreError::AlreadyExists)));
+    let same_id_elsewhere = Channel { account_id: other.id, channel_type: ChannelType::Campaign, ..channel.clone() };
+    store.create_channel(&same_id_elsewhere).await.unwrap();
+    assert_eq!(
+        store.get_channel(other.id, &channel.channel_id).await.unwrap().unwrap().channel_type,
+        ChannelType::Campaign
+    );
+}
+
+pub async fn tokens_are_found_by_hash_and_revoked_by_owner<S: Store>(store: &S) {
+    let acc = account(store).await;
+    let other = account(store).await;
+    let pat = generate_pat();
+    let token = Token {
+        id: TokenId::new(),
+        account_id: acc.id,
+        token_hash: hash_pat(&pat),
+        scopes: vec![Scope::WebhooksRead, Scope::WebhooksManage],
+        user_id: Some("user_9".into()),
+        expires_at: Some(NOW.plus_days(30)),
+        revoked: false,
+        created_at: NOW,
+    };
+    store.put_token(&token).await.unwrap();
+    assert_eq!(store.get_token_by_hash(&hash_pat(&pat)).await.unwrap(), Some(token.clone()));
+    assert_eq!(store.get_token_by_hash(&hash_pat("other")).await.unwrap(), None);
+
+    assert!(matches!(store.revoke_token(other.id, token.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.revoke_token(acc.id, TokenId::new()).await, Err(StoreError::NotFound)));
+    store.revoke_token(acc.id, token.id).await.unwrap();
+    store.revoke_token(acc.id, token.id).await.unwrap();
+    assert!(store.get_token_by_hash(&token.token_hash).await.unwrap().unwrap().revoked);
+
+    let bare =
+        Token { id: TokenId::new(), token_hash: hash_pat(&generate_pat()), user_id: None, expires_at: None, ..token };
+    store.put_token(&bare).await.unwrap();
+    assert_eq!(store.get_token_by_hash(&bare.token_hash).await.unwrap(), Some(bare));
+}
+
+pub async fn subscriptions_round_trip_every_field<S: Store>(store: &S) {
+    let acc = account(store).await;
+    let mut sub = subscription(
+        acc.id,
+        json!({
+            "url": "https://example.com/hook?x=1", "name": "CRM", "events": ["call.ended", "sms.sent"],
+            "channel_id": "dom_1", "headers": {"X-Team": "crm", "X-Key": "k"},
+            "authentication": {"method": "basic", "username": "u", "password": "p"}
+        }),
+        NOW,
+    );
+    sub.channel_type = Some(ChannelType::Domain);
+    store.create_subscription(&sub, CAP).await.unwrap();
+    assert_eq!(store.get_subscription(acc.id, sub.id).await.unwrap(), Some(sub.clone()));
+
+    let zap = subscription(
+        acc.id,
+        json!({"url": "https://example.com/z", "source": "zapier", "zapier_subscription_id": "zap_1"}),
+        NOW,
+    );
+    store.create_subscription(&zap, CAP).await.unwrap();
+    let got = store.get_subscription(acc.id, zap.id).await.unwrap().unwrap();
+    assert_eq!(got, zap);
+    assert_eq!((got.source, got.created_by_user_id), (Source::Zapier, None));
+    assert!(got.events.is_empty() && got.headers.is_empty());
+}
+
+pub async fn subscriptions_are_invisible_to_other_accounts<S: Store>(store: &S) {
+    let acc = account(store).await;
+    let other = account(store).await;
+    let sub = plain(acc.id);
+    store.create_subscription(&sub, CAP).await.unwrap();
+    assert_eq!(store.get_subscription(other.id, sub.id).await.unwrap(), None);
+    assert_eq!(store.list_subscriptions(other.id, SubscriptionFilter::default(), 100, 0).await.unwrap().total, 0);
+    let patch = SubscriptionPatch { name: Some("stolen".into()), ..Default::default() };
+    assert!(matches!(store.update_subscription(other.id, sub.id, &patch, NOW).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.delete_subscription(other.id, sub.id, NOW).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.reactivate_subscription(other.id, sub.id, None, CAP, NOW).await, Err(StoreError::NotFound)));
+    assert_eq!(store.get_subscription(acc.id, sub.id).await.unwrap(), Some(sub));
+}
+
+pub async fn the_cap_counts_active_subscriptions_only<S: Store>(store: &S) {
+    let acc = account(store).await;
+    let cap = ActiveCap(3);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let sub = plain(acc.id);
+        store.create_subscription(&sub, cap).await.unwrap();
+        ids.push(sub.id);
+    }
+    let fourth = plain(acc.id);
+    assert!(matches!(store.create_subscription(&fourth, cap).await, Err(StoreError::LimitReached)));
+    assert_eq!(
+        store.get_subscription(acc.id, fourth.id).await.unwrap(),
+        None,
+        "a refused create leaves nothing behind"
+    );
+    store.delete_subscription(acc.id, ids[0], NOW).await.unwrap();
+    store.delete_subscription(acc.id, ids[0], NOW).await.unwrap();
+    store.create_subscription(&fourth, cap).await.unwrap();
+    assert!(matches!(store.create_subscription(&plain(acc.id), cap).await, Err(StoreError::LimitReached)));
+    assert!(matches!(
+        store.reactivate_subscription(acc.id, ids[0], Some(NOW), cap, NOW).await,
+        Err(StoreError::LimitReached)
+    ));
+    assert!(matches!(store.create_subscription(&plain(AccountId::new()), cap).await, Err(StoreError::NotFound)));
+}
+
+pub async fn concurrent_creates_never_pass_the_cap<S: Store>(store: &S) {
+    let acc = account(store).await;
+    let cap = ActiveCap(4);
+    let subs: Vec<Subscription> = (0..10).map(|_| plain(acc.id)).collect();
+    let results = futures::future::join_all(subs.iter().map(|s| store.create_subscription(s, cap))).await;
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(created, 4, "{results:?}");
+    assert!(results.iter().all(|r| matches!(r, Ok(()) | Err(StoreError::LimitReached))), "{results:?}");
+    let active = SubscriptionFilter { source: None, is_active: Some(true) };
+    assert_eq!(store.list_subscriptions(acc.id, active, 100, 0).await.unwrap().total, 4);
+}
+
+pub async fn lists_are_newest_first_filtered_and_paged<S: Store>(store: &S) {
+    let acc = account(store).await;
+    let mut created = Vec::new();
+    for i in 0..7 {
+        let body = if i % 3 == 0 {
+            json!({"url": "https://example.com/z", "source": "zapier", "zapier_subscription_id": format!("z{i}")})
+        } else {
+            json!({"url": format!("https://example.com/{i}")})
+        };
+        let sub = subscription(acc.id, body, NOW.plus_seconds(i));
+        store.create_subscription(&sub, CAP).await.unwrap();
+        created.push(sub);
+        // UUIDv7 orders by millisecond; make each creation land in its own.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    store.delete_subscription(acc.id, created[1].id, NOW).await.unwrap();
+
+    let all = store.list_subscriptions(acc.id, SubscriptionFilter::default(), 100, 0).await.unwrap();
+    assert_eq!(all.total, 7);
+    let ids: Vec<SubscriptionId> = all.items.iter().map(|s| s.id).collect();
+    let expected: Vec<SubscriptionId> = created.iter().rev().map(|s| s.id).collect();
+    assert_eq!(ids, expected, "newest first");
+
+    let page = store.list_subscriptions(acc.id, SubscriptionFilter::default(), 2, 2).await.unwrap();
+    assert_eq!(page.total, 7);
+    assert_eq!(page.items.iter().map(|s| s.id).collect::<Vec<_>>(), expected[2..4].to_vec());
+    let past_end = store.list_subscriptions(acc.id, SubscriptionFilter::default(), 10, 50).await.unwrap();
+    assert_eq!((past_end.total, past_end.items.len()), (7, 0));
+
+    let zapier = SubscriptionFilter { source: Some(Source::Zapier), is_active: None };
+    assert_eq!(store.list_subscriptions(acc.id, zapier, 100, 0).await.unwrap().total, 3);
+    let inactive = SubscriptionFilter { source: None, is_active: Some(false) };
+    let page = store.list_subscriptions(acc.id, inactive, 100, 0).await.unwrap();
+    assert_eq!((page.total, page.items[0].id), (1, created[1].id));
+    let active_dashboard = SubscriptionFilter { source: Some(Source::Dashboard), is_active: Some(true) };
+    assert_eq!(store.list_subscriptions(acc.id, active_dashboard, 1, 0).await.unwrap().total, 3);
+}
+
+pub async fn patches_change_settings_only<S: Store>(store: &S) {
+    let acc = account(store).await;
+    let sub = subscription(
+        acc.id,
+        json!({"url": "https://example.com/a", "authentication": {"method": "bearer", "token": "t"}}),
+        NOW,
+    );
+    store.create_subscription(&sub, CAP).await.unwrap();
+    let patch = SubscriptionPatch {
+        name: Some("Renamed".into()),
+        url: Some("https://example.org/b".into()),
+        events: Some(vec!["call.ended".into()]),
+        headers: Some(BTreeMap::from([("x-a".to_owned(), "1".to_owned())])),
+        authentication: Some(Authentication::Basic { username: "u".into(), password: "p".into() }),
+    };
+    let later = NOW.plus_seconds(60);
+    let updated = store.update_subscription(acc.id, sub.id, &patch, later).await.unwrap();
+    let mut expected = sub.clone();
+    patch.clone().apply(&mut expected, later);
+    assert_eq!(updated, expected);
+    assert_eq!(store.get_subscription(acc.id, sub.id).await.unwrap(), Some(expected.clone()));
+
+    let none = SubscriptionPatch { authentication: Some(Authentication::None), ..Default::default() };
+    let updated = store.update_subscription(acc.id, sub.id, &none, later).await.unwrap();
+    assert_eq!(updated.authentication, Authentication::None);
+    assert_eq!(updated.secret, sub.secret);
+    assert!(matches!(
+        store.update_subscription(acc.id, SubscriptionId::new(), &none, later).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn delete_is_soft_and_reactivation_restores<S: Store>(store: &S) {
+    let acc = account(store).await;
+    let sub = plain(acc.id);
+    store.create_subscription(&sub, CAP).await.unwrap();
+    assert!(matches!(store.reactivate_subscription(acc.id, sub.id, None, CAP, NOW).await, Err(StoreError::Conflict)));
+
+    let at = NOW.plus_seconds(5);
+    store.delete_subscription(acc.id, sub.id, at).await.unwrap();
+    let deleted = store.get_subscription(acc.id, sub.id).await.unwrap().unwrap();
+    assert!(!deleted.is_active);
+    assert_eq!((deleted.disabled_reason, deleted.disabled_at), (Some(DisabledReason::Deleted), Some(at)));
+    store.delete_subscription(acc.id, sub.id, at.plus_seconds(5)).await.unwrap();
+    assert_eq!(
+        store.get_subscription(acc.id, sub.id).await.unwrap().unwrap().disabled_at,
+        Some(at),
+        "second delete is a no-op"
+    );
+    assert!(matches!(store.delete_subscription(acc.id, SubscriptionId::new(), at).await, Err(StoreError::NotFound)));
+
+    assert!(
+        matches!(store.reactivate_subscription(acc.id, sub.id, Some(NOW), CAP, at).await, Err(StoreError::Conflict)),
+        "stale view"
+    );
+    let back = store.reactivate_subscription(acc.id, sub.id, Some(at), CAP, at.plus_seconds(1)).await.unwrap();
+    assert!(back.is_active);
+    assert_eq!((back.disabled_reason, back.disabled_at, back.consecutive_failures), (None, None, 0));
+    assert_eq!(back.updated_at, at.plus_seconds(1));
+    assert_eq!(store.get_subscription(acc.id, sub.id).await.unwrap(), Some(back));
+    assert!(matches!(
+        store.reactivate_subscription(acc.id, SubscriptionId::new(), None, CAP, at).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn rate_counters_count_per_key<S: Store>(store: &S) {
+    let key = format!("{}#GET /x#60", AccountId::new());
+    let exp = NOW.plus_seconds(120);
+    assert_eq!(store.hit_rate_counter(&key, exp).await.unwrap(), 1);
+    assert_eq!(store.hit_rate_counter(&key, exp).await.unwrap(), 2);
+    assert_eq!(store.hit_rate_counter(&format!("{key}-other"), exp).await.unwrap(), 1);
+    let hits = futures::future::join_all((0..8).map(|_| store.hit_rate_counter(&key, exp))).await;
+    let mut counts: Vec<u64> = hits.into_iter().map(Result::unwrap).collect();
+    counts.sort_unstable();
+    assert_eq!(counts, (3..=10).collect::<Vec<_>>(), "concurrent hits never share a count");
+}
+
+/// Expands to one test per contract rule. `$make` is an async expression giving the store.
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($make:expr) => {
+        $crate::store_contract_tests!(@tests $make;
+            accounts_round_trip,
+            channels_belong_to_one_account,
+            tokens_are_found_by_hash_and_revoked_by_owner,
+            subscriptions_round_trip_every_field,
+            subscriptions_are_invisible_to_other_accounts,
+            the_cap_counts_active_subscriptions_only,
+            concurrent_creates_never_pass_the_cap,
+            lists_are_newest_first_filtered_and_paged,
+            patches_change_settings_only,
+            delete_is_soft_and_reactivation_restores,
+            rate_counters_count_per_key,
+        );
+    };
+    (@tests $make:expr; $($name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                if let Some(store) = $make.await {
+                    $crate::contract::$name(&store).await;
+                }
+            }
+        )+
+    };
+}

@@ -1,0 +1,899 @@
+//! The DynamoDB single-table adapter.
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | account (+ `active_subscriptions` counter) | `ACCOUNT#<id>` | `ACCOUNT` |
+//! | channel | `ACCOUNT#<id>` | `CHANNEL#<channel_id>` |
+//! | subscription | `ACCOUNT#<id>` | `SUB#<uuidv7>` |
+//! | token reference (for revocation) | `ACCOUNT#<id>` | `TOKEN#<token_id>` |
+//! | token | `TOKEN#<sha256 hex>` | `TOKEN` |
+//! | rate-limit counter (TTL) | `RATE#<account>#<endpoint>#<window>` | `RATE` |
+//!
+//! The TTL attribute is `expires_at` (unix seconds).
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, ReturnValue, ScalarAttributeType,
+    TableStatus, TimeToLiveSpecification, TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+use hookpost_domain::subscription::{
+    Authentication, DisabledReason, Source, Subscription, SubscriptionFilter, SubscriptionPatch,
+};
+use hookpost_domain::token::Token;
+use hookpost_domain::{
+    Account, AccountId, Channel, ChannelId, ChannelType, Plan, Scope, SubscriptionId, Timestamp, TokenId,
+};
+use tracing::instrument;
+
+use crate::{page_of, AccountStore, ActiveCap, Page, RateLimitStore, StoreError, SubscriptionStore, TokenStore};
+
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn backend<E: std::error::Error + 'static>(err: E) -> StoreError {
+    StoreError::Backend(DisplayErrorContext(err).to_string())
+}
+
+fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.as_service_error().and_then(ProvideErrorMetadata::code) == Some("ConditionalCheckFailedException")
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn account_pk(id: AccountId) -> String {
+    format!("ACCOUNT#{id}")
+}
+
+fn key(pk: String, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn account_key(id: AccountId) -> Item {
+    key(account_pk(id), "ACCOUNT")
+}
+
+fn subscription_key(account: AccountId, id: SubscriptionId) -> Item {
+    key(account_pk(account), format!("SUB#{id}"))
+}
+
+/// Reads typed attributes out of an item; a missing or mistyped attribute is a corrupt item.
+struct Reader<'a>(&'a Item);
+
+fn corrupt(field: &str) -> StoreError {
+    StoreError::Backend(format!("corrupt item: attribute `{field}`"))
+}
+
+impl<'a> Reader<'a> {
+    fn opt_s(&self, k: &str) -> Option<&'a str> {
+        match self.0.get(k) {
+            Some(AttributeValue::S(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    fn s(&self, k: &str) -> Result<&'a str, StoreError> {
+        self.opt_s(k).ok_or_else(|| corrupt(k))
+    }
+
+    fn opt_n<T: FromStr>(&self, k: &str) -> Result<Option<T>, StoreError> {
+        match self.0.get(k) {
+            None | Some(AttributeValue::Null(_)) => Ok(None),
+            Some(AttributeValue::N(v)) => v.parse().map(Some).map_err(|_| corrupt(k)),
+            Some(_) => Err(corrupt(k)),
+        }
+    }
+
+    fn n<T: FromStr>(&self, k: &str) -> Result<T, StoreError> {
+        self.opt_n(k)?.ok_or_else(|| corrupt(k))
+    }
+
+    fn opt_ts(&self, k: &str) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self.opt_n::<i64>(k)?.map(Timestamp::from_unix))
+    }
+
+    fn ts(&self, k: &str) -> Result<Timestamp, StoreError> {
+        self.n::<i64>(k).map(Timestamp::from_unix)
+    }
+
+    fn bool(&self, k: &str) -> Result<bool, StoreError> {
+        match self.0.get(k) {
+            Some(AttributeValue::Bool(b)) => Ok(*b),
+            _ => Err(corrupt(k)),
+        }
+    }
+
+    fn strings(&self, k: &str) -> Result<Vec<String>, StoreError> {
+        match self.0.get(k) {
+            None => Ok(Vec::new()),
+            Some(AttributeValue::L(items)) => {
+                items.iter().map(|v| v.as_s().map(Clone::clone).map_err(|_| corrupt(k))).collect()
+            }
+            Some(_) => Err(corrupt(k)),
+        }
+    }
+
+    fn string_map(&self, k: &str) -> Result<BTreeMap<String, String>, StoreError> {
+        match self.0.get(k) {
+            None => Ok(BTreeMap::new()),
+            Some(AttributeValue::M(m)) => {
+                m.iter().map(|(name, v)| Ok((name.clone(), v.as_s().map_err(|_| corrupt(k))?.clone()))).collect()
+            }
+            Some(_) => Err(corrupt(k)),
+        }
+    }
+
+    fn parsed<T>(&self, k: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {
+        parse(self.s(k)?).ok_or_else(|| corrupt(k))
+    }
+
+    fn opt_parsed<T>(&self, k: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Option<T>, StoreError> {
+        self.opt_s(k).map(|v| parse(v).ok_or_else(|| corrupt(k))).transpose()
+    }
+}
+
+/// Builds an update expression with a placeholder for every name and value, so reserved
+/// words (`name`, `url`, ...) never matter.
+#[derive(Default)]
+struct Expr {
+    sets: Vec<String>,
+    removes: Vec<String>,
+    adds: Vec<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Expr {
+    fn name(&mut self, attr: &str) -> String {
+        let placeholder = format!("#{attr}");
+        self.names.insert(placeholder.clone(), attr.to_owned());
+        placeholder
+    }
+
+    fn value(&mut self, v: AttributeValue) -> String {
+        let placeholder = format!(":v{}", self.values.len());
+        self.values.insert(placeholder.clone(), v);
+        placeholder
+    }
+
+    fn set(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
+        let (name, value) = (self.name(attr), self.value(v));
+        self.sets.push(format!("{name} = {value}"));
+        self
+    }
+
+    fn set_opt(&mut self, attr: &str, v: Option<AttributeValue>) -> &mut Self {
+        match v {
+            Some(v) => self.set(attr, v),
+            None => self.remove(attr),
+        }
+    }
+
+    fn remove(&mut self, attr: &str) -> &mut Self {
+        let name = self.name(attr);
+        self.removes.push(name);
+        self
+    }
+
+    fn add(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
+        let (name, value) = (self.name(attr), self.value(v));
+        self.adds.push(format!("{name} {value}"));
+        self
+    }
+
+    fn update_expression(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.sets.is_empty() {
+            parts.push(format!("SET {}", self.sets.join(", ")));
+        }
+        if !self.removes.is_empty() {
+            parts.push(format!("REMOVE {}", self.removes.join(", ")));
+        }
+        if !self.adds.is_empty() {
+            parts.push(format!("ADD {}", self.adds.join(", ")));
+        }
+        parts.join(" ")
+    }
+
+    fn names(&self) -> Option<HashMap<String, String>> {
+        (!self.names.is_empty()).then(|| self.names.clone())
+    }
+
+    fn values(&self) -> Option<HashMap<String, AttributeValue>> {
+        (!self.values.is_empty()).then(|| self.values.clone())
+    }
+
+    /// This expression as one item of a transaction.
+    fn transact_update(&self, table: &str, key: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(table)
+            .set_key(Some(key))
+            .update_expression(self.update_expression())
+            .condition_expression(condition)
+            .set_expression_attribute_names(self.names())
+            .set_expression_attribute_values(self.values())
+            .build()
+            .map_err(backend)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+fn account_item(account: &Account) -> Item {
+    let mut item = account_key(account.id);
+    item.extend([
+        ("kind".to_owned(), s("account")),
+        ("id".to_owned(), s(account.id.to_string())),
+        ("name".to_owned(), s(&account.name)),
+        ("plan".to_owned(), s(account.plan.as_str())),
+        ("created_at".to_owned(), n(account.created_at.unix())),
+        ("active_subscriptions".to_owned(), n(0)),
+    ]);
+    item
+}
+
+fn account_from(item: &Item) -> Result<Account, StoreError> {
+    let r = Reader(item);
+    Ok(Account {
+        id: r.parsed("id", AccountId::parse)?,
+        name: r.s("name")?.to_owned(),
+        plan: r.parsed("plan", Plan::parse)?,
+        created_at: r.ts("created_at")?,
+    })
+}
+
+fn token_item(token: &Token) -> Item {
+    let mut item = key(format!("TOKEN#{}", token.token_hash), "TOKEN");
+    item.extend([
+        ("kind".to_owned(), s("token")),
+        ("id".to_owned(), s(token.id.to_string())),
+        ("account_id".to_owned(), s(token.account_id.to_string())),
+        ("token_hash".to_owned(), s(&token.token_hash)),
+        ("scopes".to_owned(), AttributeValue::L(token.scopes.iter().map(|sc| s(sc.as_str())).collect())),
+        ("revoked".to_owned(), AttributeValue::Bool(token.revoked)),
+        ("created_at".to_owned(), n(token.created_at.unix())),
+    ]);
+    if let Some(user) = &token.user_id {
+        item.insert("user_id".to_owned(), s(user));
+    }
+    if let Some(exp) = token.expires_at {
+        item.insert("token_expires_at".to_owned(), n(exp.unix()));
+    }
+    item
+}
+
+fn token_from(item: &Item) -> Result<Token, StoreError> {
+    let r = Reader(item);
+    let scopes = r
+        .strings("scopes")?
+        .iter()
+        .map(|sc| Scope::parse(sc).ok_or_else(|| corrupt("scopes")))
+        .collect::<Result<_, _>>()?;
+    Ok(Token {
+        id: r.parsed("id", TokenId::parse)?,
+        account_id: r.parsed("account_id", AccountId::parse)?,
+        token_hash: r.s("token_hash")?.to_owned(),
+        scopes,
+        user_id: r.opt_s("user_id").map(str::to_owned),
+        expires_at: r.opt_ts("token_expires_at")?,
+        revoked: r.bool("revoked")?,
+        created_at: r.ts("created_at")?,
+    })
+}
+
+fn headers_value(headers: &BTreeMap<String, String>) -> AttributeValue {
+    AttributeValue::M(headers.iter().map(|(k, v)| (k.clone(), s(v))).collect())
+}
+
+/// The authentication as attributes: every one of the four is set or removed.
+fn authentication_attrs(auth: &Authentication) -> [(&'static str, Option<AttributeValue>); 4] {
+    let (method, username, password, token) = match auth {
+        Authentication::None => ("none", None, None, None),
+        Authentication::Basic { username, password } => ("basic", Some(s(username)), Some(s(password)), None),
+        Authentication::Bearer { token } => ("bearer", None, None, Some(s(token))),
+    };
+    [("auth_method", Some(s(method))), ("auth_username", username), ("auth_password", password), ("auth_token", token)]
+}
+
+fn subscription_item(sub: &Subscription) -> Item {
+    let mut item = subscription_key(sub.account_id, sub.id);
+    let optional = [
+        ("channel_id", sub.channel_id.as_ref().map(|c| s(c.as_str()))),
+        ("channel_type", sub.channel_type.map(|c| s(c.as_str()))),
+        ("zapier_subscription_id", sub.zapier_subscription_id.as_ref().map(s)),
+        ("disabled_reason", sub.disabled_reason.map(|d| s(d.as_str()))),
+        ("disabled_at", sub.disabled_at.map(|t| n(t.unix()))),
+        ("last_delivery_at", sub.last_delivery_at.map(|t| n(t.unix()))),
+        ("last_success_at", sub.last_success_at.map(|t| n(t.unix()))),
+        ("last_error", sub.last_error.as_ref().map(s)),
+        ("created_by_user_id", sub.created_by_user_id.as_ref().map(s)),
+    ];
+    item.extend([
+        ("kind".to_owned(), s("subscription")),
+        ("id".to_owned(), s(sub.id.to_string())),
+        ("account_id".to_owned(), s(sub.account_id.to_string())),
+        ("name".to_owned(), s(&sub.name)),
+        ("url".to_owned(), s(&sub.url)),
+        ("events".to_owned(), AttributeValue::L(sub.events.iter().map(s).collect())),
+        ("secret".to_owned(), s(&sub.secret)),
+        ("source".to_owned(), s(sub.source.as_str())),
+        ("is_active".to_owned(), AttributeValue::Bool(sub.is_active)),
+        ("consecutive_failures".to_owned(), n(sub.consecutive_failures)),
+        ("created_at".to_owned(), n(sub.created_at.unix())),
+        ("updated_at".to_owned(), n(sub.updated_at.unix())),
+        ("headers".to_owned(), headers_value(&sub.headers)),
+    ]);
+    for (name, value) in optional.into_iter().chain(authentication_attrs(&sub.authentication)) {
+        if let Some(value) = value {
+            item.insert(name.to_owned(), value);
+        }
+    }
+    item
+}
+
+fn subscription_from(item: &Item) -> Result<Subscription, StoreError> {
+    let r = Reader(item);
+    let authentication = match r.s("auth_method")? {
+        "none" => Authentication::None,
+        "basic" => Authentication::Basic {
+            username: r.s("auth_username")?.to_owned(),
+            password: r.s("auth_password")?.to_owned(),
+        },
+        "bearer" => Authentication::Bearer { token: r.s("auth_token")?.to_owned() },
+        _ => return Err(corrupt("auth_method")),
+    };
+    Ok(Subscription {
+        id: r.parsed("id", SubscriptionId::parse)?,
+        account_id: r.parsed("account_id", AccountId::parse)?,
+        name: r.s("name")?.to_owned(),
+        url: r.s("url")?.to_owned(),
+        events: r.strings("events")?,
+        secret: r.s("secret")?.to_owned(),
+        channel_id: r.opt_parsed("channel_id", ChannelId::parse)?,
+        channel_type: r.opt_parsed("channel_type", ChannelType::parse)?,
+        source: r.parsed("source", Source::parse)?,
+        zapier_subscription_id: r.opt_s("zapier_subscription_id").map(str::to_owned),
+        is_active: r.bool("is_active")?,
+        disabled_reason: r.opt_parsed("disabled_reason", DisabledReason::parse)?,
+        disabled_at: r.opt_ts("disabled_at")?,
+        consecutive_failures: r.n("consecutive_failures")?,
+        last_delivery_at: r.opt_ts("last_delivery_at")?,
+        last_success_at: r.opt_ts("last_success_at")?,
+        last_error: r.opt_s("last_error").map(str::to_owned),
+        created_at: r.ts("created_at")?,
+        updated_at: r.ts("updated_at")?,
+        created_by_user_id: r.opt_s("created_by_user_id").map(str::to_owned),
+        headers: r.string_map("headers")?,
+        authentication,
+    })
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table (on demand, TTL on `expires_at`) unless it exists, and waits until
+    /// it is active. For `hookpost-local` and tests; in AWS the template owns the table.
+    pub async fn ensure_table(&self) -> Result<(), StoreError> {
+        match self.client.describe_table().table_name(&self.table).send().await {
+            Ok(_) => return Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {}
+            Err(err) => return Err(backend(err)),
+        }
+        let attr = |name: &str| {
+            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
+        };
+        let key_el = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk").map_err(backend)?)
+            .attribute_definitions(attr("sk").map_err(backend)?)
+            .key_schema(key_el("pk", KeyType::Hash).map_err(backend)?)
+            .key_schema(key_el("sk", KeyType::Range).map_err(backend)?)
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            // Someone else created it in the meantime.
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {}
+            Err(err) => return Err(backend(err)),
+        }
+        for _ in 0..100 {
+            let desc = self.client.describe_table().table_name(&self.table).send().await.map_err(backend)?;
+            if desc.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let ttl =
+            TimeToLiveSpecification::builder().enabled(true).attribute_name(TTL_ATTRIBUTE).build().map_err(backend)?;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(ttl)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn get_item(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(out.item)
+    }
+
+    /// Every item of a partition whose sort key starts with `prefix`, newest (highest) first.
+    async fn query_prefix(&self, pk: String, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":prefix", s(prefix))
+                .scan_index_forward(false)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(backend)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Runs a transaction; on cancellation returns which items failed their condition.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), Vec<bool>>, StoreError> {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(Ok(())),
+            Err(err) => {
+                if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error() {
+                    let reasons: Vec<bool> = cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                        .collect();
+                    if reasons.iter().any(|failed| *failed) || reasons.is_empty() {
+                        return Ok(Err(reasons));
+                    }
+                }
+                Err(backend(err))
+            }
+        }
+    }
+
+    fn counter_update(
+        &self,
+        account: AccountId,
+        delta: i64,
+        cap: Option<ActiveCap>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut e = Expr::default();
+        e.add("active_subscriptions", n(delta));
+        let condition = match cap {
+            Some(cap) => {
+                let count = e.name("active_subscriptions");
+                let limit = e.value(n(cap.0));
+                format!("attribute_exists(pk) AND {count} < {limit}")
+            }
+            None => "attribute_exists(pk)".to_owned(),
+        };
+        e.transact_update(&self.table, account_key(account), &condition)
+    }
+}
+
+#[async_trait]
+impl AccountStore for DynamoStore {
+    #[instrument(skip_all, fields(account = %account.id))]
+    async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(account_item(account)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failure(&err) => Err(StoreError::AlreadyExists),
+            Err(err) => Err(backend(err)),
+        }
+    }
+
+    #[instrument(skip(self))]
+    async fn get_account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        self.get_item(account_key(id)).await?.as_ref().map(account_from).transpose()
+    }
+
+    #[instrument(skip(self))]
+    async fn update_account(
+        &self,
+        id: AccountId,
+        name: Option<String>,
+        plan: Option<Plan>,
+    ) -> Result<Account, StoreError> {
+        let mut e = Expr::default();
+        e.set("kind", s("account"));
+        if let Some(name) = name {
+            e.set("name", s(name));
+        }
+        if let Some(plan) = plan {
+            e.set("plan", s(plan.as_str()));
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(account_key(id)))
+            .update_expression(e.update_expression())
+            .condition_expression("attribute_exists(pk)")
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => account_from(&out.attributes.unwrap_or_default()),
+            Err(err) if is_condition_failure(&err) => Err(StoreError::NotFound),
+            Err(err) => Err(backend(err)),
+        }
+    }
+
+    #[instrument(skip_all, fields(account = %channel.account_id))]
+    async fn create_channel(&self, channel: &Channel) -> Result<(), StoreError> {
+        let mut item = key(account_pk(channel.account_id), format!("CHANNEL#{}", channel.channel_id));
+        item.extend([
+            ("kind".to_owned(), s("channel")),
+            ("account_id".to_owned(), s(channel.account_id.to_string())),
+            ("channel_id".to_owned(), s(channel.channel_id.as_str())),
+            ("channel_type".to_owned(), s(channel.channel_type.as_str())),
+            ("created_at".to_owned(), n(channel.created_at.unix())),
+        ]);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failure(&err) => Err(StoreError::AlreadyExists),
+            Err(err) => Err(backend(err)),
+        }
+    }
+
+    #[instrument(skip(self))]
+    async fn get_channel(&self, account: AccountId, channel_id: &ChannelId) -> Result<Option<Channel>, StoreError> {
+        let Some(item) = self.get_item(key(account_pk(account), format!("CHANNEL#{channel_id}"))).await? else {
+            return Ok(None);
+        };
+        let r = Reader(&item);
+        Ok(Some(Channel {
+            account_id: account,
+            channel_id: r.parsed("channel_id", ChannelId::parse)?,
+            channel_type: r.parsed("channel_type", ChannelType::parse)?,
+            created_at: r.ts("created_at")?,
+        }))
+    }
+}
+
+#[async_trait]
+impl TokenStore for DynamoStore {
+    #[instrument(skip_all, fields(account = %token.account_id, token = %token.id))]
+    async fn put_token(&self, token: &Token) -> Result<(), StoreError> {
+        let put = |item: Item| {
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(backend)
+        };
+        let mut reference = key(account_pk(token.account_id), format!("TOKEN#{}", token.id));
+        reference.insert("token_hash".to_owned(), s(&token.token_hash));
+        reference.insert("kind".to_owned(), s("token_ref"));
+        let items = vec![
+            TransactWriteItem::builder().put(put(token_item(token))?).build(),
+            TransactWriteItem::builder().put(put(reference)?).build(),
+        ];
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(StoreError::AlreadyExists),
+        }
+    }
+
+    #[instrument(skip_all)]
+    async fn get_token_by_hash(&self, token_hash: &str) -> Result<Option<Token>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("TOKEN#{token_hash}"), "TOKEN")))
+            .send()
+            .await
+            .map_err(backend)?;
+        out.item.as_ref().map(token_from).transpose()
+    }
+
+    #[instrument(skip(self))]
+    async fn revoke_token(&self, account: AccountId, id: TokenId) -> Result<(), StoreError> {
+        let reference =
+            self.get_item(key(account_pk(account), format!("TOKEN#{id}"))).await?.ok_or(StoreError::NotFound)?;
+        let hash = Reader(&reference).s("token_hash")?.to_owned();
+        let mut e = Expr::default();
+        e.set("revoked", AttributeValue::Bool(true));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("TOKEN#{hash}"), "TOKEN")))
+            .update_expression(e.update_expression())
+            .condition_expression("attribute_exists(pk)")
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failure(&err) => Err(StoreError::NotFound),
+            Err(err) => Err(backend(err)),
+        }
+    }
+}
+
+#[async_trait]
+impl SubscriptionStore for DynamoStore {
+    #[instrument(skip_all, fields(account = %sub.account_id, subscription = %sub.id))]
+    async fn create_subscription(&self, sub: &Subscription, cap: ActiveCap) -> Result<(), StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(subscription_item(sub)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(backend)?;
+        let items =
+            vec![TransactWriteItem::builder().put(put).build(), self.counter_update(sub.account_id, 1, Some(cap))?];
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(failed) if failed.first() == Some(&true) => Err(StoreError::AlreadyExists),
+            Err(_) => match self.get_account(sub.account_id).await? {
+                None => Err(StoreError::NotFound),
+                Some(_) => Err(StoreError::LimitReached),
+            },
+        }
+    }
+
+    #[instrument(skip(self))]
+    async fn get_subscription(
+        &self,
+        account: AccountId,
+        id: SubscriptionId,
+    ) -> Result<Option<Subscription>, StoreError> {
+        self.get_item(subscription_key(account, id)).await?.as_ref().map(subscription_from).transpose()
+    }
+
+    #[instrument(skip(self))]
+    async fn list_subscriptions(
+        &self,
+        account: AccountId,
+        filter: SubscriptionFilter,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Page<Subscription>, StoreError> {
+        let items = self.query_prefix(account_pk(account), "SUB#").await?;
+        let mut matching = Vec::with_capacity(items.len());
+        for item in &items {
+            let sub = subscription_from(item)?;
+            if filter.matches(&sub) {
+                matching.push(sub);
+            }
+        }
+        Ok(page_of(matching, limit, offset))
+    }
+
+    #[instrument(skip(self, patch))]
+    async fn update_subscription(
+        &self,
+        account: AccountId,
+        id: SubscriptionId,
+        patch: &SubscriptionPatch,
+        now: Timestamp,
+    ) -> Result<Subscription, StoreError> {
+        let mut e = Expr::default();
+        e.set("updated_at", n(now.unix()));
+        if let Some(name) = &patch.name {
+            e.set("name", s(name));
+        }
+        if let Some(url) = &patch.url {
+            e.set("url", s(url));
+        }
+        if let Some(events) = &patch.events {
+            e.set("events", AttributeValue::L(events.iter().map(s).collect()));
+        }
+        if let Some(headers) = &patch.headers {
+            e.set("headers", headers_value(headers));
+        }
+        if let Some(auth) = &patch.authentication {
+            for (attr, value) in authentication_attrs(auth) {
+                e.set_opt(attr, value);
+            }
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(subscription_key(account, id)))
+            .update_expression(e.update_expression())
+            .condition_expression("attribute_exists(pk)")
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => subscription_from(&out.attributes.unwrap_or_default()),
+            Err(err) if is_condition_failure(&err) => Err(StoreError::NotFound),
+            Err(err) => Err(backend(err)),
+        }
+    }
+
+    #[instrument(skip(self))]
+    async fn delete_subscription(
+        &self,
+        account: AccountId,
+        id: SubscriptionId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        // A concurrent auto-disable or reactivation can change the state between the read
+        // and the conditional write; the write's condition catches it and we look again.
+        for _ in 0..5 {
+            let sub = self.get_subscription(account, id).await?.ok_or(StoreError::NotFound)?;
+            if sub.disabled_reason == Some(DisabledReason::Deleted) {
+                return Ok(());
+            }
+            let mut e = Expr::default();
+            e.set("disabled_reason", s(DisabledReason::Deleted.as_str()))
+                .set("disabled_at", n(now.unix()))
+                .set("updated_at", n(now.unix()))
+                .set("is_active", AttributeValue::Bool(false));
+            let active = e.name("is_active");
+            let expected = e.value(AttributeValue::Bool(sub.is_active));
+            let condition = format!("{active} = {expected}");
+            let mut items = vec![e.transact_update(&self.table, subscription_key(account, id), &condition)?];
+            if sub.is_active {
+                items.push(self.counter_update(account, -1, None)?);
+            }
+            if self.transact(items).await?.is_ok() {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    #[instrument(skip(self))]
+    async fn reactivate_subscription(
+        &self,
+        account: AccountId,
+        id: SubscriptionId,
+        seen_disabled_at: Option<Timestamp>,
+        cap: ActiveCap,
+        now: Timestamp,
+    ) -> Result<Subscription, StoreError> {
+        let mut e = Expr::default();
+        e.set("is_active", AttributeValue::Bool(true))
+            .set("consecutive_failures", n(0))
+            .set("updated_at", n(now.unix()))
+            .remove("disabled_reason")
+            .remove("disabled_at");
+        let active = e.name("is_active");
+        let inactive = e.value(AttributeValue::Bool(false));
+        let disabled_at = e.name("disabled_at");
+        let seen = match seen_disabled_at {
+            Some(t) => format!("{disabled_at} = {}", e.value(n(t.unix()))),
+            None => format!("attribute_not_exists({disabled_at})"),
+        };
+        let condition = format!("attribute_exists(pk) AND {active} = {inactive} AND {seen}");
+        let items = vec![
+            e.transact_update(&self.table, subscription_key(account, id), &condition)?,
+            self.counter_update(account, 1, Some(cap))?,
+        ];
+        match self.transact(items).await? {
+            Ok(()) => self.get_subscription(account, id).await?.ok_or(StoreError::NotFound),
+            Err(failed) if failed.get(1) == Some(&true) && failed.first() != Some(&true) => {
+                Err(StoreError::LimitReached)
+            }
+            Err(_) => match self.get_subscription(account, id).await? {
+                None => Err(StoreError::NotFound),
+                Some(_) => Err(StoreError::Conflict),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl RateLimitStore for DynamoStore {
+    async fn hit_rate_counter(&self, key_name: &str, expires_at: Timestamp) -> Result<u64, StoreError> {
+        let mut e = Expr::default();
+        e.add("hits", n(1)).set(TTL_ATTRIBUTE, n(expires_at.unix()));
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("RATE#{key_name}"), "RATE")))
+            .update_expression(e.update_expression())
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(backend)?;
+        Reader(&out.attributes.unwrap_or_default()).n("hits")
+    }
+}
+
+/// A DynamoDB client for `endpoint` (a DynamoDB-compatible server such as moto) or, when
+/// `None`, for AWS as the environment configures it. A local endpoint without credentials
+/// in the environment gets placeholder ones: such servers accept any.
+pub async fn connect(endpoint: Option<&str>) -> Client {
+    use aws_config::BehaviorVersion;
+    use aws_sdk_dynamodb::config::{Credentials, Region};
+
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(endpoint) = endpoint {
+        loader = loader.endpoint_url(endpoint);
+        if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+            loader = loader.region(Region::new("us-east-1"));
+        }
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() && std::env::var_os("AWS_PROFILE").is_none() {
+            loader =
+                loader.credentials_provider(Credentials::new("hookpost", "hookpost", None, None, "hookpost-local"));
+        }
+    }
+    Client::new(&loader.load().await)
+}

@@ -1,0 +1,145 @@
+//! The Store port: narrow traits per concern joined by [`Store`], an in-memory adapter and a
+//! DynamoDB single-table adapter, and the contract suite both must pass.
+//!
+//! Anything that must not race (the active-subscription cap, soft delete, reactivation) is
+//! settled inside the store by a conditional write or a transaction, never by the caller
+//! reading first and writing after.
+
+use async_trait::async_trait;
+use hookpost_domain::subscription::{Subscription, SubscriptionFilter, SubscriptionPatch};
+use hookpost_domain::token::Token;
+use hookpost_domain::{Account, AccountId, Channel, ChannelId, Plan, SubscriptionId, Timestamp, TokenId};
+
+pub mod contract;
+pub mod dynamo;
+pub mod memory;
+
+pub use dynamo::DynamoStore;
+pub use memory::MemoryStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("already exists")]
+    AlreadyExists,
+    #[error("active subscription limit reached")]
+    LimitReached,
+    /// A conditional write found the item in another state than the caller expected.
+    #[error("state changed concurrently")]
+    Conflict,
+    /// The backend failed; the text is for logs only.
+    #[error("store backend: {0}")]
+    Backend(String),
+}
+
+impl From<StoreError> for hookpost_domain::ApiError {
+    /// The fallback mapping: handlers translate the expected outcomes themselves and let
+    /// only backend failures through here, which clients see as a bare 500.
+    fn from(err: StoreError) -> Self {
+        tracing::error!(error = %err, "store error");
+        hookpost_domain::ApiError::Internal
+    }
+}
+
+/// One page of a list, and how many rows match in all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+/// What the account's active-subscription cap allows, passed in by the caller's config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActiveCap(pub u32);
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    async fn create_account(&self, account: &Account) -> Result<(), StoreError>;
+    async fn get_account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
+    /// Changes name and/or plan; `NotFound` for an unknown account.
+    async fn update_account(
+        &self,
+        id: AccountId,
+        name: Option<String>,
+        plan: Option<Plan>,
+    ) -> Result<Account, StoreError>;
+    /// `AlreadyExists` when the account has that channel id already.
+    async fn create_channel(&self, channel: &Channel) -> Result<(), StoreError>;
+    async fn get_channel(&self, account: AccountId, channel_id: &ChannelId) -> Result<Option<Channel>, StoreError>;
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    async fn put_token(&self, token: &Token) -> Result<(), StoreError>;
+    async fn get_token_by_hash(&self, token_hash: &str) -> Result<Option<Token>, StoreError>;
+    /// `NotFound` unless the token belongs to the account. Revoking twice is fine.
+    async fn revoke_token(&self, account: AccountId, id: TokenId) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait SubscriptionStore: Send + Sync {
+    /// Inserts an active subscription, counting it against the cap atomically:
+    /// `LimitReached` when the account already has `cap` active ones, `NotFound` when the
+    /// account does not exist.
+    async fn create_subscription(&self, sub: &Subscription, cap: ActiveCap) -> Result<(), StoreError>;
+    async fn get_subscription(
+        &self,
+        account: AccountId,
+        id: SubscriptionId,
+    ) -> Result<Option<Subscription>, StoreError>;
+    /// Newest first; `total` counts every row matching the filter.
+    async fn list_subscriptions(
+        &self,
+        account: AccountId,
+        filter: SubscriptionFilter,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Page<Subscription>, StoreError>;
+    /// Applies a PATCH to the settings fields only, leaving delivery counters alone.
+    async fn update_subscription(
+        &self,
+        account: AccountId,
+        id: SubscriptionId,
+        patch: &SubscriptionPatch,
+        now: Timestamp,
+    ) -> Result<Subscription, StoreError>;
+    /// Soft delete: inactive, `disabled_reason = deleted`; an active one leaves the cap.
+    /// Deleting a deleted subscription changes nothing. `NotFound` when it does not exist.
+    async fn delete_subscription(
+        &self,
+        account: AccountId,
+        id: SubscriptionId,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Makes a disabled subscription active again with `consecutive_failures = 0`, if it is
+    /// still disabled as of `seen_disabled_at` (`Conflict` otherwise) and the cap allows
+    /// (`LimitReached`).
+    async fn reactivate_subscription(
+        &self,
+        account: AccountId,
+        id: SubscriptionId,
+        seen_disabled_at: Option<Timestamp>,
+        cap: ActiveCap,
+        now: Timestamp,
+    ) -> Result<Subscription, StoreError>;
+}
+
+#[async_trait]
+pub trait RateLimitStore: Send + Sync {
+    /// Adds one to the counter `key` and returns the new count. The counter may be
+    /// forgotten after `expires_at`.
+    async fn hit_rate_counter(&self, key: &str, expires_at: Timestamp) -> Result<u64, StoreError>;
+}
+
+/// Everything hookpost keeps.
+pub trait Store: AccountStore + TokenStore + SubscriptionStore + RateLimitStore {}
+
+impl<T: AccountStore + TokenStore + SubscriptionStore + RateLimitStore> Store for T {}
+
+/// Newest-first ordering of subscriptions: UUIDv7 ids sort by creation time.
+pub(crate) fn page_of<T: Clone>(newest_first: Vec<T>, limit: u32, offset: u32) -> Page<T> {
+    let total = newest_first.len() as u64;
+    let items = newest_first.into_iter().skip(offset as usize).take(limit as usize).collect();
+    Page { items, total }
+}

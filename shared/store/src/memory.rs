@@ -1,0 +1,248 @@
+//! The in-memory adapter: the embedded store of `hookpost-local` and of handler tests. One
+//! mutex makes every operation atomic, which is what the DynamoDB adapter's conditions and
+//! transactions give the other adapter.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use hookpost_domain::subscription::{DisabledReason, Subscription, SubscriptionFilter, SubscriptionPatch};
+use hookpost_domain::token::Token;
+use hookpost_domain::{Account, AccountId, Channel, ChannelId, Plan, SubscriptionId, Timestamp, TokenId};
+
+use crate::{page_of, AccountStore, ActiveCap, Page, RateLimitStore, StoreError, SubscriptionStore, TokenStore};
+
+/// Rate counters kept before stale ones are swept.
+const RATE_COUNTERS_BEFORE_SWEEP: usize = 4096;
+
+#[derive(Default)]
+struct State {
+    accounts: HashMap<AccountId, AccountRow>,
+    channels: HashMap<(AccountId, ChannelId), Channel>,
+    tokens: HashMap<String, Token>,
+    token_hashes: HashMap<(AccountId, TokenId), String>,
+    subscriptions: BTreeMap<(AccountId, SubscriptionId), Subscription>,
+    rate_counters: HashMap<String, (u64, Timestamp)>,
+}
+
+struct AccountRow {
+    account: Account,
+    active_subscriptions: u32,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep serving it.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl State {
+    fn account_mut(&mut self, id: AccountId) -> Result<&mut AccountRow, StoreError> {
+        self.accounts.get_mut(&id).ok_or(StoreError::NotFound)
+    }
+}
+
+#[async_trait]
+impl AccountStore for MemoryStore {
+    async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state.accounts.contains_key(&account.id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        state.accounts.insert(account.id, AccountRow { account: account.clone(), active_subscriptions: 0 });
+        Ok(())
+    }
+
+    async fn get_account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        Ok(self.lock().accounts.get(&id).map(|row| row.account.clone()))
+    }
+
+    async fn update_account(
+        &self,
+        id: AccountId,
+        name: Option<String>,
+        plan: Option<Plan>,
+    ) -> Result<Account, StoreError> {
+        let mut state = self.lock();
+        let row = state.account_mut(id)?;
+        if let Some(name) = name {
+            row.account.name = name;
+        }
+        if let Some(plan) = plan {
+            row.account.plan = plan;
+        }
+        Ok(row.account.clone())
+    }
+
+    async fn create_channel(&self, channel: &Channel) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let key = (channel.account_id, channel.channel_id.clone());
+        if state.channels.contains_key(&key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        state.channels.insert(key, channel.clone());
+        Ok(())
+    }
+
+    async fn get_channel(&self, account: AccountId, channel_id: &ChannelId) -> Result<Option<Channel>, StoreError> {
+        Ok(self.lock().channels.get(&(account, channel_id.clone())).cloned())
+    }
+}
+
+#[async_trait]
+impl TokenStore for MemoryStore {
+    async fn put_token(&self, token: &Token) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state.tokens.contains_key(&token.token_hash) {
+            return Err(StoreError::AlreadyExists);
+        }
+        state.token_hashes.insert((token.account_id, token.id), token.token_hash.clone());
+        state.tokens.insert(token.token_hash.clone(), token.clone());
+        Ok(())
+    }
+
+    async fn get_token_by_hash(&self, token_hash: &str) -> Result<Option<Token>, StoreError> {
+        Ok(self.lock().tokens.get(token_hash).cloned())
+    }
+
+    async fn revoke_token(&self, account: AccountId, id: TokenId) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let hash = state.token_hashes.get(&(account, id)).cloned().ok_or(StoreError::NotFound)?;
+        let token = state.tokens.get_mut(&hash).ok_or(StoreError::NotFound)?;
+        token.revoked = true;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SubscriptionStore for MemoryStore {
+    async fn create_subscription(&self, sub: &Subscription, cap: ActiveCap) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let key = (sub.account_id, sub.id);
+        if state.subscriptions.contains_key(&key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        let row = state.account_mut(sub.account_id)?;
+        if row.active_subscriptions >= cap.0 {
+            return Err(StoreError::LimitReached);
+        }
+        row.active_subscriptions += 1;
+        state.subscriptions.insert(key, sub.clone());
+        Ok(())
+    }
+
+    async fn get_subscription(
+        &self,
+        account: AccountId,
+        id: SubscriptionId,
+    ) -> Result<Option<Subscription>, StoreError> {
+        Ok(self.lock().subscriptions.get(&(account, id)).cloned())
+    }
+
+    async fn list_subscriptions(
+        &self,
+        account: AccountId,
+        filter: SubscriptionFilter,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Page<Subscription>, StoreError> {
+        let state = self.lock();
+        let matching: Vec<Subscription> = state
+            .subscriptions
+            .range((account, SubscriptionId::MIN)..=(account, SubscriptionId::MAX))
+            .rev()
+            .map(|(_, sub)| sub)
+            .filter(|sub| filter.matches(sub))
+            .cloned()
+            .collect();
+        Ok(page_of(matching, limit, offset))
+    }
+
+    async fn update_subscription(
+        &self,
+        account: AccountId,
+        id: SubscriptionId,
+        patch: &SubscriptionPatch,
+        now: Timestamp,
+    ) -> Result<Subscription, StoreError> {
+        let mut state = self.lock();
+        let sub = state.subscriptions.get_mut(&(account, id)).ok_or(StoreError::NotFound)?;
+        patch.clone().apply(sub, now);
+        Ok(sub.clone())
+    }
+
+    async fn delete_subscription(
+        &self,
+        account: AccountId,
+        id: SubscriptionId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let sub = state.subscriptions.get_mut(&(account, id)).ok_or(StoreError::NotFound)?;
+        if sub.disabled_reason == Some(DisabledReason::Deleted) {
+            return Ok(());
+        }
+        let was_active = sub.is_active;
+        sub.is_active = false;
+        sub.disabled_reason = Some(DisabledReason::Deleted);
+        sub.disabled_at = Some(now);
+        sub.updated_at = now;
+        if was_active {
+            let row = state.account_mut(account)?;
+            row.active_subscriptions = row.active_subscriptions.saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    async fn reactivate_subscription(
+        &self,
+        account: AccountId,
+        id: SubscriptionId,
+        seen_disabled_at: Option<Timestamp>,
+        cap: ActiveCap,
+        now: Timestamp,
+    ) -> Result<Subscription, StoreError> {
+        let mut state = self.lock();
+        let sub = state.subscriptions.get(&(account, id)).ok_or(StoreError::NotFound)?;
+        if sub.is_active || sub.disabled_at != seen_disabled_at {
+            return Err(StoreError::Conflict);
+        }
+        let row = state.account_mut(account)?;
+        if row.active_subscriptions >= cap.0 {
+            return Err(StoreError::LimitReached);
+        }
+        row.active_subscriptions += 1;
+        let sub = state.subscriptions.get_mut(&(account, id)).ok_or(StoreError::NotFound)?;
+        sub.is_active = true;
+        sub.disabled_reason = None;
+        sub.disabled_at = None;
+        sub.consecutive_failures = 0;
+        sub.updated_at = now;
+        Ok(sub.clone())
+    }
+}
+
+#[async_trait]
+impl RateLimitStore for MemoryStore {
+    async fn hit_rate_counter(&self, key: &str, expires_at: Timestamp) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        if state.rate_counters.len() >= RATE_COUNTERS_BEFORE_SWEEP {
+            // Counters of windows that ended before this one's started are dead weight.
+            let horizon = expires_at.plus_seconds(-2 * hookpost_domain::rate_limit::WINDOW_SECS);
+            state.rate_counters.retain(|_, (_, exp)| *exp >= horizon);
+        }
+        let entry = state.rate_counters.entry(key.to_owned()).or_insert((0, expires_at));
+        entry.0 += 1;
+        Ok(entry.0)
+    }
+}
