@@ -49,8 +49,6 @@ pub enum ApiError {
     InvalidState(String),
     #[error("the webhook subscription was deleted")]
     SubscriptionDeleted,
-    #[error("{0}")]
-    Conflict(String),
     #[error("the request body is too large")]
     PayloadTooLarge,
     #[error("the body must be application/json")]
@@ -82,7 +80,7 @@ impl ApiError {
             Self::PlanRequired | Self::InsufficientScope(_) => 403,
             Self::NotFound(_) => 404,
             Self::Validation(_) | Self::InvalidJson(_) | Self::InvalidUrl(_) | Self::InvalidChannelId => 400,
-            Self::LimitReached(_) | Self::InvalidState(_) | Self::SubscriptionDeleted | Self::Conflict(_) => 409,
+            Self::LimitReached(_) | Self::InvalidState(_) | Self::SubscriptionDeleted => 409,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::RateLimited(_) => 429,
@@ -103,7 +101,6 @@ impl ApiError {
             Self::LimitReached(_) => "limit_reached",
             Self::InvalidState(_) => "invalid_state",
             Self::SubscriptionDeleted => "subscription_deleted",
-            Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited(_) => "rate_limited",

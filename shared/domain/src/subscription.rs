@@ -237,14 +237,7 @@ pub fn parse_new_subscription(body: Value, policy: &DestinationPolicy) -> Result
     let url = f.required_string("url");
     let name = f.opt_string("name").and_then(|n| read_name(&mut f, n));
     let events = f.opt_string_array("events").map(|e| read_events(&mut f, e)).unwrap_or_default();
-    let channel_id = f.opt_string("channel_id").and_then(|c| {
-        let parsed = ChannelId::parse(&c);
-        if parsed.is_none() {
-            // A malformed id cannot be a channel of the account: same answer as unknown.
-            f.issue("channel_id", "is not a channel id");
-        }
-        parsed
-    });
+    let channel_id = f.opt_string("channel_id");
     let source = match f.opt_string("source") {
         None => Source::Dashboard,
         Some(s) => Source::parse(&s).unwrap_or_else(|| {
@@ -267,7 +260,9 @@ pub fn parse_new_subscription(body: Value, policy: &DestinationPolicy) -> Result
 
     let url = validate_webhook_url(&url.unwrap_or_default(), policy).map_err(ApiError::InvalidUrl)?;
     let name = name.unwrap_or_else(|| url_host(&url).unwrap_or_else(|| url.clone()));
-    // A channel-id format problem is reported as what it is from the client's side.
+    // A malformed channel id cannot be a channel of the account: the same answer as an
+    // unknown one, after the shape and URL checks.
+    let channel_id = channel_id.map(|c| ChannelId::parse(&c).ok_or(ApiError::InvalidChannelId)).transpose()?;
     Ok(NewSubscription { name, url, events, channel_id, source, zapier_subscription_id, headers, authentication })
 }
 
@@ -633,6 +628,11 @@ mod tests {
         let e = parse_new_subscription(json!({"url": "http://example.com", "bogus": 1}), &policy()).unwrap_err();
         assert_eq!(e.code(), "validation_error");
         let e = parse_new_subscription(json!({"url": 7}), &policy()).unwrap_err();
+        assert_eq!(e.code(), "validation_error");
+        let e =
+            parse_new_subscription(json!({"url": "https://e.com", "channel_id": "bad id!"}), &policy()).unwrap_err();
+        assert_eq!(e.code(), "invalid_channel_id");
+        let e = parse_new_subscription(json!({"url": "https://e.com", "channel_id": 5}), &policy()).unwrap_err();
         assert_eq!(e.code(), "validation_error");
     }
 

@@ -1,1 +1,206 @@
+//! lambda_http glue shared by every function: the [`App`] a handler runs against, the
+//! request gate of SPEC §1, request parsing and the rendering of replies and errors.
 
+use std::future::Future;
+use std::sync::Arc;
+
+use hookpost_domain::error::RateLimitInfo;
+use hookpost_domain::rate_limit::{counter_key, decide, window_at};
+use hookpost_domain::token::Caller;
+use hookpost_domain::{ApiError, Clock, Scope, SystemClock};
+use hookpost_store::{ActiveCap, DynamoStore, Store};
+use lambda_http::http::{header, HeaderValue, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use tracing::Instrument;
+
+pub mod config;
+pub mod context;
+pub mod parse;
+
+pub use config::Config;
+pub use context::caller_of;
+
+/// What every handler runs against: the store, the configuration and the clock, built once
+/// per process.
+#[derive(Clone)]
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub config: Config,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl App {
+    pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
+        Self { store, config, clock: Arc::new(SystemClock) }
+    }
+
+    /// A Lambda function's app: configuration from the environment, the DynamoDB table it
+    /// names.
+    pub async fn from_env() -> Result<Self, String> {
+        let config = Config::from_env()?;
+        let client = hookpost_store::dynamo::connect(config.dynamodb_endpoint.as_deref()).await;
+        let store = DynamoStore::new(client, config.table.clone());
+        Ok(Self::new(Arc::new(store), config))
+    }
+
+    pub fn active_cap(&self) -> ActiveCap {
+        ActiveCap(self.config.max_active_subscriptions)
+    }
+
+    /// The 409 for a create or reactivation past the cap.
+    pub fn limit_reached(&self) -> ApiError {
+        ApiError::LimitReached(format!(
+            "an account may have at most {} active webhook subscriptions",
+            self.config.max_active_subscriptions
+        ))
+    }
+}
+
+/// What a route demands of its caller, in SPEC §1's order after authentication.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Any valid token on any plan (`GET /api/v1/me`).
+    AnyPlan,
+    /// A paid plan and this scope.
+    Scoped(Scope),
+}
+
+/// A customer route: its method and template name the rate-limit counter.
+#[derive(Clone, Copy, Debug)]
+pub struct Route {
+    pub method: &'static str,
+    pub template: &'static str,
+    pub access: Access,
+}
+
+/// A successful answer.
+#[derive(Debug)]
+pub struct Reply {
+    status: StatusCode,
+    body: Option<String>,
+}
+
+impl Reply {
+    pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Result<Self, ApiError> {
+        let body = serde_json::to_string(value).map_err(|e| {
+            tracing::error!(error = %e, "serializing a reply");
+            ApiError::Internal
+        })?;
+        Ok(Self { status: StatusCode::from_u16(status).map_err(|_| ApiError::Internal)?, body: Some(body) })
+    }
+
+    pub fn no_content() -> Self {
+        Self { status: StatusCode::NO_CONTENT, body: None }
+    }
+
+    fn into_response(self) -> Response<Body> {
+        let mut res = Response::new(self.body.map_or(Body::Empty, Body::Text));
+        *res.status_mut() = self.status;
+        if res.body() != &Body::Empty {
+            res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        res
+    }
+}
+
+/// Renders an error in the envelope; internal detail was logged where it happened.
+pub fn error_response(err: &ApiError) -> Response<Body> {
+    let mut res = Response::new(Body::Text(err.to_json()));
+    *res.status_mut() = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let ApiError::RateLimited(info) = err {
+        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(info.reset_secs.max(1)));
+    }
+    res
+}
+
+fn with_rate_headers(mut res: Response<Body>, info: &RateLimitInfo) -> Response<Body> {
+    let headers = res.headers_mut();
+    headers.insert("ratelimit-limit", HeaderValue::from(info.limit));
+    headers.insert("ratelimit-remaining", HeaderValue::from(info.remaining));
+    headers.insert("ratelimit-reset", HeaderValue::from(info.reset_secs));
+    res
+}
+
+/// A refusal by the rate limiter (or a failure to count), with its headers.
+fn limited(err: &ApiError) -> Response<Body> {
+    match err {
+        ApiError::RateLimited(info) => with_rate_headers(error_response(err), info),
+        other => error_response(other),
+    }
+}
+
+fn finish(result: Result<Reply, ApiError>) -> Response<Body> {
+    match result {
+        Ok(reply) => reply.into_response(),
+        Err(err) => error_response(&err),
+    }
+}
+
+/// Authentication, plan and scope, in that order (SPEC §1). Pure: no I/O.
+pub fn check_access(caller: Option<Caller>, access: Access) -> Result<Caller, ApiError> {
+    let caller = caller.ok_or(ApiError::Unauthorized)?;
+    if let Access::Scoped(scope) = access {
+        if !caller.plan.allows_api() {
+            return Err(ApiError::PlanRequired);
+        }
+        if !caller.has_scope(scope) {
+            return Err(ApiError::InsufficientScope(scope.as_str()));
+        }
+    }
+    Ok(caller)
+}
+
+impl App {
+    /// Counts this request against the caller's per-endpoint limit.
+    async fn rate_limit(&self, caller: &Caller, route: &Route) -> Result<RateLimitInfo, ApiError> {
+        let now = self.clock.now();
+        let window = window_at(now);
+        let key = counter_key(&caller.account_id.to_string(), route.method, route.template, window);
+        // The counter outlives its window a little so a late read still finds it.
+        let count = self.store.hit_rate_counter(&key, window.end.plus_seconds(60)).await?;
+        decide(count, self.config.rate_limit_per_minute, now, window).map_err(ApiError::RateLimited)
+    }
+
+    /// Runs a customer route: the gate in SPEC §1's order, then `handler`. A GET's handler
+    /// runs concurrently with the rate-limit counter (it changes nothing, so a refused GET
+    /// loses nothing but its answer); a write runs only once the counter allows it.
+    pub async fn respond<F, Fut>(&self, route: &Route, req: &Request, handler: F) -> Response<Body>
+    where
+        F: FnOnce(Caller) -> Fut,
+        Fut: Future<Output = Result<Reply, ApiError>>,
+    {
+        let caller = match check_access(caller_of(req), route.access) {
+            Ok(caller) => caller,
+            Err(err) => return error_response(&err),
+        };
+        let span =
+            tracing::info_span!("request", route = route.template, method = route.method, account = %caller.account_id);
+        async move {
+            if route.method == "GET" {
+                let (limit, result) = tokio::join!(self.rate_limit(&caller, route), handler(caller.clone()));
+                match limit {
+                    Ok(info) => with_rate_headers(finish(result), &info),
+                    Err(err) => limited(&err),
+                }
+            } else {
+                match self.rate_limit(&caller, route).await {
+                    Ok(info) => with_rate_headers(finish(handler(caller).await), &info),
+                    Err(err) => limited(&err),
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Runs an operator route (`/internal/...`): IAM (in AWS) or the admin key (locally)
+    /// has already let the caller in.
+    pub async fn respond_internal<Fut>(&self, handler: Fut) -> Response<Body>
+    where
+        Fut: Future<Output = Result<Reply, ApiError>>,
+    {
+        finish(handler.await)
+    }
+}

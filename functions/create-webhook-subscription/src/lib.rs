@@ -1,0 +1,34 @@
+//! `POST /api/v1/webhook-subscriptions`: validates, checks the channel belongs to the
+//! account, and inserts under the active cap in one transaction. The plaintext secret is in
+//! this answer and in no other.
+
+use hookpost_domain::subscription::{parse_new_subscription, Subscription};
+use hookpost_domain::{ApiError, Scope};
+use hookpost_http::parse::json_body;
+use hookpost_http::{Access, App, Reply, Route};
+use hookpost_store::StoreError;
+use lambda_http::{Body, Request, Response};
+
+pub const ROUTE: Route =
+    Route { method: "POST", template: "/api/v1/webhook-subscriptions", access: Access::Scoped(Scope::WebhooksManage) };
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let req = &req;
+    app.respond(&ROUTE, req, |caller| async move {
+        let input = parse_new_subscription(json_body(&req)?, &app.config.destinations)?;
+        let channel_type = match &input.channel_id {
+            None => None,
+            Some(channel_id) => {
+                let channel = app.store.get_channel(caller.account_id, channel_id).await?;
+                Some(channel.ok_or(ApiError::InvalidChannelId)?.channel_type)
+            }
+        };
+        let sub = Subscription::create(caller.account_id, input, channel_type, caller.user_id, app.clock.now());
+        match app.store.create_subscription(&sub, app.active_cap()).await {
+            Ok(()) => Reply::json(201, &sub.view_with_secret()),
+            Err(StoreError::LimitReached) => Err(app.limit_reached()),
+            Err(err) => Err(err.into()),
+        }
+    })
+    .await
+}

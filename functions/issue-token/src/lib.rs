@@ -1,0 +1,68 @@
+//! `POST /internal/v1/accounts/{id}/tokens` (operator): `{scopes, user_id?, expires_in_days?}`
+//! → 201 with the token in plaintext, this once. Only its SHA-256 is stored.
+
+use hookpost_domain::input::Fields;
+use hookpost_domain::token::{generate_pat, hash_pat, validate_user_id, Token, MAX_EXPIRES_IN_DAYS};
+use hookpost_domain::{ApiError, Scope, TokenId};
+use hookpost_http::parse::{account_id, json_body};
+use hookpost_http::{App, Reply};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    app.respond_internal(async {
+        let account = account_id(&req)?;
+        let mut fields = Fields::from_value(json_body(&req)?)?;
+        let mut scopes = Vec::new();
+        match fields.opt_string_array("scopes") {
+            None if !fields.has_issues() => fields.issue("scopes", "is required"),
+            None => {}
+            Some(names) => {
+                for (i, name) in names.iter().enumerate() {
+                    match Scope::parse(name) {
+                        Some(scope) if !scopes.contains(&scope) => scopes.push(scope),
+                        Some(_) => {}
+                        None => fields.issue(&format!("scopes[{i}]"), format!("must be one of {}", Scope::choices())),
+                    }
+                }
+            }
+        }
+        let user_id = fields.opt_string("user_id");
+        if let Some(Err(msg)) = user_id.as_deref().map(validate_user_id) {
+            fields.issue("user_id", msg);
+        }
+        let expires_in_days = fields.opt_u32("expires_in_days");
+        if expires_in_days.is_some_and(|d| d == 0 || d > MAX_EXPIRES_IN_DAYS) {
+            fields.issue("expires_in_days", format!("must be from 1 to {MAX_EXPIRES_IN_DAYS}"));
+        }
+        fields.finish()?;
+        if app.store.get_account(account).await?.is_none() {
+            return Err(ApiError::NotFound("account"));
+        }
+        let now = app.clock.now();
+        let plaintext = generate_pat();
+        let token = Token {
+            id: TokenId::new(),
+            account_id: account,
+            token_hash: hash_pat(&plaintext),
+            scopes,
+            user_id,
+            expires_at: expires_in_days.map(|d| now.plus_days(i64::from(d))),
+            revoked: false,
+            created_at: now,
+        };
+        app.store.put_token(&token).await?;
+        Reply::json(
+            201,
+            &json!({
+                "id": token.id,
+                "token": plaintext,
+                "scopes": token.scopes,
+                "user_id": token.user_id,
+                "expires_at": token.expires_at,
+                "created_at": token.created_at,
+            }),
+        )
+    })
+    .await
+}

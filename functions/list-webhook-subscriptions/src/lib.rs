@@ -1,0 +1,39 @@
+//! `GET /api/v1/webhook-subscriptions`: newest first, filtered by `source` and `is_active`,
+//! paged by `limit` (1–100, default 25) and `offset`, with the filtered `total`.
+
+use hookpost_domain::subscription::{Source, SubscriptionFilter, SubscriptionView};
+use hookpost_domain::Scope;
+use hookpost_http::parse::Query;
+use hookpost_http::{Access, App, Reply, Route};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+pub const ROUTE: Route =
+    Route { method: "GET", template: "/api/v1/webhook-subscriptions", access: Access::Scoped(Scope::WebhooksRead) };
+
+pub const DEFAULT_LIMIT: u32 = 25;
+pub const MAX_OFFSET: u32 = 1_000_000;
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let req = &req;
+    app.respond(&ROUTE, req, |caller| async move {
+        let mut query = Query::new(&req, &["limit", "offset", "source", "is_active"]);
+        let limit = query.int("limit", 1, 100, DEFAULT_LIMIT);
+        let offset = query.int("offset", 0, MAX_OFFSET, 0);
+        let filter = SubscriptionFilter {
+            source: query.choice("source", Source::parse, &Source::choices()),
+            is_active: query.bool("is_active"),
+        };
+        query.finish()?;
+        let page = app.store.list_subscriptions(caller.account_id, filter, limit, offset).await?;
+        let subscriptions: Vec<SubscriptionView<'_>> = page.items.iter().map(|s| s.view()).collect();
+        Reply::json(
+            200,
+            &json!({
+                "subscriptions": subscriptions,
+                "pagination": {"total": page.total, "limit": limit, "offset": offset},
+            }),
+        )
+    })
+    .await
+}

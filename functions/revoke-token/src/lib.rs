@@ -1,0 +1,21 @@
+//! `DELETE /internal/v1/accounts/{id}/tokens/{token_id}` (operator): 204. Locally the next
+//! request with the token fails; in AWS within the authorizer's 300 s cache time.
+
+use hookpost_domain::{ApiError, TokenId};
+use hookpost_http::parse::{account_id, path_param};
+use hookpost_http::{App, Reply};
+use hookpost_store::StoreError;
+use lambda_http::{Body, Request, Response};
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    app.respond_internal(async {
+        let account = account_id(&req)?;
+        let token = TokenId::parse(path_param(&req, "token_id")?).ok_or(ApiError::NotFound("token"))?;
+        match app.store.revoke_token(account, token).await {
+            Ok(()) => Ok(Reply::no_content()),
+            Err(StoreError::NotFound) => Err(ApiError::NotFound("token")),
+            Err(err) => Err(err.into()),
+        }
+    })
+    .await
+}

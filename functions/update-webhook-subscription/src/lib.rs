@@ -1,0 +1,35 @@
+//! `PATCH /api/v1/webhook-subscriptions/{id}`: name, url, events, headers, authentication.
+//! Channel, channel type and source are fixed at creation. How a customer fixes an endpoint
+//! before retriggering its failures.
+
+use hookpost_domain::subscription::parse_subscription_patch;
+use hookpost_domain::{ApiError, Scope};
+use hookpost_http::parse::{json_body, subscription_id, SUBSCRIPTION};
+use hookpost_http::{Access, App, Reply, Route};
+use hookpost_store::StoreError;
+use lambda_http::{Body, Request, Response};
+
+pub const ROUTE: Route = Route {
+    method: "PATCH",
+    template: "/api/v1/webhook-subscriptions/{id}",
+    access: Access::Scoped(Scope::WebhooksManage),
+};
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let req = &req;
+    app.respond(&ROUTE, req, |caller| async move {
+        let id = subscription_id(&req)?;
+        let patch = parse_subscription_patch(json_body(&req)?, &app.config.destinations)?;
+        let sub = if patch.is_empty() {
+            app.store.get_subscription(caller.account_id, id).await?.ok_or(ApiError::NotFound(SUBSCRIPTION))?
+        } else {
+            match app.store.update_subscription(caller.account_id, id, &patch, app.clock.now()).await {
+                Ok(sub) => sub,
+                Err(StoreError::NotFound) => return Err(ApiError::NotFound(SUBSCRIPTION)),
+                Err(err) => return Err(err.into()),
+            }
+        };
+        Reply::json(200, &sub.view())
+    })
+    .await
+}

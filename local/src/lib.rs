@@ -1,0 +1,287 @@
+//! `hookpost-local`: every function's handler mounted on its route in one process, the same
+//! `lambda_http::Request` each Lambda receives — authorizer context included, produced by
+//! the authorizer's own code on every request (never cached, so revocation is immediate).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hookpost_domain::ApiError;
+use hookpost_http::parse::MAX_BODY_BYTES;
+use hookpost_http::{context::encode_caller, error_response, App, Config};
+use hookpost_store::{DynamoStore, MemoryStore, Store};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayProxyRequestContext;
+use lambda_http::aws_lambda_events::query_map::QueryMap;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, RequestExt};
+use rand::RngCore;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub mod routes;
+
+use routes::{match_template, Guard, RouteEntry};
+
+/// Everything `hookpost-local` is started with.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub addr: SocketAddr,
+    /// The bearer key for `/internal/...`; generated when `None`.
+    pub admin_key: Option<String>,
+    pub config: Config,
+}
+
+impl Options {
+    /// `HOOKPOST_ADDR`, `HOOKPOST_ADMIN_KEY` and the shared configuration variables; the
+    /// `--dynamodb-endpoint` argument overrides `HOOKPOST_DYNAMODB_ENDPOINT`.
+    pub fn from_env_and_args(args: &[String]) -> Result<Self, String> {
+        let mut config = Config::from_env()?;
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--dynamodb-endpoint" => {
+                    config.dynamodb_endpoint = Some(args.next().ok_or("--dynamodb-endpoint needs a URL")?.clone());
+                }
+                other if other.starts_with("--dynamodb-endpoint=") => {
+                    config.dynamodb_endpoint = Some(other["--dynamodb-endpoint=".len()..].to_owned());
+                }
+                other => return Err(format!("unknown argument `{other}` (try --help)")),
+            }
+        }
+        let addr = std::env::var("HOOKPOST_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+        let addr = addr.parse().map_err(|_| format!("HOOKPOST_ADDR must be host:port, got `{addr}`"))?;
+        let admin_key = std::env::var("HOOKPOST_ADMIN_KEY").ok().filter(|k| !k.trim().is_empty());
+        Ok(Self { addr, admin_key, config })
+    }
+}
+
+pub fn generate_admin_key() -> String {
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("hp_admin_{}", hex::encode(bytes))
+}
+
+/// The store the options ask for: DynamoDB (creating the table if missing) or in-memory.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, String> {
+    match &config.dynamodb_endpoint {
+        Some(endpoint) => {
+            let client = hookpost_store::dynamo::connect(Some(endpoint)).await;
+            let store = DynamoStore::new(client, config.table.clone());
+            store.ensure_table().await.map_err(|e| format!("DynamoDB at {endpoint}: {e}"))?;
+            Ok(Arc::new(store))
+        }
+        None => Ok(Arc::new(MemoryStore::new())),
+    }
+}
+
+struct Server {
+    app: Arc<App>,
+    admin_key: String,
+    routes: Vec<RouteEntry>,
+}
+
+/// A started server: where it listens, its admin key, and how to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub admin_key: String,
+    pub app: Arc<App>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting, lets requests in flight finish (up to 10 s), and returns.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Binds and serves in the background.
+pub async fn start(options: Options) -> Result<Running, String> {
+    let store = open_store(&options.config).await?;
+    let app = Arc::new(App::new(store, options.config.clone()));
+    start_with_app(options.addr, options.admin_key, app).await
+}
+
+pub async fn start_with_app(addr: SocketAddr, admin_key: Option<String>, app: Arc<App>) -> Result<Running, String> {
+    let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let admin_key = admin_key.unwrap_or_else(generate_admin_key);
+    let server = Arc::new(Server { app: Arc::clone(&app), admin_key: admin_key.clone(), routes: routes::table() });
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(serve(listener, server, stopped));
+    Ok(Running { addr, admin_key, app, stop, task })
+}
+
+async fn serve(listener: TcpListener, server: Arc<Server>, mut stopped: watch::Receiver<bool>) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => break,
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(conn) => conn,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let server = Arc::clone(&server);
+                let mut stop = stopped.clone();
+                connections.spawn(async move {
+                    let service = service_fn(move |req| {
+                        let server = Arc::clone(&server);
+                        async move { Ok::<_, Infallible>(server.handle(req).await) }
+                    });
+                    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                    tokio::pin!(conn);
+                    tokio::select! {
+                        _ = conn.as_mut() => {}
+                        _ = stop.changed() => {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = conn.await;
+                        }
+                    }
+                });
+            }
+        }
+    }
+    drop(listener);
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(10), drain).await.is_err() {
+        tracing::warn!("connections still open after 10 s; closing them");
+    }
+}
+
+fn to_hyper(res: lambda_http::Response<Body>) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = res.into_parts();
+    let bytes = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(t) => Bytes::from(t),
+        Body::Binary(b) => Bytes::from(b),
+        #[allow(unreachable_patterns)]
+        _ => Bytes::new(),
+    };
+    hyper::Response::from_parts(parts, Full::new(bytes))
+}
+
+fn refuse(err: ApiError) -> hyper::Response<Full<Bytes>> {
+    to_hyper(error_response(&err))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Server {
+    fn admin_ok(&self, header: Option<&str>) -> bool {
+        let presented = header.and_then(|h| h.strip_prefix("Bearer ")).unwrap_or_default();
+        constant_time_eq(presented.trim().as_bytes(), self.admin_key.as_bytes())
+    }
+
+    async fn handle(&self, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+        let method = req.method().as_str().to_owned();
+        let path = req.uri().path().to_owned();
+        let matched = self
+            .routes
+            .iter()
+            .find_map(|r| (r.method == method).then(|| match_template(r.template, &path).map(|p| (r, p))).flatten());
+        let Some((route, path_params)) = matched else {
+            return refuse(ApiError::NotFound("route"));
+        };
+        let authorization = req.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+
+        // The gate before the body, as in API Gateway: an anonymous caller learns nothing.
+        let mut context = ApiGatewayProxyRequestContext::default();
+        match route.guard {
+            Guard::Internal => {
+                if !self.admin_ok(authorization.as_deref()) {
+                    return refuse(ApiError::Unauthorized);
+                }
+            }
+            Guard::Customer => {
+                match authorizer::authorize(self.app.store.as_ref(), authorization.as_deref(), self.app.clock.now())
+                    .await
+                {
+                    Ok(caller) => context.authorizer.fields = encode_caller(&caller),
+                    Err(err) => return refuse(err),
+                }
+            }
+        }
+
+        let (parts, body) = req.into_parts();
+        let bytes = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(err) if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+                return refuse(ApiError::PayloadTooLarge)
+            }
+            Err(_) => return refuse(ApiError::InvalidJson("the body could not be read".to_owned())),
+        };
+        let body = if bytes.is_empty() {
+            Body::Empty
+        } else {
+            match String::from_utf8(bytes.to_vec()) {
+                Ok(text) => Body::Text(text),
+                Err(e) => Body::Binary(e.into_bytes()),
+            }
+        };
+
+        let mut query: HashMap<String, Vec<String>> = HashMap::new();
+        for (k, v) in url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()) {
+            query.entry(k.into_owned()).or_default().push(v.into_owned());
+        }
+        context.http_method = parts.method.clone();
+        context.resource_path = Some(route.template.to_owned());
+        context.path = Some(path.clone());
+        context.stage = Some("local".to_owned());
+        context.request_id = Some(uuid_like());
+
+        let lambda_req = lambda_http::http::Request::from_parts(parts, body)
+            .with_path_parameters(path_params)
+            .with_query_string_parameters(QueryMap::from(query))
+            .with_request_context(RequestContext::ApiGatewayV1(context));
+        to_hyper((route.handler)(Arc::clone(&self.app), lambda_req).await)
+    }
+}
+
+fn uuid_like() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// Waits for SIGINT or SIGTERM.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
+    async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrl_c.await;
+        }
+    }
+}

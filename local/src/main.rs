@@ -1,0 +1,60 @@
+//! `cargo run -p hookpost-local`: hookpost on a laptop.
+
+use hookpost_local::{shutdown_signal, start, Options};
+
+const HELP: &str = "hookpost-local: every hookpost route in one process
+
+USAGE: hookpost-local [--dynamodb-endpoint URL]
+
+Without --dynamodb-endpoint the state lives in memory. Environment:
+  HOOKPOST_ADDR                      listen address (default 127.0.0.1:3000)
+  HOOKPOST_ADMIN_KEY                 bearer key for /internal/... (generated and printed when unset)
+  HOOKPOST_DYNAMODB_ENDPOINT         same as --dynamodb-endpoint
+  HOOKPOST_TABLE                     DynamoDB table (default hookpost; created if missing)
+  HOOKPOST_ALLOW_HTTP                true accepts http:// webhook URLs
+  HOOKPOST_ALLOW_CIDRS               comma-separated CIDRs the destination guard lets through
+  HOOKPOST_RATE_LIMIT_PER_MINUTE     per account and endpoint (default 60)
+  HOOKPOST_MAX_ACTIVE_SUBSCRIPTIONS  per account (default 25)
+  HOOKPOST_RETRY_SCHEDULE            delivery retry delays in seconds (default 0,60,600,3600,21600)
+";
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{HELP}");
+        return;
+    }
+    let options = match Options::from_env_and_args(&args) {
+        Ok(options) => options,
+        Err(err) => {
+            eprintln!("hookpost-local: {err}");
+            std::process::exit(2);
+        }
+    };
+    let generated_key = options.admin_key.is_none();
+    let store =
+        options.config.dynamodb_endpoint.clone().map_or_else(|| "memory".to_owned(), |e| format!("dynamodb {e}"));
+    let running = match start(options).await {
+        Ok(running) => running,
+        Err(err) => {
+            eprintln!("hookpost-local: {err}");
+            std::process::exit(1);
+        }
+    };
+    if generated_key {
+        println!("HOOKPOST_ADMIN_KEY={}", running.admin_key);
+    }
+    tracing::info!(addr = %running.addr, store = %store, "hookpost-local listening on http://{}", running.addr);
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    tracing::info!("stopped");
+}

@@ -1,0 +1,108 @@
+//! The route table: every function's handler on the path API Gateway gives it in
+//! `template.yaml`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use hookpost_http::App;
+use lambda_http::{Body, BoxFuture, Request, Response};
+
+pub type Handler = fn(Arc<App>, Request) -> BoxFuture<'static, Response<Body>>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Guard {
+    /// A customer route: the authorizer runs first.
+    Customer,
+    /// An operator route: IAM in AWS, the admin key here.
+    Internal,
+}
+
+pub struct RouteEntry {
+    pub method: &'static str,
+    pub template: &'static str,
+    pub guard: Guard,
+    pub handler: Handler,
+}
+
+macro_rules! route {
+    ($method:literal, $template:literal, $guard:ident, $krate:ident) => {
+        RouteEntry {
+            method: $method,
+            template: $template,
+            guard: Guard::$guard,
+            handler: |app, req| Box::pin(async move { $krate::handle(&app, req).await }),
+        }
+    };
+}
+
+pub fn table() -> Vec<RouteEntry> {
+    vec![
+        route!("GET", "/api/v1/me", Customer, get_me),
+        route!("POST", "/api/v1/webhook-subscriptions", Customer, create_webhook_subscription),
+        route!("GET", "/api/v1/webhook-subscriptions", Customer, list_webhook_subscriptions),
+        route!("GET", "/api/v1/webhook-subscriptions/{id}", Customer, get_webhook_subscription),
+        route!("PATCH", "/api/v1/webhook-subscriptions/{id}", Customer, update_webhook_subscription),
+        route!("DELETE", "/api/v1/webhook-subscriptions/{id}", Customer, delete_webhook_subscription),
+        route!("POST", "/api/v1/webhook-subscriptions/{id}/reactivate", Customer, reactivate_webhook_subscription),
+        route!("POST", "/internal/v1/accounts", Internal, create_account),
+        route!("PATCH", "/internal/v1/accounts/{id}", Internal, update_account),
+        route!("POST", "/internal/v1/accounts/{id}/channels", Internal, create_channel),
+        route!("POST", "/internal/v1/accounts/{id}/tokens", Internal, issue_token),
+        route!("DELETE", "/internal/v1/accounts/{id}/tokens/{token_id}", Internal, revoke_token),
+    ]
+}
+
+/// Matches a path against a template: literal segments equal, `{name}` segments captured
+/// (percent-decoded). A trailing slash is not the same path, as in API Gateway.
+pub fn match_template(template: &str, path: &str) -> Option<HashMap<String, String>> {
+    let mut params = HashMap::new();
+    let mut t = template.split('/');
+    let mut p = path.split('/');
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return Some(params),
+            (Some(ts), Some(ps)) => {
+                if let Some(name) = ts.strip_prefix('{').and_then(|n| n.strip_suffix('}')) {
+                    if ps.is_empty() {
+                        return None;
+                    }
+                    let decoded = url::form_urlencoded::parse(format!("v={}", ps.replace('+', "%2B")).as_bytes())
+                        .next()
+                        .map(|(_, v)| v.into_owned())
+                        .unwrap_or_default();
+                    params.insert(name.to_owned(), decoded);
+                } else if ts != ps {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_segment_by_segment() {
+        let p = match_template("/api/v1/webhook-subscriptions/{id}", "/api/v1/webhook-subscriptions/abc").unwrap();
+        assert_eq!(p["id"], "abc");
+        assert!(match_template("/api/v1/webhook-subscriptions/{id}", "/api/v1/webhook-subscriptions/").is_none());
+        assert!(match_template("/api/v1/webhook-subscriptions/{id}", "/api/v1/webhook-subscriptions/a/b").is_none());
+        assert!(match_template("/api/v1/me", "/api/v1/me").unwrap().is_empty());
+        assert!(match_template("/api/v1/me", "/api/v1/me/").is_none());
+        let p = match_template("/a/{x}/b/{y}", "/a/1%202/b/%E2%9C%93").unwrap();
+        assert_eq!((p["x"].as_str(), p["y"].as_str()), ("1 2", "✓"));
+    }
+
+    #[test]
+    fn every_route_is_unique() {
+        let routes = table();
+        for (i, a) in routes.iter().enumerate() {
+            for b in &routes[i + 1..] {
+                assert!(!(a.method == b.method && a.template == b.template), "{} {}", a.method, a.template);
+            }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Configuration from the environment, with exactly the names the README documents.
+
+use hookpost_domain::rate_limit::DEFAULT_PER_MINUTE;
+use hookpost_domain::subscription::DEFAULT_MAX_ACTIVE;
+use hookpost_domain::{Cidr, DestinationPolicy};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// `HOOKPOST_TABLE` (the template sets it; default `hookpost`).
+    pub table: String,
+    /// `HOOKPOST_DYNAMODB_ENDPOINT`: a DynamoDB-compatible server instead of AWS.
+    pub dynamodb_endpoint: Option<String>,
+    /// `HOOKPOST_RATE_LIMIT_PER_MINUTE` (default 60).
+    pub rate_limit_per_minute: u32,
+    /// `HOOKPOST_MAX_ACTIVE_SUBSCRIPTIONS` (default 25).
+    pub max_active_subscriptions: u32,
+    /// `HOOKPOST_ALLOW_HTTP` and `HOOKPOST_ALLOW_CIDRS`.
+    pub destinations: DestinationPolicy,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            table: "hookpost".to_owned(),
+            dynamodb_endpoint: None,
+            rate_limit_per_minute: DEFAULT_PER_MINUTE,
+            max_active_subscriptions: DEFAULT_MAX_ACTIVE,
+            destinations: DestinationPolicy::default(),
+        }
+    }
+}
+
+fn parse_positive(name: &str, value: &str) -> Result<u32, String> {
+    value
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{name} must be a positive integer, got `{value}`"))
+}
+
+fn parse_bool(name: &str, value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" | "" => Ok(false),
+        _ => Err(format!("{name} must be true or false, got `{value}`")),
+    }
+}
+
+impl Config {
+    /// Reads the configuration through `get` (the process environment in production).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let mut config = Self::default();
+        if let Some(table) = get("HOOKPOST_TABLE").filter(|t| !t.trim().is_empty()) {
+            config.table = table.trim().to_owned();
+        }
+        config.dynamodb_endpoint = get("HOOKPOST_DYNAMODB_ENDPOINT").filter(|e| !e.trim().is_empty());
+        if let Some(v) = get("HOOKPOST_RATE_LIMIT_PER_MINUTE") {
+            config.rate_limit_per_minute = parse_positive("HOOKPOST_RATE_LIMIT_PER_MINUTE", &v)?;
+        }
+        if let Some(v) = get("HOOKPOST_MAX_ACTIVE_SUBSCRIPTIONS") {
+            config.max_active_subscriptions = parse_positive("HOOKPOST_MAX_ACTIVE_SUBSCRIPTIONS", &v)?;
+        }
+        if let Some(v) = get("HOOKPOST_ALLOW_HTTP") {
+            config.destinations.allow_http = parse_bool("HOOKPOST_ALLOW_HTTP", &v)?;
+        }
+        if let Some(v) = get("HOOKPOST_ALLOW_CIDRS") {
+            config.destinations.allow_cidrs = Cidr::parse_list(&v).map_err(|e| format!("HOOKPOST_ALLOW_CIDRS: {e}"))?;
+        }
+        Ok(config)
+    }
+
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&[]).unwrap();
+        assert_eq!((c.rate_limit_per_minute, c.max_active_subscriptions, c.table.as_str()), (60, 25, "hookpost"));
+        assert!(!c.destinations.allow_http && c.destinations.allow_cidrs.is_empty());
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let c = config(&[
+            ("HOOKPOST_TABLE", "t1"),
+            ("HOOKPOST_DYNAMODB_ENDPOINT", "http://127.0.0.1:8000"),
+            ("HOOKPOST_RATE_LIMIT_PER_MINUTE", "1000"),
+            ("HOOKPOST_MAX_ACTIVE_SUBSCRIPTIONS", "3"),
+            ("HOOKPOST_ALLOW_HTTP", "true"),
+            ("HOOKPOST_ALLOW_CIDRS", "127.0.0.0/8, ::1/128"),
+        ])
+        .unwrap();
+        assert_eq!(c.table, "t1");
+        assert_eq!(c.dynamodb_endpoint.as_deref(), Some("http://127.0.0.1:8000"));
+        assert_eq!((c.rate_limit_per_minute, c.max_active_subscriptions), (1000, 3));
+        assert!(c.destinations.allow_http);
+        assert_eq!(c.destinations.allow_cidrs.len(), 2);
+    }
+
+    #[test]
+    fn refuses_bad_values() {
+        assert!(config(&[("HOOKPOST_RATE_LIMIT_PER_MINUTE", "0")]).is_err());
+        assert!(config(&[("HOOKPOST_RATE_LIMIT_PER_MINUTE", "lots")]).is_err());
+        assert!(config(&[("HOOKPOST_MAX_ACTIVE_SUBSCRIPTIONS", "-1")]).is_err());
+        assert!(config(&[("HOOKPOST_ALLOW_HTTP", "maybe")]).is_err());
+        assert!(config(&[("HOOKPOST_ALLOW_CIDRS", "10.0.0.0/99")]).is_err());
+    }
+}
