@@ -106,3 +106,62 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod template_tests {
+    use super::*;
+
+    /// (method, path) of every `Type: Api` event in template.yaml.
+    fn template_routes() -> Vec<(String, String)> {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+        let mut routes = Vec::new();
+        let mut path = None;
+        for line in text.lines().map(str::trim) {
+            if let Some(p) = line.strip_prefix("Path: ") {
+                path = Some(p.to_owned());
+            } else if let Some(m) = line.strip_prefix("Method: ") {
+                routes.push((m.to_owned(), path.take().expect("Path before Method")));
+            }
+        }
+        routes
+    }
+
+    #[test]
+    fn local_routes_are_the_templates_routes() {
+        let mut local: Vec<(String, String)> =
+            table().iter().map(|r| (r.method.to_owned(), r.template.to_owned())).collect();
+        let mut deployed = template_routes();
+        local.sort();
+        deployed.sort();
+        assert_eq!(local, deployed);
+    }
+
+    /// (method, path) of every operation in docs/openapi.yaml.
+    fn openapi_routes() -> Vec<(String, String)> {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.yaml")).unwrap();
+        let mut routes = Vec::new();
+        let mut path = None;
+        for line in text.lines() {
+            if let Some(p) = line.strip_prefix("  /").and_then(|p| p.strip_suffix(':')) {
+                path = Some(format!("/{p}"));
+            } else if line.starts_with("components:") {
+                path = None;
+            } else if let (Some(p), Some(method)) =
+                (&path, ["get", "post", "patch", "delete", "put"].iter().find(|m| line == format!("    {m}:")))
+            {
+                routes.push((method.to_ascii_uppercase(), p.clone()));
+            }
+        }
+        routes
+    }
+
+    #[test]
+    fn openapi_documents_every_route() {
+        let mut local: Vec<(String, String)> =
+            table().iter().map(|r| (r.method.to_owned(), r.template.to_owned())).collect();
+        let mut documented = openapi_routes();
+        local.sort();
+        documented.sort();
+        assert_eq!(local, documented);
+    }
+}

@@ -20,26 +20,36 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> Local {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start hookpost-local");
-    let stdout = child.stdout.take().unwrap();
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start hookpost-local");
+    // From here on a failing assertion still stops the process (Drop).
+    let mut local = Local { child, addr: String::new(), admin_key: None };
+    let stdout = local.child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });
-    let mut admin_key = None;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let line = rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .expect("hookpost-local logs its address");
         if let Some(key) = line.strip_prefix("HOOKPOST_ADMIN_KEY=") {
-            admin_key = Some(key.to_owned());
+            local.admin_key = Some(key.to_owned());
         }
         if let Some(at) = line.find("listening on http://") {
-            let addr = line[at + "listening on http://".len()..].split_whitespace().next().unwrap().to_owned();
-            return Local { child, addr, admin_key };
+            local.addr = line[at + "listening on http://".len()..].split_whitespace().next().unwrap().to_owned();
+            return local;
+        }
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }

@@ -15,7 +15,7 @@ pub const ROUTE: Route =
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
     app.respond(&ROUTE, req, |caller| async move {
-        let input = parse_new_subscription(json_body(&req)?, &app.config.destinations)?;
+        let input = parse_new_subscription(json_body(req)?, &app.config.destinations)?;
         let channel_type = match &input.channel_id {
             None => None,
             Some(channel_id) => {

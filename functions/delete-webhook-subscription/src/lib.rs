@@ -15,7 +15,7 @@ pub const ROUTE: Route = Route {
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
     app.respond(&ROUTE, req, |caller| async move {
-        let id = subscription_id(&req)?;
+        let id = subscription_id(req)?;
         match app.store.delete_subscription(caller.account_id, id, app.clock.now()).await {
             Ok(()) => Ok(Reply::no_content()),
             Err(StoreError::NotFound) => Err(ApiError::NotFound(SUBSCRIPTION)),

@@ -15,7 +15,7 @@ pub const ROUTE: Route = Route {
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
     app.respond(&ROUTE, req, |caller| async move {
-        let id = subscription_id(&req)?;
+        let id = subscription_id(req)?;
         let sub = app.store.get_subscription(caller.account_id, id).await?.ok_or(ApiError::NotFound(SUBSCRIPTION))?;
         Reply::json(200, &sub.view())
     })

@@ -17,7 +17,7 @@ pub const MAX_OFFSET: u32 = 1_000_000;
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
     app.respond(&ROUTE, req, |caller| async move {
-        let mut query = Query::new(&req, &["limit", "offset", "source", "is_active"]);
+        let mut query = Query::new(req, &["limit", "offset", "source", "is_active"]);
         let limit = query.int("limit", 1, 100, DEFAULT_LIMIT);
         let offset = query.int("offset", 0, MAX_OFFSET, 0);
         let filter = SubscriptionFilter {

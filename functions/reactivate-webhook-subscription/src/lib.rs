@@ -17,8 +17,8 @@ pub const ROUTE: Route = Route {
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
     app.respond(&ROUTE, req, |caller| async move {
-        let id = subscription_id(&req)?;
-        no_body(&req)?;
+        let id = subscription_id(req)?;
+        no_body(req)?;
         let now = app.clock.now();
         let sub = app.store.get_subscription(caller.account_id, id).await?.ok_or(ApiError::NotFound(SUBSCRIPTION))?;
         check_reactivation(&sub, now)?;

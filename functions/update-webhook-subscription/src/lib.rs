@@ -18,8 +18,8 @@ pub const ROUTE: Route = Route {
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
     app.respond(&ROUTE, req, |caller| async move {
-        let id = subscription_id(&req)?;
-        let patch = parse_subscription_patch(json_body(&req)?, &app.config.destinations)?;
+        let id = subscription_id(req)?;
+        let patch = parse_subscription_patch(json_body(req)?, &app.config.destinations)?;
         let sub = if patch.is_empty() {
             app.store.get_subscription(caller.account_id, id).await?.ok_or(ApiError::NotFound(SUBSCRIPTION))?
         } else {

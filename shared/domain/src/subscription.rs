@@ -124,16 +124,16 @@ fn read_headers(fields: &mut Fields, value: Map<String, Value>) -> BTreeMap<Stri
             fields.issue(&field, "is not a valid header name");
         } else if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("webhook-") {
             fields.issue(&field, "is set by hookpost and cannot be overridden");
-        } else if out.contains_key(&lower) {
-            fields.issue(&field, "is given twice");
-        } else {
+        } else if let std::collections::btree_map::Entry::Vacant(slot) = out.entry(lower) {
             match v {
                 Value::String(s) if s.len() <= 1024 && s.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) => {
-                    out.insert(lower, s);
+                    slot.insert(s);
                 }
                 Value::String(_) => fields.issue(&field, "must be at most 1024 visible ASCII characters"),
                 _ => fields.issue(&field, "must be a string"),
             }
+        } else {
+            fields.issue(&field, "is given twice");
         }
     }
     out

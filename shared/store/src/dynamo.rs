@@ -124,9 +124,7 @@ impl<'a> Reader<'a> {
     fn strings(&self, k: &str) -> Result<Vec<String>, StoreError> {
         match self.0.get(k) {
             None => Ok(Vec::new()),
-            Some(AttributeValue::L(items)) => {
-                items.iter().map(|v| v.as_s().map(Clone::clone).map_err(|_| corrupt(k))).collect()
-            }
+            Some(AttributeValue::L(items)) => items.iter().map(|v| v.as_s().cloned().map_err(|_| corrupt(k))).collect(),
             Some(_) => Err(corrupt(k)),
         }
     }
