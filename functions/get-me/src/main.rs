@@ -1,16 +1,6 @@
-//! Lambda wiring only: tracing, configuration and clients once, then the handler.
-
-use std::sync::Arc;
-
-use lambda_http::{run, service_fn, Error};
+//! Lambda wiring only; the handler is in lib.rs so hookpost-local mounts the same code.
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
-    let app = Arc::new(hookpost_http::App::from_env().await?);
-    run(service_fn(move |req| {
-        let app = Arc::clone(&app);
-        async move { Ok::<_, Error>(get_me::handle(&app, req).await) }
-    }))
-    .await
+async fn main() -> Result<(), lambda_http::Error> {
+    hookpost_http::serve(|app, req| async move { get_me::handle(&app, req).await }).await
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use rand::RngCore;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
 use crate::time::Timestamp;
@@ -57,6 +57,13 @@ macro_rules! uuid_id {
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::parse(&s).ok_or_else(|| serde::de::Error::custom(concat!("not a ", stringify!($name))))
             }
         }
     };
@@ -115,6 +122,10 @@ impl Serialize for ChannelId {
 pub struct FailureId([u8; 12]);
 
 impl FailureId {
+    /// Bounds for range scans.
+    pub const MIN: Self = Self([0; 12]);
+    pub const MAX: Self = Self([0xff; 12]);
+
     pub fn new(created_at: Timestamp) -> Self {
         let mut random = [0u8; 8];
         rand::rng().fill_bytes(&mut random);
@@ -159,6 +170,13 @@ impl fmt::Display for FailureId {
 impl Serialize for FailureId {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for FailureId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).ok_or_else(|| serde::de::Error::custom("not a failure id"))
     }
 }
 

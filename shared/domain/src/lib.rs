@@ -6,10 +6,14 @@
 
 pub mod account;
 pub mod address;
+pub mod delivery;
 pub mod error;
+pub mod event;
+pub mod failure;
 pub mod ids;
 pub mod input;
 pub mod rate_limit;
+pub mod signing;
 pub mod subscription;
 pub mod time;
 pub mod token;

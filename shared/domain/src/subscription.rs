@@ -67,6 +67,8 @@ pub struct Subscription {
     pub created_by_user_id: Option<String>,
     pub headers: BTreeMap<String, String>,
     pub authentication: Authentication,
+    /// The secret replaced by the last rotation, still signing until the time given.
+    pub previous_secret: Option<(String, Timestamp)>,
 }
 
 /// `whsec_` + base64 of 32 random bytes: the Standard Webhooks secret format.
@@ -467,7 +469,22 @@ impl Subscription {
             created_by_user_id,
             headers: input.headers,
             authentication: input.authentication,
+            previous_secret: None,
         }
+    }
+}
+
+impl Subscription {
+    /// The secrets that sign a delivery at `now`: the current one, and the previous one
+    /// while a rotation's overlap lasts.
+    pub fn signing_secrets(&self, now: Timestamp) -> Vec<&str> {
+        let mut secrets = vec![self.secret.as_str()];
+        if let Some((previous, until)) = &self.previous_secret {
+            if now < *until {
+                secrets.push(previous);
+            }
+        }
+        secrets
     }
 }
 
@@ -728,6 +745,15 @@ mod tests {
         sub.is_active = false;
         assert!(!SubscriptionFilter { source: None, is_active: Some(true) }.matches(&sub));
         assert!(!SubscriptionFilter { source: Some(Source::Zapier), is_active: None }.matches(&sub));
+    }
+
+    #[test]
+    fn rotation_overlap_signs_with_both() {
+        let mut sub = sample();
+        assert_eq!(sub.signing_secrets(Timestamp::from_unix(0)), vec![sub.secret.as_str()]);
+        sub.previous_secret = Some(("whsec_old".into(), Timestamp::from_unix(100)));
+        assert_eq!(sub.signing_secrets(Timestamp::from_unix(99)), vec![sub.secret.as_str(), "whsec_old"]);
+        assert_eq!(sub.signing_secrets(Timestamp::from_unix(100)), vec![sub.secret.as_str()]);
     }
 
     #[test]

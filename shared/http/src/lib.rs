@@ -57,6 +57,22 @@ impl App {
     }
 }
 
+/// A Lambda function's whole `main`: tracing (honouring `AWS_LAMBDA_LOG_LEVEL` and the JSON
+/// log format), configuration and the DynamoDB client once, then `handler` per request.
+pub async fn serve<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Arc<App>, Request) -> Fut,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    lambda_http::tracing::init_default_subscriber();
+    let app = Arc::new(App::from_env().await?);
+    lambda_http::run(lambda_http::service_fn(move |req| {
+        let response = handler(Arc::clone(&app), req);
+        async move { Ok::<_, std::convert::Infallible>(response.await) }
+    }))
+    .await
+}
+
 /// What a route demands of its caller, in SPEC §1's order after authentication.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {

@@ -3,6 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use hookpost_domain::delivery::Attempt;
+use hookpost_domain::event::Event;
+use hookpost_domain::failure::{Failure, FailureStatus};
 use hookpost_domain::subscription::{
     parse_new_subscription, Authentication, DisabledReason, Source, Subscription, SubscriptionFilter, SubscriptionPatch,
 };
@@ -294,6 +297,156 @@ pub async fn rate_counters_count_per_key<S: Store>(store: &S) {
     assert_eq!(counts, (3..=10).collect::<Vec<_>>(), "concurrent hits never share a count");
 }
 
+fn event(account: AccountId, id: &str) -> Event {
+    Event {
+        account_id: account,
+        event_id: id.to_owned(),
+        event_type: "call.ended".into(),
+        channel_id: ChannelId::parse("dom_1"),
+        data: r#"{"call_id":7,"nested":{"a":[1,2]}}"#.into(),
+        created_at: NOW,
+        subscriptions: 3,
+        fanned_out: false,
+    }
+}
+
+pub async fn events_are_stored_once_per_id<S: Store>(store: &S) {
+    let acc = account(store).await;
+    let first = event(acc.id, "evt_1");
+    assert_eq!(store.put_event(&first, NOW.plus_days(30)).await.unwrap(), None);
+    let again = Event { subscriptions: 9, ..first.clone() };
+    assert_eq!(store.put_event(&again, NOW.plus_days(30)).await.unwrap(), Some(first.clone()), "the first one stays");
+    assert_eq!(store.get_event(acc.id, "evt_1").await.unwrap(), Some(first.clone()));
+    let other = account(store).await;
+    assert_eq!(store.get_event(other.id, "evt_1").await.unwrap(), None);
+    assert_eq!(store.put_event(&event(other.id, "evt_1"), NOW).await.unwrap(), None, "ids are per account");
+    store.mark_fanned_out(acc.id, "evt_1").await.unwrap();
+    assert!(store.get_event(acc.id, "evt_1").await.unwrap().unwrap().fanned_out);
+    assert!(matches!(store.mark_fanned_out(acc.id, "evt_nope").await, Err(StoreError::NotFound)));
+    let bare = Event { channel_id: None, event_id: "evt_2".into(), ..first };
+    store.put_event(&bare, NOW).await.unwrap();
+    assert_eq!(store.get_event(acc.id, "evt_2").await.unwrap(), Some(bare));
+}
+
+pub async fn routable_subscriptions_leave_out_deleted_ones<S: Store>(store: &S) {
+    let acc = account(store).await;
+    let keep = plain(acc.id);
+    let gone = plain(acc.id);
+    let back = plain(acc.id);
+    for sub in [&keep, &gone, &back] {
+        store.create_subscription(sub, CAP).await.unwrap();
+    }
+    store.delete_subscription(acc.id, gone.id, NOW).await.unwrap();
+    store.delete_subscription(acc.id, back.id, NOW).await.unwrap();
+    store.reactivate_subscription(acc.id, back.id, Some(NOW), CAP, NOW).await.unwrap();
+    let mut ids: Vec<SubscriptionId> =
+        store.routable_subscriptions(acc.id).await.unwrap().iter().map(|s| s.id).collect();
+    ids.sort();
+    let mut expected = vec![keep.id, back.id];
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert!(store.routable_subscriptions(account(store).await.id).await.unwrap().is_empty());
+}
+
+pub async fn failures_round_trip_newest_first<S: Store>(store: &S) {
+    let acc = account(store).await;
+    let sub = SubscriptionId::new();
+    let mut made = Vec::new();
+    for i in 0..3 {
+        let at = NOW.plus_seconds(i * 10);
+        let mut f = Failure::inactive(acc.id, &format!("evt_{i}"), "call.ended", sub, "CRM", "timeout", at, at);
+        if i == 1 {
+            f.status = FailureStatus::Pending;
+            f.reason = None;
+        }
+        store.put_failure(&f).await.unwrap();
+        made.push(f);
+    }
+    assert_eq!(store.get_failure(acc.id, made[1].id).await.unwrap(), Some(made[1].clone()));
+    assert_eq!(store.get_failure(account(store).await.id, made[1].id).await.unwrap(), None);
+    let listed = store.list_failures(acc.id).await.unwrap();
+    assert_eq!(listed, made.iter().rev().cloned().collect::<Vec<_>>());
+}
+
+pub async fn attempts_are_listed_newest_first<S: Store>(store: &S) {
+    let acc = account(store).await;
+    let sub = SubscriptionId::new();
+    let other = SubscriptionId::new();
+    for i in 0..5u32 {
+        let attempt = Attempt {
+            account_id: acc.id,
+            subscription_id: if i == 4 { other } else { sub },
+            event_id: format!("evt_{i}"),
+            event_type: "call.ended".into(),
+            attempt: i + 1,
+            status_code: (i % 2 == 0).then_some(503),
+            reason: (i % 2 == 0).then(|| "http_status: 503".to_owned()),
+            duration_ms: u64::from(i) * 10,
+            response_excerpt: (i == 2).then(|| "busy".to_owned()),
+            test: i == 3,
+            attempted_at: NOW.plus_seconds(i64::from(i)),
+        };
+        store.record_attempt(&attempt, NOW.plus_days(30)).await.unwrap();
+    }
+    let page = store.list_attempts(acc.id, sub, 10, 0).await.unwrap();
+    assert_eq!(page.total, 4);
+    let events: Vec<&str> = page.items.iter().map(|a| a.event_id.as_str()).collect();
+    assert_eq!(events, ["evt_3", "evt_2", "evt_1", "evt_0"]);
+    assert!(page.items[0].test && page.items[1].response_excerpt.as_deref() == Some("busy"));
+    let second = store.list_attempts(acc.id, sub, 2, 2).await.unwrap();
+    assert_eq!(second.items.iter().map(|a| a.event_id.as_str()).collect::<Vec<_>>(), ["evt_1", "evt_0"]);
+    assert_eq!(store.list_attempts(acc.id, other, 10, 0).await.unwrap().total, 1);
+}
+
+pub async fn deliveries_update_the_subscription<S: Store>(store: &S) {
+    let acc = account(store).await;
+    let sub = plain(acc.id);
+    store.create_subscription(&sub, CAP).await.unwrap();
+    store.record_delivery(acc.id, sub.id, NOW, Some("http_status: 500")).await.unwrap();
+    let got = store.get_subscription(acc.id, sub.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.last_delivery_at, got.last_success_at, got.last_error.as_deref()),
+        (Some(NOW), None, Some("http_status: 500"))
+    );
+    let exhausted = store.record_exhausted(acc.id, sub.id, "timeout", NOW, 5).await.unwrap();
+    assert_eq!((exhausted.subscription.consecutive_failures, exhausted.disabled_now), (1, false));
+    let later = NOW.plus_seconds(5);
+    store.record_delivery(acc.id, sub.id, later, None).await.unwrap();
+    let got = store.get_subscription(acc.id, sub.id).await.unwrap().unwrap();
+    assert_eq!((got.last_delivery_at, got.last_success_at, got.consecutive_failures), (Some(later), Some(later), 0));
+    assert!(matches!(store.record_delivery(acc.id, SubscriptionId::new(), NOW, None).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.record_exhausted(acc.id, SubscriptionId::new(), "x", NOW, 5).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn concurrent_exhaustions_count_every_one_and_disable_once<S: Store>(store: &S) {
+    let acc = account(store).await;
+    let cap = ActiveCap(2);
+    let sub = plain(acc.id);
+    store.create_subscription(&sub, cap).await.unwrap();
+    store.create_subscription(&plain(acc.id), cap).await.unwrap();
+    let results =
+        futures::future::join_all((0..8).map(|_| store.record_exhausted(acc.id, sub.id, "timeout", NOW, 5))).await;
+    let disabled = results.iter().filter(|r| r.as_ref().unwrap().disabled_now).count();
+    assert_eq!(disabled, 1, "exactly one caller disables");
+    let got = store.get_subscription(acc.id, sub.id).await.unwrap().unwrap();
+    assert_eq!(got.consecutive_failures, 8, "no increment lost");
+    assert!(!got.is_active);
+    assert_eq!(
+        (got.disabled_reason, got.disabled_at, got.last_error.as_deref()),
+        (Some(DisabledReason::AutoDisabled), Some(NOW), Some("timeout"))
+    );
+    // The disabled subscription left the cap once: one new one fits, a second does not.
+    store.create_subscription(&plain(acc.id), cap).await.unwrap();
+    assert!(matches!(store.create_subscription(&plain(acc.id), cap).await, Err(StoreError::LimitReached)));
+    // Still routable (it gets subscription_disabled records), and reactivation restores it.
+    assert!(store.routable_subscriptions(acc.id).await.unwrap().iter().any(|s| s.id == sub.id));
+    store.delete_subscription(acc.id, sub.id, NOW).await.unwrap();
+    assert!(!store.routable_subscriptions(acc.id).await.unwrap().iter().any(|s| s.id == sub.id));
+}
+
 /// Expands to one test per contract rule. `$make` is an async expression giving the store.
 #[macro_export]
 macro_rules! store_contract_tests {
@@ -310,6 +463,12 @@ macro_rules! store_contract_tests {
             patches_change_settings_only,
             delete_is_soft_and_reactivation_restores,
             rate_counters_count_per_key,
+            events_are_stored_once_per_id,
+            routable_subscriptions_leave_out_deleted_ones,
+            failures_round_trip_newest_first,
+            attempts_are_listed_newest_first,
+            deliveries_update_the_subscription,
+            concurrent_exhaustions_count_every_one_and_disable_once,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {

@@ -18,22 +18,31 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, ReturnValue, ScalarAttributeType,
-    TableStatus, TimeToLiveSpecification, TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, Put, ReturnValue, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem,
+    Update,
 };
 use aws_sdk_dynamodb::Client;
+use hookpost_domain::delivery::Attempt;
+use hookpost_domain::event::Event;
+use hookpost_domain::failure::{Failure, FailureStatus};
 use hookpost_domain::subscription::{
     Authentication, DisabledReason, Source, Subscription, SubscriptionFilter, SubscriptionPatch,
 };
 use hookpost_domain::token::Token;
 use hookpost_domain::{
-    Account, AccountId, Channel, ChannelId, ChannelType, Plan, Scope, SubscriptionId, Timestamp, TokenId,
+    Account, AccountId, Channel, ChannelId, ChannelType, FailureId, Plan, Scope, SubscriptionId, Timestamp, TokenId,
 };
 use tracing::instrument;
 
-use crate::{page_of, AccountStore, ActiveCap, Page, RateLimitStore, StoreError, SubscriptionStore, TokenStore};
+use crate::{
+    page_of, AccountStore, ActiveCap, DeliveryStore, Exhausted, Page, RateLimitStore, StoreError, SubscriptionStore,
+    TokenStore,
+};
 
 pub const TTL_ATTRIBUTE: &str = "expires_at";
+/// The sparse index over `route_pk`: an account's subscriptions that still take events.
+pub const ROUTES_INDEX: &str = "routes";
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -61,6 +70,12 @@ fn n(v: impl ToString) -> AttributeValue {
 
 fn account_pk(id: AccountId) -> String {
     format!("ACCOUNT#{id}")
+}
+
+/// The sparse index key of subscriptions that still take events (active or auto-disabled):
+/// fan-out reads these without touching deleted ones.
+fn route_pk(account: AccountId) -> String {
+    format!("ROUTE#{account}")
 }
 
 fn key(pk: String, sk: impl Into<String>) -> Item {
@@ -322,6 +337,9 @@ fn subscription_item(sub: &Subscription) -> Item {
         ("last_success_at", sub.last_success_at.map(|t| n(t.unix()))),
         ("last_error", sub.last_error.as_ref().map(s)),
         ("created_by_user_id", sub.created_by_user_id.as_ref().map(s)),
+        ("previous_secret", sub.previous_secret.as_ref().map(|(p, _)| s(p))),
+        ("previous_secret_until", sub.previous_secret.as_ref().map(|(_, t)| n(t.unix()))),
+        ("route_pk", (sub.disabled_reason != Some(DisabledReason::Deleted)).then(|| s(route_pk(sub.account_id)))),
     ];
     item.extend([
         ("kind".to_owned(), s("subscription")),
@@ -380,6 +398,129 @@ fn subscription_from(item: &Item) -> Result<Subscription, StoreError> {
         created_by_user_id: r.opt_s("created_by_user_id").map(str::to_owned),
         headers: r.string_map("headers")?,
         authentication,
+        previous_secret: match (r.opt_s("previous_secret"), r.opt_ts("previous_secret_until")?) {
+            (Some(secret), Some(until)) => Some((secret.to_owned(), until)),
+            _ => None,
+        },
+    })
+}
+
+fn event_item(event: &Event, expires_at: Timestamp) -> Item {
+    let mut item = key(account_pk(event.account_id), format!("EVENT#{}", event.event_id));
+    item.extend([
+        ("kind".to_owned(), s("event")),
+        ("event_id".to_owned(), s(&event.event_id)),
+        ("event_type".to_owned(), s(&event.event_type)),
+        ("data".to_owned(), s(&event.data)),
+        ("created_at".to_owned(), n(event.created_at.unix())),
+        ("subscriptions".to_owned(), n(event.subscriptions)),
+        ("fanned_out".to_owned(), AttributeValue::Bool(event.fanned_out)),
+        (TTL_ATTRIBUTE.to_owned(), n(expires_at.unix())),
+    ]);
+    if let Some(channel) = &event.channel_id {
+        item.insert("channel_id".to_owned(), s(channel.as_str()));
+    }
+    item
+}
+
+fn event_from(account: AccountId, item: &Item) -> Result<Event, StoreError> {
+    let r = Reader(item);
+    Ok(Event {
+        account_id: account,
+        event_id: r.s("event_id")?.to_owned(),
+        event_type: r.s("event_type")?.to_owned(),
+        channel_id: r.opt_parsed("channel_id", ChannelId::parse)?,
+        data: r.s("data")?.to_owned(),
+        created_at: r.ts("created_at")?,
+        subscriptions: r.n("subscriptions")?,
+        fanned_out: r.bool("fanned_out")?,
+    })
+}
+
+fn failure_item(failure: &Failure) -> Item {
+    let mut item = key(account_pk(failure.account_id), format!("FAIL#{}", failure.id));
+    item.extend([
+        ("kind".to_owned(), s("failure")),
+        ("id".to_owned(), s(failure.id.to_string())),
+        ("event_id".to_owned(), s(&failure.event_id)),
+        ("event_type".to_owned(), s(&failure.event_type)),
+        ("subscription_id".to_owned(), s(failure.subscription_id.to_string())),
+        ("subscription_name".to_owned(), s(&failure.subscription_name)),
+        ("status".to_owned(), s(failure.status.as_str())),
+        ("last_attempt_at".to_owned(), n(failure.last_attempt_at.unix())),
+        ("created_at".to_owned(), n(failure.created_at.unix())),
+        ("updated_at".to_owned(), n(failure.updated_at.unix())),
+    ]);
+    if let Some(reason) = &failure.reason {
+        item.insert("reason".to_owned(), s(reason));
+    }
+    item
+}
+
+fn failure_from(account: AccountId, item: &Item) -> Result<Failure, StoreError> {
+    let r = Reader(item);
+    Ok(Failure {
+        id: r.parsed("id", FailureId::parse)?,
+        account_id: account,
+        event_id: r.s("event_id")?.to_owned(),
+        event_type: r.s("event_type")?.to_owned(),
+        subscription_id: r.parsed("subscription_id", SubscriptionId::parse)?,
+        subscription_name: r.s("subscription_name")?.to_owned(),
+        status: r.parsed("status", FailureStatus::parse)?,
+        reason: r.opt_s("reason").map(str::to_owned),
+        last_attempt_at: r.ts("last_attempt_at")?,
+        created_at: r.ts("created_at")?,
+        updated_at: r.ts("updated_at")?,
+    })
+}
+
+fn attempt_item(attempt: &Attempt, expires_at: Timestamp) -> Item {
+    // Time first so a reverse Query is newest first; the random tail keeps two attempts in
+    // one second apart.
+    let sk = format!(
+        "ATT#{}#{:010}#{:016x}",
+        attempt.subscription_id,
+        attempt.attempted_at.unix().max(0),
+        rand::random::<u64>()
+    );
+    let mut item = key(account_pk(attempt.account_id), sk);
+    item.extend([
+        ("kind".to_owned(), s("attempt")),
+        ("subscription_id".to_owned(), s(attempt.subscription_id.to_string())),
+        ("event_id".to_owned(), s(&attempt.event_id)),
+        ("event_type".to_owned(), s(&attempt.event_type)),
+        ("attempt".to_owned(), n(attempt.attempt)),
+        ("duration_ms".to_owned(), n(attempt.duration_ms)),
+        ("test".to_owned(), AttributeValue::Bool(attempt.test)),
+        ("attempted_at".to_owned(), n(attempt.attempted_at.unix())),
+        (TTL_ATTRIBUTE.to_owned(), n(expires_at.unix())),
+    ]);
+    for (name, value) in [
+        ("status_code", attempt.status_code.map(n)),
+        ("reason", attempt.reason.as_ref().map(s)),
+        ("response_excerpt", attempt.response_excerpt.as_ref().map(s)),
+    ] {
+        if let Some(value) = value {
+            item.insert(name.to_owned(), value);
+        }
+    }
+    item
+}
+
+fn attempt_from(account: AccountId, item: &Item) -> Result<Attempt, StoreError> {
+    let r = Reader(item);
+    Ok(Attempt {
+        account_id: account,
+        subscription_id: r.parsed("subscription_id", SubscriptionId::parse)?,
+        event_id: r.s("event_id")?.to_owned(),
+        event_type: r.s("event_type")?.to_owned(),
+        attempt: r.n("attempt")?,
+        status_code: r.opt_n("status_code")?,
+        reason: r.opt_s("reason").map(str::to_owned),
+        duration_ms: r.n("duration_ms")?,
+        response_excerpt: r.opt_s("response_excerpt").map(str::to_owned),
+        test: r.bool("test")?,
+        attempted_at: r.ts("attempted_at")?,
     })
 }
 
@@ -408,6 +549,13 @@ impl DynamoStore {
             AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
         };
         let key_el = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+        let routes = GlobalSecondaryIndex::builder()
+            .index_name(ROUTES_INDEX)
+            .key_schema(key_el("route_pk", KeyType::Hash).map_err(backend)?)
+            .key_schema(key_el("sk", KeyType::Range).map_err(backend)?)
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .build()
+            .map_err(backend)?;
         let created = self
             .client
             .create_table()
@@ -415,8 +563,10 @@ impl DynamoStore {
             .billing_mode(BillingMode::PayPerRequest)
             .attribute_definitions(attr("pk").map_err(backend)?)
             .attribute_definitions(attr("sk").map_err(backend)?)
+            .attribute_definitions(attr("route_pk").map_err(backend)?)
             .key_schema(key_el("pk", KeyType::Hash).map_err(backend)?)
             .key_schema(key_el("sk", KeyType::Range).map_err(backend)?)
+            .global_secondary_indexes(routes)
             .send()
             .await;
         match created {
@@ -799,7 +949,8 @@ impl SubscriptionStore for DynamoStore {
             e.set("disabled_reason", s(DisabledReason::Deleted.as_str()))
                 .set("disabled_at", n(now.unix()))
                 .set("updated_at", n(now.unix()))
-                .set("is_active", AttributeValue::Bool(false));
+                .set("is_active", AttributeValue::Bool(false))
+                .remove("route_pk");
             let active = e.name("is_active");
             let expected = e.value(AttributeValue::Bool(sub.is_active));
             let condition = format!("{active} = {expected}");
@@ -827,6 +978,7 @@ impl SubscriptionStore for DynamoStore {
         e.set("is_active", AttributeValue::Bool(true))
             .set("consecutive_failures", n(0))
             .set("updated_at", n(now.unix()))
+            .set("route_pk", s(route_pk(account)))
             .remove("disabled_reason")
             .remove("disabled_at");
         let active = e.name("is_active");
@@ -894,4 +1046,224 @@ pub async fn connect(endpoint: Option<&str>) -> Client {
         }
     }
     Client::new(&loader.load().await)
+}
+
+#[async_trait]
+impl DeliveryStore for DynamoStore {
+    #[instrument(skip_all, fields(account = %event.account_id, event = %event.event_id))]
+    async fn put_event(&self, event: &Event, expires_at: Timestamp) -> Result<Option<Event>, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(event_item(event, expires_at)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(None),
+            Err(err) if is_condition_failure(&err) => {
+                // Expired but not yet swept by TTL counts as gone: TTL deletion lags.
+                let existing = self.get_event(event.account_id, &event.event_id).await?;
+                Ok(existing)
+            }
+            Err(err) => Err(backend(err)),
+        }
+    }
+
+    #[instrument(skip(self))]
+    async fn mark_fanned_out(&self, account: AccountId, event_id: &str) -> Result<(), StoreError> {
+        let mut e = Expr::default();
+        e.set("fanned_out", AttributeValue::Bool(true));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(account_pk(account), format!("EVENT#{event_id}"))))
+            .update_expression(e.update_expression())
+            .condition_expression("attribute_exists(pk)")
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failure(&err) => Err(StoreError::NotFound),
+            Err(err) => Err(backend(err)),
+        }
+    }
+
+    #[instrument(skip(self))]
+    async fn get_event(&self, account: AccountId, event_id: &str) -> Result<Option<Event>, StoreError> {
+        let item = self.get_item(key(account_pk(account), format!("EVENT#{event_id}"))).await?;
+        item.as_ref().map(|i| event_from(account, i)).transpose()
+    }
+
+    #[instrument(skip(self))]
+    async fn routable_subscriptions(&self, account: AccountId) -> Result<Vec<Subscription>, StoreError> {
+        let mut subs = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(ROUTES_INDEX)
+                .key_condition_expression("route_pk = :route")
+                .expression_attribute_values(":route", s(route_pk(account)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(backend)?;
+            for item in out.items.unwrap_or_default() {
+                subs.push(subscription_from(&item)?);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(subs),
+            }
+        }
+    }
+
+    #[instrument(skip_all, fields(account = %failure.account_id, failure = %failure.id))]
+    async fn put_failure(&self, failure: &Failure) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(failure_item(failure)))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    #[instrument(skip(self))]
+    async fn get_failure(&self, account: AccountId, id: FailureId) -> Result<Option<Failure>, StoreError> {
+        let item = self.get_item(key(account_pk(account), format!("FAIL#{id}"))).await?;
+        item.as_ref().map(|i| failure_from(account, i)).transpose()
+    }
+
+    #[instrument(skip(self))]
+    async fn list_failures(&self, account: AccountId) -> Result<Vec<Failure>, StoreError> {
+        let items = self.query_prefix(account_pk(account), "FAIL#").await?;
+        items.iter().map(|i| failure_from(account, i)).collect()
+    }
+
+    #[instrument(skip_all, fields(account = %attempt.account_id, subscription = %attempt.subscription_id))]
+    async fn record_attempt(&self, attempt: &Attempt, expires_at: Timestamp) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(attempt_item(attempt, expires_at)))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    #[instrument(skip(self))]
+    async fn list_attempts(
+        &self,
+        account: AccountId,
+        subscription: SubscriptionId,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Page<Attempt>, StoreError> {
+        let items = self.query_prefix(account_pk(account), &format!("ATT#{subscription}#")).await?;
+        let attempts = items.iter().map(|i| attempt_from(account, i)).collect::<Result<Vec<_>, _>>()?;
+        Ok(page_of(attempts, limit, offset))
+    }
+
+    #[instrument(skip(self))]
+    async fn record_delivery(
+        &self,
+        account: AccountId,
+        subscription: SubscriptionId,
+        at: Timestamp,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut e = Expr::default();
+        e.set("last_delivery_at", n(at.unix()));
+        match error {
+            None => {
+                e.set("last_success_at", n(at.unix())).set("consecutive_failures", n(0));
+            }
+            Some(reason) => {
+                e.set("last_error", s(reason));
+            }
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(subscription_key(account, subscription)))
+            .update_expression(e.update_expression())
+            .condition_expression("attribute_exists(pk)")
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failure(&err) => Err(StoreError::NotFound),
+            Err(err) => Err(backend(err)),
+        }
+    }
+
+    #[instrument(skip(self))]
+    async fn record_exhausted(
+        &self,
+        account: AccountId,
+        subscription: SubscriptionId,
+        reason: &str,
+        at: Timestamp,
+        disable_after: u32,
+    ) -> Result<Exhausted, StoreError> {
+        // The increment is one atomic ADD: concurrent workers cannot lose one.
+        let mut e = Expr::default();
+        e.add("consecutive_failures", n(1)).set("last_error", s(reason)).set("last_delivery_at", n(at.unix()));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(subscription_key(account, subscription)))
+            .update_expression(e.update_expression())
+            .condition_expression("attribute_exists(pk)")
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        let mut sub = match result {
+            Ok(out) => subscription_from(&out.attributes.unwrap_or_default())?,
+            Err(err) if is_condition_failure(&err) => return Err(StoreError::NotFound),
+            Err(err) => return Err(backend(err)),
+        };
+        if !(sub.is_active && sub.consecutive_failures >= disable_after) {
+            return Ok(Exhausted { subscription: sub, disabled_now: false });
+        }
+        // Disabling is conditional on still being active, and leaves the cap in the same
+        // transaction: of concurrent workers exactly one disables.
+        let mut d = Expr::default();
+        d.set("is_active", AttributeValue::Bool(false))
+            .set("disabled_reason", s(DisabledReason::AutoDisabled.as_str()))
+            .set("disabled_at", n(at.unix()))
+            .set("updated_at", n(at.unix()));
+        let active = d.name("is_active");
+        let yes = d.value(AttributeValue::Bool(true));
+        let items = vec![
+            d.transact_update(&self.table, subscription_key(account, subscription), &format!("{active} = {yes}"))?,
+            self.counter_update(account, -1, None)?,
+        ];
+        let disabled_now = self.transact(items).await?.is_ok();
+        if disabled_now {
+            sub.is_active = false;
+            sub.disabled_reason = Some(DisabledReason::AutoDisabled);
+            sub.disabled_at = Some(at);
+            sub.updated_at = at;
+        } else if let Some(current) = self.get_subscription(account, subscription).await? {
+            sub = current;
+        }
+        Ok(Exhausted { subscription: sub, disabled_now })
+    }
 }

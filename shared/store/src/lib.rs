@@ -6,9 +6,12 @@
 //! reading first and writing after.
 
 use async_trait::async_trait;
+use hookpost_domain::delivery::Attempt;
+use hookpost_domain::event::Event;
+use hookpost_domain::failure::Failure;
 use hookpost_domain::subscription::{Subscription, SubscriptionFilter, SubscriptionPatch};
 use hookpost_domain::token::Token;
-use hookpost_domain::{Account, AccountId, Channel, ChannelId, Plan, SubscriptionId, Timestamp, TokenId};
+use hookpost_domain::{Account, AccountId, Channel, ChannelId, FailureId, Plan, SubscriptionId, Timestamp, TokenId};
 
 pub mod contract;
 pub mod dynamo;
@@ -132,10 +135,66 @@ pub trait RateLimitStore: Send + Sync {
     async fn hit_rate_counter(&self, key: &str, expires_at: Timestamp) -> Result<u64, StoreError>;
 }
 
-/// Everything hookpost keeps.
-pub trait Store: AccountStore + TokenStore + SubscriptionStore + RateLimitStore {}
+/// What recording an exhausted event did to its subscription.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exhausted {
+    /// The subscription after the change.
+    pub subscription: Subscription,
+    /// Whether this very call auto-disabled it (exactly one caller sees `true`).
+    pub disabled_now: bool,
+}
 
-impl<T: AccountStore + TokenStore + SubscriptionStore + RateLimitStore> Store for T {}
+#[async_trait]
+pub trait DeliveryStore: Send + Sync {
+    /// Stores a new event (with a TTL). When the account has an event with that id already,
+    /// stores nothing and returns the existing one.
+    async fn put_event(&self, event: &Event, expires_at: Timestamp) -> Result<Option<Event>, StoreError>;
+    /// Notes that every delivery of the event is enqueued.
+    async fn mark_fanned_out(&self, account: AccountId, event_id: &str) -> Result<(), StoreError>;
+    async fn get_event(&self, account: AccountId, event_id: &str) -> Result<Option<Event>, StoreError>;
+    /// The subscriptions that still take events: active and auto-disabled, never deleted.
+    /// Its cost does not grow with the number of deleted subscriptions.
+    async fn routable_subscriptions(&self, account: AccountId) -> Result<Vec<Subscription>, StoreError>;
+    async fn put_failure(&self, failure: &Failure) -> Result<(), StoreError>;
+    async fn get_failure(&self, account: AccountId, id: FailureId) -> Result<Option<Failure>, StoreError>;
+    /// Every failure record of the account, newest first.
+    async fn list_failures(&self, account: AccountId) -> Result<Vec<Failure>, StoreError>;
+    /// Appends to the attempt log (kept until `expires_at`).
+    async fn record_attempt(&self, attempt: &Attempt, expires_at: Timestamp) -> Result<(), StoreError>;
+    /// A subscription's attempts, newest first.
+    async fn list_attempts(
+        &self,
+        account: AccountId,
+        subscription: SubscriptionId,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Page<Attempt>, StoreError>;
+    /// After an attempt: `last_delivery_at`; with no error also `last_success_at` and
+    /// `consecutive_failures = 0`; with an error `last_error`. `NotFound` if it is gone.
+    async fn record_delivery(
+        &self,
+        account: AccountId,
+        subscription: SubscriptionId,
+        at: Timestamp,
+        error: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// An event's whole retry cycle failed: `consecutive_failures += 1`, `last_error`, and at
+    /// `disable_after` the subscription is auto-disabled — atomically, so concurrent workers
+    /// neither lose an increment nor disable twice.
+    async fn record_exhausted(
+        &self,
+        account: AccountId,
+        subscription: SubscriptionId,
+        reason: &str,
+        at: Timestamp,
+        disable_after: u32,
+    ) -> Result<Exhausted, StoreError>;
+}
+
+/// Everything hookpost keeps.
+pub trait Store: AccountStore + TokenStore + SubscriptionStore + RateLimitStore + DeliveryStore {}
+
+impl<T: AccountStore + TokenStore + SubscriptionStore + RateLimitStore + DeliveryStore> Store for T {}
 
 /// Newest-first ordering of subscriptions: UUIDv7 ids sort by creation time.
 pub(crate) fn page_of<T: Clone>(newest_first: Vec<T>, limit: u32, offset: u32) -> Page<T> {

@@ -6,11 +6,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use hookpost_domain::delivery::Attempt;
+use hookpost_domain::event::Event;
+use hookpost_domain::failure::Failure;
 use hookpost_domain::subscription::{DisabledReason, Subscription, SubscriptionFilter, SubscriptionPatch};
 use hookpost_domain::token::Token;
-use hookpost_domain::{Account, AccountId, Channel, ChannelId, Plan, SubscriptionId, Timestamp, TokenId};
+use hookpost_domain::{Account, AccountId, Channel, ChannelId, FailureId, Plan, SubscriptionId, Timestamp, TokenId};
 
-use crate::{page_of, AccountStore, ActiveCap, Page, RateLimitStore, StoreError, SubscriptionStore, TokenStore};
+use crate::{
+    page_of, AccountStore, ActiveCap, DeliveryStore, Exhausted, Page, RateLimitStore, StoreError, SubscriptionStore,
+    TokenStore,
+};
 
 /// Rate counters kept before stale ones are swept.
 const RATE_COUNTERS_BEFORE_SWEEP: usize = 4096;
@@ -23,6 +29,11 @@ struct State {
     token_hashes: HashMap<(AccountId, TokenId), String>,
     subscriptions: BTreeMap<(AccountId, SubscriptionId), Subscription>,
     rate_counters: HashMap<String, (u64, Timestamp)>,
+    events: HashMap<(AccountId, String), Event>,
+    failures: BTreeMap<(AccountId, FailureId), Failure>,
+    /// Keyed so that a reverse range walk is newest first: (account, subscription, time, seq).
+    attempts: BTreeMap<(AccountId, SubscriptionId, Timestamp, u64), Attempt>,
+    attempt_seq: u64,
 }
 
 struct AccountRow {
@@ -244,5 +255,128 @@ impl RateLimitStore for MemoryStore {
         let entry = state.rate_counters.entry(key.to_owned()).or_insert((0, expires_at));
         entry.0 += 1;
         Ok(entry.0)
+    }
+}
+
+#[async_trait]
+impl DeliveryStore for MemoryStore {
+    async fn put_event(&self, event: &Event, _expires_at: Timestamp) -> Result<Option<Event>, StoreError> {
+        let mut state = self.lock();
+        let key = (event.account_id, event.event_id.clone());
+        if let Some(existing) = state.events.get(&key) {
+            return Ok(Some(existing.clone()));
+        }
+        state.events.insert(key, event.clone());
+        Ok(None)
+    }
+
+    async fn mark_fanned_out(&self, account: AccountId, event_id: &str) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let event = state.events.get_mut(&(account, event_id.to_owned())).ok_or(StoreError::NotFound)?;
+        event.fanned_out = true;
+        Ok(())
+    }
+
+    async fn get_event(&self, account: AccountId, event_id: &str) -> Result<Option<Event>, StoreError> {
+        Ok(self.lock().events.get(&(account, event_id.to_owned())).cloned())
+    }
+
+    async fn routable_subscriptions(&self, account: AccountId) -> Result<Vec<Subscription>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .subscriptions
+            .range((account, SubscriptionId::MIN)..=(account, SubscriptionId::MAX))
+            .map(|(_, sub)| sub)
+            .filter(|sub| sub.disabled_reason != Some(DisabledReason::Deleted))
+            .cloned()
+            .collect())
+    }
+
+    async fn put_failure(&self, failure: &Failure) -> Result<(), StoreError> {
+        self.lock().failures.insert((failure.account_id, failure.id), failure.clone());
+        Ok(())
+    }
+
+    async fn get_failure(&self, account: AccountId, id: FailureId) -> Result<Option<Failure>, StoreError> {
+        Ok(self.lock().failures.get(&(account, id)).cloned())
+    }
+
+    async fn list_failures(&self, account: AccountId) -> Result<Vec<Failure>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .failures
+            .range((account, FailureId::MIN)..=(account, FailureId::MAX))
+            .rev()
+            .map(|(_, f)| f.clone())
+            .collect())
+    }
+
+    async fn record_attempt(&self, attempt: &Attempt, _expires_at: Timestamp) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        state.attempt_seq += 1;
+        let key = (attempt.account_id, attempt.subscription_id, attempt.attempted_at, state.attempt_seq);
+        state.attempts.insert(key, attempt.clone());
+        Ok(())
+    }
+
+    async fn list_attempts(
+        &self,
+        account: AccountId,
+        subscription: SubscriptionId,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Page<Attempt>, StoreError> {
+        let state = self.lock();
+        let low = (account, subscription, Timestamp::from_unix(i64::MIN), 0);
+        let high = (account, subscription, Timestamp::from_unix(i64::MAX), u64::MAX);
+        let newest_first: Vec<Attempt> = state.attempts.range(low..=high).rev().map(|(_, a)| a.clone()).collect();
+        Ok(page_of(newest_first, limit, offset))
+    }
+
+    async fn record_delivery(
+        &self,
+        account: AccountId,
+        subscription: SubscriptionId,
+        at: Timestamp,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let sub = state.subscriptions.get_mut(&(account, subscription)).ok_or(StoreError::NotFound)?;
+        sub.last_delivery_at = Some(at);
+        match error {
+            None => {
+                sub.last_success_at = Some(at);
+                sub.consecutive_failures = 0;
+            }
+            Some(reason) => sub.last_error = Some(reason.to_owned()),
+        }
+        Ok(())
+    }
+
+    async fn record_exhausted(
+        &self,
+        account: AccountId,
+        subscription: SubscriptionId,
+        reason: &str,
+        at: Timestamp,
+        disable_after: u32,
+    ) -> Result<Exhausted, StoreError> {
+        let mut state = self.lock();
+        let sub = state.subscriptions.get_mut(&(account, subscription)).ok_or(StoreError::NotFound)?;
+        sub.consecutive_failures += 1;
+        sub.last_error = Some(reason.to_owned());
+        let disabled_now = sub.is_active && sub.consecutive_failures >= disable_after;
+        if disabled_now {
+            sub.is_active = false;
+            sub.disabled_reason = Some(DisabledReason::AutoDisabled);
+            sub.disabled_at = Some(at);
+            sub.updated_at = at;
+        }
+        let subscription = sub.clone();
+        if disabled_now {
+            let row = state.account_mut(account)?;
+            row.active_subscriptions = row.active_subscriptions.saturating_sub(1);
+        }
+        Ok(Exhausted { subscription, disabled_now })
     }
 }

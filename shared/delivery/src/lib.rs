@@ -1,0 +1,5 @@
+//! Delivery: the sender behind the destination guard.
+
+pub mod sender;
+
+pub use sender::{OutgoingRequest, SendReport, Sender};

@@ -1,0 +1,293 @@
+//! The sender against a real receiver on loopback, and the destination guard with an
+//! injected resolver and a recording dialer: refusals are proven without a packet sent to a
+//! private (or any non-loopback) address.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use hookpost_delivery::sender::{tls_config, Dialer, Resolver, TcpDialer};
+use hookpost_delivery::{OutgoingRequest, Sender};
+use hookpost_domain::delivery::Outcome;
+use hookpost_domain::{Cidr, DestinationPolicy};
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Clone, Debug, Default)]
+struct Seen {
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    path: String,
+}
+
+/// A receiver on 127.0.0.1 answering every request with `status`, `headers` and `body`
+/// after `delay`, and recording what it got.
+async fn receiver(
+    status: u16,
+    headers: &[(&'static str, &'static str)],
+    reply: &'static str,
+    delay: Duration,
+) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let headers: Vec<(&'static str, &'static str)> = headers.to_vec();
+    let record = Arc::clone(&seen);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let record = Arc::clone(&record);
+            let headers = headers.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let record = Arc::clone(&record);
+                    let headers = headers.clone();
+                    async move {
+                        let path = req.uri().to_string();
+                        let hs = req
+                            .headers()
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                            .collect();
+                        let body = req.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+                        record.lock().unwrap().push(Seen { headers: hs, body, path });
+                        tokio::time::sleep(delay).await;
+                        let mut res = hyper::Response::builder().status(status);
+                        for (k, v) in &headers {
+                            res = res.header(*k, *v);
+                        }
+                        Ok::<_, Infallible>(res.body(Full::new(Bytes::from_static(reply.as_bytes()))).unwrap())
+                    }
+                });
+                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+fn loopback_policy() -> DestinationPolicy {
+    DestinationPolicy { allow_http: true, allow_cidrs: Cidr::parse_list("127.0.0.0/8").unwrap() }
+}
+
+fn sender(policy: DestinationPolicy) -> Sender {
+    Sender::with_parts(policy, Arc::new(FixedResolver(vec![])), Arc::new(TcpDialer), tls_config().unwrap())
+}
+
+fn request(url: String) -> OutgoingRequest {
+    OutgoingRequest {
+        url,
+        headers: vec![("content-type".into(), "application/json".into()), ("webhook-id".into(), "evt_1".into())],
+        body: Bytes::from_static(br#"{"hello":"world"}"#),
+    }
+}
+
+/// Answers every lookup with the same addresses.
+struct FixedResolver(Vec<IpAddr>);
+
+#[async_trait]
+impl Resolver for FixedResolver {
+    async fn lookup(&self, _host: &str) -> io::Result<Vec<IpAddr>> {
+        if self.0.is_empty() {
+            Err(io::Error::new(io::ErrorKind::NotFound, "no such host"))
+        } else {
+            Ok(self.0.clone())
+        }
+    }
+}
+
+/// Records every address it is asked to dial and connects to none of them.
+#[derive(Default)]
+struct RecordingDialer(Mutex<Vec<SocketAddr>>);
+
+#[async_trait]
+impl Dialer for RecordingDialer {
+    async fn dial(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+        self.0.lock().unwrap().push(addr);
+        Err(io::Error::new(io::ErrorKind::ConnectionRefused, "recording dialer connects nowhere"))
+    }
+}
+
+fn guarded(answer: Vec<IpAddr>) -> (Sender, Arc<RecordingDialer>) {
+    let dialer = Arc::new(RecordingDialer::default());
+    let sender = Sender::with_parts(
+        DestinationPolicy::default(),
+        Arc::new(FixedResolver(answer)),
+        Arc::clone(&dialer) as Arc<dyn Dialer>,
+        tls_config().unwrap(),
+    );
+    (sender, dialer)
+}
+
+#[tokio::test]
+async fn delivers_with_content_length_and_reads_the_status() {
+    let (addr, seen) = receiver(204, &[], "", Duration::ZERO).await;
+    let report = sender(loopback_policy()).send(&request(format!("http://{addr}/hooks?x=1"))).await;
+    assert_eq!(report.outcome, Outcome::Delivered { status: 204 });
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    let got = &seen[0];
+    assert_eq!(got.path, "/hooks?x=1");
+    assert_eq!(got.body, br#"{"hello":"world"}"#);
+    let header = |n: &str| got.headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    assert_eq!(header("content-length"), Some("17"));
+    assert_eq!(header("transfer-encoding"), None);
+    assert_eq!(header("webhook-id"), Some("evt_1"));
+    assert_eq!(header("host"), Some(addr.to_string().as_str()));
+}
+
+#[tokio::test]
+async fn never_follows_a_redirect() {
+    let (target, target_seen) = receiver(200, &[], "", Duration::ZERO).await;
+    let location: &'static str = Box::leak(format!("http://{target}/elsewhere").into_boxed_str());
+    let (addr, seen) = receiver(302, &[("location", location)], "moved", Duration::ZERO).await;
+    let report = sender(loopback_policy()).send(&request(format!("http://{addr}/"))).await;
+    assert_eq!(report.outcome, Outcome::RedirectBlocked(302));
+    assert_eq!(report.outcome.reason().as_deref(), Some("redirect_blocked: 302"));
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert!(target_seen.lock().unwrap().is_empty(), "the redirect target was never called");
+}
+
+#[tokio::test]
+async fn classifies_statuses_and_keeps_1_kib_of_the_body() {
+    let long: &'static str = Box::leak("x".repeat(5000).into_boxed_str());
+    let (addr, _) = receiver(503, &[("retry-after", "120")], long, Duration::ZERO).await;
+    let report = sender(loopback_policy()).send(&request(format!("http://{addr}/"))).await;
+    assert_eq!(report.outcome, Outcome::HttpStatus(503));
+    assert_eq!(report.retry_after, Some(120));
+    assert_eq!(report.response_excerpt.as_deref().map(str::len), Some(1024));
+
+    let (addr, _) = receiver(500, &[], "boom", Duration::ZERO).await;
+    let report = sender(loopback_policy()).send(&request(format!("http://{addr}/"))).await;
+    assert_eq!(
+        (report.outcome.reason().as_deref(), report.response_excerpt.as_deref()),
+        (Some("http_status: 500"), Some("boom"))
+    );
+}
+
+#[tokio::test]
+async fn a_hanging_receiver_is_a_timeout() {
+    let (addr, _) = receiver(200, &[], "", Duration::from_secs(30)).await;
+    let s = sender(loopback_policy()).with_timeouts(Duration::from_secs(5), Duration::from_millis(300));
+    let report = s.send(&request(format!("http://{addr}/"))).await;
+    assert_eq!(report.outcome, Outcome::Timeout);
+    assert!(report.duration_ms < 5000);
+}
+
+#[tokio::test]
+async fn a_closed_port_is_connection_refused() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let report = sender(loopback_policy()).send(&request(format!("http://{addr}/"))).await;
+    assert_eq!(report.outcome, Outcome::ConnectionRefused);
+}
+
+#[tokio::test]
+async fn an_unresolvable_name_is_a_dns_error() {
+    let (s, dialer) = guarded(vec![]);
+    let report = s.send(&request("https://no-such-host.example/".into())).await;
+    assert_eq!(report.outcome, Outcome::DnsError);
+    assert!(dialer.0.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn tls_to_a_plain_http_server_is_a_tls_error() {
+    let (addr, _) = receiver(200, &[], "", Duration::ZERO).await;
+    let report = sender(loopback_policy()).send(&request(format!("https://{addr}/"))).await;
+    assert_eq!(report.outcome, Outcome::TlsError);
+    let closed = sender(DestinationPolicy { allow_http: false, ..loopback_policy() });
+    assert_eq!(closed.send(&request(format!("http://{addr}/"))).await.outcome, Outcome::TlsError);
+}
+
+#[tokio::test]
+async fn every_refused_range_is_blocked_before_dialling() {
+    let refused = [
+        "0.0.0.1",
+        "10.0.0.1",
+        "100.64.0.1",
+        "127.0.0.1",
+        "169.254.169.254",
+        "172.16.0.1",
+        "172.31.255.254",
+        "192.0.0.1",
+        "192.0.2.1",
+        "192.88.99.1",
+        "192.168.1.1",
+        "198.18.0.1",
+        "198.51.100.1",
+        "203.0.113.1",
+        "224.0.0.1",
+        "240.0.0.1",
+        "255.255.255.255",
+        "::",
+        "::1",
+        "fc00::1",
+        "fd00::1",
+        "fe80::1",
+        "ff02::1",
+        "2001:db8::1",
+        "100::1",
+        "::ffff:127.0.0.1",
+        "::ffff:10.0.0.1",
+        "::ffff:169.254.169.254",
+        "64:ff9b::7f00:1",
+        "64:ff9b::a00:1",
+        "64:ff9b::a9fe:a9fe",
+        "2002:a00:1::1",
+    ];
+    for ip in refused {
+        let ip: IpAddr = ip.parse().unwrap();
+        let (s, dialer) = guarded(vec![ip]);
+        let report = s.send(&request("https://hooks.example.com/in".into())).await;
+        assert_eq!(report.outcome, Outcome::BlockedDestination(ip), "{ip}");
+        assert_eq!(report.outcome.reason().unwrap(), format!("blocked_destination: {ip}"));
+        assert!(dialer.0.lock().unwrap().is_empty(), "{ip} was dialled");
+    }
+}
+
+#[tokio::test]
+async fn ip_literals_in_urls_meet_the_same_guard() {
+    for url in [
+        "https://10.0.0.1/",
+        "https://[::ffff:192.168.0.1]/",
+        "https://[64:ff9b::a00:1]/",
+        "http://169.254.169.254/latest/meta-data",
+    ] {
+        let (s, dialer) = guarded(vec!["8.8.8.8".parse().unwrap()]);
+        let report = s.send(&request(url.into())).await;
+        assert!(
+            matches!(report.outcome, Outcome::BlockedDestination(_) | Outcome::TlsError),
+            "{url}: {:?}",
+            report.outcome
+        );
+        assert!(dialer.0.lock().unwrap().is_empty(), "{url} was dialled");
+    }
+}
+
+#[tokio::test]
+async fn a_mixed_answer_dials_only_the_public_address() {
+    let public: IpAddr = "93.184.216.34".parse().unwrap();
+    let answer = vec!["10.0.0.5".parse().unwrap(), public, "::1".parse().unwrap(), "169.254.169.254".parse().unwrap()];
+    let (s, dialer) = guarded(answer);
+    let report = s.send(&request("https://hooks.example.com/in".into())).await;
+    assert_eq!(report.outcome, Outcome::ConnectionRefused, "the recording dialer connects nowhere");
+    assert_eq!(*dialer.0.lock().unwrap(), vec![SocketAddr::new(public, 443)]);
+}
+
+#[tokio::test]
+async fn the_allow_list_is_the_only_way_around() {
+    let (addr, _) = receiver(200, &[], "", Duration::ZERO).await;
+    let closed = DestinationPolicy { allow_http: true, allow_cidrs: vec![] };
+    let report = sender(closed).send(&request(format!("http://{addr}/"))).await;
+    assert_eq!(report.outcome, Outcome::BlockedDestination(addr.ip()));
+    let open = sender(loopback_policy()).send(&request(format!("http://{addr}/"))).await;
+    assert_eq!(open.outcome, Outcome::Delivered { status: 200 });
+}

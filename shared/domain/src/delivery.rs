@@ -1,0 +1,340 @@
+//! Delivery rules (SPEC §5): the retry schedule, how an attempt's outcome is named, and the
+//! body each attempt carries.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::ids::{AccountId, ChannelId, FailureId, SubscriptionId};
+use crate::time::Timestamp;
+
+pub const DEFAULT_RETRY_SCHEDULE: &str = "0,60,600,3600,21600";
+/// The jitter applied to every non-zero delay: ±10 %.
+pub const JITTER: f64 = 0.10;
+/// Consecutive failed events (whole retry cycles) that auto-disable a subscription.
+pub const AUTO_DISABLE_AFTER: u32 = 5;
+/// How much of a response body is kept with the attempt.
+pub const RESPONSE_EXCERPT_BYTES: usize = 1024;
+
+/// Seconds before each attempt, counted from the previous one (the first from publish):
+/// as many entries as attempts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetrySchedule(Vec<u32>);
+
+impl Default for RetrySchedule {
+    fn default() -> Self {
+        Self(vec![0, 60, 600, 3600, 21600])
+    }
+}
+
+impl RetrySchedule {
+    /// `HOOKPOST_RETRY_SCHEDULE`: comma-separated whole seconds, 1 to 20 entries, each at
+    /// most 7 days.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let delays: Vec<u32> = s
+            .split(',')
+            .map(|part| {
+                part.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|d| *d <= 7 * 86_400)
+                    .ok_or_else(|| format!("`{}` is not a delay in seconds (0 to 604800)", part.trim()))
+            })
+            .collect::<Result<_, _>>()?;
+        if delays.is_empty() || delays.len() > 20 {
+            return Err("the retry schedule needs 1 to 20 entries".to_owned());
+        }
+        Ok(Self(delays))
+    }
+
+    pub fn attempts(&self) -> u32 {
+        self.0.len() as u32
+    }
+
+    /// The nominal delay before attempt `n` (1-based), if there is such an attempt.
+    pub fn delay_before(&self, attempt: u32) -> Option<u32> {
+        let index = usize::try_from(attempt.checked_sub(1)?).ok()?;
+        self.0.get(index).copied()
+    }
+}
+
+/// The delay actually waited before an attempt: ±10 % jitter on a non-zero nominal delay
+/// (`unit` is a random number in [0, 1)), and a receiver's `Retry-After` (from a 429 or
+/// 503) honoured within [delay, 2 × delay].
+pub fn effective_delay(nominal: u32, retry_after: Option<u64>, unit: f64) -> u64 {
+    if nominal == 0 {
+        return 0;
+    }
+    let nominal = u64::from(nominal);
+    if let Some(asked) = retry_after {
+        return asked.clamp(nominal, 2 * nominal);
+    }
+    let factor = 1.0 + JITTER * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
+    ((nominal as f64) * factor).round().max(1.0) as u64
+}
+
+/// How one attempt ended. The `Display` form is the reason recorded (SPEC §5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered {
+        status: u16,
+    },
+    HttpStatus(u16),
+    RedirectBlocked(u16),
+    Timeout,
+    ConnectionRefused,
+    DnsError,
+    TlsError,
+    BlockedDestination(IpAddr),
+    /// Any other transport failure (reset mid-response, malformed HTTP, ...).
+    ConnectionError,
+}
+
+impl Outcome {
+    pub fn from_status(status: u16) -> Self {
+        match status {
+            200..=299 => Self::Delivered { status },
+            300..=399 => Self::RedirectBlocked(status),
+            _ => Self::HttpStatus(status),
+        }
+    }
+
+    pub fn is_success(&self) -> bool {
+        matches!(self, Self::Delivered { .. })
+    }
+
+    pub fn status_code(&self) -> Option<u16> {
+        match self {
+            Self::Delivered { status } | Self::HttpStatus(status) | Self::RedirectBlocked(status) => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The reason recorded for a failed attempt; `None` for a delivery.
+    pub fn reason(&self) -> Option<String> {
+        (!self.is_success()).then(|| self.to_string())
+    }
+
+    /// Whether a receiver's `Retry-After` applies to this outcome.
+    pub fn honours_retry_after(&self) -> bool {
+        matches!(self, Self::HttpStatus(429 | 503))
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Delivered { status } => write!(f, "delivered: {status}"),
+            Self::HttpStatus(status) => write!(f, "http_status: {status}"),
+            Self::RedirectBlocked(status) => write!(f, "redirect_blocked: {status}"),
+            Self::Timeout => f.write_str("timeout"),
+            Self::ConnectionRefused => f.write_str("connection_refused"),
+            Self::DnsError => f.write_str("dns_error"),
+            Self::TlsError => f.write_str("tls_error"),
+            Self::BlockedDestination(ip) => write!(f, "blocked_destination: {ip}"),
+            Self::ConnectionError => f.write_str("connection_error"),
+        }
+    }
+}
+
+/// The JSON body of one attempt. `data` is the published object, kept as the exact bytes
+/// the operator sent.
+#[derive(Debug, Serialize)]
+pub struct DeliveryBody<'a> {
+    pub event: &'a str,
+    pub event_id: &'a str,
+    pub delivered_at: Timestamp,
+    pub channel_id: Option<&'a ChannelId>,
+    pub data: &'a RawValue,
+}
+
+/// One unit of delivery work: an attempt of an event to a subscription. It travels through
+/// the queue as JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryTask {
+    pub account_id: AccountId,
+    pub subscription_id: SubscriptionId,
+    pub event_id: String,
+    /// 1-based attempt number within the retry schedule.
+    pub attempt: u32,
+    pub kind: TaskKind,
+    /// Not to be attempted before this time (unix seconds): how delays longer than a
+    /// queue's own maximum are carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TaskKind {
+    /// Part of the automatic retry schedule.
+    Scheduled,
+    /// A customer's manual retrigger of a failure record: one attempt, made even to an
+    /// auto-disabled subscription.
+    Retrigger { failure_id: FailureId },
+}
+
+impl DeliveryTask {
+    pub fn first(account_id: AccountId, subscription_id: SubscriptionId, event_id: &str) -> Self {
+        Self {
+            account_id,
+            subscription_id,
+            event_id: event_id.to_owned(),
+            attempt: 1,
+            kind: TaskKind::Scheduled,
+            not_before: None,
+        }
+    }
+}
+
+/// One attempt, as the attempt log keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    pub account_id: AccountId,
+    pub subscription_id: SubscriptionId,
+    pub event_id: String,
+    pub event_type: String,
+    pub attempt: u32,
+    pub status_code: Option<u16>,
+    pub reason: Option<String>,
+    pub duration_ms: u64,
+    pub response_excerpt: Option<String>,
+    pub test: bool,
+    pub attempted_at: Timestamp,
+}
+
+/// What `GET /api/v1/webhook-subscriptions/{id}/attempts` shows of an attempt.
+#[derive(Debug, Serialize)]
+pub struct AttemptView<'a> {
+    pub event_id: &'a str,
+    pub event: &'a str,
+    pub attempt: u32,
+    pub status_code: Option<u16>,
+    pub reason: Option<&'a str>,
+    pub duration_ms: u64,
+    pub response_excerpt: Option<&'a str>,
+    pub test: bool,
+    pub attempted_at: Timestamp,
+}
+
+impl Attempt {
+    pub fn view(&self) -> AttemptView<'_> {
+        AttemptView {
+            event_id: &self.event_id,
+            event: &self.event_type,
+            attempt: self.attempt,
+            status_code: self.status_code,
+            reason: self.reason.as_deref(),
+            duration_ms: self.duration_ms,
+            response_excerpt: self.response_excerpt.as_deref(),
+            test: self.test,
+            attempted_at: self.attempted_at,
+        }
+    }
+}
+
+/// Parses a `Retry-After` header: delta-seconds only (an HTTP date is ignored).
+pub fn parse_retry_after(value: &str) -> Option<u64> {
+    value.trim().parse::<u64>().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_schedule_is_five_attempts() {
+        let s = RetrySchedule::parse(DEFAULT_RETRY_SCHEDULE).unwrap();
+        assert_eq!(s, RetrySchedule::default());
+        assert_eq!(s.attempts(), 5);
+        assert_eq!(
+            (s.delay_before(1), s.delay_before(2), s.delay_before(5), s.delay_before(6)),
+            (Some(0), Some(60), Some(21600), None)
+        );
+        assert_eq!(s.delay_before(0), None);
+    }
+
+    #[test]
+    fn schedule_parsing() {
+        assert_eq!(RetrySchedule::parse(" 0, 1 ,2").unwrap().attempts(), 3);
+        assert_eq!(RetrySchedule::parse("5").unwrap().delay_before(1), Some(5));
+        for bad in ["", "a", "1,,2", "-1", "604801", &vec!["1"; 21].join(",")] {
+            assert!(RetrySchedule::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        assert_eq!(effective_delay(0, None, 0.7), 0);
+        assert_eq!(effective_delay(600, None, 0.0), 540);
+        assert_eq!(effective_delay(600, None, 0.5), 600);
+        assert_eq!(effective_delay(600, None, 1.0), 660);
+        for i in 0..100 {
+            let d = effective_delay(3600, None, f64::from(i) / 100.0);
+            assert!((3240..=3960).contains(&d), "{d}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_honoured_within_bounds() {
+        assert_eq!(effective_delay(60, Some(90), 0.0), 90);
+        assert_eq!(effective_delay(60, Some(5), 0.0), 60);
+        assert_eq!(effective_delay(60, Some(100_000), 0.0), 120);
+        assert_eq!(effective_delay(0, Some(30), 0.0), 0, "an immediate attempt stays immediate");
+        assert_eq!(parse_retry_after(" 120 "), Some(120));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn outcomes_name_their_reasons() {
+        assert_eq!(Outcome::from_status(204), Outcome::Delivered { status: 204 });
+        assert_eq!(Outcome::from_status(302).reason().as_deref(), Some("redirect_blocked: 302"));
+        assert_eq!(Outcome::from_status(503).reason().as_deref(), Some("http_status: 503"));
+        assert_eq!(Outcome::from_status(100).reason().as_deref(), Some("http_status: 100"));
+        assert_eq!(Outcome::Timeout.reason().as_deref(), Some("timeout"));
+        assert_eq!(Outcome::ConnectionRefused.to_string(), "connection_refused");
+        assert_eq!(Outcome::DnsError.to_string(), "dns_error");
+        assert_eq!(Outcome::TlsError.to_string(), "tls_error");
+        assert_eq!(
+            Outcome::BlockedDestination("10.0.0.1".parse().unwrap()).to_string(),
+            "blocked_destination: 10.0.0.1"
+        );
+        assert_eq!(Outcome::Delivered { status: 200 }.reason(), None);
+        assert!(Outcome::HttpStatus(429).honours_retry_after() && Outcome::HttpStatus(503).honours_retry_after());
+        assert!(!Outcome::HttpStatus(500).honours_retry_after());
+        assert_eq!(Outcome::RedirectBlocked(301).status_code(), Some(301));
+        assert_eq!(Outcome::Timeout.status_code(), None);
+    }
+
+    #[test]
+    fn tasks_travel_as_json() {
+        let mut task = DeliveryTask::first(AccountId::new(), SubscriptionId::new(), "evt_1");
+        let json = serde_json::to_value(&task).unwrap();
+        assert_eq!(json["kind"], serde_json::json!({"type": "scheduled"}));
+        assert!(json.get("not_before").is_none());
+        assert_eq!(serde_json::from_value::<DeliveryTask>(json).unwrap(), task);
+        task.kind = TaskKind::Retrigger { failure_id: FailureId::new(Timestamp::from_unix(5)) };
+        task.not_before = Some(99);
+        let text = serde_json::to_string(&task).unwrap();
+        assert_eq!(serde_json::from_str::<DeliveryTask>(&text).unwrap(), task);
+        assert!(serde_json::from_str::<DeliveryTask>(r#"{"account_id":"x"}"#).is_err());
+    }
+
+    #[test]
+    fn body_shape() {
+        let data = RawValue::from_string(r#"{"call_id": 7}"#.to_owned()).unwrap();
+        let body = DeliveryBody {
+            event: "call.ended",
+            event_id: "evt_1",
+            delivered_at: Timestamp::from_unix(0),
+            channel_id: None,
+            data: &data,
+        };
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"event":"call.ended","event_id":"evt_1","delivered_at":"1970-01-01T00:00:00Z","channel_id":null,"data":{"call_id": 7}}"#
+        );
+    }
+}

@@ -1,0 +1,210 @@
+//! Published events (SPEC §4): what the operator posts, and which subscriptions it reaches.
+
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::ids::{AccountId, ChannelId};
+use crate::input::Fields;
+use crate::subscription::{is_valid_event_type, DisabledReason, Subscription};
+use crate::time::Timestamp;
+
+/// The largest publish body (SPEC §4): 256 KiB.
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+
+/// A stored event: what every attempt of it is built from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub account_id: AccountId,
+    pub event_id: String,
+    pub event_type: String,
+    pub channel_id: Option<ChannelId>,
+    /// The `data` object, serialized once, so every attempt carries the same bytes.
+    pub data: String,
+    pub created_at: Timestamp,
+    /// How many active subscriptions it matched: the idempotent 202 answer.
+    pub subscriptions: u32,
+    /// Whether its deliveries were all enqueued; a repeat publish finishes the job if not.
+    pub fanned_out: bool,
+}
+
+/// A validated publish request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishRequest {
+    pub account_id: AccountId,
+    pub event_type: String,
+    pub channel_id: Option<ChannelId>,
+    pub data: String,
+    pub event_id: Option<String>,
+}
+
+/// `event_id`: 1–128 chars of `[A-Za-z0-9_.:-]` (the default is `evt_<uuid>`).
+pub fn is_valid_event_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+}
+
+pub fn new_event_id() -> String {
+    format!("evt_{}", uuid::Uuid::new_v4())
+}
+
+pub fn parse_publish(body: Value) -> Result<PublishRequest, ApiError> {
+    let mut f = Fields::from_value(body)?;
+    let account_id = f.required_string("account_id").and_then(|a| {
+        let parsed = AccountId::parse(&a);
+        if parsed.is_none() {
+            f.issue("account_id", "must be an account id (uuid)");
+        }
+        parsed
+    });
+    let event_type = f.required_string("event").filter(|e| {
+        let ok = is_valid_event_type(e);
+        if !ok {
+            f.issue("event", "must be 1 to 100 characters of a-z, 0-9, '_', '.', '-'");
+        }
+        ok
+    });
+    let channel_id = f.opt_string("channel_id").and_then(|c| {
+        let parsed = ChannelId::parse(&c);
+        if parsed.is_none() {
+            f.issue("channel_id", "must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':', '-'");
+        }
+        parsed
+    });
+    let data = match f.take("data") {
+        Some(v @ Value::Object(_)) => Some(v.to_string()),
+        Some(_) => {
+            f.issue("data", "must be a JSON object");
+            None
+        }
+        None => {
+            f.issue("data", "is required");
+            None
+        }
+    };
+    let event_id = f.opt_string("event_id").filter(|id| {
+        let ok = is_valid_event_id(id);
+        if !ok {
+            f.issue("event_id", "must be 1 to 128 characters of A-Z, a-z, 0-9, '_', '.', ':', '-'");
+        }
+        ok
+    });
+    f.finish()?;
+    match (account_id, event_type, data) {
+        (Some(account_id), Some(event_type), Some(data)) => {
+            Ok(PublishRequest { account_id, event_type, channel_id, data, event_id })
+        }
+        _ => Err(ApiError::Internal),
+    }
+}
+
+/// Whether a subscription wants this event: its type listed (or no list), and the
+/// subscription on all channels or on this one.
+pub fn wants(sub: &Subscription, event_type: &str, channel_id: Option<&ChannelId>) -> bool {
+    let type_ok = sub.events.is_empty() || sub.events.iter().any(|e| e == event_type);
+    let channel_ok = match (&sub.channel_id, channel_id) {
+        (None, _) => true,
+        (Some(mine), Some(theirs)) => mine == theirs,
+        (Some(_), None) => false,
+    };
+    type_ok && channel_ok
+}
+
+/// What publishing does for one subscription that wants the event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FanOut {
+    Deliver,
+    /// Auto-disabled: a failure record instead, so nothing is silently dropped.
+    RecordDisabled,
+    Skip,
+}
+
+pub fn fan_out(sub: &Subscription) -> FanOut {
+    match (sub.is_active, sub.disabled_reason) {
+        (true, _) => FanOut::Deliver,
+        (false, Some(DisabledReason::AutoDisabled)) => FanOut::RecordDisabled,
+        _ => FanOut::Skip,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::address::DestinationPolicy;
+    use crate::subscription::parse_new_subscription;
+
+    fn sub(body: Value) -> Subscription {
+        let input = parse_new_subscription(body, &DestinationPolicy::default()).unwrap();
+        Subscription::create(AccountId::new(), input, None, None, Timestamp::from_unix(0))
+    }
+
+    #[test]
+    fn parses_a_publish() {
+        let account = AccountId::new();
+        let p =
+            parse_publish(json!({"account_id": account.to_string(), "event": "call.ended", "data": {"a": 1}})).unwrap();
+        assert_eq!(
+            (p.account_id, p.event_type.as_str(), p.data.as_str(), p.event_id),
+            (account, "call.ended", r#"{"a":1}"#, None)
+        );
+        let p = parse_publish(json!({"account_id": account.to_string(), "event": "x", "data": {}, "event_id": "evt_1", "channel_id": "dom_1"})).unwrap();
+        assert_eq!(
+            (p.event_id.as_deref(), p.channel_id.map(|c| c.to_string())),
+            (Some("evt_1"), Some("dom_1".to_owned()))
+        );
+    }
+
+    #[test]
+    fn refuses_bad_publishes_field_by_field() {
+        let account = AccountId::new().to_string();
+        for (body, field) in [
+            (json!({"event": "x", "data": {}}), "account_id"),
+            (json!({"account_id": "nope", "event": "x", "data": {}}), "account_id"),
+            (json!({"account_id": account, "event": "Call Ended", "data": {}}), "event"),
+            (json!({"account_id": account, "data": {}}), "event"),
+            (json!({"account_id": account, "event": "x", "data": [1]}), "data"),
+            (json!({"account_id": account, "event": "x"}), "data"),
+            (json!({"account_id": account, "event": "x", "data": {}, "event_id": ""}), "event_id"),
+            (json!({"account_id": account, "event": "x", "data": {}, "extra": 1}), "extra"),
+        ] {
+            match parse_publish(body.clone()) {
+                Err(ApiError::Validation(issues)) => assert_eq!(issues[0].field, field, "{body}"),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn matching_by_type_and_channel() {
+        let all = sub(json!({"url": "https://e.com"}));
+        let calls = sub(json!({"url": "https://e.com", "events": ["call.ended"]}));
+        let mut channel = sub(json!({"url": "https://e.com"}));
+        channel.channel_id = ChannelId::parse("dom_1");
+        let dom1 = ChannelId::parse("dom_1").unwrap();
+        let dom2 = ChannelId::parse("dom_2").unwrap();
+        assert!(wants(&all, "sms.sent", None) && wants(&all, "sms.sent", Some(&dom2)));
+        assert!(wants(&calls, "call.ended", None) && !wants(&calls, "call.started", None));
+        assert!(wants(&channel, "x", Some(&dom1)) && !wants(&channel, "x", Some(&dom2)) && !wants(&channel, "x", None));
+    }
+
+    #[test]
+    fn fan_out_by_state() {
+        let mut s = sub(json!({"url": "https://e.com"}));
+        assert_eq!(fan_out(&s), FanOut::Deliver);
+        s.is_active = false;
+        s.disabled_reason = Some(DisabledReason::AutoDisabled);
+        assert_eq!(fan_out(&s), FanOut::RecordDisabled);
+        s.disabled_reason = Some(DisabledReason::Deleted);
+        assert_eq!(fan_out(&s), FanOut::Skip);
+    }
+
+    #[test]
+    fn event_ids() {
+        assert!(is_valid_event_id(&new_event_id()));
+        assert!(!is_valid_event_id("has space"));
+        assert!(!is_valid_event_id(&"a".repeat(129)));
+    }
+}
