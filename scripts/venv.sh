@@ -8,7 +8,7 @@ hookpost_venv() {
     stamp="$venv/.hookpost-requirements"
     want="$(sha256sum "$root/scripts/requirements-test.txt" | cut -d' ' -f1)"
     if [ ! -x "$venv/bin/python3" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-        echo "==> installing test tools into .venv (moto, cfn-lint, cargo-lambda, ziglang)"
+        echo "==> installing test tools into .venv (moto, cfn-lint, cargo-lambda, ziglang, standardwebhooks)"
         python3 -m venv "$venv"
         "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check --upgrade pip
         "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$root/scripts/requirements-test.txt"

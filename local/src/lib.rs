@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use hookpost_delivery::queue::{spawn_workers, TaskHandler};
+use hookpost_delivery::InProcessQueue;
 use hookpost_domain::ApiError;
 use hookpost_http::parse::MAX_BODY_BYTES;
 use hookpost_http::{context::encode_caller, error_response, App, Config};
@@ -25,6 +27,7 @@ use lambda_http::{Body, RequestExt};
 use rand::RngCore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 pub mod routes;
 
@@ -37,7 +40,14 @@ pub struct Options {
     /// The bearer key for `/internal/...`; generated when `None`.
     pub admin_key: Option<String>,
     pub config: Config,
+    /// `HOOKPOST_WORKERS`: concurrent delivery workers (default 32).
+    pub workers: usize,
 }
+
+pub const DEFAULT_WORKERS: usize = 32;
+/// How long a leased task may take before it is handed out again: past the sender's
+/// 15 s total plus the store's writes.
+pub const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Options {
     /// `HOOKPOST_ADDR`, `HOOKPOST_ADMIN_KEY` and the shared configuration variables; the
@@ -59,7 +69,16 @@ impl Options {
         let addr = std::env::var("HOOKPOST_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
         let addr = addr.parse().map_err(|_| format!("HOOKPOST_ADDR must be host:port, got `{addr}`"))?;
         let admin_key = std::env::var("HOOKPOST_ADMIN_KEY").ok().filter(|k| !k.trim().is_empty());
-        Ok(Self { addr, admin_key, config })
+        let workers = match std::env::var("HOOKPOST_WORKERS") {
+            Ok(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1024).contains(n))
+                .ok_or_else(|| format!("HOOKPOST_WORKERS must be 1 to 1024, got `{v}`"))?,
+            Err(_) => DEFAULT_WORKERS,
+        };
+        Ok(Self { addr, admin_key, config, workers })
     }
 }
 
@@ -93,37 +112,76 @@ pub struct Running {
     pub addr: SocketAddr,
     pub admin_key: String,
     pub app: Arc<App>,
+    pub queue: Arc<InProcessQueue>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    workers: JoinSet<()>,
 }
 
 impl Running {
-    /// Stops accepting, lets requests in flight finish (up to 10 s), and returns.
-    pub async fn shutdown(self) {
+    /// Stops accepting, lets requests in flight finish (up to 10 s), stops the workers,
+    /// and returns.
+    pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        self.workers.shutdown().await;
+    }
+
+    /// Stops the delivery workers only (tests use it to kill a worker mid-attempt).
+    pub async fn stop_workers(&mut self) {
+        self.workers.shutdown().await;
+    }
+
+    /// Starts `n` delivery workers on the queue.
+    pub fn start_workers(&mut self, n: usize) {
+        self.workers = spawn_delivery(&self.app, &self.queue, n);
     }
 }
 
-/// Binds and serves in the background.
-pub async fn start(options: Options) -> Result<Running, String> {
-    let store = open_store(&options.config).await?;
-    let app = Arc::new(App::new(store, options.config.clone()));
-    start_with_app(options.addr, options.admin_key, app).await
+/// Runs `workers` delivery workers over the in-process queue.
+pub fn spawn_delivery(app: &Arc<App>, queue: &Arc<InProcessQueue>, workers: usize) -> JoinSet<()> {
+    let app = Arc::clone(app);
+    let handler: TaskHandler = Arc::new(move |task| {
+        let app = Arc::clone(&app);
+        Box::pin(async move {
+            let worker = app.worker().map_err(|_| ())?;
+            worker.process(&task).await.map_err(|err| {
+                tracing::warn!(error = %err, event_id = %task.event_id, "delivery task will be retried");
+            })
+        })
+    });
+    spawn_workers(Arc::clone(queue), workers, handler)
 }
 
-pub async fn start_with_app(addr: SocketAddr, admin_key: Option<String>, app: Arc<App>) -> Result<Running, String> {
+/// Binds and serves in the background, with the delivery workers.
+pub async fn start(options: Options) -> Result<Running, String> {
+    let store = open_store(&options.config).await?;
+    let app = App::new(store, options.config.clone());
+    let queue = Arc::new(InProcessQueue::new(VISIBILITY_TIMEOUT));
+    start_with_app(options.addr, options.admin_key, app, queue, options.workers).await
+}
+
+/// Serves `app` with the in-process `queue` and `workers` delivery workers on it.
+pub async fn start_with_app(
+    addr: SocketAddr,
+    admin_key: Option<String>,
+    app: App,
+    queue: Arc<InProcessQueue>,
+    workers: usize,
+) -> Result<Running, String> {
+    let app = Arc::new(app.with_queue(Arc::clone(&queue) as Arc<dyn hookpost_delivery::Queue>));
     let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let admin_key = admin_key.unwrap_or_else(generate_admin_key);
     let server = Arc::new(Server { app: Arc::clone(&app), admin_key: admin_key.clone(), routes: routes::table() });
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(serve(listener, server, stopped));
-    Ok(Running { addr, admin_key, app, stop, task })
+    let workers = spawn_delivery(&app, &queue, workers);
+    Ok(Running { addr, admin_key, app, queue, stop, task, workers })
 }
 
 async fn serve(listener: TcpListener, server: Arc<Server>, mut stopped: watch::Receiver<bool>) {
-    let mut connections = tokio::task::JoinSet::new();
+    let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             _ = stopped.changed() => break,

@@ -16,6 +16,9 @@ Without --dynamodb-endpoint the state lives in memory. Environment:
   HOOKPOST_RATE_LIMIT_PER_MINUTE     per account and endpoint (default 60)
   HOOKPOST_MAX_ACTIVE_SUBSCRIPTIONS  per account (default 25)
   HOOKPOST_RETRY_SCHEDULE            delivery retry delays in seconds (default 0,60,600,3600,21600)
+  HOOKPOST_EVENT_RETENTION_DAYS      how long events are kept (default 30)
+  HOOKPOST_ATTEMPT_RETENTION_DAYS    how long the attempt log is kept (default 30)
+  HOOKPOST_WORKERS                   concurrent delivery workers (default 32)
 ";
 
 #[tokio::main]

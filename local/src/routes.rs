@@ -49,6 +49,7 @@ pub fn table() -> Vec<RouteEntry> {
         route!("POST", "/internal/v1/accounts/{id}/channels", Internal, create_channel),
         route!("POST", "/internal/v1/accounts/{id}/tokens", Internal, issue_token),
         route!("DELETE", "/internal/v1/accounts/{id}/tokens/{token_id}", Internal, revoke_token),
+        route!("POST", "/internal/v1/events", Internal, publish_event),
     ]
 }
 

@@ -82,7 +82,16 @@ pub struct Call<'a> {
 
 impl TestServer {
     /// Starts a server on `kind`, or returns `None` when that store is not available here.
-    pub async fn start(kind: StoreKind, mut config: Config) -> Option<Self> {
+    pub async fn start(kind: StoreKind, config: Config) -> Option<Self> {
+        Self::start_with_visibility(kind, config, std::time::Duration::from_secs(30)).await
+    }
+
+    /// As `start`, with the in-process queue's visibility timeout set.
+    pub async fn start_with_visibility(
+        kind: StoreKind,
+        mut config: Config,
+        visibility: std::time::Duration,
+    ) -> Option<Self> {
         if kind == StoreKind::Dynamo {
             config.dynamodb_endpoint = Some(dynamo_endpoint()?);
             config.table = format!("test-{}", hookpost_domain::AccountId::new());
@@ -91,10 +100,13 @@ impl TestServer {
         let clock = Arc::new(ManualClock::new(Timestamp::now()));
         let mut app = App::new(store, config);
         app.clock = Arc::clone(&clock) as Arc<dyn Clock>;
+        let queue = Arc::new(hookpost_delivery::InProcessQueue::new(visibility));
         let running = hookpost_local::start_with_app(
             "127.0.0.1:0".parse().expect("loopback address"),
             Some(ADMIN_KEY.to_owned()),
-            Arc::new(app),
+            app,
+            queue,
+            4,
         )
         .await
         .expect("start hookpost-local");
@@ -196,4 +208,150 @@ macro_rules! on_both_stores {
             )+
         }
     };
+}
+
+/// A configuration for delivery tests: loopback receivers allowed, a short schedule.
+pub fn delivery_config(schedule: &str) -> Config {
+    let mut c = config();
+    c.destinations.allow_http = true;
+    c.destinations.allow_cidrs = hookpost_domain::Cidr::parse_list("127.0.0.0/8").expect("cidr");
+    c.retry_schedule = hookpost_domain::delivery::RetrySchedule::parse(schedule).expect("schedule");
+    c
+}
+
+/// One request a [`Receiver`] got.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+}
+
+/// How a [`Receiver`] answers one request.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub delay: std::time::Duration,
+}
+
+impl Answer {
+    pub fn status(status: u16) -> Self {
+        Self { status, headers: Vec::new(), delay: std::time::Duration::ZERO }
+    }
+}
+
+/// A webhook receiver on 127.0.0.1: answers from a script of answers, then with a default,
+/// and records every request.
+pub struct Receiver {
+    pub addr: std::net::SocketAddr,
+    seen: Arc<std::sync::Mutex<Vec<Received>>>,
+    script: Arc<std::sync::Mutex<std::collections::VecDeque<Answer>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Receiver {
+    pub async fn start(default: Answer) -> Self {
+        use hyper::server::conn::http1;
+        use hyper::service::service_fn;
+        use hyper_util::rt::TokioIo;
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
+        let addr = listener.local_addr().expect("receiver address");
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let script = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::<Answer>::new()));
+        let (seen2, script2) = (Arc::clone(&seen), Arc::clone(&script));
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let (seen, script, default) = (Arc::clone(&seen2), Arc::clone(&script2), default.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let (seen, script, default) = (Arc::clone(&seen), Arc::clone(&script), default.clone());
+                        async move {
+                            let path = req.uri().to_string();
+                            let headers = req
+                                .headers()
+                                .iter()
+                                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
+                                .collect();
+                            let body =
+                                req.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+                            seen.lock().expect("receiver log").push(Received { path, headers, body });
+                            let answer = script.lock().expect("receiver script").pop_front().unwrap_or(default);
+                            tokio::time::sleep(answer.delay).await;
+                            let mut res = hyper::Response::builder().status(answer.status);
+                            for (k, v) in &answer.headers {
+                                res = res.header(k.as_str(), v.as_str());
+                            }
+                            Ok::<_, std::convert::Infallible>(
+                                res.body(Full::new(Bytes::from_static(b"ok"))).expect("response"),
+                            )
+                        }
+                    });
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        Self { addr, seen, script, task }
+    }
+
+    /// Answers the next requests with these, in order.
+    pub fn then(&self, answers: impl IntoIterator<Item = Answer>) {
+        self.script.lock().expect("receiver script").extend(answers);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.seen.lock().expect("receiver log").clone()
+    }
+
+    /// Waits until at least `n` requests arrived (10 s at most) and returns them all.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let got = self.received();
+            if got.len() >= n || tokio::time::Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Polls `check` every 10 ms for up to 10 s, until it gives `Some`.
+pub async fn eventually<T, F, Fut>(mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }

@@ -1,5 +1,12 @@
-//! Delivery: the sender behind the destination guard.
+//! Delivery: the sender behind the destination guard, the Queue port and its adapters, and
+//! the worker step.
 
+pub mod queue;
 pub mod sender;
+pub mod sqs;
+pub mod worker;
 
+pub use queue::{InProcessQueue, Queue, QueueError};
 pub use sender::{OutgoingRequest, SendReport, Sender};
+pub use sqs::SqsQueue;
+pub use worker::Worker;

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::ids::{AccountId, ChannelId, FailureId, SubscriptionId};
+use crate::ids::{AccountId, ChannelId, SubscriptionId};
 use crate::time::Timestamp;
 
 pub const DEFAULT_RETRY_SCHEDULE: &str = "0,60,600,3600,21600";
@@ -166,14 +166,13 @@ pub struct DeliveryTask {
     pub not_before: Option<i64>,
 }
 
+/// What kind of attempt a task is. Tagged, so kinds can be added (a manual retrigger of a
+/// failure record is next) without breaking tasks already queued.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TaskKind {
     /// Part of the automatic retry schedule.
     Scheduled,
-    /// A customer's manual retrigger of a failure record: one attempt, made even to an
-    /// auto-disabled subscription.
-    Retrigger { failure_id: FailureId },
 }
 
 impl DeliveryTask {
@@ -315,7 +314,6 @@ mod tests {
         assert_eq!(json["kind"], serde_json::json!({"type": "scheduled"}));
         assert!(json.get("not_before").is_none());
         assert_eq!(serde_json::from_value::<DeliveryTask>(json).unwrap(), task);
-        task.kind = TaskKind::Retrigger { failure_id: FailureId::new(Timestamp::from_unix(5)) };
         task.not_before = Some(99);
         let text = serde_json::to_string(&task).unwrap();
         assert_eq!(serde_json::from_str::<DeliveryTask>(&text).unwrap(), task);

@@ -1,5 +1,7 @@
 //! Configuration from the environment, with exactly the names the README documents.
 
+use hookpost_domain::delivery::RetrySchedule;
+use hookpost_domain::event::DEFAULT_RETENTION_DAYS;
 use hookpost_domain::rate_limit::DEFAULT_PER_MINUTE;
 use hookpost_domain::subscription::DEFAULT_MAX_ACTIVE;
 use hookpost_domain::{Cidr, DestinationPolicy};
@@ -16,6 +18,14 @@ pub struct Config {
     pub max_active_subscriptions: u32,
     /// `HOOKPOST_ALLOW_HTTP` and `HOOKPOST_ALLOW_CIDRS`.
     pub destinations: DestinationPolicy,
+    /// `HOOKPOST_RETRY_SCHEDULE` (default `0,60,600,3600,21600`).
+    pub retry_schedule: RetrySchedule,
+    /// `HOOKPOST_EVENT_RETENTION_DAYS` (default 30).
+    pub event_retention_days: u32,
+    /// `HOOKPOST_ATTEMPT_RETENTION_DAYS` (default 30).
+    pub attempt_retention_days: u32,
+    /// `HOOKPOST_QUEUE_URL`: the SQS delivery queue (Lambda only).
+    pub queue_url: Option<String>,
 }
 
 impl Default for Config {
@@ -26,6 +36,10 @@ impl Default for Config {
             rate_limit_per_minute: DEFAULT_PER_MINUTE,
             max_active_subscriptions: DEFAULT_MAX_ACTIVE,
             destinations: DestinationPolicy::default(),
+            retry_schedule: RetrySchedule::default(),
+            event_retention_days: DEFAULT_RETENTION_DAYS,
+            attempt_retention_days: DEFAULT_RETENTION_DAYS,
+            queue_url: None,
         }
     }
 }
@@ -67,6 +81,16 @@ impl Config {
         if let Some(v) = get("HOOKPOST_ALLOW_CIDRS") {
             config.destinations.allow_cidrs = Cidr::parse_list(&v).map_err(|e| format!("HOOKPOST_ALLOW_CIDRS: {e}"))?;
         }
+        if let Some(v) = get("HOOKPOST_RETRY_SCHEDULE") {
+            config.retry_schedule = RetrySchedule::parse(&v).map_err(|e| format!("HOOKPOST_RETRY_SCHEDULE: {e}"))?;
+        }
+        if let Some(v) = get("HOOKPOST_EVENT_RETENTION_DAYS") {
+            config.event_retention_days = parse_positive("HOOKPOST_EVENT_RETENTION_DAYS", &v)?;
+        }
+        if let Some(v) = get("HOOKPOST_ATTEMPT_RETENTION_DAYS") {
+            config.attempt_retention_days = parse_positive("HOOKPOST_ATTEMPT_RETENTION_DAYS", &v)?;
+        }
+        config.queue_url = get("HOOKPOST_QUEUE_URL").filter(|q| !q.trim().is_empty());
         Ok(config)
     }
 
@@ -102,6 +126,10 @@ mod tests {
             ("HOOKPOST_MAX_ACTIVE_SUBSCRIPTIONS", "3"),
             ("HOOKPOST_ALLOW_HTTP", "true"),
             ("HOOKPOST_ALLOW_CIDRS", "127.0.0.0/8, ::1/128"),
+            ("HOOKPOST_RETRY_SCHEDULE", "0,5"),
+            ("HOOKPOST_EVENT_RETENTION_DAYS", "7"),
+            ("HOOKPOST_ATTEMPT_RETENTION_DAYS", "3"),
+            ("HOOKPOST_QUEUE_URL", "http://127.0.0.1:5000/123/q"),
         ])
         .unwrap();
         assert_eq!(c.table, "t1");
@@ -109,6 +137,9 @@ mod tests {
         assert_eq!((c.rate_limit_per_minute, c.max_active_subscriptions), (1000, 3));
         assert!(c.destinations.allow_http);
         assert_eq!(c.destinations.allow_cidrs.len(), 2);
+        assert_eq!(c.retry_schedule.attempts(), 2);
+        assert_eq!((c.event_retention_days, c.attempt_retention_days), (7, 3));
+        assert_eq!(c.queue_url.as_deref(), Some("http://127.0.0.1:5000/123/q"));
     }
 
     #[test]
@@ -118,5 +149,7 @@ mod tests {
         assert!(config(&[("HOOKPOST_MAX_ACTIVE_SUBSCRIPTIONS", "-1")]).is_err());
         assert!(config(&[("HOOKPOST_ALLOW_HTTP", "maybe")]).is_err());
         assert!(config(&[("HOOKPOST_ALLOW_CIDRS", "10.0.0.0/99")]).is_err());
+        assert!(config(&[("HOOKPOST_RETRY_SCHEDULE", "0,x")]).is_err());
+        assert!(config(&[("HOOKPOST_EVENT_RETENTION_DAYS", "0")]).is_err());
     }
 }

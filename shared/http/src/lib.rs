@@ -2,8 +2,9 @@
 //! request gate of SPEC §1, request parsing and the rendering of replies and errors.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use hookpost_delivery::{Queue, Sender, SqsQueue, Worker};
 use hookpost_domain::error::RateLimitInfo;
 use hookpost_domain::rate_limit::{counter_key, decide, window_at};
 use hookpost_domain::token::Caller;
@@ -28,20 +29,72 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub config: Config,
     pub clock: Arc<dyn Clock>,
+    /// The delivery queue: in-process in hookpost-local, SQS in Lambda (where
+    /// `HOOKPOST_QUEUE_URL` names it). `None` for functions that enqueue nothing.
+    pub queue: Option<Arc<dyn Queue>>,
+    /// The sender, built on first use (it reads the system's root certificates).
+    sender: Arc<OnceLock<Arc<Sender>>>,
 }
 
 impl App {
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
-        Self { store, config, clock: Arc::new(SystemClock) }
+        Self { store, config, clock: Arc::new(SystemClock), queue: None, sender: Arc::new(OnceLock::new()) }
     }
 
-    /// A Lambda function's app: configuration from the environment, the DynamoDB table it
-    /// names.
+    pub fn with_queue(mut self, queue: Arc<dyn Queue>) -> Self {
+        self.queue = Some(queue);
+        self
+    }
+
+    /// Uses this sender instead of the default one (tests inject resolvers and timeouts).
+    pub fn with_sender(self, sender: Arc<Sender>) -> Self {
+        let _ = self.sender.set(sender);
+        self
+    }
+
+    /// A Lambda function's app: configuration from the environment, the DynamoDB table and
+    /// (when `HOOKPOST_QUEUE_URL` is set) the SQS queue it names.
     pub async fn from_env() -> Result<Self, String> {
         let config = Config::from_env()?;
-        let client = hookpost_store::dynamo::connect(config.dynamodb_endpoint.as_deref()).await;
-        let store = DynamoStore::new(client, config.table.clone());
-        Ok(Self::new(Arc::new(store), config))
+        let aws = hookpost_store::dynamo::aws_config(config.dynamodb_endpoint.as_deref()).await;
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table.clone());
+        let queue = config.queue_url.clone().map(|url| Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), url)));
+        let mut app = Self::new(Arc::new(store), config);
+        if let Some(queue) = queue {
+            app = app.with_queue(queue);
+        }
+        Ok(app)
+    }
+
+    /// The queue, or a logged 500 where the deployment forgot to give this function one.
+    pub fn queue(&self) -> Result<Arc<dyn Queue>, ApiError> {
+        self.queue.clone().ok_or_else(|| {
+            tracing::error!("this function has no delivery queue (HOOKPOST_QUEUE_URL)");
+            ApiError::Internal
+        })
+    }
+
+    pub fn sender(&self) -> Result<Arc<Sender>, ApiError> {
+        if let Some(sender) = self.sender.get() {
+            return Ok(Arc::clone(sender));
+        }
+        let sender = Sender::new(self.config.destinations.clone()).map_err(|e| {
+            tracing::error!(error = %e, "cannot build the sender");
+            ApiError::Internal
+        })?;
+        Ok(Arc::clone(self.sender.get_or_init(|| Arc::new(sender))))
+    }
+
+    /// The delivery worker over this app's store, queue, sender, schedule and clock.
+    pub fn worker(&self) -> Result<Worker, ApiError> {
+        Ok(Worker {
+            store: Arc::clone(&self.store),
+            queue: self.queue()?,
+            sender: self.sender()?,
+            schedule: self.config.retry_schedule.clone(),
+            clock: Arc::clone(&self.clock),
+            attempt_retention_days: self.config.attempt_retention_days,
+        })
     }
 
     pub fn active_cap(&self) -> ActiveCap {

@@ -22,7 +22,6 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, Put, ReturnValue, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem,
     Update,
 };
-use aws_sdk_dynamodb::Client;
 use hookpost_domain::delivery::Attempt;
 use hookpost_domain::event::Event;
 use hookpost_domain::failure::{Failure, FailureStatus};
@@ -39,6 +38,9 @@ use crate::{
     page_of, AccountStore, ActiveCap, DeliveryStore, Exhausted, Page, RateLimitStore, StoreError, SubscriptionStore,
     TokenStore,
 };
+
+pub use aws_config::SdkConfig;
+pub use aws_sdk_dynamodb::Client;
 
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 /// The sparse index over `route_pk`: an account's subscriptions that still take events.
@@ -475,13 +477,15 @@ fn failure_from(account: AccountId, item: &Item) -> Result<Failure, StoreError> 
 }
 
 fn attempt_item(attempt: &Attempt, expires_at: Timestamp) -> Item {
-    // Time first so a reverse Query is newest first; the random tail keeps two attempts in
-    // one second apart.
+    // Time first so a reverse Query is newest first: the attempt's second, then the wall
+    // clock's nanoseconds to order attempts within one second, then a random tail.
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let sk = format!(
-        "ATT#{}#{:010}#{:016x}",
+        "ATT#{}#{:010}#{:020}#{:08x}",
         attempt.subscription_id,
         attempt.attempted_at.unix().max(0),
-        rand::random::<u64>()
+        nanos,
+        rand::random::<u32>()
     );
     let mut item = key(account_pk(attempt.account_id), sk);
     item.extend([
@@ -1028,9 +1032,15 @@ impl RateLimitStore for DynamoStore {
 }
 
 /// A DynamoDB client for `endpoint` (a DynamoDB-compatible server such as moto) or, when
-/// `None`, for AWS as the environment configures it. A local endpoint without credentials
-/// in the environment gets placeholder ones: such servers accept any.
+/// `None`, for AWS as the environment configures it.
 pub async fn connect(endpoint: Option<&str>) -> Client {
+    Client::new(&aws_config(endpoint).await)
+}
+
+/// The AWS configuration every client is built from: `endpoint` (an AWS-compatible server
+/// such as moto) or, when `None`, AWS as the environment configures it. A local endpoint
+/// without credentials in the environment gets placeholder ones: such servers accept any.
+pub async fn aws_config(endpoint: Option<&str>) -> SdkConfig {
     use aws_config::BehaviorVersion;
     use aws_sdk_dynamodb::config::{Credentials, Region};
 
@@ -1045,7 +1055,7 @@ pub async fn connect(endpoint: Option<&str>) -> Client {
                 loader.credentials_provider(Credentials::new("hookpost", "hookpost", None, None, "hookpost-local"));
         }
     }
-    Client::new(&loader.load().await)
+    loader.load().await
 }
 
 #[async_trait]

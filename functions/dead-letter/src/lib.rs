@@ -1,0 +1,67 @@
+//! Consumer of the delivery dead-letter queue: a task SQS gave up on (the worker failed on
+//! it too often) becomes a failure record with reason `delivery_error`, so the customer
+//! sees it and can retrigger it; nothing accepted is silently dropped. The queue's alarm
+//! tells the operator it happened.
+
+use hookpost_domain::delivery::DeliveryTask;
+use hookpost_domain::failure::{Failure, REASON_DELIVERY_ERROR};
+use hookpost_http::App;
+use lambda_http::aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_http::lambda_runtime::LambdaEvent;
+use lambda_http::Error;
+
+/// Records one dead task. `Err` keeps the message for another try.
+pub async fn record_dead_task(app: &App, task: &DeliveryTask) -> Result<(), String> {
+    let store = &app.store;
+    let Some(sub) = store.get_subscription(task.account_id, task.subscription_id).await.map_err(|e| e.to_string())?
+    else {
+        return Ok(());
+    };
+    let event = store.get_event(task.account_id, &task.event_id).await.map_err(|e| e.to_string())?;
+    let event_type = event.map_or_else(|| "unknown".to_owned(), |e| e.event_type);
+    let now = app.clock.now();
+    let failure = Failure::inactive(
+        sub.account_id,
+        &task.event_id,
+        &event_type,
+        sub.id,
+        &sub.name,
+        REASON_DELIVERY_ERROR,
+        sub.last_delivery_at.unwrap_or(now),
+        now,
+    );
+    store.put_failure(&failure).await.map_err(|e| e.to_string())?;
+    tracing::warn!(
+        operator_event = "delivery_task_dead",
+        account_id = %task.account_id,
+        subscription_id = %task.subscription_id,
+        event_id = %task.event_id,
+        failure_id = %failure.id,
+        "a delivery task reached the dead-letter queue; recorded as a failure"
+    );
+    Ok(())
+}
+
+async fn process(app: &App, message: &SqsMessage) -> Result<(), String> {
+    let task: DeliveryTask = match message.body.as_deref().map(serde_json::from_str) {
+        Some(Ok(task)) => task,
+        _ => {
+            tracing::error!(message_id = ?message.message_id, body = ?message.body, "unreadable dead task dropped");
+            return Ok(());
+        }
+    };
+    record_dead_task(app, &task).await
+}
+
+pub async fn handle(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+    let mut response = SqsBatchResponse::default();
+    for message in &event.payload.records {
+        if let Err(err) = process(app, message).await {
+            tracing::error!(error = %err, message_id = ?message.message_id, "recording a dead task failed");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = message.message_id.clone().unwrap_or_default();
+            response.batch_item_failures.push(failure);
+        }
+    }
+    Ok(response)
+}

@@ -1,0 +1,96 @@
+//! `POST /internal/v1/events` (operator): validate, store the event once per `event_id`
+//! (a repeat returns the same 202 and creates no deliveries), then fan out: one delivery
+//! task per active subscription that wants it, and a `subscription_disabled` failure record
+//! for each auto-disabled one, so nothing is silently dropped.
+
+use std::time::Duration;
+
+use hookpost_domain::delivery::DeliveryTask;
+use hookpost_domain::event::{fan_out, new_event_id, parse_publish, wants, Event, FanOut, MAX_EVENT_BYTES};
+use hookpost_domain::failure::{Failure, REASON_SUBSCRIPTION_DISABLED};
+use hookpost_domain::subscription::Subscription;
+use hookpost_domain::ApiError;
+use hookpost_http::parse::json_body;
+use hookpost_http::{App, Reply};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+fn body_len(req: &Request) -> usize {
+    match req.body() {
+        Body::Text(t) => t.len(),
+        Body::Binary(b) => b.len(),
+        _ => 0,
+    }
+}
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    app.respond_internal(async {
+        if body_len(&req) > MAX_EVENT_BYTES {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        let publish = parse_publish(json_body(&req)?)?;
+        if app.store.get_account(publish.account_id).await?.is_none() {
+            return Err(ApiError::NotFound("account"));
+        }
+        let now = app.clock.now();
+        let wanting: Vec<Subscription> = app
+            .store
+            .routable_subscriptions(publish.account_id)
+            .await?
+            .into_iter()
+            .filter(|s| wants(s, &publish.event_type, publish.channel_id.as_ref()))
+            .collect();
+        let deliver: Vec<&Subscription> = wanting.iter().filter(|s| fan_out(s) == FanOut::Deliver).collect();
+        let event = Event {
+            account_id: publish.account_id,
+            event_id: publish.event_id.unwrap_or_else(new_event_id),
+            event_type: publish.event_type,
+            channel_id: publish.channel_id,
+            data: publish.data,
+            created_at: now,
+            subscriptions: u32::try_from(deliver.len()).unwrap_or(u32::MAX),
+            fanned_out: false,
+        };
+        let expires_at = now.plus_days(i64::from(app.config.event_retention_days));
+        let stored = match app.store.put_event(&event, expires_at).await? {
+            None => event,
+            Some(existing) if existing.fanned_out => {
+                return Reply::json(
+                    202,
+                    &json!({"event_id": existing.event_id, "subscriptions": existing.subscriptions}),
+                );
+            }
+            // Accepted before, but its fan-out never finished (a crash): finish it now.
+            // At-least-once: a delivery may go out twice, with the same webhook-id.
+            Some(existing) => existing,
+        };
+
+        let queue = app.queue()?;
+        let first_delay = Duration::from_secs(u64::from(app.config.retry_schedule.delay_before(1).unwrap_or(0)));
+        for sub in &deliver {
+            queue.enqueue(&DeliveryTask::first(sub.account_id, sub.id, &stored.event_id), first_delay).await.map_err(
+                |e| {
+                    tracing::error!(error = %e, "enqueue failed");
+                    ApiError::Internal
+                },
+            )?;
+        }
+        for sub in wanting.iter().filter(|s| fan_out(s) == FanOut::RecordDisabled) {
+            let last = sub.last_delivery_at.unwrap_or(now);
+            let failure = Failure::inactive(
+                sub.account_id,
+                &stored.event_id,
+                &stored.event_type,
+                sub.id,
+                &sub.name,
+                REASON_SUBSCRIPTION_DISABLED,
+                last,
+                now,
+            );
+            app.store.put_failure(&failure).await?;
+        }
+        app.store.mark_fanned_out(stored.account_id, &stored.event_id).await?;
+        Reply::json(202, &json!({"event_id": stored.event_id, "subscriptions": stored.subscriptions}))
+    })
+    .await
+}

@@ -1,0 +1,242 @@
+//! The Queue port and its in-process adapter.
+//!
+//! Delivery is at-least-once: a task stays in the queue until a worker acknowledges it. A
+//! worker that dies, hangs past the visibility timeout, or is dropped mid-attempt leaves its
+//! task to come back, exactly as an SQS message whose receipt was never deleted.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hookpost_domain::delivery::DeliveryTask;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+#[error("queue: {0}")]
+pub struct QueueError(pub String);
+
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Sends a task to be worked on after `delay` (any length: adapters with a maximum
+    /// delay carry the rest in the task's `not_before`).
+    async fn enqueue(&self, task: &DeliveryTask, delay: Duration) -> Result<(), QueueError>;
+}
+
+/// A received task: acknowledge it when done, or let it come back.
+#[derive(Debug)]
+pub struct Lease {
+    id: u64,
+    pub task: DeliveryTask,
+}
+
+#[derive(Default)]
+struct State {
+    /// Due time and id, earliest first.
+    waiting: BinaryHeap<Reverse<(Instant, u64)>>,
+    tasks: HashMap<u64, DeliveryTask>,
+    /// Leased tasks and when their lease runs out.
+    leased: HashMap<u64, Instant>,
+    next_id: u64,
+}
+
+/// The queue of `hookpost-local`: delayed tasks in memory, leases with a visibility timeout.
+pub struct InProcessQueue {
+    state: Mutex<State>,
+    ready: Notify,
+    visibility: Duration,
+}
+
+impl InProcessQueue {
+    pub fn new(visibility: Duration) -> Self {
+        Self { state: Mutex::new(State::default()), ready: Notify::new(), visibility }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Tasks waiting or leased.
+    pub fn len(&self) -> usize {
+        self.lock().tasks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Waits for a due task and leases it for the visibility timeout.
+    pub async fn receive(&self) -> Lease {
+        loop {
+            let now = Instant::now();
+            let wake = {
+                let mut state = self.lock();
+                // Leases that ran out: the task is due again, now.
+                let expired: Vec<u64> =
+                    state.leased.iter().filter(|(_, until)| **until <= now).map(|(id, _)| *id).collect();
+                for id in expired {
+                    state.leased.remove(&id);
+                    state.waiting.push(Reverse((now, id)));
+                }
+                while let Some(Reverse((due, id))) = state.waiting.peek().copied() {
+                    if due > now {
+                        break;
+                    }
+                    state.waiting.pop();
+                    if let Some(task) = state.tasks.get(&id).cloned() {
+                        state.leased.insert(id, now + self.visibility);
+                        return Lease { id, task };
+                    }
+                }
+                let next_due = state.waiting.peek().map(|Reverse((due, _))| *due);
+                let next_expiry = state.leased.values().min().copied();
+                [next_due, next_expiry].into_iter().flatten().min().unwrap_or(now + Duration::from_secs(1))
+            };
+            tokio::select! {
+                _ = self.ready.notified() => {}
+                _ = tokio::time::sleep_until(wake.min(now + Duration::from_secs(1))) => {}
+            }
+        }
+    }
+
+    /// Done with it: the task leaves the queue.
+    pub fn ack(&self, lease: Lease) {
+        let mut state = self.lock();
+        state.leased.remove(&lease.id);
+        state.tasks.remove(&lease.id);
+    }
+
+    /// Not done: the task comes back after `delay`.
+    pub fn release(&self, lease: Lease, delay: Duration) {
+        let mut state = self.lock();
+        if state.leased.remove(&lease.id).is_some() {
+            state.waiting.push(Reverse((Instant::now() + delay, lease.id)));
+        }
+        drop(state);
+        self.ready.notify_one();
+    }
+}
+
+#[async_trait]
+impl Queue for InProcessQueue {
+    async fn enqueue(&self, task: &DeliveryTask, delay: Duration) -> Result<(), QueueError> {
+        let mut state = self.lock();
+        state.next_id += 1;
+        let id = state.next_id;
+        state.tasks.insert(id, task.clone());
+        state.waiting.push(Reverse((Instant::now() + delay, id)));
+        drop(state);
+        self.ready.notify_one();
+        Ok(())
+    }
+}
+
+/// What a worker does with a task: `Ok` acknowledges it, `Err` lets it come back.
+pub type TaskHandler = Arc<dyn Fn(DeliveryTask) -> Pin<Box<dyn Future<Output = Result<(), ()>> + Send>> + Send + Sync>;
+
+/// How long a task that failed for an internal reason (the store unreachable, say) waits
+/// before its next try.
+pub const RETRY_AFTER_ERROR: Duration = Duration::from_secs(5);
+
+/// Runs `workers` workers on the queue until the returned set is dropped or aborted.
+pub fn spawn_workers(queue: Arc<InProcessQueue>, workers: usize, handler: TaskHandler) -> tokio::task::JoinSet<()> {
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..workers.max(1) {
+        let queue = Arc::clone(&queue);
+        let handler = Arc::clone(&handler);
+        set.spawn(async move {
+            loop {
+                let lease = queue.receive().await;
+                match handler(lease.task.clone()).await {
+                    Ok(()) => queue.ack(lease),
+                    Err(()) => queue.release(lease, RETRY_AFTER_ERROR),
+                }
+            }
+        });
+    }
+    set
+}
+
+#[cfg(test)]
+mod tests {
+    use hookpost_domain::{AccountId, SubscriptionId};
+
+    use super::*;
+
+    fn task(n: u32) -> DeliveryTask {
+        let mut t = DeliveryTask::first(AccountId::new(), SubscriptionId::new(), "evt");
+        t.attempt = n;
+        t
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn delayed_tasks_come_in_due_order() {
+        let q = InProcessQueue::new(Duration::from_secs(30));
+        q.enqueue(&task(2), Duration::from_secs(10)).await.unwrap();
+        q.enqueue(&task(1), Duration::from_secs(5)).await.unwrap();
+        q.enqueue(&task(0), Duration::ZERO).await.unwrap();
+        let start = Instant::now();
+        for expected in 0..3 {
+            let lease = q.receive().await;
+            assert_eq!(lease.task.attempt, expected);
+            q.ack(lease);
+        }
+        assert!(start.elapsed() >= Duration::from_secs(10));
+        assert!(q.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unacknowledged_lease_comes_back_after_the_visibility_timeout() {
+        let q = InProcessQueue::new(Duration::from_secs(30));
+        q.enqueue(&task(7), Duration::ZERO).await.unwrap();
+        let lease = q.receive().await;
+        drop(lease);
+        let start = Instant::now();
+        let again = q.receive().await;
+        assert_eq!(again.task.attempt, 7);
+        assert!(start.elapsed() >= Duration::from_secs(30));
+        q.ack(again);
+        assert!(q.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_released_task_comes_back_after_its_delay() {
+        let q = InProcessQueue::new(Duration::from_secs(30));
+        q.enqueue(&task(3), Duration::ZERO).await.unwrap();
+        let lease = q.receive().await;
+        q.release(lease, Duration::from_secs(2));
+        let start = Instant::now();
+        let again = q.receive().await;
+        assert!(start.elapsed() >= Duration::from_secs(2) && start.elapsed() < Duration::from_secs(30));
+        q.ack(again);
+    }
+
+    #[tokio::test]
+    async fn workers_ack_what_their_handler_finishes() {
+        let q = Arc::new(InProcessQueue::new(Duration::from_secs(30)));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let handler: TaskHandler = Arc::new(move |t| {
+            let tx = tx.clone();
+            Box::pin(async move {
+                let _ = tx.send(t.attempt);
+                Ok(())
+            })
+        });
+        let _workers = spawn_workers(Arc::clone(&q), 3, handler);
+        for n in 0..10 {
+            q.enqueue(&task(n), Duration::ZERO).await.unwrap();
+        }
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            seen.push(rx.recv().await.unwrap());
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (0..10).collect::<Vec<_>>());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(q.is_empty());
+    }
+}

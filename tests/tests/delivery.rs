@@ -1,0 +1,323 @@
+//! Delivery end to end through hookpost-local, with real receivers on loopback: publish,
+//! fan-out, signing that the stock Python `standardwebhooks` verifier accepts, redirects
+//! never followed, retries, exhaustion, auto-disable, and a worker killed mid-attempt.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use hookpost_domain::failure::FailureStatus;
+use hookpost_domain::AccountId;
+use hookpost_tests::{delivery_config, eventually, on_both_stores, Answer, Received, Receiver, StoreKind, TestServer};
+use serde_json::{json, Value};
+
+const SUBS: &str = "/api/v1/webhook-subscriptions";
+
+macro_rules! server {
+    ($kind:expr, $schedule:expr) => {
+        match TestServer::start($kind, delivery_config($schedule)).await {
+            Some(server) => server,
+            None => return,
+        }
+    };
+}
+
+async fn publish(s: &TestServer, account: &str, event: &str, extra: Value) -> Value {
+    let mut body = json!({"account_id": account, "event": event, "data": {"call_id": 42, "tags": ["a", "b"]}});
+    body.as_object_mut().unwrap().extend(extra.as_object().cloned().unwrap_or_default());
+    let res = s.admin("POST", "/internal/v1/events", body).await;
+    assert_eq!(res.status, 202, "{}", res.text);
+    res.body
+}
+
+async fn subscription(s: &TestServer, pat: &str, id: &str) -> Value {
+    s.call("GET", &format!("{SUBS}/{id}"), Some(pat), Value::Null).await.body
+}
+
+/// Verifies a delivery with the stock Python library, as a receiver would.
+fn verify_with_standardwebhooks(secret: &str, got: &Received) {
+    let Ok(python) = std::env::var("HOOKPOST_TEST_PYTHON") else {
+        assert!(
+            std::env::var("HOOKPOST_REQUIRE_DYNAMODB").as_deref() != Ok("1"),
+            "scripts/test sets HOOKPOST_TEST_PYTHON"
+        );
+        eprintln!("skipped the standardwebhooks check: HOOKPOST_TEST_PYTHON is unset");
+        return;
+    };
+    let script = r#"
+import json, sys
+from standardwebhooks.webhooks import Webhook
+msg = json.load(sys.stdin)
+Webhook(msg["secret"]).verify(msg["body"].encode(), msg["headers"])
+print("verified")
+"#;
+    let headers: serde_json::Map<String, Value> =
+        got.headers.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+    let input = json!({"secret": secret, "body": String::from_utf8(got.body.clone()).unwrap(), "headers": headers});
+    let mut child = Command::new(python)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run python");
+    child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "standardwebhooks refused the delivery: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "verified");
+}
+
+async fn a_published_event_reaches_each_matching_subscription_once(kind: StoreKind) {
+    let s = server!(kind, "0");
+    let (account, pat) = s.customer().await;
+    s.admin(
+        "POST",
+        &format!("/internal/v1/accounts/{account}/channels"),
+        json!({"channel_id": "dom_1", "channel_type": "domain"}),
+    )
+    .await;
+    let rx = Receiver::start(Answer::status(204)).await;
+    let all = s
+        .create_subscription(&pat, json!({"url": rx.url("/all"), "headers": {"X-Team": "crm"}, "authentication": {"method": "bearer", "token": "t0k"}}))
+        .await;
+    let calls = s
+        .create_subscription(&pat, json!({"url": rx.url("/calls"), "events": ["call.ended"], "channel_id": "dom_1"}))
+        .await;
+    s.create_subscription(&pat, json!({"url": rx.url("/sms"), "events": ["sms.sent"]})).await;
+    let deleted = s.create_subscription(&pat, json!({"url": rx.url("/deleted")})).await;
+    s.call("DELETE", &format!("{SUBS}/{}", deleted["id"].as_str().unwrap()), Some(&pat), Value::Null).await;
+
+    let reply = publish(&s, &account, "call.ended", json!({"channel_id": "dom_1", "event_id": "evt_once"})).await;
+    assert_eq!(reply, json!({"event_id": "evt_once", "subscriptions": 2}));
+    let got = rx.wait_for(2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got_after = rx.received();
+    assert_eq!(got_after.len(), 2, "exactly one delivery per matching subscription: {got:?}");
+    let mut paths: Vec<&str> = got_after.iter().map(|r| r.path.as_str()).collect();
+    paths.sort_unstable();
+    assert_eq!(paths, ["/all", "/calls"]);
+
+    let to_all = got_after.iter().find(|r| r.path == "/all").unwrap();
+    assert_eq!(to_all.header("content-type"), Some("application/json"));
+    assert!(to_all.header("user-agent").unwrap().starts_with("hookpost/"));
+    assert_eq!(to_all.header("webhook-id"), Some("evt_once"));
+    assert_eq!(to_all.header("x-team"), Some("crm"));
+    assert_eq!(to_all.header("authorization"), Some("Bearer t0k"));
+    assert_eq!(to_all.header("content-length").map(|l| l.parse::<usize>().unwrap()), Some(to_all.body.len()));
+    assert_eq!(to_all.header("transfer-encoding"), None);
+    let body = to_all.json();
+    assert_eq!(
+        (body["event"].as_str(), body["event_id"].as_str(), body["channel_id"].as_str()),
+        (Some("call.ended"), Some("evt_once"), Some("dom_1"))
+    );
+    assert_eq!(body["data"], json!({"call_id": 42, "tags": ["a", "b"]}));
+    assert!(body["delivered_at"].as_str().unwrap().ends_with('Z'));
+    verify_with_standardwebhooks(all["secret"].as_str().unwrap(), to_all);
+    verify_with_standardwebhooks(
+        calls["secret"].as_str().unwrap(),
+        got_after.iter().find(|r| r.path == "/calls").unwrap(),
+    );
+
+    // The same event_id again: the same answer, no new delivery.
+    let again = publish(&s, &account, "call.ended", json!({"channel_id": "dom_1", "event_id": "evt_once"})).await;
+    assert_eq!(again, reply);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rx.received().len(), 2);
+
+    let sub = subscription(&s, &pat, all["id"].as_str().unwrap()).await;
+    assert!(sub["last_delivery_at"].is_string() && sub["last_success_at"].is_string());
+    assert_eq!(sub["consecutive_failures"], 0);
+    s.stop().await;
+}
+
+async fn a_redirect_is_never_followed(kind: StoreKind) {
+    let s = server!(kind, "0");
+    let (account, pat) = s.customer().await;
+    let target = Receiver::start(Answer::status(200)).await;
+    let mut moved = Answer::status(302);
+    moved.headers.push(("location".into(), target.url("/elsewhere")));
+    let rx = Receiver::start(moved).await;
+    let sub = s.create_subscription(&pat, json!({"url": rx.url("/hook")})).await;
+    let id = sub["id"].as_str().unwrap();
+    publish(&s, &account, "call.ended", json!({})).await;
+    let settled = eventually(|| async {
+        let v = subscription(&s, &pat, id).await;
+        (v["consecutive_failures"] == 1).then_some(v)
+    })
+    .await
+    .expect("the event's cycle ends");
+    assert_eq!(settled["last_error"], "redirect_blocked: 302");
+    assert_eq!(rx.received().len(), 1);
+    assert!(target.received().is_empty(), "the redirect target was never called");
+    let account_id = AccountId::parse(&account).unwrap();
+    let failures = s.running.app.store.list_failures(account_id).await.unwrap();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(
+        (failures[0].status, failures[0].reason.as_deref()),
+        (FailureStatus::Inactive, Some("redirect_blocked: 302"))
+    );
+    assert_eq!(failures[0].subscription_name, "127.0.0.1");
+    s.stop().await;
+}
+
+async fn five_failed_events_disable_and_the_sixth_is_recorded(kind: StoreKind) {
+    let s = server!(kind, "0,0");
+    let (account, pat) = s.customer().await;
+    let rx = Receiver::start(Answer::status(500)).await;
+    let id = s.create_subscription(&pat, json!({"url": rx.url("/down")})).await["id"].as_str().unwrap().to_owned();
+
+    // Two failures, then a success: the success resets the count.
+    for n in 1..=2 {
+        publish(&s, &account, "call.ended", json!({})).await;
+        eventually(|| async { (subscription(&s, &pat, &id).await["consecutive_failures"] == n).then_some(()) })
+            .await
+            .expect("counted");
+    }
+    rx.then([Answer::status(200)]);
+    publish(&s, &account, "call.ended", json!({})).await;
+    let reset = eventually(|| async {
+        let v = subscription(&s, &pat, &id).await;
+        (v["consecutive_failures"] == 0).then_some(v)
+    })
+    .await
+    .expect("a 2xx resets consecutive_failures");
+    assert!(reset["last_success_at"].is_string());
+
+    for n in 1..=5 {
+        publish(&s, &account, "call.ended", json!({})).await;
+        eventually(|| async { (subscription(&s, &pat, &id).await["consecutive_failures"] == n).then_some(()) })
+            .await
+            .expect("counted");
+    }
+    let disabled = subscription(&s, &pat, &id).await;
+    assert_eq!(
+        (disabled["is_active"].as_bool(), disabled["disabled_reason"].as_str()),
+        (Some(false), Some("auto_disabled"))
+    );
+    assert_eq!(disabled["last_error"], "http_status: 500");
+    let requests = rx.received().len();
+    assert_eq!(requests, 2 * 2 + 1 + 5 * 2, "two attempts per failed event, one for the success");
+
+    let sixth = publish(&s, &account, "call.ended", json!({"event_id": "evt_sixth"})).await;
+    assert_eq!(sixth["subscriptions"], 0);
+    let account_id = AccountId::parse(&account).unwrap();
+    let failures = s.running.app.store.list_failures(account_id).await.unwrap();
+    assert_eq!(failures.len(), 2 + 5 + 1);
+    // Ids order by the second they were made in; within one second the order is arbitrary.
+    let sixth_failure = failures.iter().find(|f| f.event_id == "evt_sixth").expect("the sixth event is recorded");
+    assert_eq!(
+        (sixth_failure.reason.as_deref(), sixth_failure.status),
+        (Some("subscription_disabled"), FailureStatus::Inactive)
+    );
+    assert_eq!(failures.iter().filter(|f| f.reason.as_deref() == Some("http_status: 500")).count(), 7);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(rx.received().len(), requests, "nothing more was sent");
+
+    // Reactivation brings it back with a clean count.
+    let back = s.call("POST", &format!("{SUBS}/{id}/reactivate"), Some(&pat), Value::Null).await;
+    assert_eq!((back.status, back.body["consecutive_failures"].as_u64()), (200, Some(0)));
+    s.stop().await;
+}
+
+async fn retries_follow_the_schedule_and_stop_when_deleted(kind: StoreKind) {
+    let s = server!(kind, "0,1,1");
+    let (account, pat) = s.customer().await;
+    let rx = Receiver::start(Answer::status(200)).await;
+    rx.then([Answer::status(503), Answer::status(500)]);
+    let id = s.create_subscription(&pat, json!({"url": rx.url("/flaky")})).await["id"].as_str().unwrap().to_owned();
+    publish(&s, &account, "call.ended", json!({"event_id": "evt_retry"})).await;
+    let got = rx.wait_for(3).await;
+    assert_eq!(got.len(), 3, "third attempt succeeds");
+    assert!(got.iter().all(|r| r.header("webhook-id") == Some("evt_retry")), "the same webhook-id on every attempt");
+    let sub = eventually(|| async {
+        let v = subscription(&s, &pat, &id).await;
+        v["last_success_at"].is_string().then_some(v)
+    })
+    .await
+    .unwrap();
+    assert_eq!(sub["consecutive_failures"], 0);
+    let account_id = AccountId::parse(&account).unwrap();
+    let sub_id = hookpost_domain::SubscriptionId::parse(&id).unwrap();
+    let log = s.running.app.store.list_attempts(account_id, sub_id, 10, 0).await.unwrap();
+    let attempts: Vec<(u32, Option<u16>)> = log.items.iter().map(|a| (a.attempt, a.status_code)).collect();
+    assert_eq!(attempts, [(3, Some(200)), (2, Some(500)), (1, Some(503))]);
+
+    // A deleted subscription gets no further attempt.
+    let rx2 = Receiver::start(Answer::status(500)).await;
+    let gone = s.create_subscription(&pat, json!({"url": rx2.url("/gone")})).await["id"].as_str().unwrap().to_owned();
+    publish(&s, &account, "call.ended", json!({})).await;
+    rx2.wait_for(1).await;
+    s.call("DELETE", &format!("{SUBS}/{gone}"), Some(&pat), Value::Null).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(rx2.received().len(), 1);
+    let gone_sub = subscription(&s, &pat, &gone).await;
+    assert_eq!(gone_sub["consecutive_failures"], 0, "a stopped cycle is not a failed event");
+    s.stop().await;
+}
+
+async fn publish_refuses_bad_input(kind: StoreKind) {
+    let s = server!(kind, "0");
+    let (account, _) = s.customer().await;
+    let big = "x".repeat(300 * 1024);
+    s.admin("POST", "/internal/v1/events", json!({"account_id": account, "event": "a", "data": {"big": big}}))
+        .await
+        .assert_error(413, "payload_too_large");
+    for body in [
+        json!({"account_id": account, "event": "Bad Type", "data": {}}),
+        json!({"account_id": account, "event": "a", "data": "text"}),
+        json!({"account_id": account, "event": "a"}),
+        json!({"account_id": "x", "event": "a", "data": {}}),
+        json!({"account_id": account, "event": "a", "data": {}, "extra": 1}),
+    ] {
+        s.admin("POST", "/internal/v1/events", body).await.assert_error(400, "validation_error");
+    }
+    s.admin(
+        "POST",
+        "/internal/v1/events",
+        json!({"account_id": AccountId::new().to_string(), "event": "a", "data": {}}),
+    )
+    .await
+    .assert_error(404, "not_found");
+    s.call("POST", "/internal/v1/events", None, json!({"account_id": account, "event": "a", "data": {}}))
+        .await
+        .assert_error(401, "unauthorized");
+    let none = s.admin("POST", "/internal/v1/events", json!({"account_id": account, "event": "a", "data": {}})).await;
+    assert_eq!(none.body["subscriptions"], 0);
+    assert!(none.body["event_id"].as_str().unwrap().starts_with("evt_"));
+    s.stop().await;
+}
+
+on_both_stores!(
+    a_published_event_reaches_each_matching_subscription_once,
+    a_redirect_is_never_followed,
+    five_failed_events_disable_and_the_sixth_is_recorded,
+    retries_follow_the_schedule_and_stop_when_deleted,
+    publish_refuses_bad_input,
+);
+
+/// A worker dropped mid-attempt leaves its task leased but unacknowledged; after the
+/// visibility timeout another worker takes it and the delivery happens.
+#[tokio::test]
+async fn a_worker_killed_mid_attempt_does_not_lose_the_delivery() {
+    let mut s = TestServer::start_with_visibility(StoreKind::Memory, delivery_config("0"), Duration::from_secs(1))
+        .await
+        .unwrap();
+    let (account, pat) = s.customer().await;
+    let rx = Receiver::start(Answer::status(200)).await;
+    rx.then([Answer { status: 200, headers: vec![], delay: Duration::from_secs(60) }]);
+    let id = s.create_subscription(&pat, json!({"url": rx.url("/slow")})).await["id"].as_str().unwrap().to_owned();
+    publish(&s, &account, "call.ended", json!({"event_id": "evt_survivor"})).await;
+    rx.wait_for(1).await;
+    s.running.stop_workers().await;
+    s.running.start_workers(1);
+    let got = rx.wait_for(2).await;
+    assert_eq!(got.len(), 2, "the task came back to a new worker");
+    assert!(got.iter().all(|r| r.header("webhook-id") == Some("evt_survivor")));
+    let sub = eventually(|| async {
+        let v = subscription(&s, &pat, &id).await;
+        v["last_success_at"].is_string().then_some(v)
+    })
+    .await;
+    assert!(sub.is_some(), "delivered");
+    s.stop().await;
+}

@@ -1,0 +1,172 @@
+//! The AWS path against moto: publish → SQS → the `deliver` handler → a receiver on
+//! loopback; and the dead-letter consumer turning a dead task into a failure record.
+
+use std::sync::Arc;
+
+use hookpost_delivery::SqsQueue;
+use hookpost_domain::delivery::DeliveryTask;
+use hookpost_domain::failure::FailureStatus;
+use hookpost_domain::subscription::{parse_new_subscription, Subscription};
+use hookpost_domain::{Account, AccountId, Plan, Timestamp};
+use hookpost_http::App;
+use hookpost_store::{ActiveCap, DynamoStore};
+use hookpost_tests::{delivery_config, dynamo_endpoint, Answer, Receiver};
+use lambda_http::aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use lambda_http::lambda_runtime::{Context, LambdaEvent};
+use lambda_http::Body;
+use serde_json::json;
+
+struct Setup {
+    app: App,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    account: Account,
+    subscription: Subscription,
+    receiver: Receiver,
+}
+
+async fn setup() -> Option<Setup> {
+    let endpoint = dynamo_endpoint()?;
+    let aws = hookpost_store::dynamo::aws_config(Some(&endpoint)).await;
+    let suffix = AccountId::new().to_string();
+    let store = DynamoStore::new(hookpost_store::dynamo::Client::new(&aws), format!("sqs-{suffix}"));
+    store.ensure_table().await.unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let queue_url =
+        sqs.create_queue().queue_name(format!("deliveries-{suffix}")).send().await.unwrap().queue_url.unwrap();
+    let config = delivery_config("0");
+    let app = App::new(Arc::new(store), config).with_queue(Arc::new(SqsQueue::new(sqs.clone(), queue_url.clone())));
+
+    let account = Account { id: AccountId::new(), name: "Acme".into(), plan: Plan::Pro, created_at: Timestamp::now() };
+    app.store.create_account(&account).await.unwrap();
+    let receiver = Receiver::start(Answer::status(200)).await;
+    let input = parse_new_subscription(json!({"url": receiver.url("/sqs")}), &app.config.destinations).unwrap();
+    let subscription = Subscription::create(account.id, input, None, None, Timestamp::now());
+    app.store.create_subscription(&subscription, ActiveCap(25)).await.unwrap();
+    Some(Setup { app, sqs, queue_url, account, subscription, receiver })
+}
+
+/// Everything on the queue now, as the SQS event Lambda would get.
+async fn drain(s: &Setup) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    for _ in 0..20 {
+        let out = s
+            .sqs
+            .receive_message()
+            .queue_url(&s.queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() && !event.records.is_empty() {
+            break;
+        }
+        for m in messages {
+            let mut record = SqsMessage::default();
+            record.message_id = m.message_id.clone();
+            record.receipt_handle = m.receipt_handle.clone();
+            record.body = m.body.clone();
+            s.sqs
+                .delete_message()
+                .queue_url(&s.queue_url)
+                .receipt_handle(m.receipt_handle.unwrap())
+                .send()
+                .await
+                .unwrap();
+            event.records.push(record);
+        }
+    }
+    event
+}
+
+#[tokio::test]
+async fn publish_goes_through_sqs_to_the_deliver_handler() {
+    let Some(s) = setup().await else { return };
+    let body =
+        json!({"account_id": s.account.id.to_string(), "event": "call.ended", "data": {"n": 1}, "event_id": "evt_sqs"});
+    let req = lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("/internal/v1/events")
+        .header("content-type", "application/json")
+        .body(Body::Text(body.to_string()))
+        .unwrap();
+    let res = publish_event::handle(&s.app, req).await;
+    assert_eq!(res.status(), 202);
+
+    let event = drain(&s).await;
+    assert_eq!(event.records.len(), 1, "one task for the one subscription");
+    let task: DeliveryTask = serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!((task.subscription_id, task.event_id.as_str(), task.attempt), (s.subscription.id, "evt_sqs", 1));
+
+    let response = deliver::handle(&s.app, LambdaEvent::new(event, Context::default())).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    let got = s.receiver.wait_for(1).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].header("webhook-id"), Some("evt_sqs"));
+    let sub = s.app.store.get_subscription(s.account.id, s.subscription.id).await.unwrap().unwrap();
+    assert!(sub.last_success_at.is_some());
+}
+
+#[tokio::test]
+async fn a_failed_attempt_is_sent_on_through_sqs_and_bad_messages_do_not_block_the_batch() {
+    let Some(mut s) = setup().await else { return };
+    s.app.config.retry_schedule = hookpost_domain::delivery::RetrySchedule::parse("0,0").unwrap();
+    s.receiver.then([Answer::status(500)]);
+    s.app
+        .store
+        .put_event(
+            &hookpost_domain::event::Event {
+                account_id: s.account.id,
+                event_id: "evt_retry".into(),
+                event_type: "call.ended".into(),
+                channel_id: None,
+                data: "{}".into(),
+                created_at: Timestamp::now(),
+                subscriptions: 1,
+                fanned_out: true,
+            },
+            Timestamp::now().plus_days(1),
+        )
+        .await
+        .unwrap();
+    let mut first = SqsMessage::default();
+    first.message_id = Some("m1".into());
+    first.body =
+        Some(serde_json::to_string(&DeliveryTask::first(s.account.id, s.subscription.id, "evt_retry")).unwrap());
+    let mut junk = SqsMessage::default();
+    junk.message_id = Some("m2".into());
+    junk.body = Some("not a task".into());
+    let mut event = SqsEvent::default();
+    event.records = vec![first, junk];
+    let response = deliver::handle(&s.app, LambdaEvent::new(event, Context::default())).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+
+    let next = drain(&s).await;
+    assert_eq!(next.records.len(), 1, "the second attempt went back through the queue");
+    let task: DeliveryTask = serde_json::from_str(next.records[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(task.attempt, 2);
+    deliver::handle(&s.app, LambdaEvent::new(next, Context::default())).await.unwrap();
+    assert_eq!(s.receiver.wait_for(2).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_dead_task_becomes_a_delivery_error_failure() {
+    let Some(s) = setup().await else { return };
+    let mut message = SqsMessage::default();
+    message.message_id = Some("dead-1".into());
+    message.body =
+        Some(serde_json::to_string(&DeliveryTask::first(s.account.id, s.subscription.id, "evt_dead")).unwrap());
+    let mut event = SqsEvent::default();
+    event.records = vec![message];
+    let response = dead_letter::handle(&s.app, LambdaEvent::new(event, Context::default())).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    let failures = s.app.store.list_failures(s.account.id).await.unwrap();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(
+        (failures[0].reason.as_deref(), failures[0].status, failures[0].event_id.as_str()),
+        (Some("delivery_error"), FailureStatus::Inactive, "evt_dead")
+    );
+    assert_eq!(failures[0].subscription_id, s.subscription.id);
+}
