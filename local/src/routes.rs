@@ -44,6 +44,14 @@ pub fn table() -> Vec<RouteEntry> {
         route!("PATCH", "/api/v1/webhook-subscriptions/{id}", Customer, update_webhook_subscription),
         route!("DELETE", "/api/v1/webhook-subscriptions/{id}", Customer, delete_webhook_subscription),
         route!("POST", "/api/v1/webhook-subscriptions/{id}/reactivate", Customer, reactivate_webhook_subscription),
+        route!("POST", "/api/v1/webhook-subscriptions/{id}/test", Customer, test_webhook_subscription),
+        route!(
+            "POST",
+            "/api/v1/webhook-subscriptions/{id}/rotate-secret",
+            Customer,
+            rotate_webhook_subscription_secret
+        ),
+        route!("GET", "/api/v1/webhook-subscriptions/{id}/attempts", Customer, list_webhook_subscription_attempts),
         route!("POST", "/internal/v1/accounts", Internal, create_account),
         route!("PATCH", "/internal/v1/accounts/{id}", Internal, update_account),
         route!("POST", "/internal/v1/accounts/{id}/channels", Internal, create_channel),

@@ -287,7 +287,149 @@ async fn publish_refuses_bad_input(kind: StoreKind) {
     s.stop().await;
 }
 
+async fn test_deliveries_touch_no_counter(kind: StoreKind) {
+    let s = server!(kind, "0");
+    let (_, pat) = s.customer().await;
+    let (_, read_only) = s.tenant("pro", &["tasks.webhooks.read"]).await;
+    let rx = Receiver::start(Answer::status(200)).await;
+    rx.then([Answer::status(200), Answer::status(500)]);
+    let sub = s.create_subscription(&pat, json!({"url": rx.url("/t")})).await;
+    let id = sub["id"].as_str().unwrap();
+
+    let ok = s.call("POST", &format!("{SUBS}/{id}/test"), Some(&pat), Value::Null).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(
+        (ok.body["success"].as_bool(), ok.body["status_code"].as_u64(), &ok.body["reason"]),
+        (Some(true), Some(200), &Value::Null)
+    );
+    assert!(ok.body["duration_ms"].is_u64());
+    let got = rx.wait_for(1).await;
+    assert_eq!(got[0].json()["event"], "webhook.test");
+    verify_with_standardwebhooks(sub["secret"].as_str().unwrap(), &got[0]);
+
+    let failed = s.call("POST", &format!("{SUBS}/{id}/test"), Some(&pat), json!({})).await;
+    assert_eq!(
+        (failed.body["success"].as_bool(), failed.body["reason"].as_str()),
+        (Some(false), Some("http_status: 500"))
+    );
+
+    let after = subscription(&s, &pat, id).await;
+    assert_eq!(
+        (&after["last_delivery_at"], &after["last_success_at"], &after["last_error"]),
+        (&Value::Null, &Value::Null, &Value::Null)
+    );
+    assert_eq!(after["consecutive_failures"], 0);
+    let log = s.call("GET", &format!("{SUBS}/{id}/attempts"), Some(&pat), Value::Null).await;
+    assert_eq!(log.status, 200, "{}", log.text);
+    assert_eq!(log.body["pagination"], json!({"total": 2, "limit": 25, "offset": 0}));
+    let first = &log.body["attempts"][0];
+    assert_eq!(
+        (first["test"].as_bool(), first["status_code"].as_u64(), first["event"].as_str()),
+        (Some(true), Some(500), Some("webhook.test"))
+    );
+    for key in ["event_id", "attempt", "reason", "duration_ms", "response_excerpt", "attempted_at"] {
+        assert!(first.get(key).is_some(), "{key}");
+    }
+
+    s.call("POST", &format!("{SUBS}/{id}/test"), Some(&read_only), Value::Null)
+        .await
+        .assert_error(403, "insufficient_scope");
+    s.call("POST", &format!("{SUBS}/{}/test", hookpost_domain::SubscriptionId::new()), Some(&pat), Value::Null)
+        .await
+        .assert_error(404, "not_found");
+    s.call("DELETE", &format!("{SUBS}/{id}"), Some(&pat), Value::Null).await;
+    s.call("POST", &format!("{SUBS}/{id}/test"), Some(&pat), Value::Null)
+        .await
+        .assert_error(409, "subscription_deleted");
+    s.stop().await;
+}
+
+async fn rotation_signs_with_both_secrets_for_a_day(kind: StoreKind) {
+    let s = server!(kind, "0");
+    let (account, pat) = s.customer().await;
+    let rx = Receiver::start(Answer::status(200)).await;
+    let sub = s.create_subscription(&pat, json!({"url": rx.url("/r")})).await;
+    let id = sub["id"].as_str().unwrap();
+    let old = sub["secret"].as_str().unwrap().to_owned();
+
+    let rotated = s.call("POST", &format!("{SUBS}/{id}/rotate-secret"), Some(&pat), Value::Null).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let new = rotated.body["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert_eq!(rotated.body["secret_prefix"].as_str().unwrap(), &new[..12]);
+    let shown = subscription(&s, &pat, id).await;
+    assert_eq!(shown["secret_prefix"].as_str().unwrap(), &new[..12]);
+    assert!(shown.get("secret").is_none());
+
+    publish(&s, &account, "call.ended", json!({})).await;
+    let got = rx.wait_for(1).await;
+    let signatures: Vec<&str> = got[0].header("webhook-signature").unwrap().split(' ').collect();
+    assert_eq!(signatures.len(), 2, "old and new");
+    verify_with_standardwebhooks(&new, &got[0]);
+    verify_with_standardwebhooks(&old, &got[0]);
+
+    s.clock.advance(24 * 3600);
+    publish(&s, &account, "call.ended", json!({})).await;
+    let got = rx.wait_for(2).await;
+    // The test clock is a day ahead of the receiver's, which a stock verifier refuses as
+    // "too new"; the signature itself is checked against the known-good signer.
+    let late = &got[1];
+    let expected = hookpost_domain::signing::sign(
+        &new,
+        late.header("webhook-id").unwrap(),
+        late.header("webhook-timestamp").unwrap().parse().unwrap(),
+        &late.body,
+    )
+    .unwrap();
+    assert_eq!(
+        late.header("webhook-signature"),
+        Some(expected.as_str()),
+        "only the new secret signs after the overlap"
+    );
+
+    s.call("DELETE", &format!("{SUBS}/{id}"), Some(&pat), Value::Null).await;
+    s.call("POST", &format!("{SUBS}/{id}/rotate-secret"), Some(&pat), Value::Null)
+        .await
+        .assert_error(409, "subscription_deleted");
+    s.stop().await;
+}
+
+async fn the_attempt_log_pages_and_stays_private(kind: StoreKind) {
+    let s = server!(kind, "0,0,0");
+    let (account, pat) = s.customer().await;
+    let (_, other) = s.customer().await;
+    let rx = Receiver::start(Answer::status(503)).await;
+    let id = s.create_subscription(&pat, json!({"url": rx.url("/busy")})).await["id"].as_str().unwrap().to_owned();
+    publish(&s, &account, "call.ended", json!({"event_id": "evt_log"})).await;
+    eventually(|| async { (subscription(&s, &pat, &id).await["consecutive_failures"] == 1).then_some(()) })
+        .await
+        .unwrap();
+    let page = s.call("GET", &format!("{SUBS}/{id}/attempts?limit=2&offset=1"), Some(&pat), Value::Null).await;
+    assert_eq!(page.body["pagination"], json!({"total": 3, "limit": 2, "offset": 1}));
+    let numbers: Vec<u64> =
+        page.body["attempts"].as_array().unwrap().iter().map(|a| a["attempt"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, [2, 1]);
+    let newest =
+        &s.call("GET", &format!("{SUBS}/{id}/attempts?limit=1"), Some(&pat), Value::Null).await.body["attempts"][0];
+    assert_eq!(
+        (newest["reason"].as_str(), newest["response_excerpt"].as_str(), newest["test"].as_bool()),
+        (Some("http_status: 503"), Some("ok"), Some(false))
+    );
+    assert_eq!(newest["event_id"], "evt_log");
+    s.call("GET", &format!("{SUBS}/{id}/attempts"), Some(&other), Value::Null).await.assert_error(404, "not_found");
+    s.call("GET", &format!("{SUBS}/nope/attempts"), Some(&pat), Value::Null).await.assert_error(404, "not_found");
+    for bad in ["limit=0", "limit=101", "offset=x", "page=2"] {
+        s.call("GET", &format!("{SUBS}/{id}/attempts?{bad}"), Some(&pat), Value::Null)
+            .await
+            .assert_error(400, "validation_error");
+    }
+    s.stop().await;
+}
+
 on_both_stores!(
+    test_deliveries_touch_no_counter,
+    rotation_signs_with_both_secrets_for_a_day,
+    the_attempt_log_pages_and_stays_private,
     a_published_event_reaches_each_matching_subscription_once,
     a_redirect_is_never_followed,
     five_failed_events_disable_and_the_sixth_is_recorded,

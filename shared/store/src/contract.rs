@@ -447,6 +447,23 @@ pub async fn concurrent_exhaustions_count_every_one_and_disable_once<S: Store>(s
     assert!(!store.routable_subscriptions(acc.id).await.unwrap().iter().any(|s| s.id == sub.id));
 }
 
+pub async fn rotation_keeps_the_previous_secret<S: Store>(store: &S) {
+    let acc = account(store).await;
+    let sub = plain(acc.id);
+    store.create_subscription(&sub, CAP).await.unwrap();
+    let until = NOW.plus_days(1);
+    let rotated = store.rotate_secret(acc.id, sub.id, "whsec_bmV3", until, NOW).await.unwrap();
+    assert_eq!(rotated.secret, "whsec_bmV3");
+    assert_eq!(rotated.previous_secret, Some((sub.secret.clone(), until)));
+    assert_eq!(store.get_subscription(acc.id, sub.id).await.unwrap(), Some(rotated));
+    let again = store.rotate_secret(acc.id, sub.id, "whsec_bmV3ZXI=", until.plus_seconds(5), NOW).await.unwrap();
+    assert_eq!(again.previous_secret, Some(("whsec_bmV3".to_owned(), until.plus_seconds(5))));
+    assert!(matches!(
+        store.rotate_secret(acc.id, SubscriptionId::new(), "whsec_eA==", until, NOW).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
 /// Expands to one test per contract rule. `$make` is an async expression giving the store.
 #[macro_export]
 macro_rules! store_contract_tests {
@@ -469,6 +486,7 @@ macro_rules! store_contract_tests {
             attempts_are_listed_newest_first,
             deliveries_update_the_subscription,
             concurrent_exhaustions_count_every_one_and_disable_once,
+            rotation_keeps_the_previous_secret,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {

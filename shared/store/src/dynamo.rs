@@ -935,6 +935,42 @@ impl SubscriptionStore for DynamoStore {
         }
     }
 
+    #[instrument(skip(self, new_secret))]
+    async fn rotate_secret(
+        &self,
+        account: AccountId,
+        id: SubscriptionId,
+        new_secret: &str,
+        previous_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Subscription, StoreError> {
+        // One UpdateItem: every SET reads the item as it was, so the old secret moves to
+        // previous_secret as the new one takes its place, whatever races it.
+        let mut e = Expr::default();
+        let (previous, secret) = (e.name("previous_secret"), e.name("secret"));
+        e.sets.push(format!("{previous} = {secret}"));
+        e.set("secret", s(new_secret))
+            .set("previous_secret_until", n(previous_until.unix()))
+            .set("updated_at", n(now.unix()));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(subscription_key(account, id)))
+            .update_expression(e.update_expression())
+            .condition_expression("attribute_exists(pk)")
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => subscription_from(&out.attributes.unwrap_or_default()),
+            Err(err) if is_condition_failure(&err) => Err(StoreError::NotFound),
+            Err(err) => Err(backend(err)),
+        }
+    }
+
     #[instrument(skip(self))]
     async fn delete_subscription(
         &self,

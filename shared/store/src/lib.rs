@@ -115,6 +115,16 @@ pub trait SubscriptionStore: Send + Sync {
         id: SubscriptionId,
         now: Timestamp,
     ) -> Result<(), StoreError>;
+    /// Replaces the signing secret; the old one keeps signing until `previous_until`.
+    /// `NotFound` when it does not exist.
+    async fn rotate_secret(
+        &self,
+        account: AccountId,
+        id: SubscriptionId,
+        new_secret: &str,
+        previous_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Subscription, StoreError>;
     /// Makes a disabled subscription active again with `consecutive_failures = 0`, if it is
     /// still disabled as of `seen_disabled_at` (`Conflict` otherwise) and the cap allows
     /// (`LimitReached`).

@@ -192,6 +192,22 @@ impl SubscriptionStore for MemoryStore {
         Ok(sub.clone())
     }
 
+    async fn rotate_secret(
+        &self,
+        account: AccountId,
+        id: SubscriptionId,
+        new_secret: &str,
+        previous_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Subscription, StoreError> {
+        let mut state = self.lock();
+        let sub = state.subscriptions.get_mut(&(account, id)).ok_or(StoreError::NotFound)?;
+        let old = std::mem::replace(&mut sub.secret, new_secret.to_owned());
+        sub.previous_secret = Some((old, previous_until));
+        sub.updated_at = now;
+        Ok(sub.clone())
+    }
+
     async fn delete_subscription(
         &self,
         account: AccountId,

@@ -1,0 +1,39 @@
+//! `GET /api/v1/webhook-subscriptions/{id}/attempts`: the attempt log (kept
+//! `HOOKPOST_ATTEMPT_RETENTION_DAYS`), newest first, paged by `limit` (1–100, default 25) and
+//! `offset`.
+
+use hookpost_domain::delivery::AttemptView;
+use hookpost_domain::{ApiError, Scope};
+use hookpost_http::parse::{subscription_id, Query, SUBSCRIPTION};
+use hookpost_http::{Access, App, Reply, Route};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+pub const ROUTE: Route = Route {
+    method: "GET",
+    template: "/api/v1/webhook-subscriptions/{id}/attempts",
+    access: Access::Scoped(Scope::WebhooksRead),
+};
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let req = &req;
+    app.respond(&ROUTE, req, |caller| async move {
+        let id = subscription_id(req)?;
+        let mut query = Query::new(req, &["limit", "offset"]);
+        let limit = query.int("limit", 1, 100, 25);
+        let offset = query.int("offset", 0, 1_000_000, 0);
+        query.finish()?;
+        let (sub, page) = tokio::join!(
+            app.store.get_subscription(caller.account_id, id),
+            app.store.list_attempts(caller.account_id, id, limit, offset)
+        );
+        sub?.ok_or(ApiError::NotFound(SUBSCRIPTION))?;
+        let page = page?;
+        let attempts: Vec<AttemptView<'_>> = page.items.iter().map(|a| a.view()).collect();
+        Reply::json(
+            200,
+            &json!({"attempts": attempts, "pagination": {"total": page.total, "limit": limit, "offset": offset}}),
+        )
+    })
+    .await
+}

@@ -1,0 +1,39 @@
+//! `POST /api/v1/webhook-subscriptions/{id}/rotate-secret`: a new signing secret, returned
+//! this once; `secret_prefix` follows it. For 24 hours deliveries carry a signature from the
+//! old secret too, so receivers can switch without dropping a delivery.
+
+use hookpost_domain::subscription::{generate_secret, DisabledReason};
+use hookpost_domain::{ApiError, Scope};
+use hookpost_http::parse::{no_body, subscription_id, SUBSCRIPTION};
+use hookpost_http::{Access, App, Reply, Route};
+use hookpost_store::StoreError;
+use lambda_http::{Body, Request, Response};
+
+pub const ROUTE: Route = Route {
+    method: "POST",
+    template: "/api/v1/webhook-subscriptions/{id}/rotate-secret",
+    access: Access::Scoped(Scope::WebhooksManage),
+};
+
+/// How long the previous secret keeps signing.
+pub const OVERLAP_SECS: i64 = 24 * 3600;
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let req = &req;
+    app.respond(&ROUTE, req, |caller| async move {
+        let id = subscription_id(req)?;
+        no_body(req)?;
+        let sub = app.store.get_subscription(caller.account_id, id).await?.ok_or(ApiError::NotFound(SUBSCRIPTION))?;
+        if sub.disabled_reason == Some(DisabledReason::Deleted) {
+            return Err(ApiError::SubscriptionDeleted);
+        }
+        let now = app.clock.now();
+        let secret = generate_secret();
+        match app.store.rotate_secret(caller.account_id, id, &secret, now.plus_seconds(OVERLAP_SECS), now).await {
+            Ok(rotated) => Reply::json(200, &rotated.view_with_secret()),
+            Err(StoreError::NotFound) => Err(ApiError::NotFound(SUBSCRIPTION)),
+            Err(err) => Err(err.into()),
+        }
+    })
+    .await
+}
