@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hookpost_delivery::queue::{spawn_workers, TaskHandler};
+use hookpost_delivery::sweep::return_lost_retriggers;
 use hookpost_delivery::InProcessQueue;
 use hookpost_domain::ApiError;
 use hookpost_http::parse::MAX_BODY_BYTES;
@@ -138,11 +139,11 @@ impl Running {
     }
 }
 
-/// Runs `workers` delivery workers over the in-process queue.
+/// Runs `workers` delivery workers over the in-process queue, and the sweeper.
 pub fn spawn_delivery(app: &Arc<App>, queue: &Arc<InProcessQueue>, workers: usize) -> JoinSet<()> {
-    let app = Arc::clone(app);
+    let for_workers = Arc::clone(app);
     let handler: TaskHandler = Arc::new(move |task| {
-        let app = Arc::clone(&app);
+        let app = Arc::clone(&for_workers);
         Box::pin(async move {
             let worker = app.worker().map_err(|_| ())?;
             worker.process(&task).await.map_err(|err| {
@@ -150,8 +151,21 @@ pub fn spawn_delivery(app: &Arc<App>, queue: &Arc<InProcessQueue>, workers: usiz
             })
         })
     });
-    spawn_workers(Arc::clone(queue), workers, handler)
+    let mut set = spawn_workers(Arc::clone(queue), workers, handler);
+    let app = Arc::clone(app);
+    set.spawn(async move {
+        loop {
+            tokio::time::sleep(SWEEP_EVERY).await;
+            if let Err(err) = return_lost_retriggers(app.store.as_ref(), app.clock.now()).await {
+                tracing::warn!(error = %err, "sweeping lost retriggers failed");
+            }
+        }
+    });
+    set
 }
+
+/// How often hookpost-local looks for retriggers lost for 15 minutes.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 /// Binds and serves in the background, with the delivery workers.
 pub async fn start(options: Options) -> Result<Running, String> {

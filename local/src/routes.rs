@@ -52,6 +52,15 @@ pub fn table() -> Vec<RouteEntry> {
             rotate_webhook_subscription_secret
         ),
         route!("GET", "/api/v1/webhook-subscriptions/{id}/attempts", Customer, list_webhook_subscription_attempts),
+        route!("GET", "/api/v4/tasks/webhook_failures", Customer, list_webhook_failures),
+        route!("GET", "/api/v4/tasks/webhook_failures/{webhook_failure_id}", Customer, get_webhook_failure),
+        route!(
+            "POST",
+            "/api/v4/tasks/webhook_failures/{webhook_failure_id}/retrigger",
+            Customer,
+            retrigger_webhook_failure
+        ),
+        route!("POST", "/api/v4/tasks/webhook_failures/recover", Customer, recover_webhook_failures),
         route!("POST", "/internal/v1/accounts", Internal, create_account),
         route!("PATCH", "/internal/v1/accounts/{id}", Internal, update_account),
         route!("POST", "/internal/v1/accounts/{id}/channels", Internal, create_channel),

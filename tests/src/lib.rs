@@ -114,6 +114,12 @@ impl TestServer {
         Some(Self { running, clock, client })
     }
 
+    /// Wraps an already started server (its clock is the system's).
+    pub fn attach(running: Running) -> Self {
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Self { running, clock: Arc::new(ManualClock::new(Timestamp::now())), client }
+    }
+
     pub async fn send(&self, call: Call<'_>) -> Response {
         let uri = format!("http://{}{}", self.running.addr, call.path);
         let mut builder = hyper::Request::builder().method(call.method).uri(uri);

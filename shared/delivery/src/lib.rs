@@ -4,6 +4,7 @@
 pub mod queue;
 pub mod sender;
 pub mod sqs;
+pub mod sweep;
 pub mod worker;
 
 pub use queue::{InProcessQueue, Queue, QueueError};

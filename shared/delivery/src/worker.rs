@@ -15,7 +15,7 @@ use hookpost_domain::delivery::{
     effective_delay, Attempt, DeliveryBody, DeliveryTask, Outcome, RetrySchedule, TaskKind, AUTO_DISABLE_AFTER,
 };
 use hookpost_domain::event::Event;
-use hookpost_domain::failure::{Failure, REASON_SUBSCRIPTION_DISABLED};
+use hookpost_domain::failure::{Failure, RetriggerOutcome, REASON_SUBSCRIPTION_DELETED, REASON_SUBSCRIPTION_DISABLED};
 use hookpost_domain::signing::signature_header;
 use hookpost_domain::subscription::{Authentication, DisabledReason, Subscription};
 use hookpost_domain::{Clock, Timestamp};
@@ -35,6 +35,12 @@ pub enum StepError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+}
+
+/// A failed attempt: its reason, and the receiver's `Retry-After` where it applies.
+struct FailedAttempt {
+    reason: String,
+    retry_after: Option<u64>,
 }
 
 pub struct Worker {
@@ -114,17 +120,22 @@ impl Worker {
     /// enqueued); `Err` means it must come back.
     pub async fn process(&self, task: &DeliveryTask) -> Result<(), StepError> {
         let now = self.clock.now();
-        let Some(sub) = self.store.get_subscription(task.account_id, task.subscription_id).await? else {
+        let sub = self.store.get_subscription(task.account_id, task.subscription_id).await?;
+        let event = self.store.get_event(task.account_id, &task.event_id).await?;
+        if let TaskKind::Retrigger { failure_id } = &task.kind {
+            return self.retrigger(task, *failure_id, sub, event, now).await;
+        }
+        let Some(sub) = sub else {
             return Ok(());
         };
-        let Some(event) = self.store.get_event(task.account_id, &task.event_id).await? else {
+        let Some(event) = event else {
             tracing::warn!(event_id = %task.event_id, "event expired before its delivery; dropping the task");
             return Ok(());
         };
-        match (task.kind.clone(), sub.disabled_reason) {
+        match sub.disabled_reason {
             // The customer deleted it: pending retries stop silently.
-            (TaskKind::Scheduled, Some(DisabledReason::Deleted)) => return Ok(()),
-            (TaskKind::Scheduled, Some(DisabledReason::AutoDisabled)) => {
+            Some(DisabledReason::Deleted) => return Ok(()),
+            Some(DisabledReason::AutoDisabled) => {
                 let last = sub.last_delivery_at.unwrap_or(now);
                 let failure = Failure::inactive(
                     sub.account_id,
@@ -139,10 +150,46 @@ impl Worker {
                 self.store.put_failure(&failure).await?;
                 return Ok(());
             }
-            (TaskKind::Scheduled, None) => {}
+            None => {}
         }
 
-        let report = match build_request(&sub, &event, now) {
+        let Some(FailedAttempt { reason, retry_after }) = self.attempt(task, &sub, &event, now).await? else {
+            return Ok(());
+        };
+
+        let next = task.attempt + 1;
+        if let Some(nominal) = self.schedule.delay_before(next) {
+            let delay = effective_delay(nominal, retry_after, rand::random::<f64>());
+            let next_task = DeliveryTask { attempt: next, not_before: None, ..task.clone() };
+            self.queue.enqueue(&next_task, Duration::from_secs(delay)).await?;
+            return Ok(());
+        }
+
+        let failure =
+            Failure::inactive(sub.account_id, &event.event_id, &event.event_type, sub.id, &sub.name, &reason, now, now);
+        self.store.put_failure(&failure).await?;
+        let exhausted =
+            match self.store.record_exhausted(sub.account_id, sub.id, &reason, now, AUTO_DISABLE_AFTER).await {
+                Err(StoreError::NotFound) => return Ok(()),
+                other => other?,
+            };
+        if exhausted.disabled_now {
+            report_auto_disable(&exhausted.subscription, &reason, now);
+        }
+        Ok(())
+    }
+
+    /// Sends one attempt, logs it, updates the subscription's delivery fields. Returns the
+    /// failure reason, `None` for a delivery. A subscription gone meanwhile is a delivery
+    /// nobody waits for: `None` as well.
+    async fn attempt(
+        &self,
+        task: &DeliveryTask,
+        sub: &Subscription,
+        event: &Event,
+        now: Timestamp,
+    ) -> Result<Option<FailedAttempt>, StepError> {
+        let report = match build_request(sub, event, now) {
             Ok(request) => self.sender.send(&request).await,
             Err(err) => {
                 // Not the receiver's fault and not fixable by retrying: record and move on.
@@ -171,32 +218,44 @@ impl Worker {
         };
         self.store.record_attempt(&attempt, now.plus_days(i64::from(self.attempt_retention_days))).await?;
         match self.store.record_delivery(sub.account_id, sub.id, now, reason.as_deref()).await {
-            Err(StoreError::NotFound) => return Ok(()),
-            other => other?,
+            Err(StoreError::NotFound) => Ok(None),
+            Err(err) => Err(err.into()),
+            Ok(()) => Ok(reason.map(|reason| FailedAttempt {
+                reason,
+                retry_after: report.retry_after.filter(|_| report.outcome.honours_retry_after()),
+            })),
         }
-        let Some(reason) = reason else {
-            return Ok(());
+    }
+
+    /// A retrigger: one attempt, even to an auto-disabled subscription (a customer's
+    /// explicit action), never to a deleted one. Its outcome settles the failure record and
+    /// never counts as another failed event nor starts a retry cycle. A delivery resets
+    /// `consecutive_failures` but leaves an auto-disabled subscription disabled.
+    async fn retrigger(
+        &self,
+        task: &DeliveryTask,
+        failure_id: hookpost_domain::FailureId,
+        sub: Option<Subscription>,
+        event: Option<Event>,
+        now: Timestamp,
+    ) -> Result<(), StepError> {
+        let outcome = match (sub, event) {
+            (Some(sub), _) if sub.disabled_reason == Some(DisabledReason::Deleted) => {
+                RetriggerOutcome::Failed(REASON_SUBSCRIPTION_DELETED.to_owned())
+            }
+            (None, _) => RetriggerOutcome::Failed(REASON_SUBSCRIPTION_DELETED.to_owned()),
+            (Some(_), None) => {
+                tracing::warn!(event_id = %task.event_id, "retriggered event expired");
+                RetriggerOutcome::Failed("event_expired".to_owned())
+            }
+            (Some(sub), Some(event)) => match self.attempt(task, &sub, &event, now).await? {
+                None => RetriggerOutcome::Delivered,
+                Some(failed) => RetriggerOutcome::Failed(failed.reason),
+            },
         };
-
-        let next = task.attempt + 1;
-        if let Some(nominal) = self.schedule.delay_before(next) {
-            let retry_after = report.retry_after.filter(|_| report.outcome.honours_retry_after());
-            let delay = effective_delay(nominal, retry_after, rand::random::<f64>());
-            let next_task = DeliveryTask { attempt: next, not_before: None, ..task.clone() };
-            self.queue.enqueue(&next_task, Duration::from_secs(delay)).await?;
-            return Ok(());
-        }
-
-        let failure =
-            Failure::inactive(sub.account_id, &event.event_id, &event.event_type, sub.id, &sub.name, &reason, now, now);
-        self.store.put_failure(&failure).await?;
-        let exhausted =
-            match self.store.record_exhausted(sub.account_id, sub.id, &reason, now, AUTO_DISABLE_AFTER).await {
-                Err(StoreError::NotFound) => return Ok(()),
-                other => other?,
-            };
-        if exhausted.disabled_now {
-            report_auto_disable(&exhausted.subscription, &reason, now);
+        let settled = self.store.settle_failure(task.account_id, failure_id, &outcome, now).await?;
+        if settled.is_none() {
+            tracing::info!(failure_id = %failure_id, "retrigger outcome arrived after the record left pending");
         }
         Ok(())
     }

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::ids::{AccountId, ChannelId, SubscriptionId};
+use crate::ids::{AccountId, ChannelId, FailureId, SubscriptionId};
 use crate::time::Timestamp;
 
 pub const DEFAULT_RETRY_SCHEDULE: &str = "0,60,600,3600,21600";
@@ -173,9 +173,29 @@ pub struct DeliveryTask {
 pub enum TaskKind {
     /// Part of the automatic retry schedule.
     Scheduled,
+    /// A customer's retrigger of a failure record: one attempt, made even to an
+    /// auto-disabled subscription, whose outcome settles the record.
+    Retrigger { failure_id: FailureId },
 }
 
 impl DeliveryTask {
+    /// The one attempt of a retrigger.
+    pub fn retrigger(
+        account_id: AccountId,
+        subscription_id: SubscriptionId,
+        event_id: &str,
+        failure_id: FailureId,
+    ) -> Self {
+        Self {
+            account_id,
+            subscription_id,
+            event_id: event_id.to_owned(),
+            attempt: 1,
+            kind: TaskKind::Retrigger { failure_id },
+            not_before: None,
+        }
+    }
+
     pub fn first(account_id: AccountId, subscription_id: SubscriptionId, event_id: &str) -> Self {
         Self {
             account_id,
@@ -314,6 +334,7 @@ mod tests {
         assert_eq!(json["kind"], serde_json::json!({"type": "scheduled"}));
         assert!(json.get("not_before").is_none());
         assert_eq!(serde_json::from_value::<DeliveryTask>(json).unwrap(), task);
+        task.kind = TaskKind::Retrigger { failure_id: FailureId::new(Timestamp::from_unix(5)) };
         task.not_before = Some(99);
         let text = serde_json::to_string(&task).unwrap();
         assert_eq!(serde_json::from_str::<DeliveryTask>(&text).unwrap(), task);

@@ -1,6 +1,8 @@
 //! Failure records (SPEC §7): one event to one subscription whose automatic attempts are
 //! exhausted, or that arrived while the subscription was auto-disabled.
 
+use serde::Serialize;
+
 use crate::account::string_enum;
 use crate::ids::{AccountId, FailureId, SubscriptionId};
 use crate::time::Timestamp;
@@ -19,6 +21,49 @@ pub const REASON_SUBSCRIPTION_DISABLED: &str = "subscription_disabled";
 pub const REASON_DELIVERY_ERROR: &str = "delivery_error";
 /// Resolved failures are kept this long (DynamoDB TTL).
 pub const RESOLVED_RETENTION_DAYS: i64 = 90;
+/// A retrigger whose subscription was deleted meanwhile returns with this reason.
+pub const REASON_SUBSCRIPTION_DELETED: &str = "subscription_deleted";
+/// A retrigger with no outcome after [`PENDING_TIMEOUT_SECS`] returns with this reason.
+pub const REASON_RETRIGGER_LOST: &str = "retrigger_lost";
+pub const PENDING_TIMEOUT_SECS: i64 = 15 * 60;
+/// At most this many failures are retriggered by one `recover` call.
+pub const RECOVER_LIMIT: usize = 10_000;
+
+/// A transition the state machine refuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionRefused {
+    #[error("the webhook failure is {0}; only an inactive failure can be retriggered")]
+    NotInactive(FailureStatus),
+    #[error("the webhook failure is {0}, not pending")]
+    NotPending(FailureStatus),
+}
+
+/// How a pending retrigger ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RetriggerOutcome {
+    Delivered,
+    /// Failed again (or the subscription is gone, or the attempt was lost), with the reason.
+    Failed(String),
+}
+
+impl FailureStatus {
+    /// inactive → pending.
+    pub fn retrigger(self) -> Result<FailureStatus, TransitionRefused> {
+        match self {
+            FailureStatus::Inactive => Ok(FailureStatus::Pending),
+            other => Err(TransitionRefused::NotInactive(other)),
+        }
+    }
+
+    /// pending → resolved | inactive.
+    pub fn settle(self, outcome: &RetriggerOutcome) -> Result<FailureStatus, TransitionRefused> {
+        match (self, outcome) {
+            (FailureStatus::Pending, RetriggerOutcome::Delivered) => Ok(FailureStatus::Resolved),
+            (FailureStatus::Pending, RetriggerOutcome::Failed(_)) => Ok(FailureStatus::Inactive),
+            (other, _) => Err(TransitionRefused::NotPending(other)),
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
@@ -64,9 +109,138 @@ impl Failure {
     }
 }
 
+/// What the failures API shows of a record: exactly the seed's fields.
+#[derive(Debug, Serialize)]
+pub struct FailureView<'a> {
+    pub id: FailureId,
+    pub event: &'a str,
+    pub status: FailureStatus,
+    pub reason: Option<&'a str>,
+    pub webhook: WebhookRef<'a>,
+    pub last_attempt_at: Timestamp,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WebhookRef<'a> {
+    pub id: SubscriptionId,
+    pub name: &'a str,
+}
+
+impl Failure {
+    pub fn view(&self) -> FailureView<'_> {
+        FailureView {
+            id: self.id,
+            event: &self.event_type,
+            status: self.status,
+            reason: self.reason.as_deref(),
+            webhook: WebhookRef { id: self.subscription_id, name: &self.subscription_name },
+            last_attempt_at: self.last_attempt_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+/// A failures listing: a `created_at` range (one Query over time-ordered ids), statuses,
+/// optionally one subscription, and a page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailureQuery {
+    pub created_gte: Option<Timestamp>,
+    pub created_lt: Option<Timestamp>,
+    pub statuses: Vec<FailureStatus>,
+    pub subscription: Option<SubscriptionId>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+impl FailureQuery {
+    /// The default listing: `inactive` and `pending`, newest 100.
+    pub fn open() -> Self {
+        Self {
+            created_gte: None,
+            created_lt: None,
+            statuses: vec![FailureStatus::Inactive, FailureStatus::Pending],
+            subscription: None,
+            limit: 100,
+            offset: 0,
+        }
+    }
+
+    /// The id range `[low, high)` the time range covers.
+    pub fn id_range(&self) -> (FailureId, FailureId) {
+        let low = self.created_gte.map_or(FailureId::MIN, FailureId::lower_bound);
+        let high = self.created_lt.map_or(FailureId::MAX, FailureId::lower_bound);
+        (low, high)
+    }
+
+    pub fn matches(&self, f: &Failure) -> bool {
+        let (low, high) = self.id_range();
+        f.id >= low
+            && (f.id < high || self.created_lt.is_none())
+            && self.statuses.contains(&f.status)
+            && self.subscription.is_none_or(|s| s == f.subscription_id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn views_have_the_seed_shape() {
+        let now = Timestamp::from_unix(1_773_568_800);
+        let f = Failure::inactive(
+            AccountId::new(),
+            "evt_1",
+            "call.ended",
+            SubscriptionId::new(),
+            "CRM call events",
+            "timeout",
+            now,
+            now,
+        );
+        let v = serde_json::to_value(f.view()).unwrap();
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["id", "event", "status", "reason", "webhook", "last_attempt_at", "created_at", "updated_at"]);
+        assert_eq!(v["webhook"]["name"], "CRM call events");
+        assert_eq!(v["created_at"], "2026-03-15T10:00:00Z");
+    }
+
+    #[test]
+    fn queries_select_by_time_status_and_subscription() {
+        let t = |s| Timestamp::from_unix(s);
+        let sub = SubscriptionId::new();
+        let mk = |at: i64, status| Failure {
+            status,
+            ..Failure::inactive(AccountId::new(), "e", "x", sub, "n", "r", t(at), t(at))
+        };
+        let mut q = FailureQuery::open();
+        assert!(q.matches(&mk(5, FailureStatus::Inactive)) && q.matches(&mk(5, FailureStatus::Pending)));
+        assert!(!q.matches(&mk(5, FailureStatus::Resolved)));
+        q.created_gte = Some(t(10));
+        q.created_lt = Some(t(20));
+        assert!(!q.matches(&mk(9, FailureStatus::Inactive)));
+        assert!(q.matches(&mk(10, FailureStatus::Inactive)) && q.matches(&mk(19, FailureStatus::Inactive)));
+        assert!(!q.matches(&mk(20, FailureStatus::Inactive)));
+        q.subscription = Some(SubscriptionId::new());
+        assert!(!q.matches(&mk(15, FailureStatus::Inactive)));
+    }
+
+    #[test]
+    fn the_state_machine() {
+        use FailureStatus::*;
+        assert_eq!(Inactive.retrigger(), Ok(Pending));
+        assert_eq!(Pending.retrigger(), Err(TransitionRefused::NotInactive(Pending)));
+        assert_eq!(Resolved.retrigger(), Err(TransitionRefused::NotInactive(Resolved)));
+        assert_eq!(Pending.settle(&RetriggerOutcome::Delivered), Ok(Resolved));
+        assert_eq!(Pending.settle(&RetriggerOutcome::Failed("timeout".into())), Ok(Inactive));
+        for from in [Inactive, Resolved] {
+            assert_eq!(from.settle(&RetriggerOutcome::Delivered), Err(TransitionRefused::NotPending(from)));
+        }
+        assert!(TransitionRefused::NotInactive(Pending).to_string().contains("pending"));
+    }
 
     #[test]
     fn a_new_record_is_inactive_with_its_reason() {

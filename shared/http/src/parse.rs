@@ -154,3 +154,11 @@ pub fn account_id(req: &Request) -> Result<hookpost_domain::AccountId, ApiError>
 
 /// What a 404 for a subscription calls it.
 pub const SUBSCRIPTION: &str = "webhook subscription";
+
+/// What a 404 for a failure record calls it.
+pub const FAILURE: &str = "webhook failure";
+
+/// The `{webhook_failure_id}` of a failures route; a malformed id is a 404 like an unknown one.
+pub fn failure_id(req: &Request) -> Result<hookpost_domain::FailureId, ApiError> {
+    hookpost_domain::FailureId::parse(path_param(req, "webhook_failure_id")?).ok_or(ApiError::NotFound(FAILURE))
+}

@@ -24,7 +24,7 @@ use aws_sdk_dynamodb::types::{
 };
 use hookpost_domain::delivery::Attempt;
 use hookpost_domain::event::Event;
-use hookpost_domain::failure::{Failure, FailureStatus};
+use hookpost_domain::failure::{Failure, FailureQuery, FailureStatus, RetriggerOutcome, RESOLVED_RETENTION_DAYS};
 use hookpost_domain::subscription::{
     Authentication, DisabledReason, Source, Subscription, SubscriptionFilter, SubscriptionPatch,
 };
@@ -45,6 +45,10 @@ pub use aws_sdk_dynamodb::Client;
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 /// The sparse index over `route_pk`: an account's subscriptions that still take events.
 pub const ROUTES_INDEX: &str = "routes";
+/// The sparse index of failure records pending a retrigger's outcome, by `pending_since`:
+/// what the sweeper reads.
+pub const PENDING_INDEX: &str = "pending";
+const PENDING_PK: &str = "PENDING";
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -456,7 +460,15 @@ fn failure_item(failure: &Failure) -> Item {
     if let Some(reason) = &failure.reason {
         item.insert("reason".to_owned(), s(reason));
     }
+    if failure.status == FailureStatus::Pending {
+        item.insert("pending_pk".to_owned(), s(PENDING_PK));
+        item.insert("pending_since".to_owned(), n(failure.updated_at.unix()));
+    }
     item
+}
+
+fn failure_key(account: AccountId, id: FailureId) -> Item {
+    key(account_pk(account), format!("FAIL#{id}"))
 }
 
 fn failure_from(account: AccountId, item: &Item) -> Result<Failure, StoreError> {
@@ -560,6 +572,18 @@ impl DynamoStore {
             .projection(Projection::builder().projection_type(ProjectionType::All).build())
             .build()
             .map_err(backend)?;
+        let pending = GlobalSecondaryIndex::builder()
+            .index_name(PENDING_INDEX)
+            .key_schema(key_el("pending_pk", KeyType::Hash).map_err(backend)?)
+            .key_schema(key_el("pending_since", KeyType::Range).map_err(backend)?)
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .build()
+            .map_err(backend)?;
+        let number = AttributeDefinition::builder()
+            .attribute_name("pending_since")
+            .attribute_type(ScalarAttributeType::N)
+            .build()
+            .map_err(backend)?;
         let created = self
             .client
             .create_table()
@@ -568,9 +592,12 @@ impl DynamoStore {
             .attribute_definitions(attr("pk").map_err(backend)?)
             .attribute_definitions(attr("sk").map_err(backend)?)
             .attribute_definitions(attr("route_pk").map_err(backend)?)
+            .attribute_definitions(attr("pending_pk").map_err(backend)?)
+            .attribute_definitions(number)
             .key_schema(key_el("pk", KeyType::Hash).map_err(backend)?)
             .key_schema(key_el("sk", KeyType::Range).map_err(backend)?)
             .global_secondary_indexes(routes)
+            .global_secondary_indexes(pending)
             .send()
             .await;
         match created {
@@ -1185,7 +1212,7 @@ impl DeliveryStore for DynamoStore {
 
     #[instrument(skip(self))]
     async fn get_failure(&self, account: AccountId, id: FailureId) -> Result<Option<Failure>, StoreError> {
-        let item = self.get_item(key(account_pk(account), format!("FAIL#{id}"))).await?;
+        let item = self.get_item(failure_key(account, id)).await?;
         item.as_ref().map(|i| failure_from(account, i)).transpose()
     }
 
@@ -1193,6 +1220,146 @@ impl DeliveryStore for DynamoStore {
     async fn list_failures(&self, account: AccountId) -> Result<Vec<Failure>, StoreError> {
         let items = self.query_prefix(account_pk(account), "FAIL#").await?;
         items.iter().map(|i| failure_from(account, i)).collect()
+    }
+
+    #[instrument(skip(self))]
+    async fn query_failures(&self, account: AccountId, query: &FailureQuery) -> Result<Page<Failure>, StoreError> {
+        let (low, high) = query.id_range();
+        let mut selected = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
+                .expression_attribute_values(":pk", s(account_pk(account)))
+                .expression_attribute_values(":low", s(format!("FAIL#{low}")))
+                .expression_attribute_values(":high", s(format!("FAIL#{high}")))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(backend)?;
+            for item in out.items.unwrap_or_default() {
+                let failure = failure_from(account, &item)?;
+                if query.matches(&failure) {
+                    selected.push(failure);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(page_of(selected, query.limit, query.offset)),
+            }
+        }
+    }
+
+    #[instrument(skip(self))]
+    async fn retrigger_failure(
+        &self,
+        account: AccountId,
+        id: FailureId,
+        now: Timestamp,
+    ) -> Result<Failure, StoreError> {
+        let mut e = Expr::default();
+        e.set("status", s(FailureStatus::Pending.as_str()))
+            .set("last_attempt_at", n(now.unix()))
+            .set("updated_at", n(now.unix()))
+            .set("pending_pk", s(PENDING_PK))
+            .set("pending_since", n(now.unix()))
+            .remove("reason")
+            .remove(TTL_ATTRIBUTE);
+        let status = e.name("status");
+        let inactive = e.value(s(FailureStatus::Inactive.as_str()));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(failure_key(account, id)))
+            .update_expression(e.update_expression())
+            .condition_expression(format!("attribute_exists(pk) AND {status} = {inactive}"))
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => failure_from(account, &out.attributes.unwrap_or_default()),
+            Err(err) if is_condition_failure(&err) => match self.get_failure(account, id).await? {
+                None => Err(StoreError::NotFound),
+                Some(_) => Err(StoreError::Conflict),
+            },
+            Err(err) => Err(backend(err)),
+        }
+    }
+
+    #[instrument(skip(self))]
+    async fn settle_failure(
+        &self,
+        account: AccountId,
+        id: FailureId,
+        outcome: &RetriggerOutcome,
+        now: Timestamp,
+    ) -> Result<Option<Failure>, StoreError> {
+        let mut e = Expr::default();
+        e.set("updated_at", n(now.unix())).remove("pending_pk").remove("pending_since");
+        match outcome {
+            RetriggerOutcome::Delivered => {
+                e.set("status", s(FailureStatus::Resolved.as_str()))
+                    .set(TTL_ATTRIBUTE, n(now.plus_days(RESOLVED_RETENTION_DAYS).unix()))
+                    .remove("reason");
+            }
+            RetriggerOutcome::Failed(reason) => {
+                e.set("status", s(FailureStatus::Inactive.as_str())).set("reason", s(reason));
+            }
+        }
+        let status = e.name("status");
+        let pending = e.value(s(FailureStatus::Pending.as_str()));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(failure_key(account, id)))
+            .update_expression(e.update_expression())
+            .condition_expression(format!("attribute_exists(pk) AND {status} = {pending}"))
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => failure_from(account, &out.attributes.unwrap_or_default()).map(Some),
+            Err(err) if is_condition_failure(&err) => Ok(None),
+            Err(err) => Err(backend(err)),
+        }
+    }
+
+    #[instrument(skip(self))]
+    async fn stuck_pending_failures(&self, before: Timestamp, limit: u32) -> Result<Vec<Failure>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(PENDING_INDEX)
+            .key_condition_expression("pending_pk = :p AND pending_since < :before")
+            .expression_attribute_values(":p", s(PENDING_PK))
+            .expression_attribute_values(":before", n(before.unix()))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(backend)?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| {
+                let account = Reader(item)
+                    .s("pk")?
+                    .strip_prefix("ACCOUNT#")
+                    .and_then(AccountId::parse)
+                    .ok_or_else(|| corrupt("pk"))?;
+                failure_from(account, item)
+            })
+            .collect()
     }
 
     #[instrument(skip_all, fields(account = %attempt.account_id, subscription = %attempt.subscription_id))]

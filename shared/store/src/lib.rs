@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use hookpost_domain::delivery::Attempt;
 use hookpost_domain::event::Event;
-use hookpost_domain::failure::Failure;
+use hookpost_domain::failure::{Failure, FailureQuery, RetriggerOutcome};
 use hookpost_domain::subscription::{Subscription, SubscriptionFilter, SubscriptionPatch};
 use hookpost_domain::token::Token;
 use hookpost_domain::{Account, AccountId, Channel, ChannelId, FailureId, Plan, SubscriptionId, Timestamp, TokenId};
@@ -169,6 +169,25 @@ pub trait DeliveryStore: Send + Sync {
     async fn get_failure(&self, account: AccountId, id: FailureId) -> Result<Option<Failure>, StoreError>;
     /// Every failure record of the account, newest first.
     async fn list_failures(&self, account: AccountId) -> Result<Vec<Failure>, StoreError>;
+    /// A page of the records the query selects, newest first, and how many it selects: one
+    /// Query over the time-ordered ids of the range.
+    async fn query_failures(&self, account: AccountId, query: &FailureQuery) -> Result<Page<Failure>, StoreError>;
+    /// inactive → pending (reason cleared, `last_attempt_at` and `updated_at` = `now`), as
+    /// one conditional write: `Conflict` when the record is not inactive, `NotFound` when
+    /// there is none.
+    async fn retrigger_failure(&self, account: AccountId, id: FailureId, now: Timestamp)
+        -> Result<Failure, StoreError>;
+    /// pending → resolved (kept 90 more days) or inactive with the new reason. `None` when
+    /// the record is no longer pending (the sweeper or another outcome came first).
+    async fn settle_failure(
+        &self,
+        account: AccountId,
+        id: FailureId,
+        outcome: &RetriggerOutcome,
+        now: Timestamp,
+    ) -> Result<Option<Failure>, StoreError>;
+    /// Records of every account pending since before `before` (retriggers without an outcome).
+    async fn stuck_pending_failures(&self, before: Timestamp, limit: u32) -> Result<Vec<Failure>, StoreError>;
     /// Appends to the attempt log (kept until `expires_at`).
     async fn record_attempt(&self, attempt: &Attempt, expires_at: Timestamp) -> Result<(), StoreError>;
     /// A subscription's attempts, newest first.

@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use hookpost_domain::delivery::Attempt;
 use hookpost_domain::event::Event;
-use hookpost_domain::failure::Failure;
+use hookpost_domain::failure::{Failure, FailureQuery, FailureStatus, RetriggerOutcome};
 use hookpost_domain::subscription::{DisabledReason, Subscription, SubscriptionFilter, SubscriptionPatch};
 use hookpost_domain::token::Token;
 use hookpost_domain::{Account, AccountId, Channel, ChannelId, FailureId, Plan, SubscriptionId, Timestamp, TokenId};
@@ -324,6 +324,69 @@ impl DeliveryStore for MemoryStore {
             .range((account, FailureId::MIN)..=(account, FailureId::MAX))
             .rev()
             .map(|(_, f)| f.clone())
+            .collect())
+    }
+
+    async fn query_failures(&self, account: AccountId, query: &FailureQuery) -> Result<Page<Failure>, StoreError> {
+        let state = self.lock();
+        let (low, high) = query.id_range();
+        let selected: Vec<Failure> = state
+            .failures
+            .range((account, low)..=(account, high))
+            .rev()
+            .map(|(_, f)| f)
+            .filter(|f| query.matches(f))
+            .cloned()
+            .collect();
+        Ok(page_of(selected, query.limit, query.offset))
+    }
+
+    async fn retrigger_failure(
+        &self,
+        account: AccountId,
+        id: FailureId,
+        now: Timestamp,
+    ) -> Result<Failure, StoreError> {
+        let mut state = self.lock();
+        let failure = state.failures.get_mut(&(account, id)).ok_or(StoreError::NotFound)?;
+        failure.status = failure.status.retrigger().map_err(|_| StoreError::Conflict)?;
+        failure.reason = None;
+        failure.last_attempt_at = now;
+        failure.updated_at = now;
+        Ok(failure.clone())
+    }
+
+    async fn settle_failure(
+        &self,
+        account: AccountId,
+        id: FailureId,
+        outcome: &RetriggerOutcome,
+        now: Timestamp,
+    ) -> Result<Option<Failure>, StoreError> {
+        let mut state = self.lock();
+        let Some(failure) = state.failures.get_mut(&(account, id)) else {
+            return Ok(None);
+        };
+        let Ok(next) = failure.status.settle(outcome) else {
+            return Ok(None);
+        };
+        failure.status = next;
+        failure.reason = match outcome {
+            RetriggerOutcome::Delivered => None,
+            RetriggerOutcome::Failed(reason) => Some(reason.clone()),
+        };
+        failure.updated_at = now;
+        Ok(Some(failure.clone()))
+    }
+
+    async fn stuck_pending_failures(&self, before: Timestamp, limit: u32) -> Result<Vec<Failure>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .failures
+            .values()
+            .filter(|f| f.status == FailureStatus::Pending && f.updated_at < before)
+            .take(limit as usize)
+            .cloned()
             .collect())
     }
 

@@ -1,0 +1,24 @@
+//! `GET /api/v4/tasks/webhook_failures/{webhook_failure_id}`: `{"webhook_failure": {...}}`,
+//! exactly as the seed; 404 for an unknown, malformed or another account's id.
+
+use hookpost_domain::{ApiError, Scope};
+use hookpost_http::parse::{failure_id, FAILURE};
+use hookpost_http::{Access, App, Reply, Route};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+pub const ROUTE: Route = Route {
+    method: "GET",
+    template: "/api/v4/tasks/webhook_failures/{webhook_failure_id}",
+    access: Access::Scoped(Scope::WebhooksRead),
+};
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let req = &req;
+    app.respond(&ROUTE, req, |caller| async move {
+        let id = failure_id(req)?;
+        let failure = app.store.get_failure(caller.account_id, id).await?.ok_or(ApiError::NotFound(FAILURE))?;
+        Reply::json(200, &json!({"webhook_failure": failure.view()}))
+    })
+    .await
+}

@@ -1,0 +1,64 @@
+//! `GET /api/v4/tasks/webhook_failures`: newest first; `limit` 1–100 (default 100),
+//! `offset`, `created_at[gte]`, `created_at[lt]` (RFC 3339), `status` (one or several,
+//! comma-separated; default `inactive,pending`). A page and a time range are one Query over
+//! the time-ordered failure ids.
+
+use hookpost_domain::failure::{FailureQuery, FailureStatus, FailureView};
+use hookpost_domain::{Scope, Timestamp};
+use hookpost_http::parse::Query;
+use hookpost_http::{Access, App, Reply, Route};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+pub const ROUTE: Route =
+    Route { method: "GET", template: "/api/v4/tasks/webhook_failures", access: Access::Scoped(Scope::WebhooksRead) };
+
+fn timestamp(query: &mut Query<'_>, name: &str) -> Option<Timestamp> {
+    let raw = query.get(name)?;
+    let parsed = Timestamp::parse_rfc3339(raw);
+    if parsed.is_none() {
+        query.issue(name, "must be an RFC 3339 timestamp, e.g. 2026-03-15T10:00:00Z");
+    }
+    parsed
+}
+
+/// Reads the listing's query string.
+pub fn parse_query(req: &Request) -> Result<FailureQuery, hookpost_domain::ApiError> {
+    let mut query = Query::new(req, &["limit", "offset", "created_at[gte]", "created_at[lt]", "status"]);
+    let mut q = FailureQuery::open();
+    q.limit = query.int("limit", 1, 100, 100);
+    q.offset = query.int("offset", 0, 1_000_000, 0);
+    q.created_gte = timestamp(&mut query, "created_at[gte]");
+    q.created_lt = timestamp(&mut query, "created_at[lt]");
+    if let Some(raw) = query.get("status") {
+        let statuses: Option<Vec<FailureStatus>> = raw.split(',').map(|s| FailureStatus::parse(s.trim())).collect();
+        match statuses {
+            Some(statuses) if !statuses.is_empty() => q.statuses = statuses,
+            _ => query.issue("status", format!("must be one or more of {}, comma-separated", FailureStatus::choices())),
+        }
+    }
+    if let (Some(gte), Some(lt)) = (q.created_gte, q.created_lt) {
+        if gte >= lt {
+            query.issue("created_at[lt]", "must be later than created_at[gte]");
+        }
+    }
+    query.finish()?;
+    Ok(q)
+}
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let req = &req;
+    app.respond(&ROUTE, req, |caller| async move {
+        let query = parse_query(req)?;
+        let page = app.store.query_failures(caller.account_id, &query).await?;
+        let failures: Vec<FailureView<'_>> = page.items.iter().map(|f| f.view()).collect();
+        Reply::json(
+            200,
+            &json!({
+                "webhook_failures": failures,
+                "metadata": {"total": page.total, "limit": query.limit, "offset": query.offset},
+            }),
+        )
+    })
+    .await
+}

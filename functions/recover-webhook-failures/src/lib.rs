@@ -1,0 +1,115 @@
+//! `POST /api/v4/tasks/webhook_failures/recover`: retrigger every inactive failure of the
+//! account created in a range (optionally of one subscription), at most 10,000 per call —
+//! for the customer who fixed an endpoint after an outage. 202 `{"retriggered": N}`.
+//! Failures of deleted subscriptions are left as they are.
+
+use std::collections::HashMap;
+
+use futures::StreamExt;
+use hookpost_domain::delivery::DeliveryTask;
+use hookpost_domain::failure::{FailureQuery, FailureStatus, RECOVER_LIMIT};
+use hookpost_domain::input::Fields;
+use hookpost_domain::subscription::DisabledReason;
+use hookpost_domain::{ApiError, Scope, SubscriptionId, Timestamp};
+use hookpost_http::parse::json_body;
+use hookpost_http::{Access, App, Reply, Route};
+use lambda_http::{Body, Request, Response};
+use serde_json::{json, Value};
+
+pub const ROUTE: Route = Route {
+    method: "POST",
+    template: "/api/v4/tasks/webhook_failures/recover",
+    access: Access::Scoped(Scope::WebhooksManage),
+};
+
+/// Conditional writes and sends in flight at once.
+const CONCURRENCY: usize = 32;
+
+fn read_time(fields: &mut Fields, name: &str) -> Option<Timestamp> {
+    let raw = fields.opt_string(name)?;
+    let parsed = Timestamp::parse_rfc3339(&raw);
+    if parsed.is_none() {
+        fields.issue(name, "must be an RFC 3339 timestamp");
+    }
+    parsed
+}
+
+/// The range and subscription to recover; an empty body means every inactive failure.
+pub fn parse_body(req: &Request) -> Result<FailureQuery, ApiError> {
+    let empty = match req.body() {
+        Body::Empty => true,
+        Body::Text(t) => t.trim().is_empty(),
+        Body::Binary(b) => b.iter().all(u8::is_ascii_whitespace),
+        _ => true,
+    };
+    let body = if empty { Value::Object(Default::default()) } else { json_body(req)? };
+    let mut fields = Fields::from_value(body)?;
+    let created_gte = read_time(&mut fields, "created_at[gte]");
+    let created_lt = read_time(&mut fields, "created_at[lt]");
+    let subscription = fields.opt_string("webhook_id").map(|id| {
+        let parsed = SubscriptionId::parse(&id);
+        if parsed.is_none() {
+            fields.issue("webhook_id", "must be a webhook subscription id");
+        }
+        parsed
+    });
+    if let (Some(gte), Some(lt)) = (created_gte, created_lt) {
+        if gte >= lt {
+            fields.issue("created_at[lt]", "must be later than created_at[gte]");
+        }
+    }
+    fields.finish()?;
+    Ok(FailureQuery {
+        created_gte,
+        created_lt,
+        statuses: vec![FailureStatus::Inactive],
+        subscription: subscription.flatten(),
+        limit: u32::try_from(RECOVER_LIMIT).unwrap_or(u32::MAX),
+        offset: 0,
+    })
+}
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let req = &req;
+    app.respond(&ROUTE, req, |caller| async move {
+        let query = parse_body(req)?;
+        let queue = app.queue()?;
+        let candidates = app.store.query_failures(caller.account_id, &query).await?.items;
+        let mut deleted: HashMap<SubscriptionId, bool> = HashMap::new();
+        for f in &candidates {
+            if let std::collections::hash_map::Entry::Vacant(slot) = deleted.entry(f.subscription_id) {
+                let sub = app.store.get_subscription(caller.account_id, f.subscription_id).await?;
+                slot.insert(sub.is_none_or(|s| s.disabled_reason == Some(DisabledReason::Deleted)));
+            }
+        }
+        let now = app.clock.now();
+        let account = caller.account_id;
+        let ids: Vec<hookpost_domain::FailureId> =
+            candidates.iter().filter(|f| !deleted[&f.subscription_id]).map(|f| f.id).collect();
+        let store = std::sync::Arc::clone(&app.store);
+        let retriggered = futures::stream::iter(ids)
+            .map(move |id| {
+                let (store, queue) = (std::sync::Arc::clone(&store), std::sync::Arc::clone(&queue));
+                async move {
+                    // The same conditional write as one retrigger: a record retriggered
+                    // meanwhile is skipped, never sent twice.
+                    let pending = store.retrigger_failure(account, id, now).await.ok()?;
+                    let task =
+                        DeliveryTask::retrigger(pending.account_id, pending.subscription_id, &pending.event_id, pending.id);
+                    match queue.enqueue(&task, std::time::Duration::ZERO).await {
+                        Ok(()) => Some(()),
+                        Err(err) => {
+                            tracing::error!(error = %err, failure_id = %pending.id, "enqueueing a recovery failed; the sweeper returns it");
+                            None
+                        }
+                    }
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .filter(|r| std::future::ready(r.is_some()))
+            .count()
+            .await;
+        Reply::json(202, &json!({"retriggered": retriggered}))
+    })
+    .await
+}

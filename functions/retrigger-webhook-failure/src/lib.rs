@@ -1,0 +1,56 @@
+//! `POST /api/v4/tasks/webhook_failures/{webhook_failure_id}/retrigger`: only an inactive
+//! record, as one conditional write (of concurrent retriggers exactly one gets 200, the
+//! others 409 `invalid_state`); 409 `subscription_deleted` when its subscription is gone.
+//! One attempt is enqueued at once; its outcome resolves the record or returns it to
+//! inactive with the new reason.
+
+use hookpost_domain::delivery::DeliveryTask;
+use hookpost_domain::failure::FailureStatus;
+use hookpost_domain::subscription::DisabledReason;
+use hookpost_domain::{ApiError, Scope};
+use hookpost_http::parse::{failure_id, no_body, FAILURE};
+use hookpost_http::{Access, App, Reply, Route};
+use hookpost_store::StoreError;
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+pub const ROUTE: Route = Route {
+    method: "POST",
+    template: "/api/v4/tasks/webhook_failures/{webhook_failure_id}/retrigger",
+    access: Access::Scoped(Scope::WebhooksManage),
+};
+
+fn not_retriggerable(status: FailureStatus) -> ApiError {
+    ApiError::InvalidState(format!("the webhook failure is {status}; only an inactive failure can be retriggered"))
+}
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let req = &req;
+    app.respond(&ROUTE, req, |caller| async move {
+        let id = failure_id(req)?;
+        no_body(req)?;
+        let failure = app.store.get_failure(caller.account_id, id).await?.ok_or(ApiError::NotFound(FAILURE))?;
+        if failure.status != FailureStatus::Inactive {
+            return Err(not_retriggerable(failure.status));
+        }
+        let sub = app.store.get_subscription(caller.account_id, failure.subscription_id).await?;
+        if sub.is_none_or(|s| s.disabled_reason == Some(DisabledReason::Deleted)) {
+            return Err(ApiError::SubscriptionDeleted);
+        }
+        let queue = app.queue()?;
+        let pending = match app.store.retrigger_failure(caller.account_id, id, app.clock.now()).await {
+            Ok(pending) => pending,
+            Err(StoreError::Conflict) => return Err(not_retriggerable(FailureStatus::Pending)),
+            Err(StoreError::NotFound) => return Err(ApiError::NotFound(FAILURE)),
+            Err(err) => return Err(err.into()),
+        };
+        let task = DeliveryTask::retrigger(pending.account_id, pending.subscription_id, &pending.event_id, pending.id);
+        if let Err(err) = queue.enqueue(&task, std::time::Duration::ZERO).await {
+            // The record stays pending; the sweeper returns it to inactive (retrigger_lost).
+            tracing::error!(error = %err, failure_id = %pending.id, "enqueueing a retrigger failed");
+            return Err(ApiError::Internal);
+        }
+        Reply::json(200, &json!({"webhook_failure": pending.view()}))
+    })
+    .await
+}
