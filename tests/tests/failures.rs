@@ -362,7 +362,28 @@ async fn lost_retriggers_return_to_inactive(kind: StoreKind) {
     s.stop().await;
 }
 
+async fn a_retrigger_to_a_since_deleted_subscription_returns_inactive(kind: StoreKind) {
+    let mut s = server!(kind);
+    let (_, pat, sub_id, rx) = failing(&s, 1).await;
+    let id = first_failure(&s, &pat).await["id"].as_str().unwrap().to_owned();
+    s.running.stop_workers().await;
+    assert_eq!(s.call("POST", &format!("{FAILURES}/{id}/retrigger"), Some(&pat), Value::Null).await.status, 200);
+    assert_eq!(s.call("DELETE", &format!("{SUBS}/{sub_id}"), Some(&pat), Value::Null).await.status, 204);
+    s.running.start_workers(1);
+    let back = eventually(|| async {
+        let v =
+            s.call("GET", &format!("{FAILURES}/{id}"), Some(&pat), Value::Null).await.body["webhook_failure"].clone();
+        (v["status"] == "inactive").then_some(v)
+    })
+    .await
+    .expect("the retrigger settles");
+    assert_eq!(back["reason"], "subscription_deleted");
+    assert_eq!(rx.received().len(), 1, "nothing was sent to a deleted subscription");
+    s.stop().await;
+}
+
 on_both_stores!(
+    a_retrigger_to_a_since_deleted_subscription_returns_inactive,
     down_then_fixed_then_retriggered_then_resolved,
     a_retrigger_that_fails_returns_to_inactive_without_counting,
     every_status_code,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hookpost_domain::delivery::DeliveryTask;
 use hookpost_domain::event::{fan_out, new_event_id, parse_publish, wants, Event, FanOut, MAX_EVENT_BYTES};
-use hookpost_domain::failure::{Failure, REASON_SUBSCRIPTION_DISABLED};
+use hookpost_domain::failure::Failure;
 use hookpost_domain::subscription::Subscription;
 use hookpost_domain::ApiError;
 use hookpost_http::parse::json_body;
@@ -76,17 +76,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             )?;
         }
         for sub in wanting.iter().filter(|s| fan_out(s) == FanOut::RecordDisabled) {
-            let last = sub.last_delivery_at.unwrap_or(now);
-            let failure = Failure::inactive(
-                sub.account_id,
-                &stored.event_id,
-                &stored.event_type,
-                sub.id,
-                &sub.name,
-                REASON_SUBSCRIPTION_DISABLED,
-                last,
-                now,
-            );
+            let failure = Failure::subscription_disabled(sub, &stored.event_id, &stored.event_type, now);
             app.store.put_failure(&failure).await?;
         }
         app.store.mark_fanned_out(stored.account_id, &stored.event_id).await?;

@@ -6,7 +6,6 @@
 
 use hookpost_domain::delivery::DeliveryTask;
 use hookpost_domain::failure::FailureStatus;
-use hookpost_domain::subscription::DisabledReason;
 use hookpost_domain::{ApiError, Scope};
 use hookpost_http::parse::{failure_id, no_body, FAILURE};
 use hookpost_http::{Access, App, Reply, Route};
@@ -33,10 +32,11 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         if failure.status != FailureStatus::Inactive {
             return Err(not_retriggerable(failure.status));
         }
-        let sub = app.store.get_subscription(caller.account_id, failure.subscription_id).await?;
-        if sub.is_none_or(|s| s.disabled_reason == Some(DisabledReason::Deleted)) {
-            return Err(ApiError::SubscriptionDeleted);
-        }
+        // A subscription gone altogether is as deleted as a soft-deleted one.
+        match app.live_subscription(caller.account_id, failure.subscription_id).await {
+            Err(ApiError::NotFound(_)) => return Err(ApiError::SubscriptionDeleted),
+            other => other?,
+        };
         let queue = app.queue()?;
         let pending = match app.store.retrigger_failure(caller.account_id, id, app.clock.now()).await {
             Ok(pending) => pending,

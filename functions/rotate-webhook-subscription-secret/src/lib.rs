@@ -2,7 +2,7 @@
 //! this once; `secret_prefix` follows it. For 24 hours deliveries carry a signature from the
 //! old secret too, so receivers can switch without dropping a delivery.
 
-use hookpost_domain::subscription::{generate_secret, DisabledReason};
+use hookpost_domain::subscription::generate_secret;
 use hookpost_domain::{ApiError, Scope};
 use hookpost_http::parse::{no_body, subscription_id, SUBSCRIPTION};
 use hookpost_http::{Access, App, Reply, Route};
@@ -23,10 +23,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     app.respond(&ROUTE, req, |caller| async move {
         let id = subscription_id(req)?;
         no_body(req)?;
-        let sub = app.store.get_subscription(caller.account_id, id).await?.ok_or(ApiError::NotFound(SUBSCRIPTION))?;
-        if sub.disabled_reason == Some(DisabledReason::Deleted) {
-            return Err(ApiError::SubscriptionDeleted);
-        }
+        app.live_subscription(caller.account_id, id).await?;
         let now = app.clock.now();
         let secret = generate_secret();
         match app.store.rotate_secret(caller.account_id, id, &secret, now.plus_seconds(OVERLAP_SECS), now).await {

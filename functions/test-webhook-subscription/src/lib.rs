@@ -5,9 +5,8 @@
 use hookpost_delivery::worker::build_request;
 use hookpost_domain::delivery::Attempt;
 use hookpost_domain::event::{new_event_id, Event};
-use hookpost_domain::subscription::DisabledReason;
 use hookpost_domain::{ApiError, Scope};
-use hookpost_http::parse::{no_body, subscription_id, SUBSCRIPTION};
+use hookpost_http::parse::{no_body, subscription_id};
 use hookpost_http::{Access, App, Reply, Route};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -25,10 +24,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     app.respond(&ROUTE, req, |caller| async move {
         let id = subscription_id(req)?;
         no_body(req)?;
-        let sub = app.store.get_subscription(caller.account_id, id).await?.ok_or(ApiError::NotFound(SUBSCRIPTION))?;
-        if sub.disabled_reason == Some(DisabledReason::Deleted) {
-            return Err(ApiError::SubscriptionDeleted);
-        }
+        let sub = app.live_subscription(caller.account_id, id).await?;
         let now = app.clock.now();
         let event = Event {
             account_id: sub.account_id,

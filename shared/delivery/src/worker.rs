@@ -15,7 +15,7 @@ use hookpost_domain::delivery::{
     effective_delay, Attempt, DeliveryBody, DeliveryTask, Outcome, RetrySchedule, TaskKind, AUTO_DISABLE_AFTER,
 };
 use hookpost_domain::event::Event;
-use hookpost_domain::failure::{Failure, RetriggerOutcome, REASON_SUBSCRIPTION_DELETED, REASON_SUBSCRIPTION_DISABLED};
+use hookpost_domain::failure::{Failure, RetriggerOutcome, REASON_SUBSCRIPTION_DELETED};
 use hookpost_domain::signing::signature_header;
 use hookpost_domain::subscription::{Authentication, DisabledReason, Subscription};
 use hookpost_domain::{Clock, Timestamp};
@@ -136,17 +136,7 @@ impl Worker {
             // The customer deleted it: pending retries stop silently.
             Some(DisabledReason::Deleted) => return Ok(()),
             Some(DisabledReason::AutoDisabled) => {
-                let last = sub.last_delivery_at.unwrap_or(now);
-                let failure = Failure::inactive(
-                    sub.account_id,
-                    &event.event_id,
-                    &event.event_type,
-                    sub.id,
-                    &sub.name,
-                    REASON_SUBSCRIPTION_DISABLED,
-                    last,
-                    now,
-                );
+                let failure = Failure::subscription_disabled(&sub, &event.event_id, &event.event_type, now);
                 self.store.put_failure(&failure).await?;
                 return Ok(());
             }

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::account::string_enum;
 use crate::ids::{AccountId, FailureId, SubscriptionId};
+use crate::subscription::Subscription;
 use crate::time::Timestamp;
 
 string_enum!(
@@ -81,6 +82,13 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// The record for an event that reached a subscription while it was auto-disabled (at
+    /// publish, or when one of its scheduled retries came due).
+    pub fn subscription_disabled(sub: &Subscription, event_id: &str, event_type: &str, now: Timestamp) -> Self {
+        let last = sub.last_delivery_at.unwrap_or(now);
+        Self::inactive(sub.account_id, event_id, event_type, sub.id, &sub.name, REASON_SUBSCRIPTION_DISABLED, last, now)
+    }
+
     /// A new `inactive` record.
     #[allow(clippy::too_many_arguments)]
     pub fn inactive(

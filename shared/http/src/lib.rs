@@ -101,6 +101,20 @@ impl App {
         ActiveCap(self.config.max_active_subscriptions)
     }
 
+    /// A subscription of the account that is not deleted: 404 when there is none, 409
+    /// `subscription_deleted` when it was deleted.
+    pub async fn live_subscription(
+        &self,
+        account: hookpost_domain::AccountId,
+        id: hookpost_domain::SubscriptionId,
+    ) -> Result<hookpost_domain::subscription::Subscription, ApiError> {
+        let sub = self.store.get_subscription(account, id).await?.ok_or(ApiError::NotFound(parse::SUBSCRIPTION))?;
+        if sub.disabled_reason == Some(hookpost_domain::subscription::DisabledReason::Deleted) {
+            return Err(ApiError::SubscriptionDeleted);
+        }
+        Ok(sub)
+    }
+
     /// The 409 for a create or reactivation past the cap.
     pub fn limit_reached(&self) -> ApiError {
         ApiError::LimitReached(format!(

@@ -625,6 +625,50 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Puts an item that must not exist yet; `false` when it does.
+    async fn put_new(&self, item: Item) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(backend(err)),
+        }
+    }
+
+    async fn put(&self, item: Item) -> Result<(), StoreError> {
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(backend)?;
+        Ok(())
+    }
+
+    /// Runs the update `e` on `key` under `condition`. Returns the item as it is after the
+    /// update, or `None` when the condition failed.
+    async fn update(&self, key: Item, e: &Expr, condition: Option<&str>) -> Result<Option<Item>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(e.update_expression())
+            .set_condition_expression(condition.map(str::to_owned))
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
+            Err(err) if is_condition_failure(&err) => Ok(None),
+            Err(err) => Err(backend(err)),
+        }
+    }
+
     async fn get_item(&self, key: Item) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
@@ -708,18 +752,10 @@ impl DynamoStore {
 impl AccountStore for DynamoStore {
     #[instrument(skip_all, fields(account = %account.id))]
     async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(account_item(account)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Err(StoreError::AlreadyExists),
-            Err(err) => Err(backend(err)),
+        if self.put_new(account_item(account)).await? {
+            Ok(())
+        } else {
+            Err(StoreError::AlreadyExists)
         }
     }
 
@@ -743,22 +779,10 @@ impl AccountStore for DynamoStore {
         if let Some(plan) = plan {
             e.set("plan", s(plan.as_str()));
         }
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(account_key(id)))
-            .update_expression(e.update_expression())
-            .condition_expression("attribute_exists(pk)")
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
+        let result = self.update(account_key(id), &e, Some("attribute_exists(pk)")).await?;
         match result {
-            Ok(out) => account_from(&out.attributes.unwrap_or_default()),
-            Err(err) if is_condition_failure(&err) => Err(StoreError::NotFound),
-            Err(err) => Err(backend(err)),
+            Some(item) => account_from(&item),
+            None => Err(StoreError::NotFound),
         }
     }
 
@@ -772,18 +796,10 @@ impl AccountStore for DynamoStore {
             ("channel_type".to_owned(), s(channel.channel_type.as_str())),
             ("created_at".to_owned(), n(channel.created_at.unix())),
         ]);
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Err(StoreError::AlreadyExists),
-            Err(err) => Err(backend(err)),
+        if self.put_new(item).await? {
+            Ok(())
+        } else {
+            Err(StoreError::AlreadyExists)
         }
     }
 
@@ -847,21 +863,10 @@ impl TokenStore for DynamoStore {
         let hash = Reader(&reference).s("token_hash")?.to_owned();
         let mut e = Expr::default();
         e.set("revoked", AttributeValue::Bool(true));
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("TOKEN#{hash}"), "TOKEN")))
-            .update_expression(e.update_expression())
-            .condition_expression("attribute_exists(pk)")
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .send()
-            .await;
+        let result = self.update(key(format!("TOKEN#{hash}"), "TOKEN"), &e, Some("attribute_exists(pk)")).await?;
         match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Err(StoreError::NotFound),
-            Err(err) => Err(backend(err)),
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotFound),
         }
     }
 }
@@ -943,22 +948,10 @@ impl SubscriptionStore for DynamoStore {
                 e.set_opt(attr, value);
             }
         }
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(subscription_key(account, id)))
-            .update_expression(e.update_expression())
-            .condition_expression("attribute_exists(pk)")
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
+        let result = self.update(subscription_key(account, id), &e, Some("attribute_exists(pk)")).await?;
         match result {
-            Ok(out) => subscription_from(&out.attributes.unwrap_or_default()),
-            Err(err) if is_condition_failure(&err) => Err(StoreError::NotFound),
-            Err(err) => Err(backend(err)),
+            Some(item) => subscription_from(&item),
+            None => Err(StoreError::NotFound),
         }
     }
 
@@ -979,22 +972,10 @@ impl SubscriptionStore for DynamoStore {
         e.set("secret", s(new_secret))
             .set("previous_secret_until", n(previous_until.unix()))
             .set("updated_at", n(now.unix()));
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(subscription_key(account, id)))
-            .update_expression(e.update_expression())
-            .condition_expression("attribute_exists(pk)")
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
+        let result = self.update(subscription_key(account, id), &e, Some("attribute_exists(pk)")).await?;
         match result {
-            Ok(out) => subscription_from(&out.attributes.unwrap_or_default()),
-            Err(err) if is_condition_failure(&err) => Err(StoreError::NotFound),
-            Err(err) => Err(backend(err)),
+            Some(item) => subscription_from(&item),
+            None => Err(StoreError::NotFound),
         }
     }
 
@@ -1078,19 +1059,8 @@ impl RateLimitStore for DynamoStore {
     async fn hit_rate_counter(&self, key_name: &str, expires_at: Timestamp) -> Result<u64, StoreError> {
         let mut e = Expr::default();
         e.add("hits", n(1)).set(TTL_ATTRIBUTE, n(expires_at.unix()));
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("RATE#{key_name}"), "RATE")))
-            .update_expression(e.update_expression())
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(backend)?;
-        Reader(&out.attributes.unwrap_or_default()).n("hits")
+        let out = self.update(key(format!("RATE#{key_name}"), "RATE"), &e, None).await?;
+        Reader(&out.unwrap_or_default()).n("hits")
     }
 }
 
@@ -1125,23 +1095,11 @@ pub async fn aws_config(endpoint: Option<&str>) -> SdkConfig {
 impl DeliveryStore for DynamoStore {
     #[instrument(skip_all, fields(account = %event.account_id, event = %event.event_id))]
     async fn put_event(&self, event: &Event, expires_at: Timestamp) -> Result<Option<Event>, StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(event_item(event, expires_at)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(None),
-            Err(err) if is_condition_failure(&err) => {
-                // Expired but not yet swept by TTL counts as gone: TTL deletion lags.
-                let existing = self.get_event(event.account_id, &event.event_id).await?;
-                Ok(existing)
-            }
-            Err(err) => Err(backend(err)),
+        if self.put_new(event_item(event, expires_at)).await? {
+            return Ok(None);
         }
+        // An event past its retention but not yet removed by TTL (which lags) still counts.
+        self.get_event(event.account_id, &event.event_id).await
     }
 
     #[instrument(skip(self))]
@@ -1149,20 +1107,11 @@ impl DeliveryStore for DynamoStore {
         let mut e = Expr::default();
         e.set("fanned_out", AttributeValue::Bool(true));
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(account_pk(account), format!("EVENT#{event_id}"))))
-            .update_expression(e.update_expression())
-            .condition_expression("attribute_exists(pk)")
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .send()
-            .await;
+            .update(key(account_pk(account), format!("EVENT#{event_id}")), &e, Some("attribute_exists(pk)"))
+            .await?;
         match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Err(StoreError::NotFound),
-            Err(err) => Err(backend(err)),
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotFound),
         }
     }
 
@@ -1200,14 +1149,7 @@ impl DeliveryStore for DynamoStore {
 
     #[instrument(skip_all, fields(account = %failure.account_id, failure = %failure.id))]
     async fn put_failure(&self, failure: &Failure) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(failure_item(failure)))
-            .send()
-            .await
-            .map_err(backend)?;
-        Ok(())
+        self.put(failure_item(failure)).await
     }
 
     #[instrument(skip(self))]
@@ -1272,24 +1214,14 @@ impl DeliveryStore for DynamoStore {
         let status = e.name("status");
         let inactive = e.value(s(FailureStatus::Inactive.as_str()));
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(failure_key(account, id)))
-            .update_expression(e.update_expression())
-            .condition_expression(format!("attribute_exists(pk) AND {status} = {inactive}"))
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
+            .update(failure_key(account, id), &e, Some(&format!("attribute_exists(pk) AND {status} = {inactive}")))
+            .await?;
         match result {
-            Ok(out) => failure_from(account, &out.attributes.unwrap_or_default()),
-            Err(err) if is_condition_failure(&err) => match self.get_failure(account, id).await? {
+            Some(item) => failure_from(account, &item),
+            None => match self.get_failure(account, id).await? {
                 None => Err(StoreError::NotFound),
                 Some(_) => Err(StoreError::Conflict),
             },
-            Err(err) => Err(backend(err)),
         }
     }
 
@@ -1316,21 +1248,11 @@ impl DeliveryStore for DynamoStore {
         let status = e.name("status");
         let pending = e.value(s(FailureStatus::Pending.as_str()));
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(failure_key(account, id)))
-            .update_expression(e.update_expression())
-            .condition_expression(format!("attribute_exists(pk) AND {status} = {pending}"))
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
+            .update(failure_key(account, id), &e, Some(&format!("attribute_exists(pk) AND {status} = {pending}")))
+            .await?;
         match result {
-            Ok(out) => failure_from(account, &out.attributes.unwrap_or_default()).map(Some),
-            Err(err) if is_condition_failure(&err) => Ok(None),
-            Err(err) => Err(backend(err)),
+            Some(item) => failure_from(account, &item).map(Some),
+            None => Ok(None),
         }
     }
 
@@ -1364,14 +1286,7 @@ impl DeliveryStore for DynamoStore {
 
     #[instrument(skip_all, fields(account = %attempt.account_id, subscription = %attempt.subscription_id))]
     async fn record_attempt(&self, attempt: &Attempt, expires_at: Timestamp) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(attempt_item(attempt, expires_at)))
-            .send()
-            .await
-            .map_err(backend)?;
-        Ok(())
+        self.put(attempt_item(attempt, expires_at)).await
     }
 
     #[instrument(skip(self))]
@@ -1405,21 +1320,10 @@ impl DeliveryStore for DynamoStore {
                 e.set("last_error", s(reason));
             }
         }
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(subscription_key(account, subscription)))
-            .update_expression(e.update_expression())
-            .condition_expression("attribute_exists(pk)")
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .send()
-            .await;
+        let result = self.update(subscription_key(account, subscription), &e, Some("attribute_exists(pk)")).await?;
         match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Err(StoreError::NotFound),
-            Err(err) => Err(backend(err)),
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotFound),
         }
     }
 
@@ -1435,22 +1339,10 @@ impl DeliveryStore for DynamoStore {
         // The increment is one atomic ADD: concurrent workers cannot lose one.
         let mut e = Expr::default();
         e.add("consecutive_failures", n(1)).set("last_error", s(reason)).set("last_delivery_at", n(at.unix()));
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(subscription_key(account, subscription)))
-            .update_expression(e.update_expression())
-            .condition_expression("attribute_exists(pk)")
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
+        let result = self.update(subscription_key(account, subscription), &e, Some("attribute_exists(pk)")).await?;
         let mut sub = match result {
-            Ok(out) => subscription_from(&out.attributes.unwrap_or_default())?,
-            Err(err) if is_condition_failure(&err) => return Err(StoreError::NotFound),
-            Err(err) => return Err(backend(err)),
+            Some(item) => subscription_from(&item)?,
+            None => return Err(StoreError::NotFound),
         };
         if !(sub.is_active && sub.consecutive_failures >= disable_after) {
             return Ok(Exhausted { subscription: sub, disabled_now: false });
