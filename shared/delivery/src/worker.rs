@@ -120,8 +120,12 @@ impl Worker {
     /// enqueued); `Err` means it must come back.
     pub async fn process(&self, task: &DeliveryTask) -> Result<(), StepError> {
         let now = self.clock.now();
-        let sub = self.store.get_subscription(task.account_id, task.subscription_id).await?;
-        let event = self.store.get_event(task.account_id, &task.event_id).await?;
+        // Two independent reads: issued together.
+        let (sub, event) = tokio::join!(
+            self.store.get_subscription(task.account_id, task.subscription_id),
+            self.store.get_event(task.account_id, &task.event_id)
+        );
+        let (sub, event) = (sub?, event?);
         if let TaskKind::Retrigger { failure_id } = &task.kind {
             return self.retrigger(task, *failure_id, sub, event, now).await;
         }
