@@ -1,16 +1,6 @@
-//! Lambda wiring only: tracing, configuration and clients once, then the handler.
-
-use std::sync::Arc;
-
-use lambda_http::lambda_runtime::{run, service_fn, Error, LambdaEvent};
+//! Lambda wiring only; the handler is in lib.rs.
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
-    let app = Arc::new(hookpost_http::App::from_env().await?);
-    run(service_fn(move |event: LambdaEvent<_>| {
-        let app = Arc::clone(&app);
-        async move { dead_letter::handle(&app, event).await }
-    }))
-    .await
+async fn main() -> Result<(), lambda_http::Error> {
+    hookpost_http::serve_events(|app, event| async move { dead_letter::handle(&app, event).await }).await
 }

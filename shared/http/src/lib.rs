@@ -140,6 +140,24 @@ where
     .await
 }
 
+/// The whole `main` of a function fed by something other than API Gateway's proxy events
+/// (the authorizer, SQS, a schedule): tracing, configuration and clients once, then
+/// `handler` per event.
+pub async fn serve_events<E, R, F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    E: serde::de::DeserializeOwned,
+    R: Serialize,
+    F: Fn(Arc<App>, lambda_http::LambdaEvent<E>) -> Fut,
+    Fut: Future<Output = Result<R, lambda_http::Error>>,
+{
+    lambda_http::tracing::init_default_subscriber();
+    let app = Arc::new(App::from_env().await?);
+    lambda_http::lambda_runtime::run(lambda_http::service_fn(move |event: lambda_http::LambdaEvent<E>| {
+        handler(Arc::clone(&app), event)
+    }))
+    .await
+}
+
 /// What a route demands of its caller, in SPEC §1's order after authentication.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {

@@ -565,20 +565,17 @@ impl DynamoStore {
             AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
         };
         let key_el = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
-        let routes = GlobalSecondaryIndex::builder()
-            .index_name(ROUTES_INDEX)
-            .key_schema(key_el("route_pk", KeyType::Hash).map_err(backend)?)
-            .key_schema(key_el("sk", KeyType::Range).map_err(backend)?)
-            .projection(Projection::builder().projection_type(ProjectionType::All).build())
-            .build()
-            .map_err(backend)?;
-        let pending = GlobalSecondaryIndex::builder()
-            .index_name(PENDING_INDEX)
-            .key_schema(key_el("pending_pk", KeyType::Hash).map_err(backend)?)
-            .key_schema(key_el("pending_since", KeyType::Range).map_err(backend)?)
-            .projection(Projection::builder().projection_type(ProjectionType::All).build())
-            .build()
-            .map_err(backend)?;
+        let index = |name: &str, hash: &str, range: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key_el(hash, KeyType::Hash).map_err(backend)?)
+                .key_schema(key_el(range, KeyType::Range).map_err(backend)?)
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .map_err(backend)
+        };
+        let routes = index(ROUTES_INDEX, "route_pk", "sk")?;
+        let pending = index(PENDING_INDEX, "pending_pk", "pending_since")?;
         let number = AttributeDefinition::builder()
             .attribute_name("pending_since")
             .attribute_type(ScalarAttributeType::N)
