@@ -99,7 +99,7 @@ pub fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
     if added == 0 {
         return Err("no trusted root certificates found on this system".to_owned());
     }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS configuration: {e}"))?

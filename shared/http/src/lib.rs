@@ -56,7 +56,7 @@ impl App {
     /// (when `HOOKPOST_QUEUE_URL` is set) the SQS queue it names.
     pub async fn from_env() -> Result<Self, String> {
         let config = Config::from_env()?;
-        let aws = hookpost_store::dynamo::aws_config(config.dynamodb_endpoint.as_deref()).await;
+        let aws = hookpost_store::dynamo::lambda_aws_config(config.dynamodb_endpoint.as_deref())?;
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table.clone());
         let queue = config.queue_url.clone().map(|url| Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), url)));
         let mut app = Self::new(Arc::new(store), config);
@@ -124,6 +124,22 @@ impl App {
     }
 }
 
+/// Lambda's logging controls: `AWS_LAMBDA_LOG_LEVEL` (else `RUST_LOG`, as one level; else
+/// `info`) and `AWS_LAMBDA_LOG_FORMAT=JSON`. A plain level filter, not `EnvFilter`: its
+/// regex engine would be most of a function's logging code, for per-target filters nobody
+/// sets in Lambda.
+fn init_tracing() {
+    use tracing_subscriber::filter::LevelFilter;
+    let level = ["AWS_LAMBDA_LOG_LEVEL", "RUST_LOG"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok())
+        .and_then(|level| level.trim().parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let fmt = tracing_subscriber::fmt().with_max_level(level).without_time().with_ansi(false);
+    let _ = if json { fmt.json().flatten_event(true).try_init() } else { fmt.try_init() };
+}
+
 /// A Lambda function's whole `main`: tracing (honouring `AWS_LAMBDA_LOG_LEVEL` and the JSON
 /// log format), configuration and the DynamoDB client once, then `handler` per request.
 pub async fn serve<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
@@ -131,7 +147,7 @@ where
     F: Fn(Arc<App>, Request) -> Fut,
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
-    lambda_http::tracing::init_default_subscriber();
+    init_tracing();
     let app = Arc::new(App::from_env().await?);
     lambda_http::run(lambda_http::service_fn(move |req| {
         let response = handler(Arc::clone(&app), req);
@@ -150,7 +166,7 @@ where
     F: Fn(Arc<App>, lambda_http::LambdaEvent<E>) -> Fut,
     Fut: Future<Output = Result<R, lambda_http::Error>>,
 {
-    lambda_http::tracing::init_default_subscriber();
+    init_tracing();
     let app = Arc::new(App::from_env().await?);
     lambda_http::lambda_runtime::run(lambda_http::service_fn(move |event: lambda_http::LambdaEvent<E>| {
         handler(Arc::clone(&app), event)
