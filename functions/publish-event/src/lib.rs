@@ -29,17 +29,19 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             return Err(ApiError::PayloadTooLarge);
         }
         let publish = parse_publish(json_body(&req)?)?;
-        if app.store.get_account(publish.account_id).await?.is_none() {
+        let routable = app.store.routable_subscriptions(publish.account_id).await?;
+        // Subscriptions exist only under an existing account: the account is read only when
+        // there are none, to tell an unknown account (404) from one with nobody listening.
+        if routable.is_empty() && app.store.get_account(publish.account_id).await?.is_none() {
             return Err(ApiError::NotFound("account"));
         }
         let now = app.clock.now();
-        let wanting: Vec<Subscription> = app
-            .store
-            .routable_subscriptions(publish.account_id)
-            .await?
-            .into_iter()
-            .filter(|s| wants(s, &publish.event_type, publish.channel_id.as_ref()))
-            .collect();
+        // An id the caller chose can come back in a retry, so its fan-out is marked done only
+        // once every task is queued. A generated id cannot: nobody holds it until the 202,
+        // so the event is stored as fanned out and the closing write is saved.
+        let chosen_id = publish.event_id.is_some();
+        let wanting: Vec<Subscription> =
+            routable.into_iter().filter(|s| wants(s, &publish.event_type, publish.channel_id.as_ref())).collect();
         let deliver: Vec<&Subscription> = wanting.iter().filter(|s| fan_out(s) == FanOut::Deliver).collect();
         let event = Event {
             account_id: publish.account_id,
@@ -49,7 +51,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             data: publish.data,
             created_at: now,
             subscriptions: u32::try_from(deliver.len()).unwrap_or(u32::MAX),
-            fanned_out: false,
+            fanned_out: !chosen_id,
         };
         let expires_at = now.plus_days(i64::from(app.config.event_retention_days));
         let stored = match app.store.put_event(&event, expires_at).await? {
@@ -68,18 +70,18 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         let queue = app.queue()?;
         let first_delay = Duration::from_secs(u64::from(app.config.retry_schedule.delay_before(1).unwrap_or(0)));
         for sub in &deliver {
-            queue.enqueue(&DeliveryTask::first(sub.account_id, sub.id, &stored.event_id), first_delay).await.map_err(
-                |e| {
-                    tracing::error!(error = %e, "enqueue failed");
-                    ApiError::Internal
-                },
-            )?;
+            queue.enqueue(&DeliveryTask::first_of(&stored, sub.id), first_delay).await.map_err(|e| {
+                tracing::error!(error = %e, "enqueue failed");
+                ApiError::Internal
+            })?;
         }
         for sub in wanting.iter().filter(|s| fan_out(s) == FanOut::RecordDisabled) {
             let failure = Failure::subscription_disabled(sub, &stored.event_id, &stored.event_type, now);
             app.store.put_failure(&failure).await?;
         }
-        app.store.mark_fanned_out(stored.account_id, &stored.event_id).await?;
+        if chosen_id {
+            app.store.mark_fanned_out(stored.account_id, &stored.event_id).await?;
+        }
         Reply::json(202, &json!({"event_id": stored.event_id, "subscriptions": stored.subscriptions}))
     })
     .await

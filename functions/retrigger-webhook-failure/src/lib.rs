@@ -5,7 +5,7 @@
 //! inactive with the new reason.
 
 use hookpost_domain::delivery::DeliveryTask;
-use hookpost_domain::failure::FailureStatus;
+use hookpost_domain::failure::{FailureStatus, RetriggerOutcome, REASON_SUBSCRIPTION_DELETED};
 use hookpost_domain::{ApiError, Scope};
 use hookpost_http::parse::{failure_id, no_body, FAILURE};
 use hookpost_http::{Access, App, Reply, Route};
@@ -28,21 +28,28 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     app.respond(&ROUTE, req, |caller| async move {
         let id = failure_id(req)?;
         no_body(req)?;
-        let failure = app.store.get_failure(caller.account_id, id).await?.ok_or(ApiError::NotFound(FAILURE))?;
-        if failure.status != FailureStatus::Inactive {
-            return Err(not_retriggerable(failure.status));
-        }
-        // A subscription gone altogether is as deleted as a soft-deleted one.
-        match app.live_subscription(caller.account_id, failure.subscription_id).await {
-            Err(ApiError::NotFound(_)) => return Err(ApiError::SubscriptionDeleted),
-            other => other?,
-        };
         let queue = app.queue()?;
-        let pending = match app.store.retrigger_failure(caller.account_id, id, app.clock.now()).await {
+        let now = app.clock.now();
+        // The conditional write decides first (no read before it): a DynamoDB call fewer on
+        // every retrigger. Only a refusal reads the record, to name its state.
+        let pending = match app.store.retrigger_failure(caller.account_id, id, now).await {
             Ok(pending) => pending,
-            Err(StoreError::Conflict) => return Err(not_retriggerable(FailureStatus::Pending)),
+            Err(StoreError::Conflict) => {
+                let status = app.store.get_failure(caller.account_id, id).await?.map(|f| f.status);
+                return Err(not_retriggerable(status.unwrap_or(FailureStatus::Pending)));
+            }
             Err(StoreError::NotFound) => return Err(ApiError::NotFound(FAILURE)),
             Err(err) => return Err(err.into()),
+        };
+        // A subscription gone altogether is as deleted as a soft-deleted one: the record goes
+        // back to inactive with that reason, as a retrigger's attempt would have left it.
+        match app.live_subscription(caller.account_id, pending.subscription_id).await {
+            Err(ApiError::NotFound(_)) => {
+                let deleted = RetriggerOutcome::Failed(REASON_SUBSCRIPTION_DELETED.to_owned());
+                app.store.settle_failure(caller.account_id, id, &deleted, now).await?;
+                return Err(ApiError::SubscriptionDeleted);
+            }
+            other => other?,
         };
         let task = DeliveryTask::retrigger(pending.account_id, pending.subscription_id, &pending.event_id, pending.id);
         if let Err(err) = queue.enqueue(&task, std::time::Duration::ZERO).await {

@@ -120,12 +120,17 @@ impl Worker {
     /// enqueued); `Err` means it must come back.
     pub async fn process(&self, task: &DeliveryTask) -> Result<(), StepError> {
         let now = self.clock.now();
-        // Two independent reads: issued together.
-        let (sub, event) = tokio::join!(
-            self.store.get_subscription(task.account_id, task.subscription_id),
-            self.store.get_event(task.account_id, &task.event_id)
-        );
-        let (sub, event) = (sub?, event?);
+        // The event travels in the task when it is small; otherwise both reads go together.
+        let (sub, event) = match task.carried_event() {
+            Some(event) => (self.store.get_subscription(task.account_id, task.subscription_id).await?, Some(event)),
+            None => {
+                let (sub, event) = tokio::join!(
+                    self.store.get_subscription(task.account_id, task.subscription_id),
+                    self.store.get_event(task.account_id, &task.event_id)
+                );
+                (sub?, event?)
+            }
+        };
         if let TaskKind::Retrigger { failure_id } = &task.kind {
             return self.retrigger(task, *failure_id, sub, event, now).await;
         }

@@ -116,6 +116,13 @@ impl Serialize for ChannelId {
     }
 }
 
+impl<'de> Deserialize<'de> for ChannelId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not a channel id")))
+    }
+}
+
 /// A delivery failure: 4 bytes of `created_at` (unix seconds, big-endian) then 8 random
 /// bytes, as 24 lowercase hex chars, so ids sort as `created_at` does (SPEC §7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
