@@ -1,0 +1,163 @@
+//! Delivery throughput and publish→received latency through hookpost-local, against the
+//! raw rate of the same sink under a plain load generator.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use crate::load::{closed_loop, Latencies, RequestSpec};
+use crate::procs::{spawn_local, spawn_sink, Api};
+use crate::sink::wall_nanos;
+
+pub struct Options {
+    pub local_bin: PathBuf,
+    pub out_dir: PathBuf,
+    pub quick: bool,
+}
+
+/// Concurrency of the publishers and of the raw load generator.
+const CONNECTIONS: usize = 32;
+const WORKERS: &str = "64";
+
+/// A 1 KiB event's `data`.
+fn event_data() -> Value {
+    json!({"order_id": "ord_0123456789", "blob": "x".repeat(960)})
+}
+
+pub async fn run(opts: &Options) -> Result<(), String> {
+    let sink = spawn_sink().await?;
+    let sink_api = Api::new(sink.addr);
+    let (measure, throughput_events, load_secs) =
+        if opts.quick { (Duration::from_millis(500), 100, 1) } else { (Duration::from_secs(10), 20_000, 10) };
+
+    // The physical limit: the same sink, the same 1 KiB body, nothing but a load generator.
+    let delivered_body = json!({"type": "bench.event", "timestamp": "2026-11-23T00:00:00Z", "data": event_data()});
+    let raw_spec = RequestSpec {
+        method: hyper::Method::POST,
+        path: "/ok/raw".to_owned(),
+        headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+        body: Bytes::from(delivered_body.to_string()),
+        expect: 204,
+    };
+    let raw = closed_loop(sink.addr, &raw_spec, CONNECTIONS, measure).await;
+    println!(
+        "raw sink: {:.0} requests/s ({} connections, {} B bodies, p50 {:.2} ms, p99 {:.2} ms, {} errors)",
+        raw.per_second(),
+        CONNECTIONS,
+        raw_spec.body.len(),
+        raw.latencies.percentile_ms(50.0),
+        raw.latencies.percentile_ms(99.0),
+        raw.errors
+    );
+
+    let env = [
+        ("HOOKPOST_ALLOW_HTTP", "true".to_owned()),
+        ("HOOKPOST_ALLOW_CIDRS", "127.0.0.0/8".to_owned()),
+        ("HOOKPOST_RATE_LIMIT_PER_MINUTE", "1000000000".to_owned()),
+        ("HOOKPOST_WORKERS", WORKERS.to_owned()),
+    ];
+    let local = spawn_local(&opts.local_bin, &env, &opts.out_dir.join("delivery-hookpost-local.log")).await?;
+    let api = Api::new(local.addr);
+    let data = event_data();
+
+    println!();
+    println!("| subscriptions per event | deliveries/s | % of raw sink rate | offered load | deliveries | p50 publish→received | p99 publish→received |");
+    println!("|---|---|---|---|---|---|---|");
+    for subscriptions in [1u64, 10] {
+        let (account, token) = api.customer().await;
+        for i in 0..subscriptions {
+            api.subscribe(&token, &format!("http://{}/ok/{i}", sink.addr)).await;
+        }
+
+        // Throughput: publish as fast as the publishers can, until the sink has them all.
+        let events = throughput_events / subscriptions;
+        let before = sink_api.sink_count().await;
+        let start = Instant::now();
+        futures::stream::iter(0..events)
+            .for_each_concurrent(CONNECTIONS, |i| {
+                let (api, account, data) = (&api, &account, &data);
+                async move {
+                    let status = api.publish(account, Some(&format!("t{subscriptions}-{i}")), data).await;
+                    assert_eq!(status, Ok(202), "publish");
+                }
+            })
+            .await;
+        wait_for(&sink_api, before + events * subscriptions).await?;
+        let per_second = (events * subscriptions) as f64 / start.elapsed().as_secs_f64();
+        let _ = sink_api.sink_arrivals().await;
+
+        // Latency at a fixed offered load: 1,000 events/s with one subscription, 100 with ten
+        // (1,000 deliveries/s either way), each publish sent on its tick.
+        let rate: u64 = if subscriptions == 1 { 1_000 } else { 100 };
+        let latencies = fixed_load(&api, &sink_api, &account, &data, subscriptions, rate, load_secs).await?;
+        println!(
+            "| {subscriptions} | {per_second:.0} | {:.0} % | {rate} events/s for {load_secs} s | {} | {:.1} ms | {:.1} ms |",
+            100.0 * per_second / raw.per_second(),
+            latencies.len(),
+            latencies.percentile_ms(50.0),
+            latencies.percentile_ms(99.0),
+        );
+    }
+    Ok(())
+}
+
+async fn wait_for(sink_api: &Api, count: u64) -> Result<(), String> {
+    let start = Instant::now();
+    loop {
+        let got = sink_api.sink_count().await;
+        if got >= count {
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(300) {
+            return Err(format!("deliveries stalled at {got} of {count}"));
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+async fn fixed_load(
+    api: &Api,
+    sink_api: &Api,
+    account: &str,
+    data: &Value,
+    subscriptions: u64,
+    rate: u64,
+    secs: u64,
+) -> Result<Latencies, String> {
+    let events = rate * secs;
+    let sent: Arc<Vec<AtomicU64>> = Arc::new((0..events).map(|_| AtomicU64::new(0)).collect());
+    let before = sink_api.sink_count().await;
+    let mut ticks = tokio::time::interval(Duration::from_nanos(1_000_000_000 / rate));
+    let mut publishes = Vec::with_capacity(events as usize);
+    for seq in 0..events {
+        ticks.tick().await;
+        let (api, account, data, sent) = (api.clone(), account.to_owned(), data.clone(), Arc::clone(&sent));
+        publishes.push(tokio::spawn(async move {
+            sent[seq as usize].store(wall_nanos(), Ordering::Relaxed);
+            api.publish(&account, Some(&format!("l{subscriptions}-{seq}")), &data).await
+        }));
+    }
+    for publish in publishes {
+        let status = publish.await.map_err(|e| e.to_string())?;
+        if status != Ok(202) {
+            return Err(format!("publish answered {status:?}"));
+        }
+    }
+    wait_for(sink_api, before + events * subscriptions).await?;
+    let prefix = format!("l{subscriptions}-");
+    let index: HashMap<String, u64> =
+        (0..events).map(|seq| (format!("{prefix}{seq}"), sent[seq as usize].load(Ordering::Relaxed))).collect();
+    let micros = sink_api
+        .sink_arrivals()
+        .await
+        .into_iter()
+        .filter_map(|(id, at)| index.get(&id).map(|sent| at.saturating_sub(*sent) / 1000))
+        .collect();
+    Ok(Latencies::new(micros))
+}

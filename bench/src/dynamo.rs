@@ -1,0 +1,404 @@
+//! DynamoDB calls and capacity per operation: hookpost-local in-process on the DynamoDB
+//! adapter, against a DynamoDB-compatible server (moto in CI), with an SDK interceptor that
+//! sees every call. The authorizer is measured on its own and taken out of the API rows:
+//! in AWS its answer is cached for 300 s, so it is not paid per request.
+//!
+//! Capacity is computed from DynamoDB's published rules, not taken from the server (moto
+//! answers constants): a read costs ½ unit per 4 KB returned when eventually consistent, 1
+//! when strongly consistent; a write 1 unit per 1 KB written, once more for each GSI entry it
+//! writes (both indexes project every attribute); a transaction doubles both.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemInput;
+use aws_sdk_dynamodb::operation::get_item::{GetItemInput, GetItemOutput};
+use aws_sdk_dynamodb::operation::put_item::PutItemInput;
+use aws_sdk_dynamodb::operation::query::{QueryInput, QueryOutput};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemInput;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_runtime_api::client::interceptors::context::Input;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
+use hookpost_delivery::InProcessQueue;
+use hookpost_domain::{Clock, SystemClock};
+use hookpost_http::{App, Config};
+use hookpost_store::DynamoStore;
+use serde_json::{json, Value};
+
+use crate::procs::{Api, ADMIN_KEY};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What one call was, decided from its input before it is sent.
+#[derive(Clone, Debug)]
+struct CallInfo {
+    operation: &'static str,
+    /// The sweeper's scan of the `pending` index: a timer's work, not the operation's.
+    background: bool,
+    consistent: bool,
+    write_units: f64,
+}
+
+impl Storable for CallInfo {
+    type Storer = StoreReplace<Self>;
+}
+
+/// The calls made since the last [`Counter::take`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tally {
+    pub calls: BTreeMap<&'static str, u64>,
+    pub read_units: f64,
+    pub write_units: f64,
+}
+
+impl Tally {
+    pub fn total_calls(&self) -> u64 {
+        self.calls.values().sum()
+    }
+
+    /// What is left of this tally once `other` (made within it) is taken out.
+    fn minus(mut self, other: &Tally) -> Tally {
+        for (op, n) in &other.calls {
+            let mine = self.calls.entry(op).or_default();
+            *mine = mine.saturating_sub(*n);
+        }
+        self.calls.retain(|_, n| *n > 0);
+        self.read_units -= other.read_units;
+        self.write_units -= other.write_units;
+        self
+    }
+
+    fn describe(&self) -> String {
+        self.calls.iter().map(|(op, n)| format!("{n} {op}")).collect::<Vec<_>>().join(" + ")
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Counter(Arc<Mutex<Tally>>);
+
+impl Counter {
+    pub fn take(&self) -> Tally {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn seen(&self) -> u64 {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).total_calls()
+    }
+
+    /// The tally once no call has been made for 300 ms (the worker's writes come after the
+    /// sink has answered).
+    async fn settled(&self) -> Tally {
+        let mut last = self.seen();
+        loop {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let now = self.seen();
+            if now == last {
+                return self.take();
+            }
+            last = now;
+        }
+    }
+}
+
+impl Intercept for Counter {
+    fn name(&self) -> &'static str {
+        "hookpost-bench call counter"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        cfg.interceptor_state().store_put(classify(context.input()));
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(info) = cfg.load::<CallInfo>().cloned() else { return Ok(()) };
+        let returned = match context.output_or_error() {
+            Some(Ok(output)) => {
+                if let Some(get) = output.downcast_ref::<GetItemOutput>() {
+                    get.item.as_ref().map(item_bytes).unwrap_or(0)
+                } else if let Some(query) = output.downcast_ref::<QueryOutput>() {
+                    query.items.iter().flatten().map(item_bytes).sum()
+                } else {
+                    0
+                }
+            }
+            _ => 0,
+        };
+        let mut tally = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if info.background {
+            return Ok(());
+        }
+        *tally.calls.entry(info.operation).or_default() += 1;
+        tally.write_units += info.write_units;
+        if matches!(info.operation, "GetItem" | "Query") {
+            let per_4k = if info.consistent { 1.0 } else { 0.5 };
+            tally.read_units += per_4k * (returned.max(1) as f64 / 4096.0).ceil();
+        }
+        Ok(())
+    }
+}
+
+fn classify(input: &Input) -> CallInfo {
+    let mut info = CallInfo { operation: "Other", background: false, consistent: false, write_units: 0.0 };
+    if let Some(get) = input.downcast_ref::<GetItemInput>() {
+        info.operation = "GetItem";
+        info.consistent = get.consistent_read == Some(true);
+    } else if let Some(query) = input.downcast_ref::<QueryInput>() {
+        info.operation = "Query";
+        info.background = query.index_name.as_deref() == Some(hookpost_store::dynamo::PENDING_INDEX);
+        info.consistent = query.consistent_read == Some(true);
+    } else if let Some(put) = input.downcast_ref::<PutItemInput>() {
+        info.operation = "PutItem";
+        info.write_units = put.item.as_ref().map(write_units).unwrap_or(1.0);
+    } else if let Some(update) = input.downcast_ref::<UpdateItemInput>() {
+        info.operation = "UpdateItem";
+        info.write_units =
+            update_units(update.update_expression.as_deref(), update.expression_attribute_values.as_ref());
+    } else if input.downcast_ref::<DeleteItemInput>().is_some() {
+        info.operation = "DeleteItem";
+        info.write_units = 1.0;
+    } else if let Some(transaction) = input.downcast_ref::<TransactWriteItemsInput>() {
+        info.operation = "TransactWriteItems";
+        info.write_units = 2.0
+            * transaction
+                .transact_items
+                .iter()
+                .flatten()
+                .map(|item| {
+                    if let Some(put) = &item.put {
+                        write_units(&put.item)
+                    } else if let Some(update) = &item.update {
+                        update_units(Some(&update.update_expression), update.expression_attribute_values.as_ref())
+                    } else {
+                        1.0
+                    }
+                })
+                .sum::<f64>();
+    }
+    info
+}
+
+/// Units of one written item: 1 per KB, and again for each GSI entry (both project ALL).
+fn write_units(item: &HashMap<String, AttributeValue>) -> f64 {
+    let units = (item_bytes(item).max(1) as f64 / 1024.0).ceil();
+    let indexed = ["route_pk", "pending_pk"].iter().filter(|a| item.contains_key(**a)).count();
+    units * (1 + indexed) as f64
+}
+
+/// An update's item is not in the request: it counts as the values it sets (at least one
+/// unit), plus the GSI entry when it sets or removes an indexed attribute.
+fn update_units(expression: Option<&str>, values: Option<&HashMap<String, AttributeValue>>) -> f64 {
+    let written: usize = values.map(|v| v.values().map(value_bytes).sum()).unwrap_or(0);
+    let units = (written.max(1) as f64 / 1024.0).ceil();
+    let expression = expression.unwrap_or_default();
+    let indexed = ["route_pk", "pending_pk"].iter().filter(|a| expression.contains(**a)).count();
+    units * (1 + indexed) as f64
+}
+
+/// An item's size as DynamoDB bills it: attribute names plus values.
+fn item_bytes(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter().map(|(name, value)| name.len() + value_bytes(value)).sum()
+}
+
+fn value_bytes(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => n.trim_start_matches('-').len().div_ceil(2) + 1,
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::Ss(v) => v.iter().map(String::len).sum(),
+        AttributeValue::Ns(v) => v.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
+        AttributeValue::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::L(v) => 3 + v.iter().map(|x| 1 + value_bytes(x)).sum::<usize>(),
+        AttributeValue::M(m) => 3 + m.iter().map(|(k, x)| 1 + k.len() + value_bytes(x)).sum::<usize>(),
+        _ => 0,
+    }
+}
+
+pub struct Options {
+    pub endpoint: String,
+}
+
+/// The rows the cost table is computed from.
+pub const DELIVER_ONE: &str = "publish + deliver, 1 subscription, 2xx";
+pub const DELIVER_TEN: &str = "publish + deliver, 10 subscriptions, 2xx";
+
+/// One row of the report: an operation and what it cost.
+pub struct Measured {
+    pub operation: &'static str,
+    pub tally: Tally,
+    /// The target on DynamoDB calls, where the issue sets one.
+    pub target: Option<u64>,
+}
+
+pub async fn measure(endpoint: &str) -> Result<Vec<Measured>, String> {
+    let counter = Counter::default();
+    let sdk = hookpost_store::dynamo::aws_config(Some(endpoint)).await;
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build(),
+    );
+    let table = format!("hookpost-bench-{}", crate::sink::wall_nanos());
+    let store = DynamoStore::new(client, table);
+    store.ensure_table().await.map_err(|e| format!("creating the table at {endpoint}: {e}"))?;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let sink_addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(crate::sink::serve(listener));
+    let sink = Api::new(sink_addr);
+
+    let mut config = Config { rate_limit_per_minute: 1_000_000, ..Config::default() };
+    config.destinations.allow_http = true;
+    config.destinations.allow_cidrs = hookpost_domain::Cidr::parse_list("127.0.0.0/8")?;
+    // A whole failing cycle (five attempts) without waiting the production delays.
+    config.retry_schedule = hookpost_domain::delivery::RetrySchedule::parse("0,0,0,0,0")?;
+    let app = App::new(Arc::new(store), config);
+    let server_app = app.clone();
+    let queue = Arc::new(InProcessQueue::new(Duration::from_secs(60)));
+    let addr: SocketAddr = "127.0.0.1:0".parse().map_err(|_| "address")?;
+    let mut running = hookpost_local::start_with_app(addr, Some(ADMIN_KEY.to_owned()), server_app, queue, 16)
+        .await
+        .map_err(|e| e.to_string())?;
+    let api = Api::new(running.addr);
+    let ok_url = |i: usize| format!("http://{sink_addr}/ok/{i}");
+    let fail_url = |i: usize| format!("http://{sink_addr}/fail/{i}");
+    let mut rows = Vec::new();
+    let mut row = |operation, tally, target| rows.push(Measured { operation, tally, target });
+
+    let (account, token) = api.customer().await;
+    counter.settled().await;
+    authorizer::authorize(app.store.as_ref(), Some(&format!("Bearer {token}")), SystemClock.now())
+        .await
+        .map_err(|e| format!("authorizer: {e:?}"))?;
+    let authorizer = counter.settled().await;
+    // Every customer request through hookpost-local runs the authorizer first.
+    let api_row = |tally: Tally| tally.minus(&authorizer);
+    row("authorizer (once per token per 300 s in AWS)", authorizer.clone(), None);
+
+    let subscription = api.subscribe(&token, &ok_url(0)).await;
+    row("create subscription", api_row(counter.settled().await), None);
+
+    expect(&api, "GET", &format!("/api/v1/webhook-subscriptions/{subscription}"), &token, 200).await?;
+    row("GET subscription", api_row(counter.settled().await), Some(2));
+
+    expect(&api, "GET", "/api/v1/webhook-subscriptions", &token, 200).await?;
+    row("list subscriptions (1)", api_row(counter.settled().await), None);
+
+    deliver(&api, &sink, &account, None, 1).await?;
+    row(DELIVER_ONE, counter.settled().await, Some(4));
+
+    deliver(&api, &sink, &account, Some("chosen-1"), 1).await?;
+    row("publish with a chosen event_id + deliver, 1 subscription, 2xx", counter.settled().await, None);
+
+    let (account10, token10) = api.customer().await;
+    for i in 0..10 {
+        api.subscribe(&token10, &ok_url(i)).await;
+    }
+    expect(&api, "GET", "/api/v1/webhook-subscriptions", &token10, 200).await?;
+    counter.settled().await;
+    expect(&api, "GET", "/api/v1/webhook-subscriptions", &token10, 200).await?;
+    row("list subscriptions (10)", api_row(counter.settled().await), None);
+    deliver(&api, &sink, &account10, None, 10).await?;
+    row(DELIVER_TEN, counter.settled().await, None);
+
+    let (account_f, token_f) = api.customer().await;
+    api.subscribe(&token_f, &fail_url(0)).await;
+    counter.settled().await;
+    deliver(&api, &sink, &account_f, None, 5).await?;
+    row("publish + full failing cycle (5 attempts), 1 subscription", counter.settled().await, None);
+
+    let (account_f10, token_f10) = api.customer().await;
+    for i in 0..10 {
+        api.subscribe(&token_f10, &fail_url(i)).await;
+    }
+    counter.settled().await;
+    deliver(&api, &sink, &account_f10, None, 50).await?;
+    row("publish + full failing cycle (5 attempts), 10 subscriptions", counter.settled().await, None);
+
+    let failures = expect(&api, "GET", "/api/v4/tasks/webhook_failures", &token_f, 200).await?;
+    let failure = failures["webhook_failures"][0]["id"].as_str().ok_or("no failure recorded")?.to_owned();
+    row("list failures (1)", api_row(counter.settled().await), None);
+    expect(&api, "GET", &format!("/api/v4/tasks/webhook_failures/{failure}"), &token_f, 200).await?;
+    row("GET failure", api_row(counter.settled().await), None);
+
+    // The retrigger request alone (workers stopped), then the redelivery it queued.
+    running.stop_workers().await;
+    counter.settled().await;
+    let before = sink.sink_count().await;
+    expect(&api, "POST", &format!("/api/v4/tasks/webhook_failures/{failure}/retrigger"), &token_f, 200).await?;
+    row("retrigger", api_row(counter.settled().await), Some(3));
+    running.start_workers(16);
+    wait_for(&sink, before + 1).await?;
+    row("retrigger's redelivery (one attempt, fails again)", counter.settled().await, None);
+
+    running.shutdown().await;
+    Ok(rows)
+}
+
+async fn expect(api: &Api, method: &str, path: &str, token: &str, status: u16) -> Result<Value, String> {
+    match api.call(method, path, Some(token), None).await? {
+        (s, body) if s == status => Ok(body),
+        (s, body) => Err(format!("{method} {path}: expected {status}, got {s}: {body}")),
+    }
+}
+
+async fn deliver(api: &Api, sink: &Api, account: &str, event_id: Option<&str>, requests: u64) -> Result<(), String> {
+    let before = sink.sink_count().await;
+    let data = json!({"order_id": "ord_0123456789", "blob": "x".repeat(960)});
+    match api.publish(account, event_id, &data).await? {
+        202 => wait_for(sink, before + requests).await,
+        status => Err(format!("publish answered {status}")),
+    }
+}
+
+async fn wait_for(sink: &Api, count: u64) -> Result<(), String> {
+    let start = Instant::now();
+    while sink.sink_count().await < count {
+        if start.elapsed() > Duration::from_secs(60) {
+            return Err(format!("the sink did not reach {count} requests within 60 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
+pub async fn run(opts: &Options) -> Result<(), String> {
+    let rows = measure(&opts.endpoint).await?;
+    println!("| operation | DynamoDB calls | target | calls | read units | write units |");
+    println!("|---|---|---|---|---|---|");
+    for m in &rows {
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            m.operation,
+            m.tally.total_calls(),
+            m.target.map(|t| format!("≤ {t}")).unwrap_or_else(|| "–".to_owned()),
+            m.tally.describe(),
+            m.tally.read_units,
+            m.tally.write_units,
+        );
+    }
+    let missed: Vec<_> =
+        rows.iter().filter(|m| m.target.is_some_and(|t| m.tally.total_calls() > t)).map(|m| m.operation).collect();
+    println!();
+    crate::cost::print(&rows);
+    if missed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("over the call target: {}", missed.join(", ")))
+    }
+}

@@ -1,0 +1,10 @@
+//! hookpost's benchmarks: `scripts/bench` runs them, `docs/BENCHMARKS.md` records them.
+
+pub mod api;
+pub mod cost;
+pub mod delivery;
+pub mod dynamo;
+pub mod load;
+pub mod procs;
+pub mod sink;
+pub mod startup;

@@ -1,0 +1,89 @@
+//! `hookpost-bench <benchmark> [options]`; `scripts/bench` runs them all.
+
+use std::path::PathBuf;
+
+use hookpost_bench::{api, delivery, dynamo, sink, startup};
+
+const HELP: &str = "hookpost-bench: the benchmarks behind docs/BENCHMARKS.md
+
+USAGE:
+  hookpost-bench delivery --local-bin PATH [--out DIR] [--quick]
+  hookpost-bench api      --local-bin PATH [--out DIR] [--quick]
+  hookpost-bench startup  --lambda-dir DIR [--out DIR] [--runs N]
+  hookpost-bench dynamo   --endpoint URL
+  hookpost-bench sink     ADDR          (the benchmark's HTTP sink; the others start it)
+";
+
+struct Args(Vec<String>);
+
+impl Args {
+    fn value(&self, flag: &str) -> Option<String> {
+        self.0.iter().position(|a| a == flag).and_then(|i| self.0.get(i + 1)).cloned()
+    }
+
+    fn required(&self, flag: &str) -> Result<String, String> {
+        self.value(flag).ok_or_else(|| format!("{flag} is required\n\n{HELP}"))
+    }
+
+    fn has(&self, flag: &str) -> bool {
+        self.0.iter().any(|a| a == flag)
+    }
+
+    fn out_dir(&self) -> Result<PathBuf, String> {
+        let dir = PathBuf::from(self.value("--out").unwrap_or_else(|| "target/bench".to_owned()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(dir)
+    }
+}
+
+async fn run(command: &str, args: &Args) -> Result<(), String> {
+    match command {
+        "sink" => {
+            let addr = args.0.get(1).ok_or("sink needs an address")?;
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("{addr}: {e}"))?;
+            sink::serve(listener).await;
+            Ok(())
+        }
+        "delivery" => {
+            let opts = delivery::Options {
+                local_bin: args.required("--local-bin")?.into(),
+                out_dir: args.out_dir()?,
+                quick: args.has("--quick"),
+            };
+            delivery::run(&opts).await
+        }
+        "api" => {
+            let opts = api::Options {
+                local_bin: args.required("--local-bin")?.into(),
+                out_dir: args.out_dir()?,
+                quick: args.has("--quick"),
+            };
+            api::run(&opts).await
+        }
+        "startup" => {
+            let runs = args.value("--runs").map(|r| r.parse().map_err(|_| "--runs takes a number")).transpose()?;
+            let opts = startup::Options {
+                lambda_dir: args.required("--lambda-dir")?.into(),
+                out_dir: args.out_dir()?,
+                runs: runs.unwrap_or(5).max(1),
+            };
+            startup::run(&opts).await
+        }
+        "dynamo" => dynamo::run(&dynamo::Options { endpoint: args.required("--endpoint")? }).await,
+        _ => Err(HELP.to_owned()),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args(std::env::args().skip(1).collect());
+    let command = args.0.first().cloned().unwrap_or_default();
+    if command.is_empty() || args.has("--help") || args.has("-h") {
+        print!("{HELP}");
+        return;
+    }
+    if let Err(err) = run(&command, &args).await {
+        eprintln!("hookpost-bench {command}: {err}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,174 @@
+//! The processes a benchmark runs against (the sink, hookpost-local) and a JSON client.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value};
+
+pub const ADMIN_KEY: &str = "hp_admin_benchmark";
+
+/// A child process, killed when dropped.
+pub struct Child {
+    child: std::process::Child,
+    pub addr: SocketAddr,
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+    listener.local_addr().expect("local addr")
+}
+
+async fn wait_listening(child: &mut std::process::Child, addr: SocketAddr, what: &str) -> Result<(), String> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("{what} exited before listening: {status}"));
+        }
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(format!("{what} did not listen on {addr} within 60 s"))
+}
+
+/// This binary's `sink` subcommand, as its own process.
+pub async fn spawn_sink() -> Result<Child, String> {
+    let addr = free_addr();
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = Command::new(exe)
+        .args(["sink", &addr.to_string()])
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting the sink: {e}"))?;
+    wait_listening(&mut child, addr, "the sink").await?;
+    Ok(Child { child, addr })
+}
+
+/// The `hookpost-local` binary with `env`, logging to `log`.
+pub async fn spawn_local(bin: &Path, env: &[(&str, String)], log: &Path) -> Result<Child, String> {
+    let addr = free_addr();
+    let out = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    let mut command = Command::new(bin);
+    command
+        .env("HOOKPOST_ADDR", addr.to_string())
+        .env("HOOKPOST_ADMIN_KEY", ADMIN_KEY)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err);
+    let mut child = command.spawn().map_err(|e| format!("starting {}: {e}", bin.display()))?;
+    wait_listening(&mut child, addr, "hookpost-local").await?;
+    Ok(Child { child, addr })
+}
+
+/// A JSON client over a connection pool.
+#[derive(Clone)]
+pub struct Api {
+    client: Client<HttpConnector, Full<Bytes>>,
+    base: String,
+}
+
+impl Api {
+    pub fn new(addr: SocketAddr) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(1024).build(connector);
+        Self { client, base: format!("http://{addr}") }
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), String> {
+        let mut builder = hyper::Request::builder().method(method).uri(format!("{}{path}", self.base));
+        if let Some(token) = bearer {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        if body.is_some() {
+            builder = builder.header("content-type", "application/json");
+        }
+        let bytes = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+        let req = builder.body(Full::new(bytes)).map_err(|e| e.to_string())?;
+        let res = self.client.request(req).await.map_err(|e| format!("{method} {path}: {e}"))?;
+        let status = res.status().as_u16();
+        let bytes = res.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        let value =
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        Ok((status, value))
+    }
+
+    async fn expect(&self, method: &str, path: &str, bearer: Option<&str>, body: Value, status: u16) -> Value {
+        match self.call(method, path, bearer, Some(&body)).await {
+            Ok((s, v)) if s == status => v,
+            Ok((s, v)) => panic!("{method} {path}: expected {status}, got {s}: {v}"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// A paid account and a token with both scopes: (account id, token).
+    pub async fn customer(&self) -> (String, String) {
+        let account = self
+            .expect("POST", "/internal/v1/accounts", Some(ADMIN_KEY), json!({"name": "Bench", "plan": "pro"}), 201)
+            .await;
+        let id = account["id"].as_str().expect("account id").to_owned();
+        let scopes = json!({"scopes": ["tasks.webhooks.read", "tasks.webhooks.manage"]});
+        let token =
+            self.expect("POST", &format!("/internal/v1/accounts/{id}/tokens"), Some(ADMIN_KEY), scopes, 201).await;
+        (id, token["token"].as_str().expect("token").to_owned())
+    }
+
+    /// Subscribes `url` to every event; returns the subscription id.
+    pub async fn subscribe(&self, token: &str, url: &str) -> String {
+        let sub = self.expect("POST", "/api/v1/webhook-subscriptions", Some(token), json!({"url": url}), 201).await;
+        sub["id"].as_str().expect("subscription id").to_owned()
+    }
+
+    /// Publishes one event as the team's backend does (with `event_id` when it chooses one);
+    /// returns the status.
+    pub async fn publish(&self, account: &str, event_id: Option<&str>, data: &Value) -> Result<u16, String> {
+        let mut body = json!({"account_id": account, "event": "bench.event", "data": data});
+        if let Some(id) = event_id {
+            body["event_id"] = json!(id);
+        }
+        self.call("POST", "/internal/v1/events", Some(ADMIN_KEY), Some(&body)).await.map(|(s, _)| s)
+    }
+
+    /// The sink's count of requests received.
+    pub async fn sink_count(&self) -> u64 {
+        match self.call("GET", "/_count", None, None).await {
+            Ok((200, Value::Number(n))) => n.as_u64().unwrap_or_default(),
+            other => panic!("sink count: {other:?}"),
+        }
+    }
+
+    /// Drains the sink's arrivals: (webhook-id, wall-clock nanoseconds).
+    pub async fn sink_arrivals(&self) -> Vec<(String, u64)> {
+        let text = match self.call("GET", "/_arrivals", None, None).await {
+            Ok((200, Value::String(text))) => text,
+            Ok((200, _)) => String::new(),
+            other => panic!("sink arrivals: {other:?}"),
+        };
+        text.lines()
+            .filter_map(|l| l.split_once(' ').and_then(|(id, at)| Some((id.to_owned(), at.parse().ok()?))))
+            .collect()
+    }
+}

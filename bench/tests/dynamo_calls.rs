@@ -1,0 +1,27 @@
+//! The DynamoDB call budget per operation (docs/BENCHMARKS.md), held as a test: counted by
+//! the benchmark's SDK interceptor against the DynamoDB-compatible server of the tests.
+
+use hookpost_bench::dynamo::{measure, DELIVER_ONE};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_stay_within_their_dynamodb_call_budget() {
+    let Some(endpoint) = hookpost_tests::dynamo_endpoint() else { return };
+    let rows = measure(&endpoint).await.expect("the measurement runs");
+    let calls = |operation: &str| {
+        rows.iter()
+            .find(|r| r.operation == operation)
+            .unwrap_or_else(|| panic!("no row {operation}"))
+            .tally
+            .total_calls()
+    };
+    assert_eq!(calls("GET subscription"), 2, "the read and the rate-limit counter");
+    assert_eq!(calls("retrigger"), 3, "the conditional write, the subscription check, the counter");
+    // Publish (routes query, event) and the worker (subscription, attempt log, subscription
+    // update): the event rides in the task, the account is read only when nobody listens.
+    assert_eq!(calls(DELIVER_ONE), 5);
+    assert_eq!(
+        calls("publish + deliver, 10 subscriptions, 2xx"),
+        2 + 3 * 10,
+        "query and event, three calls a delivery"
+    );
+}
