@@ -45,8 +45,9 @@ pub fn per_million_deliveries(subscriptions: f64, read_units: f64, write_units: 
     Cost {
         api_gateway: events * API_GATEWAY_REST_PER_REQUEST,
         lambda: (events + deliveries / SQS_BATCH) * LAMBDA_PER_REQUEST + gb_seconds * LAMBDA_ARM64_PER_GB_SECOND,
-        // One SendMessage per delivery task; Lambda receives and deletes in batches.
-        sqs: deliveries * (1.0 + 2.0 / SQS_BATCH) * SQS_PER_REQUEST,
+        // Publish sends an event's tasks ten to a SendMessageBatch; Lambda receives and
+        // deletes in batches of ten.
+        sqs: (events * (subscriptions / SQS_BATCH).ceil() + deliveries * 2.0 / SQS_BATCH) * SQS_PER_REQUEST,
         dynamodb: events * (read_units * DYNAMODB_PER_READ_UNIT + write_units * DYNAMODB_PER_WRITE_UNIT),
     }
 }
@@ -83,6 +84,7 @@ mod tests {
         assert!((ten.api_gateway - 0.35).abs() < 1e-9);
         assert!((one.dynamodb - (0.125 + 2.5)).abs() < 1e-9);
         assert!((one.sqs - 0.48).abs() < 1e-9);
+        assert!((ten.sqs - 0.12).abs() < 1e-9);
         assert!(ten.total() < one.total());
     }
 }

@@ -19,6 +19,10 @@ pub struct Options {
     pub local_bin: PathBuf,
     pub out_dir: PathBuf,
     pub quick: bool,
+    /// Deliveries in each throughput run (default 20,000; 100 when quick).
+    pub deliveries: Option<u64>,
+    /// Only this many subscriptions per event (default: 1, then 10).
+    pub subscriptions: Option<u64>,
 }
 
 /// Concurrency of the publishers and of the raw load generator.
@@ -35,6 +39,7 @@ pub async fn run(opts: &Options) -> Result<(), String> {
     let sink_api = Api::new(sink.addr);
     let (measure, throughput_events, load_secs) =
         if opts.quick { (Duration::from_millis(500), 100, 1) } else { (Duration::from_secs(10), 20_000, 10) };
+    let throughput_events = opts.deliveries.unwrap_or(throughput_events);
 
     // The physical limit: the same sink, the same 1 KiB body, nothing but a load generator.
     let delivered_body = json!({"type": "bench.event", "timestamp": "2026-11-23T00:00:00Z", "data": event_data()});
@@ -64,12 +69,13 @@ pub async fn run(opts: &Options) -> Result<(), String> {
     ];
     let local = spawn_local(&opts.local_bin, &env, &opts.out_dir.join("delivery-hookpost-local.log")).await?;
     let api = Api::new(local.addr);
-    let data = event_data();
+    let data = event_data().to_string();
 
     println!();
     println!("| subscriptions per event | deliveries/s | % of raw sink rate | offered load | deliveries | p50 publish→received | p99 publish→received |");
     println!("|---|---|---|---|---|---|---|");
-    for subscriptions in [1u64, 10] {
+    let fan_outs = opts.subscriptions.map_or_else(|| vec![1, 10], |n| vec![n]);
+    for subscriptions in fan_outs {
         let (account, token) = api.customer().await;
         for i in 0..subscriptions {
             api.subscribe(&token, &format!("http://{}/ok/{i}", sink.addr)).await;
@@ -83,7 +89,7 @@ pub async fn run(opts: &Options) -> Result<(), String> {
             .for_each_concurrent(CONNECTIONS, |i| {
                 let (api, account, data) = (&api, &account, &data);
                 async move {
-                    let status = api.publish(account, Some(&format!("t{subscriptions}-{i}")), data).await;
+                    let status = api.publish_serialized(account, Some(&format!("t{subscriptions}-{i}")), data).await;
                     assert_eq!(status, Ok(202), "publish");
                 }
             })
@@ -92,9 +98,9 @@ pub async fn run(opts: &Options) -> Result<(), String> {
         let per_second = (events * subscriptions) as f64 / start.elapsed().as_secs_f64();
         let _ = sink_api.sink_arrivals().await;
 
-        // Latency at a fixed offered load: 1,000 events/s with one subscription, 100 with ten
-        // (1,000 deliveries/s either way), each publish sent on its tick.
-        let rate: u64 = if subscriptions == 1 { 1_000 } else { 100 };
+        // Latency at a fixed offered load of 1,000 deliveries/s: 1,000 events/s with one
+        // subscription, 100 with ten; each publish is sent on its tick.
+        let rate: u64 = (1_000 / subscriptions).max(1);
         let latencies = fixed_load(&api, &sink_api, &account, &data, subscriptions, rate, load_secs).await?;
         println!(
             "| {subscriptions} | {per_second:.0} | {:.0} % | {rate} events/s for {load_secs} s | {} | {:.1} ms | {:.1} ms |",
@@ -125,7 +131,7 @@ async fn fixed_load(
     api: &Api,
     sink_api: &Api,
     account: &str,
-    data: &Value,
+    data: &str,
     subscriptions: u64,
     rate: u64,
     secs: u64,
@@ -137,10 +143,10 @@ async fn fixed_load(
     let mut publishes = Vec::with_capacity(events as usize);
     for seq in 0..events {
         ticks.tick().await;
-        let (api, account, data, sent) = (api.clone(), account.to_owned(), data.clone(), Arc::clone(&sent));
+        let (api, account, data, sent) = (api.clone(), account.to_owned(), data.to_owned(), Arc::clone(&sent));
         publishes.push(tokio::spawn(async move {
             sent[seq as usize].store(wall_nanos(), Ordering::Relaxed);
-            api.publish(&account, Some(&format!("l{subscriptions}-{seq}")), &data).await
+            api.publish_serialized(&account, Some(&format!("l{subscriptions}-{seq}")), &data).await
         }));
     }
     for publish in publishes {

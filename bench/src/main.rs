@@ -7,7 +7,7 @@ use hookpost_bench::{api, delivery, dynamo, sink, startup};
 const HELP: &str = "hookpost-bench: the benchmarks behind docs/BENCHMARKS.md
 
 USAGE:
-  hookpost-bench delivery --local-bin PATH [--out DIR] [--quick]
+  hookpost-bench delivery --local-bin PATH [--out DIR] [--quick] [--deliveries N] [--subscriptions N]
   hookpost-bench api      --local-bin PATH [--out DIR] [--quick]
   hookpost-bench startup  --lambda-dir DIR [--out DIR] [--runs N]
   hookpost-bench dynamo   --endpoint URL
@@ -45,10 +45,18 @@ async fn run(command: &str, args: &Args) -> Result<(), String> {
             Ok(())
         }
         "delivery" => {
+            let deliveries =
+                args.value("--deliveries").map(|n| n.parse().map_err(|_| "--deliveries takes a number")).transpose()?;
+            let subscriptions = args
+                .value("--subscriptions")
+                .map(|n| n.parse().ok().filter(|n| (1..=25).contains(n)).ok_or("--subscriptions takes 1 to 25"))
+                .transpose()?;
             let opts = delivery::Options {
                 local_bin: args.required("--local-bin")?.into(),
                 out_dir: args.out_dir()?,
                 quick: args.has("--quick"),
+                deliveries,
+                subscriptions,
             };
             delivery::run(&opts).await
         }

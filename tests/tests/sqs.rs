@@ -170,3 +170,61 @@ async fn a_dead_task_becomes_a_delivery_error_failure() {
     );
     assert_eq!(failures[0].subscription_id, s.subscription.id);
 }
+
+#[tokio::test]
+async fn a_fan_out_goes_in_batches_and_carries_the_event() {
+    let Some(s) = setup().await else { return };
+    for _ in 0..11 {
+        let input = parse_new_subscription(json!({"url": s.receiver.url("/sqs")}), &s.app.config.destinations).unwrap();
+        let sub = Subscription::create(s.account.id, input, None, None, Timestamp::now());
+        s.app.store.create_subscription(&sub, ActiveCap(25)).await.unwrap();
+    }
+    let body = json!({"account_id": s.account.id.to_string(), "event": "call.ended", "data": {"n": 12}});
+    let req = lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("/internal/v1/events")
+        .header("content-type", "application/json")
+        .body(Body::Text(body.to_string()))
+        .unwrap();
+    let res = publish_event::handle(&s.app, req).await;
+    assert_eq!(res.status(), 202);
+
+    let event = drain(&s).await;
+    assert_eq!(event.records.len(), 12, "two SendMessageBatch calls, twelve tasks");
+    let tasks: Vec<DeliveryTask> =
+        event.records.iter().map(|r| serde_json::from_str(r.body.as_deref().unwrap()).unwrap()).collect();
+    let carried = tasks[0].carried_event().expect("a small event rides in its tasks");
+    assert_eq!(carried.data, r#"{"n":12}"#);
+    // Nobody can repeat a generated id and no failure points at it: nothing was stored.
+    assert_eq!(s.app.store.get_event(s.account.id, &carried.event_id).await.unwrap(), None);
+
+    let response = deliver::handle(&s.app, LambdaEvent::new(event, Context::default())).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    let got = s.receiver.wait_for(12).await;
+    assert!(got.iter().all(|r| r.header("webhook-id") == Some(carried.event_id.as_str())));
+}
+
+#[tokio::test]
+async fn a_dead_task_that_carries_its_event_stores_it_for_a_retrigger() {
+    let Some(s) = setup().await else { return };
+    let event = hookpost_domain::event::Event {
+        account_id: s.account.id,
+        event_id: "evt_carried_dead".into(),
+        event_type: "call.ended".into(),
+        channel_id: None,
+        data: r#"{"n":2}"#.into(),
+        created_at: Timestamp::now(),
+        subscriptions: 1,
+        fanned_out: true,
+    };
+    let mut message = SqsMessage::default();
+    message.message_id = Some("dead-2".into());
+    message.body = Some(serde_json::to_string(&DeliveryTask::first_of(&event, s.subscription.id)).unwrap());
+    let mut records = SqsEvent::default();
+    records.records = vec![message];
+    dead_letter::handle(&s.app, LambdaEvent::new(records, Context::default())).await.unwrap();
+    let stored = s.app.store.get_event(s.account.id, "evt_carried_dead").await.unwrap().expect("stored");
+    assert_eq!((stored.event_type.as_str(), stored.data.as_str()), ("call.ended", r#"{"n":2}"#));
+    let failures = s.app.store.list_failures(s.account.id).await.unwrap();
+    assert_eq!(failures[0].event_type, "call.ended");
+}

@@ -17,7 +17,15 @@ pub async fn record_dead_task(app: &App, task: &DeliveryTask) -> Result<(), Stri
     else {
         return Ok(());
     };
-    let event = store.get_event(task.account_id, &task.event_id).await.map_err(|e| e.to_string())?;
+    // A task that carries its event stores it first, so the record can be retriggered.
+    let event = match task.carried_event() {
+        Some(event) => {
+            let expires_at = event.created_at.plus_days(i64::from(app.config.event_retention_days));
+            store.put_event(&event, expires_at).await.map_err(|e| e.to_string())?;
+            Some(event)
+        }
+        None => store.get_event(task.account_id, &task.event_id).await.map_err(|e| e.to_string())?,
+    };
     let event_type = event.map_or_else(|| "unknown".to_owned(), |e| e.event_type);
     let now = app.clock.now();
     let failure = Failure::inactive(

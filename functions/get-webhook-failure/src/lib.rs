@@ -3,9 +3,8 @@
 
 use hookpost_domain::{ApiError, Scope};
 use hookpost_http::parse::{failure_id, FAILURE};
-use hookpost_http::{Access, App, Reply, Route};
+use hookpost_http::{Access, App, Keyed, Reply, Route};
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
 
 pub const ROUTE: Route = Route {
     method: "GET",
@@ -18,7 +17,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     app.respond(&ROUTE, req, |caller| async move {
         let id = failure_id(req)?;
         let failure = app.store.get_failure(caller.account_id, id).await?.ok_or(ApiError::NotFound(FAILURE))?;
-        Reply::json(200, &json!({"webhook_failure": failure.view()}))
+        Reply::json(200, &Keyed("webhook_failure", &failure.view()))
     })
     .await
 }

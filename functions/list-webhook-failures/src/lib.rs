@@ -6,9 +6,8 @@
 use hookpost_domain::failure::{FailureQuery, FailureStatus, FailureView};
 use hookpost_domain::{Scope, Timestamp};
 use hookpost_http::parse::Query;
-use hookpost_http::{Access, App, Reply, Route};
+use hookpost_http::{Access, App, PageReply, Reply, Route};
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
 
 pub const ROUTE: Route =
     Route { method: "GET", template: "/api/v4/tasks/webhook_failures", access: Access::Scoped(Scope::WebhooksRead) };
@@ -54,10 +53,14 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         let failures: Vec<FailureView<'_>> = page.items.iter().map(|f| f.view()).collect();
         Reply::json(
             200,
-            &json!({
-                "webhook_failures": failures,
-                "metadata": {"total": page.total, "limit": query.limit, "offset": query.offset},
-            }),
+            &PageReply {
+                items_key: "webhook_failures",
+                items: &failures,
+                meta_key: "metadata",
+                total: page.total,
+                limit: query.limit,
+                offset: query.offset,
+            },
         )
     })
     .await

@@ -5,9 +5,8 @@
 use hookpost_domain::delivery::AttemptView;
 use hookpost_domain::{ApiError, Scope};
 use hookpost_http::parse::{subscription_id, Query, SUBSCRIPTION};
-use hookpost_http::{Access, App, Reply, Route};
+use hookpost_http::{Access, App, PageReply, Reply, Route};
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
 
 pub const ROUTE: Route = Route {
     method: "GET",
@@ -32,7 +31,14 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         let attempts: Vec<AttemptView<'_>> = page.items.iter().map(|a| a.view()).collect();
         Reply::json(
             200,
-            &json!({"attempts": attempts, "pagination": {"total": page.total, "limit": limit, "offset": offset}}),
+            &PageReply {
+                items_key: "attempts",
+                items: &attempts,
+                meta_key: "pagination",
+                total: page.total,
+                limit,
+                offset,
+            },
         )
     })
     .await

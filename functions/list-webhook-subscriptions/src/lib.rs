@@ -4,9 +4,8 @@
 use hookpost_domain::subscription::{Source, SubscriptionFilter, SubscriptionView};
 use hookpost_domain::Scope;
 use hookpost_http::parse::Query;
-use hookpost_http::{Access, App, Reply, Route};
+use hookpost_http::{Access, App, PageReply, Reply, Route};
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
 
 pub const ROUTE: Route =
     Route { method: "GET", template: "/api/v1/webhook-subscriptions", access: Access::Scoped(Scope::WebhooksRead) };
@@ -29,10 +28,14 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         let subscriptions: Vec<SubscriptionView<'_>> = page.items.iter().map(|s| s.view()).collect();
         Reply::json(
             200,
-            &json!({
-                "subscriptions": subscriptions,
-                "pagination": {"total": page.total, "limit": limit, "offset": offset},
-            }),
+            &PageReply {
+                items_key: "subscriptions",
+                items: &subscriptions,
+                meta_key: "pagination",
+                total: page.total,
+                limit,
+                offset,
+            },
         )
     })
     .await

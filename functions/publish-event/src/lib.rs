@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use hookpost_domain::delivery::DeliveryTask;
+use hookpost_domain::delivery::{is_carried, DeliveryTask};
 use hookpost_domain::event::{fan_out, new_event_id, parse_publish, wants, Event, FanOut, MAX_EVENT_BYTES};
 use hookpost_domain::failure::Failure;
 use hookpost_domain::subscription::Subscription;
@@ -53,28 +53,36 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             subscriptions: u32::try_from(deliver.len()).unwrap_or(u32::MAX),
             fanned_out: !chosen_id,
         };
-        let expires_at = now.plus_days(i64::from(app.config.event_retention_days));
-        let stored = match app.store.put_event(&event, expires_at).await? {
-            None => event,
-            Some(existing) if existing.fanned_out => {
-                return Reply::json(
-                    202,
-                    &json!({"event_id": existing.event_id, "subscriptions": existing.subscriptions}),
-                );
+        // The event is stored when something may ask for it again: a repeat of a chosen id,
+        // a `subscription_disabled` record, or tasks too big to carry it. Otherwise the
+        // tasks carry it, and a worker stores it only if a failure record comes to point at
+        // it (no write at all on the path where every delivery succeeds).
+        let disabled = wanting.iter().any(|s| fan_out(s) == FanOut::RecordDisabled);
+        let stored = if chosen_id || disabled || !is_carried(&event) {
+            let expires_at = now.plus_days(i64::from(app.config.event_retention_days));
+            match app.store.put_event(&event, expires_at).await? {
+                None => event,
+                Some(existing) if existing.fanned_out => {
+                    return Reply::json(
+                        202,
+                        &json!({"event_id": existing.event_id, "subscriptions": existing.subscriptions}),
+                    );
+                }
+                // Accepted before, but its fan-out never finished (a crash): finish it now.
+                // At-least-once: a delivery may go out twice, with the same webhook-id.
+                Some(existing) => existing,
             }
-            // Accepted before, but its fan-out never finished (a crash): finish it now.
-            // At-least-once: a delivery may go out twice, with the same webhook-id.
-            Some(existing) => existing,
+        } else {
+            event
         };
 
         let queue = app.queue()?;
         let first_delay = Duration::from_secs(u64::from(app.config.retry_schedule.delay_before(1).unwrap_or(0)));
-        for sub in &deliver {
-            queue.enqueue(&DeliveryTask::first_of(&stored, sub.id), first_delay).await.map_err(|e| {
-                tracing::error!(error = %e, "enqueue failed");
-                ApiError::Internal
-            })?;
-        }
+        let tasks: Vec<DeliveryTask> = deliver.iter().map(|sub| DeliveryTask::first_of(&stored, sub.id)).collect();
+        queue.enqueue_all(&tasks, first_delay).await.map_err(|e| {
+            tracing::error!(error = %e, "enqueue failed");
+            ApiError::Internal
+        })?;
         for sub in wanting.iter().filter(|s| fan_out(s) == FanOut::RecordDisabled) {
             let failure = Failure::subscription_disabled(sub, &stored.event_id, &stored.event_type, now);
             app.store.put_failure(&failure).await?;

@@ -8,10 +8,9 @@ use hookpost_domain::delivery::DeliveryTask;
 use hookpost_domain::failure::{FailureStatus, RetriggerOutcome, REASON_SUBSCRIPTION_DELETED};
 use hookpost_domain::{ApiError, Scope};
 use hookpost_http::parse::{failure_id, no_body, FAILURE};
-use hookpost_http::{Access, App, Reply, Route};
+use hookpost_http::{Access, App, Keyed, Reply, Route};
 use hookpost_store::StoreError;
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
 
 pub const ROUTE: Route = Route {
     method: "POST",
@@ -57,7 +56,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             tracing::error!(error = %err, failure_id = %pending.id, "enqueueing a retrigger failed");
             return Err(ApiError::Internal);
         }
-        Reply::json(200, &json!({"webhook_failure": pending.view()}))
+        Reply::json(200, &Keyed("webhook_failure", &pending.view()))
     })
     .await
 }

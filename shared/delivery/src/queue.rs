@@ -25,6 +25,15 @@ pub trait Queue: Send + Sync {
     /// Sends a task to be worked on after `delay` (any length: adapters with a maximum
     /// delay carry the rest in the task's `not_before`).
     async fn enqueue(&self, task: &DeliveryTask, delay: Duration) -> Result<(), QueueError>;
+
+    /// Sends several tasks with the same delay (a fan-out); adapters that can send them in
+    /// fewer requests do.
+    async fn enqueue_all(&self, tasks: &[DeliveryTask], delay: Duration) -> Result<(), QueueError> {
+        for task in tasks {
+            self.enqueue(task, delay).await?;
+        }
+        Ok(())
+    }
 }
 
 /// A received task: acknowledge it when done, or let it come back.

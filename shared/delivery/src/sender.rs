@@ -5,10 +5,16 @@
 //! a private address in). Redirects are never followed, no proxy from the environment is
 //! used, the connect step has 5 s and the whole attempt 15 s, at most 1 KiB of the response
 //! is read, and every ending is one of the SPEC §5 reasons.
+//!
+//! Connections are kept alive between attempts to the same destination (scheme, host name,
+//! port), which saves receivers a TCP and TLS handshake per event. The guard still decides
+//! every attempt: the name is resolved again, and an idle connection is taken only when the
+//! address it leads to is among this attempt's vetted ones.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -24,6 +30,98 @@ use url::{Host, Url};
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(15);
+/// An idle connection older than this is closed rather than reused: receivers' servers
+/// commonly drop idle connections after 60 s or more.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Idle connections kept per destination, and in all.
+const MAX_IDLE_PER_DESTINATION: usize = 128;
+const MAX_IDLE: usize = 2048;
+/// A response body is drained (in the background) up to this much for its connection to be
+/// reused; a bigger one closes the connection.
+const MAX_DRAIN_BYTES: usize = 64 * 1024;
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+type Connection = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// Where a connection leads, as far as reusing it goes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Destination {
+    https: bool,
+    host: String,
+    port: u16,
+}
+
+struct IdleConnection {
+    peer: IpAddr,
+    connection: Connection,
+    since: Instant,
+}
+
+/// Idle keep-alive connections by destination.
+#[derive(Default)]
+struct Pool {
+    idle: Mutex<Idle>,
+}
+
+#[derive(Default)]
+struct Idle {
+    by_destination: HashMap<Destination, Vec<IdleConnection>>,
+    count: usize,
+}
+
+impl Idle {
+    fn usable(c: &IdleConnection, now: Instant) -> bool {
+        now.duration_since(c.since) < IDLE_TIMEOUT && !c.connection.is_closed()
+    }
+}
+
+impl Pool {
+    /// The most recently returned live connection to `destination` whose peer is vetted.
+    /// Connections found expired or closed on the way are dropped; the rest are not looked
+    /// at (this runs once per attempt).
+    fn take(&self, destination: &Destination, vetted: &[IpAddr]) -> Option<(IpAddr, Connection)> {
+        let now = Instant::now();
+        let mut guard = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let idle = &mut *guard;
+        let list = idle.by_destination.get_mut(destination)?;
+        let mut at = list.len();
+        let mut found = None;
+        while at > 0 && found.is_none() {
+            at -= 1;
+            if !Idle::usable(&list[at], now) {
+                list.swap_remove(at);
+                idle.count -= 1;
+            } else if vetted.contains(&list[at].peer) && list[at].connection.is_ready() {
+                let taken = list.swap_remove(at);
+                idle.count -= 1;
+                found = Some((taken.peer, taken.connection));
+            }
+        }
+        if list.is_empty() {
+            idle.by_destination.remove(destination);
+        }
+        found
+    }
+
+    fn put(&self, destination: Destination, peer: IpAddr, connection: Connection) {
+        let now = Instant::now();
+        let mut guard = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let idle = &mut *guard;
+        if idle.count >= MAX_IDLE {
+            // Full: clear out what has expired everywhere (rare; bounded by MAX_IDLE).
+            idle.by_destination.retain(|_, list| {
+                list.retain(|c| Idle::usable(c, now));
+                !list.is_empty()
+            });
+            idle.count = idle.by_destination.values().map(Vec::len).sum();
+        }
+        let list = idle.by_destination.entry(destination).or_default();
+        if idle.count < MAX_IDLE && list.len() < MAX_IDLE_PER_DESTINATION {
+            list.push(IdleConnection { peer, connection, since: now });
+            idle.count += 1;
+        }
+    }
+}
 
 /// Turns a host name into addresses. Injected so tests can answer with any address without
 /// a DNS server.
@@ -88,6 +186,7 @@ pub struct Sender {
     tls: TlsConnector,
     connect_timeout: Duration,
     total_timeout: Duration,
+    pool: Arc<Pool>,
 }
 
 /// A TLS client trusting the system's roots, HTTP/1.1 only, on the same crypto provider the
@@ -131,6 +230,7 @@ impl Sender {
             tls: TlsConnector::from(tls),
             connect_timeout: CONNECT_TIMEOUT,
             total_timeout: TOTAL_TIMEOUT,
+            pool: Arc::new(Pool::default()),
         }
     }
 
@@ -173,11 +273,11 @@ impl Sender {
         }
     }
 
-    async fn connect(&self, addresses: &[IpAddr], port: u16) -> Result<TcpStream, Outcome> {
+    async fn connect(&self, addresses: &[IpAddr], port: u16) -> Result<(IpAddr, TcpStream), Outcome> {
         let mut last = Outcome::ConnectionRefused;
         for ip in addresses {
             match tokio::time::timeout(self.connect_timeout, self.dialer.dial(SocketAddr::new(*ip, port))).await {
-                Ok(Ok(stream)) => return Ok(stream),
+                Ok(Ok(stream)) => return Ok((*ip, stream)),
                 Ok(Err(err)) if err.kind() == io::ErrorKind::TimedOut => last = Outcome::Timeout,
                 Ok(Err(_)) => last = Outcome::ConnectionRefused,
                 Err(_) => last = Outcome::Timeout,
@@ -197,8 +297,37 @@ impl Sender {
         let host = url.host().ok_or(Outcome::DnsError)?;
         let port = url.port_or_known_default().unwrap_or(if https { 443 } else { 80 });
         let addresses = self.vetted_addresses(&host).await?;
-        let tcp = self.connect(&addresses, port).await?;
+        let destination = Destination { https, host: url.host_str().unwrap_or_default().to_owned(), port };
 
+        let host_header = match url.port() {
+            Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_owned(),
+        };
+        let path = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let build = || {
+            let mut builder = hyper::Request::builder()
+                .method(hyper::Method::POST)
+                .uri(path.as_str())
+                .header(hyper::header::HOST, host_header.as_str())
+                .header(hyper::header::CONTENT_LENGTH, request.body.len());
+            for (name, value) in &request.headers {
+                builder = builder.header(name.as_str(), value.as_str());
+            }
+            builder.body(Full::new(request.body.clone())).map_err(|_| Outcome::ConnectionRefused)
+        };
+
+        // An idle connection first; one the receiver closed meanwhile fails before any
+        // answer, and the attempt goes on over a new connection.
+        if let Some((peer, mut connection)) = self.pool.take(&destination, &addresses) {
+            if let Ok(response) = connection.send_request(build()?).await {
+                return Ok(self.read_response(response, destination, peer, connection).await);
+            }
+        }
+
+        let (peer, tcp) = self.connect(&addresses, port).await?;
         let stream: Box<dyn Stream> = if https {
             let name = match &host {
                 Host::Domain(d) => rustls::pki_types::ServerName::try_from(d.to_string()),
@@ -210,57 +339,82 @@ impl Sender {
         } else {
             Box::new(tcp)
         };
-
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        let (mut connection, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|_| Outcome::ConnectionRefused)?;
-        let driver = tokio::spawn(connection);
+        // The driver ends by itself once the connection is closed or dropped.
+        tokio::spawn(driver);
+        let response = connection.send_request(build()?).await.map_err(|_| Outcome::ConnectionRefused)?;
+        Ok(self.read_response(response, destination, peer, connection).await)
+    }
 
-        let host_header = match url.port() {
-            Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
-            None => url.host_str().unwrap_or_default().to_owned(),
-        };
-        let path = match url.query() {
-            Some(q) => format!("{}?{q}", url.path()),
-            None => url.path().to_owned(),
-        };
-        let mut builder = hyper::Request::builder()
-            .method(hyper::Method::POST)
-            .uri(path)
-            .header(hyper::header::HOST, host_header)
-            .header(hyper::header::CONTENT_LENGTH, request.body.len());
-        for (name, value) in &request.headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        let outgoing = builder.body(Full::new(request.body.clone())).map_err(|_| Outcome::ConnectionRefused)?;
-
-        let result = async {
-            let response = sender.send_request(outgoing).await.map_err(|_| Outcome::ConnectionRefused)?;
-            let outcome = Outcome::from_status(response.status().as_u16());
-            let retry_after = response
-                .headers()
-                .get(hyper::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_retry_after);
-            let mut body = response.into_body();
-            let mut excerpt = Vec::new();
-            while excerpt.len() < RESPONSE_EXCERPT_BYTES {
-                match body.frame().await {
-                    Some(Ok(frame)) => {
-                        if let Some(data) = frame.data_ref() {
-                            let room = RESPONSE_EXCERPT_BYTES - excerpt.len();
-                            excerpt.extend_from_slice(&data[..data.len().min(room)]);
-                        }
+    /// The outcome, the first 1 KiB of the body and any `Retry-After`. The rest of the body
+    /// is drained in the background, and the connection kept for the next attempt when that
+    /// ends cleanly and soon.
+    async fn read_response(
+        &self,
+        response: hyper::Response<hyper::body::Incoming>,
+        destination: Destination,
+        peer: IpAddr,
+        mut connection: Connection,
+    ) -> (Outcome, Option<String>, Option<u64>) {
+        let outcome = Outcome::from_status(response.status().as_u16());
+        let retry_after = response
+            .headers()
+            .get(hyper::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let mut body = response.into_body();
+        let mut excerpt = Vec::new();
+        let mut ended = false;
+        while excerpt.len() < RESPONSE_EXCERPT_BYTES {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        let room = RESPONSE_EXCERPT_BYTES - excerpt.len();
+                        excerpt.extend_from_slice(&data[..data.len().min(room)]);
                     }
-                    // A body cut short still leaves the status as the answer.
-                    Some(Err(_)) | None => break,
+                }
+                // A body cut short still leaves the status as the answer.
+                Some(Err(_)) => {
+                    let answer = (outcome, Some(String::from_utf8_lossy(&excerpt).into_owned()), retry_after);
+                    return answer;
+                }
+                None => {
+                    ended = true;
+                    break;
                 }
             }
-            Ok::<_, Outcome>((outcome, Some(String::from_utf8_lossy(&excerpt).into_owned()), retry_after))
         }
-        .await;
-        // The rest of the response is not read: the connection is dropped with it.
-        driver.abort();
-        result
+        if ended {
+            // The usual small answer, read whole: the connection goes back at once (a
+            // `Connection: close` shows as closed when it is next taken, and is dropped).
+            self.pool.put(destination, peer, connection);
+            return (outcome, Some(String::from_utf8_lossy(&excerpt).into_owned()), retry_after);
+        }
+        let pool = Arc::clone(&self.pool);
+        tokio::spawn(async move {
+            let drained = async {
+                let mut read = 0;
+                loop {
+                    match body.frame().await {
+                        Some(Ok(frame)) => {
+                            read += frame.data_ref().map_or(0, Bytes::len);
+                            if read > MAX_DRAIN_BYTES {
+                                return false;
+                            }
+                        }
+                        Some(Err(_)) => return false,
+                        None => break,
+                    }
+                }
+                connection.ready().await.is_ok()
+            };
+            // A long or endless body, or a `Connection: close`, drops the connection.
+            if tokio::time::timeout(DRAIN_TIMEOUT, drained).await == Ok(true) {
+                pool.put(destination, peer, connection);
+            }
+        });
+        (outcome, Some(String::from_utf8_lossy(&excerpt).into_owned()), retry_after)
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use aws_sdk_sqs::Client;
 use hookpost_domain::delivery::DeliveryTask;
 use hookpost_domain::Timestamp;
@@ -13,6 +14,9 @@ use crate::queue::{Queue, QueueError};
 
 /// SQS's longest `DelaySeconds`.
 pub const MAX_DELAY_SECS: u64 = 900;
+/// SQS's limits on one `SendMessageBatch`: ten messages, 256 KiB of bodies in all.
+pub const MAX_BATCH_MESSAGES: usize = 10;
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct SqsQueue {
@@ -44,17 +48,36 @@ pub fn split_delay(now: Timestamp, delay: Duration) -> (u64, Option<i64>) {
     }
 }
 
-#[async_trait]
-impl Queue for SqsQueue {
-    async fn enqueue(&self, task: &DeliveryTask, delay: Duration) -> Result<(), QueueError> {
-        let (sqs_delay, not_before) = split_delay(Timestamp::now(), delay);
-        let task = DeliveryTask { not_before, ..task.clone() };
-        let body = serde_json::to_string(&task).map_err(|e| QueueError(e.to_string()))?;
+/// Splits message bodies into batches SQS accepts, in order.
+pub fn batches(bodies: Vec<String>) -> Vec<Vec<String>> {
+    let mut batches: Vec<Vec<String>> = Vec::new();
+    let mut bytes = 0;
+    for body in bodies {
+        match batches.last_mut() {
+            Some(batch) if batch.len() < MAX_BATCH_MESSAGES && bytes + body.len() <= MAX_BATCH_BYTES => {
+                bytes += body.len();
+                batch.push(body);
+            }
+            _ => {
+                bytes = body.len();
+                batches.push(vec![body]);
+            }
+        }
+    }
+    batches
+}
+
+impl SqsQueue {
+    fn body(task: &DeliveryTask, not_before: Option<i64>) -> Result<String, QueueError> {
+        serde_json::to_string(&DeliveryTask { not_before, ..task.clone() }).map_err(|e| QueueError(e.to_string()))
+    }
+
+    async fn send_one(&self, body: String, delay_seconds: i32) -> Result<(), QueueError> {
         self.client
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
-            .delay_seconds(i32::try_from(sqs_delay).unwrap_or(900))
+            .delay_seconds(delay_seconds)
             .send()
             .await
             .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
@@ -62,9 +85,66 @@ impl Queue for SqsQueue {
     }
 }
 
+#[async_trait]
+impl Queue for SqsQueue {
+    async fn enqueue(&self, task: &DeliveryTask, delay: Duration) -> Result<(), QueueError> {
+        let (sqs_delay, not_before) = split_delay(Timestamp::now(), delay);
+        self.send_one(Self::body(task, not_before)?, i32::try_from(sqs_delay).unwrap_or(900)).await
+    }
+
+    /// Up to ten tasks per `SendMessageBatch` (SQS bills a batch as one request); entries
+    /// SQS refuses are sent once more one by one, and an error is returned only if that fails.
+    async fn enqueue_all(&self, tasks: &[DeliveryTask], delay: Duration) -> Result<(), QueueError> {
+        let (sqs_delay, not_before) = split_delay(Timestamp::now(), delay);
+        let delay_seconds = i32::try_from(sqs_delay).unwrap_or(900);
+        let bodies = tasks.iter().map(|t| Self::body(t, not_before)).collect::<Result<Vec<_>, _>>()?;
+        for batch in batches(bodies) {
+            if batch.len() == 1 {
+                self.send_one(batch.into_iter().next().unwrap_or_default(), delay_seconds).await?;
+                continue;
+            }
+            let entries = batch
+                .iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .delay_seconds(delay_seconds)
+                        .build()
+                        .map_err(|e| QueueError(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let sent = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
+            for refused in sent.failed() {
+                let body = refused.id().parse::<usize>().ok().and_then(|i| batch.get(i)).cloned();
+                let body = body.ok_or_else(|| QueueError(format!("SQS refused an unknown entry {}", refused.id())))?;
+                self.send_one(body, delay_seconds).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_hold_ten_messages_and_256_kib_at_most() {
+        let sizes = |b: &[Vec<String>]| b.iter().map(Vec::len).collect::<Vec<_>>();
+        assert_eq!(sizes(&batches((0..23).map(|i| i.to_string()).collect())), vec![10, 10, 3]);
+        let big = "x".repeat(100 * 1024);
+        assert_eq!(sizes(&batches(vec![big.clone(), big.clone(), big.clone(), "y".into()])), vec![2, 2]);
+        assert!(batches(Vec::new()).is_empty());
+    }
 
     #[test]
     fn long_delays_travel_in_not_before() {

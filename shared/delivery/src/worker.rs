@@ -50,6 +50,7 @@ pub struct Worker {
     pub schedule: RetrySchedule,
     pub clock: Arc<dyn Clock>,
     pub attempt_retention_days: u32,
+    pub event_retention_days: u32,
 }
 
 /// The signed request for one attempt of `event` to `sub` at `now`.
@@ -146,6 +147,7 @@ impl Worker {
             Some(DisabledReason::Deleted) => return Ok(()),
             Some(DisabledReason::AutoDisabled) => {
                 let failure = Failure::subscription_disabled(&sub, &event.event_id, &event.event_type, now);
+                self.keep_event(task, &event).await?;
                 self.store.put_failure(&failure).await?;
                 return Ok(());
             }
@@ -166,6 +168,7 @@ impl Worker {
 
         let failure =
             Failure::inactive(sub.account_id, &event.event_id, &event.event_type, sub.id, &sub.name, &reason, now, now);
+        self.keep_event(task, &event).await?;
         self.store.put_failure(&failure).await?;
         let exhausted =
             match self.store.record_exhausted(sub.account_id, sub.id, &reason, now, AUTO_DISABLE_AFTER).await {
@@ -174,6 +177,17 @@ impl Worker {
             };
         if exhausted.disabled_now {
             report_auto_disable(&exhausted.subscription, &reason, now);
+        }
+        Ok(())
+    }
+
+    /// Stores the event a failure record is about to point at, when only the task had it:
+    /// publish stores an event only when something may ask for it again (a chosen id, a
+    /// large event, a `subscription_disabled` record); a retrigger reads it from the store.
+    async fn keep_event(&self, task: &DeliveryTask, event: &Event) -> Result<(), StepError> {
+        if task.event.is_some() {
+            let expires_at = event.created_at.plus_days(i64::from(self.event_retention_days));
+            self.store.put_event(event, expires_at).await?;
         }
         Ok(())
     }

@@ -291,3 +291,89 @@ async fn the_allow_list_is_the_only_way_around() {
     let open = sender(loopback_policy()).send(&request(format!("http://{addr}/"))).await;
     assert_eq!(open.outcome, Outcome::Delivered { status: 200 });
 }
+
+/// Answers with whatever it is told to at the moment of the lookup.
+struct SwitchableResolver(Mutex<Vec<IpAddr>>);
+
+#[async_trait]
+impl Resolver for SwitchableResolver {
+    async fn lookup(&self, _host: &str) -> io::Result<Vec<IpAddr>> {
+        Ok(self.0.lock().unwrap().clone())
+    }
+}
+
+/// Dials for real (loopback only in these tests) and records every address it dialled.
+#[derive(Default)]
+struct CountingDialer(Mutex<Vec<SocketAddr>>);
+
+#[async_trait]
+impl Dialer for CountingDialer {
+    async fn dial(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+        assert!(addr.ip().is_loopback(), "only loopback may be dialled here, not {addr}");
+        self.0.lock().unwrap().push(addr);
+        TcpDialer.dial(addr).await
+    }
+}
+
+fn pooled(answer: IpAddr, policy: DestinationPolicy) -> (Sender, Arc<SwitchableResolver>, Arc<CountingDialer>) {
+    let resolver = Arc::new(SwitchableResolver(Mutex::new(vec![answer])));
+    let dialer = Arc::new(CountingDialer::default());
+    let sender = Sender::with_parts(
+        policy,
+        Arc::clone(&resolver) as Arc<dyn Resolver>,
+        Arc::clone(&dialer) as Arc<dyn Dialer>,
+        tls_config().unwrap(),
+    );
+    (sender, resolver, dialer)
+}
+
+/// Sends, then gives the background drain a moment to return the connection to the pool.
+async fn send_and_settle(sender: &Sender, url: &str) -> Outcome {
+    let outcome = sender.send(&request(url.to_owned())).await.outcome;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    outcome
+}
+
+#[tokio::test]
+async fn attempts_to_one_destination_share_a_kept_alive_connection() {
+    let (addr, seen) = receiver(204, &[], "", Duration::ZERO).await;
+    let (s, _, dialer) = pooled(addr.ip(), loopback_policy());
+    let url = format!("http://receiver.test:{}/hook", addr.port());
+    for _ in 0..3 {
+        assert_eq!(send_and_settle(&s, &url).await, Outcome::Delivered { status: 204 });
+    }
+    assert_eq!(seen.lock().unwrap().len(), 3);
+    assert_eq!(*dialer.0.lock().unwrap(), vec![addr], "one connection for three attempts");
+}
+
+#[tokio::test]
+async fn a_kept_connection_is_used_only_when_the_new_answer_vets_its_address() {
+    let (addr, seen) = receiver(204, &[], "", Duration::ZERO).await;
+    let (s, resolver, dialer) = pooled(addr.ip(), loopback_policy());
+    let url = format!("http://receiver.test:{}/hook", addr.port());
+    assert_eq!(send_and_settle(&s, &url).await, Outcome::Delivered { status: 204 });
+
+    // The name now points at a refused address: blocked, though a connection is open.
+    let private: IpAddr = "10.1.2.3".parse().unwrap();
+    *resolver.0.lock().unwrap() = vec![private];
+    assert_eq!(send_and_settle(&s, &url).await, Outcome::BlockedDestination(private));
+    // At another allowed address: dialled there, not sent over the kept connection.
+    let other: IpAddr = "127.0.0.2".parse().unwrap();
+    *resolver.0.lock().unwrap() = vec![other];
+    assert_eq!(send_and_settle(&s, &url).await, Outcome::ConnectionRefused);
+
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert_eq!(*dialer.0.lock().unwrap(), vec![addr, SocketAddr::new(other, addr.port())]);
+}
+
+#[tokio::test]
+async fn a_receiver_that_closes_its_connections_gets_a_new_one_each_time() {
+    let (addr, seen) = receiver(200, &[("connection", "close")], "ok", Duration::ZERO).await;
+    let (s, _, dialer) = pooled(addr.ip(), loopback_policy());
+    let url = format!("http://receiver.test:{}/hook", addr.port());
+    for _ in 0..2 {
+        assert_eq!(send_and_settle(&s, &url).await, Outcome::Delivered { status: 200 });
+    }
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    assert_eq!(dialer.0.lock().unwrap().len(), 2);
+}

@@ -186,6 +186,11 @@ pub struct CarriedEvent {
 /// well inside one 64 KiB SQS billing unit.
 pub const MAX_CARRIED_EVENT_BYTES: usize = 48 * 1024;
 
+/// Whether `event` travels inside its delivery tasks.
+pub fn is_carried(event: &Event) -> bool {
+    event.data.len() <= MAX_CARRIED_EVENT_BYTES
+}
+
 /// What kind of attempt a task is. Tagged, so kinds can be added (a manual retrigger of a
 /// failure record is next) without breaking tasks already queued.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -232,7 +237,7 @@ impl DeliveryTask {
     /// The first attempt of `event` to a subscription, carrying the event when it is small.
     pub fn first_of(event: &Event, subscription_id: SubscriptionId) -> Self {
         let mut task = Self::first(event.account_id, subscription_id, &event.event_id);
-        if event.data.len() <= MAX_CARRIED_EVENT_BYTES {
+        if is_carried(event) {
             task.event = Some(CarriedEvent {
                 event_type: event.event_type.clone(),
                 channel_id: event.channel_id.clone(),

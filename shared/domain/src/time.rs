@@ -41,19 +41,39 @@ impl Timestamp {
     }
 
     pub fn to_rfc3339(self) -> String {
-        match OffsetDateTime::from_unix_timestamp(self.0) {
-            Ok(t) => format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second()
-            ),
-            // Unreachable for any clock or stored value; render the epoch instead of panicking.
-            Err(_) => "1970-01-01T00:00:00Z".to_owned(),
-        }
+        let mut buf = [0u8; 20];
+        self.write_rfc3339(&mut buf).to_owned()
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SSZ` into `buf`, without allocating: every API object carries a few
+    /// timestamps, and formatting them through `format!` was a visible share of a list's cost.
+    /// Years outside 0000–9999 (no clock or stored value has them) render as the epoch.
+    fn write_rfc3339(self, buf: &mut [u8; 20]) -> &str {
+        let days = self.0.div_euclid(86_400);
+        let secs = self.0.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        let (year, month, day, secs) =
+            if (0..=9999).contains(&year) { (year, month, day, secs) } else { (1970, 1, 1, 0) };
+        let digits = |buf: &mut [u8; 20], at: usize, value: i64, width: usize| {
+            let mut v = value;
+            for i in (0..width).rev() {
+                buf[at + i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        digits(buf, 0, year, 4);
+        buf[4] = b'-';
+        digits(buf, 5, month, 2);
+        buf[7] = b'-';
+        digits(buf, 8, day, 2);
+        buf[10] = b'T';
+        digits(buf, 11, secs / 3600, 2);
+        buf[13] = b':';
+        digits(buf, 14, secs / 60 % 60, 2);
+        buf[16] = b':';
+        digits(buf, 17, secs % 60, 2);
+        buf[19] = b'Z';
+        std::str::from_utf8(buf).unwrap_or("1970-01-01T00:00:00Z")
     }
 }
 
@@ -65,8 +85,24 @@ impl fmt::Display for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_rfc3339())
+        let mut buf = [0u8; 20];
+        s.serialize_str(self.write_rfc3339(&mut buf))
     }
+}
+
+/// Year, month, day of the `days`-th day after 1970-01-01 (proleptic Gregorian; Howard
+/// Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 impl<'de> Deserialize<'de> for Timestamp {
@@ -117,6 +153,34 @@ impl Clock for ManualClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fast formatter against the `time` crate, over leap days, century rules and the
+    /// range of any real timestamp.
+    #[test]
+    fn formatting_agrees_with_the_time_crate() {
+        let reference = |secs: i64| {
+            let t = OffsetDateTime::from_unix_timestamp(secs).unwrap();
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
+        };
+        let mut secs: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
+        while secs < 253_402_300_799 {
+            assert_eq!(Timestamp::from_unix(secs).to_rfc3339(), reference(secs), "{secs}");
+            secs += 86_399 * 7 + 3_607;
+        }
+        for secs in [951_782_400, 951_868_799, 4_107_542_400, 1_709_208_000, 253_402_300_799, -1, 0] {
+            assert_eq!(Timestamp::from_unix(secs).to_rfc3339(), reference(secs), "{secs}");
+            assert_eq!(serde_json::to_value(Timestamp::from_unix(secs)).unwrap(), reference(secs));
+        }
+        assert_eq!(Timestamp::from_unix(i64::MAX / 2).to_rfc3339(), "1970-01-01T00:00:00Z");
+    }
 
     #[test]
     fn renders_whole_seconds_with_z() {

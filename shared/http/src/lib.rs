@@ -94,6 +94,7 @@ impl App {
             schedule: self.config.retry_schedule.clone(),
             clock: Arc::clone(&self.clock),
             attempt_retention_days: self.config.attempt_retention_days,
+            event_retention_days: self.config.event_retention_days,
         })
     }
 
@@ -196,6 +197,45 @@ pub struct Route {
 pub struct Reply {
     status: StatusCode,
     body: Option<String>,
+}
+
+/// `{"<key>": value}`, serialized straight to text (`json!` would build a `Value` first:
+/// an ordered map per object, which is most of a list's serialization cost).
+pub struct Keyed<'a, T>(pub &'static str, pub &'a T);
+
+impl<T: Serialize> Serialize for Keyed<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry(self.0, self.1)?;
+        map.end()
+    }
+}
+
+/// A page of a list: `{"<items>": [...], "<meta>": {"total", "limit", "offset"}}`.
+pub struct PageReply<'a, T> {
+    pub items_key: &'static str,
+    pub items: &'a [T],
+    pub meta_key: &'static str,
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+impl<T: Serialize> Serialize for PageReply<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        #[derive(Serialize)]
+        struct Meta {
+            total: u64,
+            limit: u32,
+            offset: u32,
+        }
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry(self.items_key, self.items)?;
+        map.serialize_entry(self.meta_key, &Meta { total: self.total, limit: self.limit, offset: self.offset })?;
+        map.end()
+    }
 }
 
 impl Reply {
