@@ -19,7 +19,7 @@ pub struct Options {
     pub local_bin: PathBuf,
     pub out_dir: PathBuf,
     pub quick: bool,
-    /// Deliveries in each throughput run (default 20,000; 100 when quick).
+    /// Deliveries in each throughput run (default 40,000; 100 when quick).
     pub deliveries: Option<u64>,
     /// Only this many subscriptions per event (default: 1, then 10).
     pub subscriptions: Option<u64>,
@@ -27,7 +27,8 @@ pub struct Options {
 
 /// Concurrency of the publishers and of the raw load generator.
 const CONNECTIONS: usize = 32;
-const WORKERS: &str = "64";
+/// hookpost-local's default.
+const WORKERS: &str = "32";
 
 /// A 1 KiB event's `data`.
 fn event_data() -> Value {
@@ -38,7 +39,7 @@ pub async fn run(opts: &Options) -> Result<(), String> {
     let sink = spawn_sink().await?;
     let sink_api = Api::new(sink.addr);
     let (measure, throughput_events, load_secs) =
-        if opts.quick { (Duration::from_millis(500), 100, 1) } else { (Duration::from_secs(10), 20_000, 10) };
+        if opts.quick { (Duration::from_millis(500), 100, 1) } else { (Duration::from_secs(10), 40_000, 10) };
     let throughput_events = opts.deliveries.unwrap_or(throughput_events);
 
     // The physical limit: the same sink, the same 1 KiB body, nothing but a load generator.
