@@ -81,11 +81,8 @@ async fn drain(s: &Setup) -> SqsEvent {
     event
 }
 
-#[tokio::test]
-async fn publish_goes_through_sqs_to_the_deliver_handler() {
-    let Some(s) = setup().await else { return };
-    let body =
-        json!({"account_id": s.account.id.to_string(), "event": "call.ended", "data": {"n": 1}, "event_id": "evt_sqs"});
+/// Publishes through the `publish-event` handler, as API Gateway would call it.
+async fn publish(s: &Setup, body: serde_json::Value) {
     let req = lambda_http::http::Request::builder()
         .method("POST")
         .uri("/internal/v1/events")
@@ -94,6 +91,16 @@ async fn publish_goes_through_sqs_to_the_deliver_handler() {
         .unwrap();
     let res = publish_event::handle(&s.app, req).await;
     assert_eq!(res.status(), 202);
+}
+
+#[tokio::test]
+async fn publish_goes_through_sqs_to_the_deliver_handler() {
+    let Some(s) = setup().await else { return };
+    publish(
+        &s,
+        json!({"account_id": s.account.id.to_string(), "event": "call.ended", "data": {"n": 1}, "event_id": "evt_sqs"}),
+    )
+    .await;
 
     let event = drain(&s).await;
     assert_eq!(event.records.len(), 1, "one task for the one subscription");
@@ -179,15 +186,7 @@ async fn a_fan_out_goes_in_batches_and_carries_the_event() {
         let sub = Subscription::create(s.account.id, input, None, None, Timestamp::now());
         s.app.store.create_subscription(&sub, ActiveCap(25)).await.unwrap();
     }
-    let body = json!({"account_id": s.account.id.to_string(), "event": "call.ended", "data": {"n": 12}});
-    let req = lambda_http::http::Request::builder()
-        .method("POST")
-        .uri("/internal/v1/events")
-        .header("content-type", "application/json")
-        .body(Body::Text(body.to_string()))
-        .unwrap();
-    let res = publish_event::handle(&s.app, req).await;
-    assert_eq!(res.status(), 202);
+    publish(&s, json!({"account_id": s.account.id.to_string(), "event": "call.ended", "data": {"n": 12}})).await;
 
     let event = drain(&s).await;
     assert_eq!(event.records.len(), 12, "two SendMessageBatch calls, twelve tasks");
