@@ -20,8 +20,10 @@ pub async fn record_dead_task(app: &App, task: &DeliveryTask) -> Result<(), Stri
     // A task that carries its event stores it first, so the record can be retriggered.
     let event = match task.carried_event() {
         Some(event) => {
-            let expires_at = event.created_at.plus_days(i64::from(app.config.event_retention_days));
-            store.put_event(&event, expires_at).await.map_err(|e| e.to_string())?;
+            store
+                .put_event(&event, event.expires_at(app.config.event_retention_days))
+                .await
+                .map_err(|e| e.to_string())?;
             Some(event)
         }
         None => store.get_event(task.account_id, &task.event_id).await.map_err(|e| e.to_string())?,

@@ -59,8 +59,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         // it (no write at all on the path where every delivery succeeds).
         let disabled = wanting.iter().any(|s| fan_out(s) == FanOut::RecordDisabled);
         let stored = if chosen_id || disabled || !is_carried(&event) {
-            let expires_at = now.plus_days(i64::from(app.config.event_retention_days));
-            match app.store.put_event(&event, expires_at).await? {
+            match app.store.put_event(&event, event.expires_at(app.config.event_retention_days)).await? {
                 None => event,
                 Some(existing) if existing.fanned_out => {
                     return Reply::json(

@@ -366,8 +366,10 @@ impl Sender {
             .and_then(parse_retry_after);
         let mut body = response.into_body();
         let mut excerpt = Vec::new();
-        let mut ended = false;
-        while excerpt.len() < RESPONSE_EXCERPT_BYTES {
+        // `Some(true)`: the body ended; `Some(false)`: it was cut short (the status still
+        // stands as the answer); `None`: more than the excerpt is still to come.
+        let mut ended = None;
+        while excerpt.len() < RESPONSE_EXCERPT_BYTES && ended.is_none() {
             match body.frame().await {
                 Some(Ok(frame)) => {
                     if let Some(data) = frame.data_ref() {
@@ -375,22 +377,20 @@ impl Sender {
                         excerpt.extend_from_slice(&data[..data.len().min(room)]);
                     }
                 }
-                // A body cut short still leaves the status as the answer.
-                Some(Err(_)) => {
-                    let answer = (outcome, Some(String::from_utf8_lossy(&excerpt).into_owned()), retry_after);
-                    return answer;
-                }
-                None => {
-                    ended = true;
-                    break;
-                }
+                Some(Err(_)) => ended = Some(false),
+                None => ended = Some(true),
             }
         }
-        if ended {
+        let answer = (outcome, Some(String::from_utf8_lossy(&excerpt).into_owned()), retry_after);
+        match ended {
+            Some(false) => return answer,
             // The usual small answer, read whole: the connection goes back at once (a
             // `Connection: close` shows as closed when it is next taken, and is dropped).
-            self.pool.put(destination, peer, connection);
-            return (outcome, Some(String::from_utf8_lossy(&excerpt).into_owned()), retry_after);
+            Some(true) => {
+                self.pool.put(destination, peer, connection);
+                return answer;
+            }
+            None => {}
         }
         let pool = Arc::clone(&self.pool);
         tokio::spawn(async move {
@@ -415,6 +415,6 @@ impl Sender {
                 pool.put(destination, peer, connection);
             }
         });
-        (outcome, Some(String::from_utf8_lossy(&excerpt).into_owned()), retry_after)
+        answer
     }
 }

@@ -186,8 +186,7 @@ impl Worker {
     /// large event, a `subscription_disabled` record); a retrigger reads it from the store.
     async fn keep_event(&self, task: &DeliveryTask, event: &Event) -> Result<(), StepError> {
         if task.event.is_some() {
-            let expires_at = event.created_at.plus_days(i64::from(self.event_retention_days));
-            self.store.put_event(event, expires_at).await?;
+            self.store.put_event(event, event.expires_at(self.event_retention_days)).await?;
         }
         Ok(())
     }

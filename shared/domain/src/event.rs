@@ -28,6 +28,14 @@ pub struct Event {
     pub fanned_out: bool,
 }
 
+impl Event {
+    /// When the stored event expires (DynamoDB TTL): `retention_days` after it was published,
+    /// whoever stores it and whenever.
+    pub fn expires_at(&self, retention_days: u32) -> Timestamp {
+        self.created_at.plus_days(i64::from(retention_days))
+    }
+}
+
 /// A validated publish request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublishRequest {
