@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use hookpost_bench::{api, delivery, dynamo, sink, startup};
+use hookpost_bench::{api, delivery, dynamo, sink, soak, startup};
 
 const HELP: &str = "hookpost-bench: the benchmarks behind docs/BENCHMARKS.md
 
@@ -11,6 +11,9 @@ USAGE:
   hookpost-bench api      --local-bin PATH [--out DIR] [--quick]
   hookpost-bench startup  --lambda-dir DIR [--out DIR] [--runs N]
   hookpost-bench dynamo   --endpoint URL
+  hookpost-bench soak     --local-bin PATH --mode faults|crash|throttle [--events N] [--kills N]
+                          [--receivers N] [--throttle SHARE] [--endpoint URL] [--drain-timeout SECS] [--out DIR]
+                          (fails when an accepted delivery is lost; --header prints the table head)
   hookpost-bench sink     ADDR          (the benchmark's HTTP sink; the others start it)
 ";
 
@@ -78,6 +81,31 @@ async fn run(command: &str, args: &Args) -> Result<(), String> {
             startup::run(&opts).await
         }
         "dynamo" => dynamo::run(&dynamo::Options { endpoint: args.required("--endpoint")? }).await,
+        "soak" => {
+            if args.has("--header") {
+                soak::print_header();
+            }
+            let number = |flag: &str, default: u64| -> Result<u64, String> {
+                args.value(flag).map_or(Ok(default), |n| n.parse().map_err(|_| format!("{flag} takes a number")))
+            };
+            let mode = args.required("--mode")?;
+            let opts = soak::Options {
+                local_bin: args.required("--local-bin")?.into(),
+                out_dir: args.out_dir()?,
+                mode: soak::Mode::parse(&mode).ok_or_else(|| format!("unknown --mode {mode}"))?,
+                events: number("--events", 1_000)?,
+                kills: u32::try_from(number("--kills", 2)?).map_err(|_| "--kills is too large")?,
+                throttle: args.value("--throttle").map_or(Ok(0.1), |s| {
+                    s.parse::<f64>().ok().filter(|p| (0.0..=1.0).contains(p)).ok_or("--throttle takes 0 to 1")
+                })?,
+                endpoint: args.value("--endpoint"),
+                drain_timeout: std::time::Duration::from_secs(number("--drain-timeout", 600)?),
+                receivers: usize::try_from(number("--receivers", 2)?)
+                    .map_err(|_| "--receivers is too large")?
+                    .clamp(1, 25),
+            };
+            soak::run(&opts).await
+        }
         _ => Err(HELP.to_owned()),
     }
 }

@@ -20,6 +20,14 @@ pub struct Child {
     pub addr: SocketAddr,
 }
 
+impl Child {
+    /// `kill -9`: the process gets no chance to finish anything.
+    pub fn kill_now(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Child {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -61,8 +69,18 @@ pub async fn spawn_sink() -> Result<Child, String> {
 
 /// The `hookpost-local` binary with `env`, logging to `log`.
 pub async fn spawn_local(bin: &Path, env: &[(&str, String)], log: &Path) -> Result<Child, String> {
-    let addr = free_addr();
-    let out = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let _ = std::fs::remove_file(log);
+    spawn_local_at(bin, free_addr(), env, log).await
+}
+
+/// The `hookpost-local` binary on `addr` with `env`, appending to `log` (a restart keeps
+/// the earlier runs' lines).
+pub async fn spawn_local_at(bin: &Path, addr: SocketAddr, env: &[(&str, String)], log: &Path) -> Result<Child, String> {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| format!("{}: {e}", log.display()))?;
     let err = out.try_clone().map_err(|e| e.to_string())?;
     let mut command = Command::new(bin);
     command

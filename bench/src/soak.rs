@@ -1,0 +1,442 @@
+//! The durability soak: publish events to receivers that misbehave, crash `hookpost-local`
+//! with `kill -9` or throttle its DynamoDB, and account for every (event, subscription)
+//! pair that was accepted (answered 202) as delivered or recorded as a failure.
+//!
+//! Three runs, as a user meets them:
+//!
+//! - `faults`: the memory store; five receivers (always 204; 30 % 500; 20 % hang past the
+//!   sender's timeout; 30 % TCP reset; 50 % 503 with `Retry-After`).
+//! - `crash`: `hookpost-local --dynamodb-endpoint` (moto), two receivers (one always 204,
+//!   one failing half its attempts so retries are queued), killed with SIGKILL and restarted
+//!   on the same store: half the kills while events are being published (before, during or
+//!   after a fan-out), half afterwards, while retries are in flight.
+//! - `throttle`: the DynamoDB endpoint behind a proxy that throttles a share of the calls.
+//!
+//! The publisher behaves like a team's backend: half the events carry an `event_id` of its
+//! own and are repeated with it until answered 202; the others let hookpost choose, and a
+//! publish that fails is sent again as a new event.
+//!
+//! Failure records do not name their event in the API (the seed fixes that shape), so the
+//! soak proves each record the way a customer would use it: once everything has drained,
+//! every subscription's URL is changed to a recovery receiver and every failure is
+//! retriggered (`POST .../recover`). A pair is **delivered** when its receiver answered 2xx,
+//! **recorded** when its failure record's retrigger brought the event to the recovery
+//! receiver, and **lost** otherwise.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use crate::faults::{Behaviour, FaultReceivers};
+use crate::procs::{free_addr, spawn_local_at, Api, Child, ADMIN_KEY};
+use crate::throttle::ThrottleProxy;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Faults,
+    Crash,
+    Throttle,
+}
+
+impl Mode {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "faults" => Some(Self::Faults),
+            "crash" => Some(Self::Crash),
+            "throttle" => Some(Self::Throttle),
+            _ => None,
+        }
+    }
+}
+
+pub struct Options {
+    pub local_bin: PathBuf,
+    pub out_dir: PathBuf,
+    pub mode: Mode,
+    pub events: u64,
+    /// `crash`: how many times hookpost-local is killed.
+    pub kills: u32,
+    /// `throttle`: the share of DynamoDB calls throttled.
+    pub throttle: f64,
+    /// `crash` and `throttle`: the DynamoDB- and SQS-compatible server (moto).
+    pub endpoint: Option<String>,
+    pub drain_timeout: Duration,
+    /// `crash` and `throttle`: receivers per event (half always 204, half failing half
+    /// their attempts); the fault mix always has its five.
+    pub receivers: usize,
+}
+
+/// The retry schedule of the soak: three attempts, a second apart.
+const SCHEDULE: &str = "0,1,2";
+/// How long a hanging receiver holds a connection: past the sender's 15 s.
+const HANG: Duration = Duration::from_secs(17);
+/// The queue's visibility timeout in the durable mode: what a killed worker's task waits
+/// before it is handed out again.
+const VISIBILITY_SECS: &str = "20";
+
+/// The receivers of a run: (name, behaviour).
+fn receivers_of(mode: Mode, count: usize) -> Vec<(String, Behaviour)> {
+    match mode {
+        Mode::Faults => vec![
+            ("ok".to_owned(), Behaviour::Ok),
+            ("error".to_owned(), Behaviour::Error(0.3)),
+            ("hang".to_owned(), Behaviour::Hang(0.2)),
+            ("reset".to_owned(), Behaviour::Reset(0.3)),
+            ("busy".to_owned(), Behaviour::Busy(0.5)),
+        ],
+        Mode::Crash | Mode::Throttle => (0..count.max(1))
+            .map(|i| {
+                if i.is_multiple_of(2) {
+                    (format!("ok{i}"), Behaviour::Ok)
+                } else {
+                    (format!("flaky{i}"), Behaviour::Error(0.5))
+                }
+            })
+            .collect(),
+    }
+}
+
+/// What a run found.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub events_accepted: u64,
+    pub pairs: u64,
+    pub delivered: u64,
+    pub failure_records: u64,
+    pub recorded: u64,
+    pub lost: u64,
+    pub duplicates: u64,
+    pub delivered_and_recorded: u64,
+    /// Deliveries of events whose publish was never answered 202 (a publish cut short by a
+    /// crash or refused after part of its fan-out was queued).
+    pub strays: u64,
+    pub publish_answers: BTreeMap<String, u64>,
+    pub kills: u32,
+    pub throttled: (u64, u64),
+    pub publish_secs: f64,
+    pub drain_secs: f64,
+    pub lost_examples: Vec<String>,
+    /// `throttle`: the calls that reached the server, by operation.
+    pub calls: String,
+}
+
+/// hookpost-local as the soak runs it: one address across restarts.
+struct Local {
+    bin: PathBuf,
+    addr: std::net::SocketAddr,
+    env: Vec<(&'static str, String)>,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Local {
+    async fn start(&mut self) -> Result<(), String> {
+        let env: Vec<(&str, String)> = self.env.iter().map(|(k, v)| (*k, v.clone())).collect();
+        self.child = Some(spawn_local_at(&self.bin, self.addr, &env, &self.log).await?);
+        Ok(())
+    }
+
+    /// `kill -9`, then the same command again on the same store.
+    async fn crash_and_restart(&mut self) -> Result<(), String> {
+        if let Some(mut child) = self.child.take() {
+            child.kill_now();
+        }
+        self.start().await
+    }
+}
+
+pub async fn run(opts: &Options) -> Result<(), String> {
+    let report = soak(opts).await?;
+    print(opts, &report);
+    if report.lost > 0 {
+        return Err(format!("{} accepted deliveries lost (e.g. {:?})", report.lost, report.lost_examples));
+    }
+    Ok(())
+}
+
+async fn soak(opts: &Options) -> Result<Report, String> {
+    let receivers = FaultReceivers::start(HANG).await?;
+    let mut env: Vec<(&'static str, String)> = vec![
+        ("HOOKPOST_ALLOW_HTTP", "true".to_owned()),
+        ("HOOKPOST_ALLOW_CIDRS", "127.0.0.0/8".to_owned()),
+        ("HOOKPOST_RATE_LIMIT_PER_MINUTE", "1000000000".to_owned()),
+        ("HOOKPOST_RETRY_SCHEDULE", SCHEDULE.to_owned()),
+        ("HOOKPOST_QUEUE_VISIBILITY_SECONDS", VISIBILITY_SECS.to_owned()),
+        ("RUST_LOG", "warn".to_owned()),
+    ];
+    let mut proxy = None;
+    match opts.mode {
+        // Hanging receivers hold a worker for 15 s each: enough workers that they do not
+        // starve the others.
+        Mode::Faults => env.push(("HOOKPOST_WORKERS", "256".to_owned())),
+        Mode::Crash | Mode::Throttle => {
+            let endpoint = opts.endpoint.clone().ok_or("--endpoint (moto) is required for this mode")?;
+            let endpoint = if opts.mode == Mode::Throttle {
+                let started = ThrottleProxy::start(&endpoint, opts.throttle).await?;
+                let url = started.url();
+                proxy = Some(started);
+                url
+            } else {
+                endpoint
+            };
+            env.push(("HOOKPOST_DYNAMODB_ENDPOINT", endpoint));
+            env.push(("HOOKPOST_TABLE", format!("soak-{}", uuid_like())));
+        }
+    }
+    let log = opts.out_dir.join(format!("soak-{:?}-hookpost-local.log", opts.mode).to_lowercase());
+    let _ = std::fs::remove_file(&log);
+    let mut local = Local { bin: opts.local_bin.clone(), addr: free_addr(), env, log, child: None };
+    local.start().await?;
+    let api = Api::new(local.addr);
+    let (account, token) = api.customer().await;
+    let mut subscriptions = Vec::new();
+    for (name, behaviour) in receivers_of(opts.mode, opts.receivers) {
+        let id = api.subscribe(&token, &receivers.url(&name, behaviour)).await;
+        subscriptions.push((name, id));
+    }
+
+    // Publish, and (crash mode) kill while publishing.
+    let accepted = Arc::new(Mutex::new(HashSet::<String>::new()));
+    let answers = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
+    let published = Arc::new(AtomicU64::new(0));
+    let publishing_done = Arc::new(AtomicBool::new(false));
+    let kills_during = opts.kills - opts.kills / 2;
+    let kills_after = opts.kills / 2;
+    let mut kills = 0;
+    let started = Instant::now();
+    let publisher = {
+        let (api, account, accepted, answers, published, done) = (
+            api.clone(),
+            account.clone(),
+            Arc::clone(&accepted),
+            Arc::clone(&answers),
+            Arc::clone(&published),
+            Arc::clone(&publishing_done),
+        );
+        let events = opts.events;
+        let concurrency = if opts.mode == Mode::Faults { 32 } else { 8 };
+        tokio::spawn(async move {
+            futures::stream::iter(0..events)
+                .for_each_concurrent(concurrency, |i| {
+                    let (api, account, accepted, answers, published) =
+                        (&api, &account, &accepted, &answers, &published);
+                    async move {
+                        let id = publish_until_accepted(api, account, i, answers).await;
+                        accepted.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
+                        published.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+                .await;
+            done.store(true, Ordering::Relaxed);
+        })
+    };
+    if opts.mode == Mode::Crash {
+        let mut thresholds: Vec<u64> =
+            (0..kills_during).map(|_| (opts.events as f64 * (0.1 + 0.8 * rand::random::<f64>())) as u64).collect();
+        thresholds.sort_unstable();
+        for threshold in thresholds {
+            while published.load(Ordering::Relaxed) < threshold && !publishing_done.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % 200)).await;
+            local.crash_and_restart().await?;
+            kills += 1;
+        }
+    }
+    publisher.await.map_err(|e| format!("publisher: {e}"))?;
+    let publish_secs = started.elapsed().as_secs_f64();
+    let drain_started = Instant::now();
+    if opts.mode == Mode::Crash {
+        // The retry path: attempts and scheduled retries are in the queue now.
+        for _ in 0..kills_after {
+            tokio::time::sleep(Duration::from_millis(300 + rand::random::<u64>() % 1500)).await;
+            local.crash_and_restart().await?;
+            kills += 1;
+        }
+    }
+
+    let accepted = std::mem::take(&mut *accepted.lock().unwrap_or_else(|e| e.into_inner()));
+    let pairs = accepted.len() as u64 * subscriptions.len() as u64;
+    let failure_records = drain(&api, &token, &receivers, pairs, opts.drain_timeout).await;
+    let drain_secs = drain_started.elapsed().as_secs_f64();
+    recover(&api, &token, &receivers, &subscriptions, opts.drain_timeout).await?;
+
+    let mut report = Report {
+        events_accepted: accepted.len() as u64,
+        pairs,
+        failure_records,
+        publish_answers: std::mem::take(&mut *answers.lock().unwrap_or_else(|e| e.into_inner())),
+        kills,
+        throttled: proxy.as_ref().map(ThrottleProxy::counts).unwrap_or_default(),
+        publish_secs,
+        drain_secs,
+        ..Report::default()
+    };
+    let mut everything_delivered = HashSet::new();
+    for (name, _) in &subscriptions {
+        let seen = receivers.seen_at(&format!("/r/{name}"));
+        let recovered = receivers.seen_at(&format!("/recovery/{name}"));
+        for id in &accepted {
+            let delivered = seen.get(id).map_or(0, |s| s.delivered);
+            let retriggered = recovered.get(id).map_or(0, |s| s.delivered);
+            report.duplicates += u64::from(delivered.saturating_sub(1) + retriggered.saturating_sub(1));
+            match (delivered > 0, retriggered > 0) {
+                (true, true) => {
+                    report.delivered += 1;
+                    report.delivered_and_recorded += 1;
+                }
+                (true, false) => report.delivered += 1,
+                (false, true) => report.recorded += 1,
+                (false, false) => {
+                    report.lost += 1;
+                    if report.lost_examples.len() < 5 {
+                        report.lost_examples.push(format!("{id} → {name}"));
+                    }
+                }
+            }
+        }
+        everything_delivered
+            .extend(seen.iter().chain(&recovered).filter(|(_, s)| s.delivered > 0).map(|(id, _)| id.clone()));
+    }
+    report.strays = everything_delivered.iter().filter(|id| !accepted.contains(id.as_str())).count() as u64;
+    if let Some(mut child) = local.child.take() {
+        child.kill_now();
+    }
+    if let Some(proxy) = &proxy {
+        report.calls = proxy.timings().report();
+    }
+    Ok(report)
+}
+
+/// Publishes event `i` until it is accepted; returns its event id. Even events carry an
+/// id of the publisher's choosing and are repeated with it; odd ones let hookpost choose,
+/// and a failed publish is sent again as a new event.
+async fn publish_until_accepted(api: &Api, account: &str, i: u64, answers: &Mutex<BTreeMap<String, u64>>) -> String {
+    let chosen = i.is_multiple_of(2).then(|| format!("soak-{i}-{}", uuid_like()));
+    let mut body = json!({"account_id": account, "event": "soak.event", "data": {"n": i}});
+    if let Some(id) = &chosen {
+        body["event_id"] = json!(id);
+    }
+    let mut pause = Duration::from_millis(20);
+    loop {
+        let answer = api.call("POST", "/internal/v1/events", Some(ADMIN_KEY), Some(&body)).await;
+        let label = match &answer {
+            Ok((status, _)) => status.to_string(),
+            Err(_) => "no answer".to_owned(),
+        };
+        *answers.lock().unwrap_or_else(|e| e.into_inner()).entry(label).or_default() += 1;
+        if let Ok((202, value)) = &answer {
+            if let Some(id) = value["event_id"].as_str() {
+                return id.to_owned();
+            }
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// The failure records listed (inactive and pending) for the customer.
+async fn failure_total(api: &Api, token: &str, status: Option<&str>) -> Option<u64> {
+    let query = status.map(|s| format!("&status={s}")).unwrap_or_default();
+    match api.call("GET", &format!("/api/v4/tasks/webhook_failures?limit=1{query}"), Some(token), None).await {
+        Ok((200, body)) => body["metadata"]["total"].as_u64(),
+        _ => None,
+    }
+}
+
+/// Waits until deliveries and failure records together cover every accepted pair (or the
+/// timeout); returns the failure records then.
+async fn drain(api: &Api, token: &str, receivers: &FaultReceivers, pairs: u64, timeout: Duration) -> u64 {
+    let deadline = Instant::now() + timeout;
+    let mut failures = 0;
+    loop {
+        failures = failure_total(api, token, None).await.unwrap_or(failures);
+        if receivers.delivered() + failures >= pairs || Instant::now() > deadline {
+            return failures;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Points every subscription at its recovery receiver, retriggers every failure record and
+/// waits until none is pending.
+async fn recover(
+    api: &Api,
+    token: &str,
+    receivers: &FaultReceivers,
+    subscriptions: &[(String, String)],
+    timeout: Duration,
+) -> Result<(), String> {
+    for (name, id) in subscriptions {
+        let url = format!("http://{}/recovery/{name}", receivers.addr);
+        let path = format!("/api/v1/webhook-subscriptions/{id}");
+        match api.call("PATCH", &path, Some(token), Some(&json!({"url": url}))).await {
+            Ok((200, _)) => {}
+            other => return Err(format!("PATCH {path}: {other:?}")),
+        }
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        let answer = api.call("POST", "/api/v4/tasks/webhook_failures/recover", Some(token), Some(&json!({}))).await;
+        match answer {
+            Ok((202, Value::Object(body))) if body.get("retriggered").and_then(Value::as_u64) == Some(0) => break,
+            Ok((202, _)) => {}
+            other if Instant::now() > deadline => return Err(format!("recover: {other:?}")),
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+    while Instant::now() < deadline {
+        if failure_total(api, token, Some("pending")).await == Some(0) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err("retriggered failures still pending at the timeout".to_owned())
+}
+
+fn uuid_like() -> String {
+    format!("{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>())
+}
+
+fn print(opts: &Options, r: &Report) {
+    let mode = match opts.mode {
+        Mode::Faults => "fault mix, memory store".to_owned(),
+        Mode::Crash => format!("kill -9 ×{}, DynamoDB + SQS (moto)", r.kills),
+        Mode::Throttle => {
+            let (throttled, passed) = r.throttled;
+            let share = 100.0 * throttled as f64 / (throttled + passed).max(1) as f64;
+            format!("DynamoDB throttled {:.0} % ({throttled} of {} calls)", share, throttled + passed)
+        }
+    };
+    let answers: Vec<String> = r.publish_answers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    let per_thousand = 1000.0 * r.duplicates as f64 / r.delivered.max(1) as f64;
+    println!(
+        "| {mode} | {} events × {} receivers = {} pairs | {} | {} ({} recorded) | **{}** | {} ({per_thousand:.2} per 1,000) | {} | {:.0} s | {:.0} s |",
+        r.events_accepted,
+        r.pairs.checked_div(r.events_accepted).unwrap_or(0),
+        r.pairs,
+        r.delivered,
+        r.failure_records,
+        r.recorded,
+        r.lost,
+        r.duplicates,
+        r.strays,
+        r.publish_secs,
+        r.drain_secs,
+    );
+    println!("publish answers: {}; delivered and also recorded: {}", answers.join(", "), r.delivered_and_recorded);
+    if !r.calls.is_empty() {
+        print!("calls that reached the server:\n{}", r.calls);
+    }
+}
+
+/// The table head the rows above belong under.
+pub fn print_header() {
+    println!("| run | accepted | delivered | failure records (retriggered to the recovery receiver) | lost | duplicates | strays | publish | drain |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+}
