@@ -34,7 +34,7 @@ fn get_subscription(c: &mut Criterion) {
     let app =
         App::new(Arc::new(MemoryStore::new()), Config { rate_limit_per_minute: 1_000_000_000, ..Config::default() });
     let (token, subscription) = runtime.block_on(async {
-        let queue = Arc::new(InProcessQueue::new(Duration::from_secs(60)));
+        let queue = hookpost_local::Delivery::InProcess(Arc::new(InProcessQueue::new(Duration::from_secs(60))));
         let running = hookpost_local::start_with_app(
             "127.0.0.1:0".parse().expect("addr"),
             Some(ADMIN_KEY.to_owned()),

@@ -29,6 +29,7 @@ use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use hookpost_delivery::InProcessQueue;
 use hookpost_domain::{Clock, SystemClock};
 use hookpost_http::{App, Config};
+use hookpost_local::Delivery;
 use hookpost_store::DynamoStore;
 use serde_json::{json, Value};
 
@@ -269,7 +270,8 @@ pub async fn measure(endpoint: &str) -> Result<Vec<Measured>, String> {
     config.retry_schedule = hookpost_domain::delivery::RetrySchedule::parse("0,0,0,0,0")?;
     let app = App::new(Arc::new(store), config);
     let server_app = app.clone();
-    let queue = Arc::new(InProcessQueue::new(Duration::from_secs(60)));
+    // The in-process queue: this counts DynamoDB's calls alone (SQS is priced apart).
+    let queue = Delivery::InProcess(Arc::new(InProcessQueue::new(Duration::from_secs(60))));
     let addr: SocketAddr = "127.0.0.1:0".parse().map_err(|_| "address")?;
     let mut running = hookpost_local::start_with_app(addr, Some(ADMIN_KEY.to_owned()), server_app, queue, 16)
         .await

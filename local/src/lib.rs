@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use hookpost_delivery::queue::{spawn_workers, TaskHandler};
 use hookpost_delivery::sweep::return_lost_retriggers;
-use hookpost_delivery::InProcessQueue;
+use hookpost_delivery::{InProcessQueue, Queue};
 use hookpost_domain::ApiError;
 use hookpost_http::parse::MAX_BODY_BYTES;
 use hookpost_http::{context::encode_caller, error_response, App, Config};
@@ -30,8 +30,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+pub mod durable;
 pub mod routes;
 
+use durable::SqsQueues;
 use routes::{match_template, Guard, RouteEntry};
 
 /// Everything `hookpost-local` is started with.
@@ -52,7 +54,8 @@ pub const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Options {
     /// `HOOKPOST_ADDR`, `HOOKPOST_ADMIN_KEY` and the shared configuration variables; the
-    /// `--dynamodb-endpoint` argument overrides `HOOKPOST_DYNAMODB_ENDPOINT`.
+    /// `--dynamodb-endpoint` and `--sqs-endpoint` arguments override
+    /// `HOOKPOST_DYNAMODB_ENDPOINT` and `HOOKPOST_SQS_ENDPOINT`.
     pub fn from_env_and_args(args: &[String]) -> Result<Self, String> {
         let mut config = Config::from_env()?;
         let mut args = args.iter();
@@ -63,6 +66,12 @@ impl Options {
                 }
                 other if other.starts_with("--dynamodb-endpoint=") => {
                     config.dynamodb_endpoint = Some(other["--dynamodb-endpoint=".len()..].to_owned());
+                }
+                "--sqs-endpoint" => {
+                    config.sqs_endpoint = Some(args.next().ok_or("--sqs-endpoint needs a URL")?.clone());
+                }
+                other if other.starts_with("--sqs-endpoint=") => {
+                    config.sqs_endpoint = Some(other["--sqs-endpoint=".len()..].to_owned());
                 }
                 other => return Err(format!("unknown argument `{other}` (try --help)")),
             }
@@ -95,11 +104,72 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, String> {
         Some(endpoint) => {
             let client = hookpost_store::dynamo::connect(Some(endpoint)).await;
             let store = DynamoStore::new(client, config.table.clone());
-            store.ensure_table().await.map_err(|e| format!("DynamoDB at {endpoint}: {e}"))?;
-            Ok(Arc::new(store))
+            // A throttled or briefly unreachable endpoint is waited out, as any call would be.
+            let mut pauses = [1, 2, 4, 8].into_iter().map(Duration::from_secs);
+            loop {
+                match store.ensure_table().await {
+                    Ok(()) => return Ok(Arc::new(store)),
+                    Err(hookpost_store::StoreError::Unavailable(why)) if let Some(pause) = pauses.next() => {
+                        tracing::warn!(error = %why, "DynamoDB at {endpoint} is unavailable; trying again");
+                        tokio::time::sleep(pause).await;
+                    }
+                    Err(err) => return Err(format!("DynamoDB at {endpoint}: {err}")),
+                }
+            }
         }
         None => Ok(Arc::new(MemoryStore::new())),
     }
+}
+
+/// Where hookpost-local's delivery tasks wait: in memory with the memory store (a restart
+/// forgets them with everything else), on SQS whenever the state is kept in DynamoDB, so
+/// that a task outlives a crash as the account and the subscription do.
+#[derive(Clone)]
+pub enum Delivery {
+    InProcess(Arc<InProcessQueue>),
+    Sqs(Arc<SqsQueues>),
+}
+
+impl Delivery {
+    /// The queue the handlers send tasks to.
+    pub fn queue(&self) -> Arc<dyn Queue> {
+        match self {
+            Self::InProcess(queue) => Arc::clone(queue) as Arc<dyn Queue>,
+            Self::Sqs(queues) => queues.queue(),
+        }
+    }
+
+    /// Whether delivery tasks survive a crash of the process.
+    pub fn is_durable(&self) -> bool {
+        matches!(self, Self::Sqs(_))
+    }
+}
+
+/// Whether `endpoint` is AWS's own DynamoDB (then SQS is AWS's too, at its default address).
+fn is_aws_dynamodb(endpoint: &str) -> bool {
+    url::Url::parse(endpoint).ok().and_then(|u| u.host_str().map(str::to_owned)).is_some_and(|host| {
+        host.starts_with("dynamodb.") && (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"))
+    })
+}
+
+/// The delivery queues the configuration asks for: SQS when the state is in DynamoDB (at
+/// `HOOKPOST_SQS_ENDPOINT`, else at the DynamoDB endpoint), in-process otherwise.
+pub async fn open_delivery(config: &Config) -> Result<Delivery, String> {
+    let Some(dynamodb) = &config.dynamodb_endpoint else {
+        return Ok(Delivery::InProcess(Arc::new(InProcessQueue::new(VISIBILITY_TIMEOUT))));
+    };
+    let endpoint = config.sqs_endpoint.clone().or_else(|| (!is_aws_dynamodb(dynamodb)).then(|| dynamodb.clone()));
+    let aws = hookpost_store::dynamo::aws_config(endpoint.as_deref()).await;
+    let visibility = Duration::from_secs(u64::from(config.queue_visibility_secs));
+    let queues = SqsQueues::open(aws_sdk_sqs::Client::new(&aws), &config.table, visibility).await.map_err(|e| {
+        let at = endpoint.as_deref().unwrap_or("AWS");
+        format!(
+            "the delivery queue at {at}: {e}. With its state in DynamoDB, hookpost-local keeps its delivery queue on \
+             SQS so that no accepted event is lost in a crash; point --sqs-endpoint (HOOKPOST_SQS_ENDPOINT) at an \
+             SQS-compatible server (moto serves both)"
+        )
+    })?;
+    Ok(Delivery::Sqs(Arc::new(queues)))
 }
 
 struct Server {
@@ -113,7 +183,7 @@ pub struct Running {
     pub addr: SocketAddr,
     pub admin_key: String,
     pub app: Arc<App>,
-    pub queue: Arc<InProcessQueue>,
+    pub delivery: Delivery,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     workers: JoinSet<()>,
@@ -135,23 +205,28 @@ impl Running {
 
     /// Starts `n` delivery workers on the queue.
     pub fn start_workers(&mut self, n: usize) {
-        self.workers = spawn_delivery(&self.app, &self.queue, n);
+        self.workers = spawn_delivery(&self.app, &self.delivery, n);
     }
 }
 
-/// Runs `workers` delivery workers over the in-process queue, and the sweeper.
-pub fn spawn_delivery(app: &Arc<App>, queue: &Arc<InProcessQueue>, workers: usize) -> JoinSet<()> {
-    let for_workers = Arc::clone(app);
-    let handler: TaskHandler = Arc::new(move |task| {
-        let app = Arc::clone(&for_workers);
-        Box::pin(async move {
-            let worker = app.worker().map_err(|_| ())?;
-            worker.process(&task).await.map_err(|err| {
-                tracing::warn!(error = %err, event_id = %task.event_id, "delivery task will be retried");
-            })
-        })
-    });
-    let mut set = spawn_workers(Arc::clone(queue), workers, handler);
+/// Runs `workers` delivery workers over the queue, and the sweeper.
+pub fn spawn_delivery(app: &Arc<App>, delivery: &Delivery, workers: usize) -> JoinSet<()> {
+    let mut set = match delivery {
+        Delivery::InProcess(queue) => {
+            let for_workers = Arc::clone(app);
+            let handler: TaskHandler = Arc::new(move |task| {
+                let app = Arc::clone(&for_workers);
+                Box::pin(async move {
+                    let worker = app.worker().map_err(|_| ())?;
+                    worker.process(&task).await.map_err(|err| {
+                        tracing::warn!(error = %err, event_id = %task.event_id, "delivery task will be retried");
+                    })
+                })
+            });
+            spawn_workers(Arc::clone(queue), workers, handler)
+        }
+        Delivery::Sqs(queues) => queues.spawn(app, workers),
+    };
     let app = Arc::clone(app);
     set.spawn(async move {
         loop {
@@ -170,28 +245,30 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// Binds and serves in the background, with the delivery workers.
 pub async fn start(options: Options) -> Result<Running, String> {
     let store = open_store(&options.config).await?;
+    let delivery = open_delivery(&options.config).await?;
     let app = App::new(store, options.config.clone());
-    let queue = Arc::new(InProcessQueue::new(VISIBILITY_TIMEOUT));
-    start_with_app(options.addr, options.admin_key, app, queue, options.workers).await
+    start_with_app(options.addr, options.admin_key, app, delivery, options.workers).await
 }
 
-/// Serves `app` with the in-process `queue` and `workers` delivery workers on it.
+/// Serves `app` with `delivery`'s queue and `workers` delivery workers on it.
 pub async fn start_with_app(
     addr: SocketAddr,
     admin_key: Option<String>,
     app: App,
-    queue: Arc<InProcessQueue>,
+    delivery: Delivery,
     workers: usize,
 ) -> Result<Running, String> {
-    let app = Arc::new(app.with_queue(Arc::clone(&queue) as Arc<dyn hookpost_delivery::Queue>));
+    // Tasks are sent to the app's queue: `delivery`'s, unless the caller gave the app one of
+    // its own in front of it (tests put a fault injector there).
+    let app = Arc::new(if app.queue.is_some() { app } else { app.with_queue(delivery.queue()) });
     let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let admin_key = admin_key.unwrap_or_else(generate_admin_key);
     let server = Arc::new(Server { app: Arc::clone(&app), admin_key: admin_key.clone(), routes: routes::table() });
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(serve(listener, server, stopped));
-    let workers = spawn_delivery(&app, &queue, workers);
-    Ok(Running { addr, admin_key, app, queue, stop, task, workers })
+    let workers = spawn_delivery(&app, &delivery, workers);
+    Ok(Running { addr, admin_key, app, delivery, stop, task, workers })
 }
 
 async fn serve(listener: TcpListener, server: Arc<Server>, mut stopped: watch::Receiver<bool>) {

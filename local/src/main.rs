@@ -1,15 +1,21 @@
 //! `cargo run -p hookpost-local`: hookpost on a laptop.
 
-use hookpost_local::{shutdown_signal, start, Options};
+use hookpost_local::{shutdown_signal, start, Delivery, Options};
 
 const HELP: &str = "hookpost-local: every hookpost route in one process
 
-USAGE: hookpost-local [--dynamodb-endpoint URL]
+USAGE: hookpost-local [--dynamodb-endpoint URL] [--sqs-endpoint URL]
 
-Without --dynamodb-endpoint the state lives in memory. Environment:
+Without --dynamodb-endpoint everything lives in memory: a restart forgets every account,
+subscription, failure record and queued delivery. With it, the state is kept in DynamoDB
+and the delivery queue on SQS (at the same endpoint unless --sqs-endpoint says otherwise;
+moto serves both), so a crash loses nothing that was accepted. Environment:
   HOOKPOST_ADDR                      listen address (default 127.0.0.1:3000)
   HOOKPOST_ADMIN_KEY                 bearer key for /internal/... (generated and printed when unset)
   HOOKPOST_DYNAMODB_ENDPOINT         same as --dynamodb-endpoint
+  HOOKPOST_SQS_ENDPOINT              same as --sqs-endpoint
+  HOOKPOST_QUEUE_VISIBILITY_SECONDS  how long a taken task is hidden before it is handed out
+                                     again, e.g. after a crash (default 60, 20 to 43200)
   HOOKPOST_TABLE                     DynamoDB table (default hookpost; created if missing)
   HOOKPOST_ALLOW_HTTP                true accepts http:// webhook URLs
   HOOKPOST_ALLOW_CIDRS               comma-separated CIDRs the destination guard lets through
@@ -43,8 +49,6 @@ async fn main() {
         }
     };
     let generated_key = options.admin_key.is_none();
-    let store =
-        options.config.dynamodb_endpoint.clone().map_or_else(|| "memory".to_owned(), |e| format!("dynamodb {e}"));
     let running = match start(options).await {
         Ok(running) => running,
         Err(err) => {
@@ -55,6 +59,19 @@ async fn main() {
     if generated_key {
         println!("HOOKPOST_ADMIN_KEY={}", running.admin_key);
     }
+    match &running.delivery {
+        Delivery::InProcess(_) => tracing::warn!(
+            "state in memory: a restart forgets every account, token, subscription, failure record and queued \
+             delivery (keep them with --dynamodb-endpoint)"
+        ),
+        Delivery::Sqs(queues) => tracing::info!(
+            table = %running.app.config.table,
+            deliveries = queues.deliveries_url(),
+            dead_letters = queues.dead_letters_url(),
+            "state in DynamoDB, deliveries queued on SQS: a restart loses nothing that was accepted"
+        ),
+    }
+    let store = running.app.config.dynamodb_endpoint.clone().unwrap_or_else(|| "memory".to_owned());
     tracing::info!(addr = %running.addr, store = %store, "hookpost-local listening on http://{}", running.addr);
     shutdown_signal().await;
     tracing::info!("shutting down");

@@ -1,5 +1,6 @@
 //! The real `hookpost-local` binary: it logs where it listens, prints a generated admin
-//! key, serves, keeps its state on DynamoDB when pointed there, and stops cleanly on
+//! key, says what a restart loses, serves, keeps its state on DynamoDB and its deliveries
+//! on SQS when pointed there (so `kill -9` loses nothing accepted), and stops cleanly on
 //! SIGTERM and SIGINT.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -12,6 +13,8 @@ struct Local {
     child: Child,
     addr: String,
     admin_key: Option<String>,
+    /// What it printed up to the line saying where it listens.
+    startup: Vec<String>,
 }
 
 fn spawn(args: &[&str], env: &[(&str, &str)]) -> Local {
@@ -22,7 +25,7 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> Local {
     }
     let child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start hookpost-local");
     // From here on a failing assertion still stops the process (Drop).
-    let mut local = Local { child, addr: String::new(), admin_key: None };
+    let mut local = Local { child, addr: String::new(), admin_key: None, startup: Vec::new() };
     let stdout = local.child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -38,6 +41,7 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> Local {
         if let Some(key) = line.strip_prefix("HOOKPOST_ADMIN_KEY=") {
             local.admin_key = Some(key.to_owned());
         }
+        local.startup.push(line.clone());
         if let Some(at) = line.find("listening on http://") {
             local.addr = line[at + "listening on http://".len()..].split_whitespace().next().unwrap().to_owned();
             return local;
@@ -88,6 +92,11 @@ fn signal_and_wait(mut local: Local, signal: &str) {
 #[test]
 fn serves_and_stops_on_sigterm_and_sigint() {
     let local = spawn(&[], &[]);
+    assert!(
+        local.startup.iter().any(|l| l.contains("state in memory: a restart forgets every account")),
+        "the memory mode says what a restart loses: {:?}",
+        local.startup
+    );
     let key = local.admin_key.clone().expect("a generated admin key is printed");
     assert!(key.starts_with("hp_admin_"));
     let (status, body) = request(&local.addr, "POST", "/internal/v1/accounts", &key, r#"{"name":"Acme","plan":"pro"}"#);
@@ -149,4 +158,158 @@ fn keeps_its_state_on_dynamodb() {
     assert_eq!(status, 200, "the account survived the restart: {body}");
     assert!(body.contains("\"name\":\"Kept\""));
     signal_and_wait(local, "-TERM");
+}
+
+/// The DynamoDB-compatible endpoint of the test run (moto, which serves SQS too).
+fn endpoint() -> Option<String> {
+    match std::env::var("HOOKPOST_TEST_DYNAMODB_ENDPOINT") {
+        Ok(endpoint) => Some(endpoint),
+        Err(_) => {
+            assert!(std::env::var("HOOKPOST_REQUIRE_DYNAMODB").as_deref() != Ok("1"), "no DynamoDB endpoint");
+            eprintln!("skipped: HOOKPOST_TEST_DYNAMODB_ENDPOINT is unset");
+            None
+        }
+    }
+}
+
+/// A webhook receiver on a thread: answers each request with the next status of its
+/// script (then 204) and notes (webhook-id, status).
+struct StdReceiver {
+    addr: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, u16)>>>,
+    script: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<u16>>>,
+}
+
+impl StdReceiver {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let script = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+        let (noted, answers) = (std::sync::Arc::clone(&seen), std::sync::Arc::clone(&script));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let mut reader = BufReader::new(stream);
+                let (mut length, mut id) = (0usize, String::new());
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    if lower.starts_with("webhook-id:") {
+                        id = line["webhook-id:".len()..].trim().to_owned();
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let status = answers.lock().unwrap().pop_front().unwrap_or(204);
+                noted.lock().unwrap().push((id, status));
+                let _ =
+                    write!(reader.get_mut(), "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            }
+        });
+        Self { addr, seen, script }
+    }
+
+    /// Waits (up to `secs`) until `event_id` was answered with a 2xx; how many requests
+    /// for it arrived by then.
+    fn wait_delivered(&self, event_id: &str, secs: u64) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let seen = self.seen.lock().unwrap().clone();
+            let mine: Vec<u16> = seen.iter().filter(|(id, _)| id == event_id).map(|(_, s)| *s).collect();
+            if mine.iter().any(|s| (200..300).contains(s)) {
+                return mine.len();
+            }
+            assert!(Instant::now() < deadline, "{event_id} was not delivered: {seen:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn requests_for(&self, event_id: &str) -> usize {
+        self.seen.lock().unwrap().iter().filter(|(id, _)| id == event_id).count()
+    }
+}
+
+fn value(body: &str, field: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("JSON: {body}"));
+    v[field].as_str().unwrap_or_else(|| panic!("{field} in {body}")).to_owned()
+}
+
+/// `kill -9` at the two moments that lost events before deliveries were queued durably:
+/// right after a 202 (the first attempt still waiting in the queue), and while a retry
+/// waits for its turn. The same command, started again, delivers both.
+#[test]
+fn a_kill_9_loses_no_accepted_event() {
+    let Some(endpoint) = endpoint() else { return };
+    let receiver = StdReceiver::start();
+    let table = format!("local-crash-{}", std::process::id());
+    let env = [
+        ("HOOKPOST_TABLE", table.as_str()),
+        ("HOOKPOST_ADMIN_KEY", "k"),
+        ("HOOKPOST_ALLOW_HTTP", "true"),
+        ("HOOKPOST_ALLOW_CIDRS", "127.0.0.0/8"),
+        // The first attempt 2 s after publish, the retry 2 s after that.
+        ("HOOKPOST_RETRY_SCHEDULE", "2,2"),
+        ("HOOKPOST_QUEUE_VISIBILITY_SECONDS", "20"),
+    ];
+    let args = ["--dynamodb-endpoint", endpoint.as_str()];
+    let mut local = spawn(&args, &env);
+    assert!(local.startup.iter().any(|l| l.contains("deliveries queued on SQS")), "{:?}", local.startup);
+    let (status, body) = request(&local.addr, "POST", "/internal/v1/accounts", "k", r#"{"name":"Crash","plan":"pro"}"#);
+    assert_eq!(status, 201, "{body}");
+    let account = value(&body, "id");
+    let scopes = r#"{"scopes":["tasks.webhooks.read","tasks.webhooks.manage"]}"#;
+    let (_, body) = request(&local.addr, "POST", &format!("/internal/v1/accounts/{account}/tokens"), "k", scopes);
+    let token = value(&body, "token");
+    let subscription = format!(r#"{{"url":"http://{}/hook"}}"#, receiver.addr);
+    let (status, body) = request(&local.addr, "POST", "/api/v1/webhook-subscriptions", &token, &subscription);
+    assert_eq!(status, 201, "{body}");
+    let publish = |local: &Local, id: &str| {
+        let event = format!(r#"{{"account_id":"{account}","event":"call.ended","event_id":"{id}","data":{{}}}}"#);
+        let (status, body) = request(&local.addr, "POST", "/internal/v1/events", "k", &event);
+        assert_eq!(status, 202, "{body}");
+    };
+
+    // The publish path: killed the moment the 202 arrives.
+    publish(&local, "evt_before_attempt");
+    local.child.kill().unwrap();
+    local.child.wait().unwrap();
+    assert_eq!(receiver.requests_for("evt_before_attempt"), 0, "killed before its first attempt");
+    let mut local = spawn(&args, &env);
+    assert_eq!(receiver.wait_delivered("evt_before_attempt", 30), 1);
+
+    // The retry path: the first attempt is refused, the second waits in the queue.
+    receiver.script.lock().unwrap().push_back(500);
+    publish(&local, "evt_retrying");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while receiver.requests_for("evt_retrying") == 0 {
+        assert!(Instant::now() < deadline, "no first attempt");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Let the refused attempt's outcome be recorded (its retry queued), then kill.
+    std::thread::sleep(Duration::from_millis(500));
+    local.child.kill().unwrap();
+    local.child.wait().unwrap();
+    let local = spawn(&args, &env);
+    assert!(receiver.wait_delivered("evt_retrying", 40) >= 2, "the retry came after the restart");
+    signal_and_wait(local, "-TERM");
+}
+
+#[test]
+fn refuses_to_start_without_a_durable_queue() {
+    let Some(endpoint) = endpoint() else { return };
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hookpost-local"))
+        .args(["--dynamodb-endpoint", &endpoint, "--sqs-endpoint", &format!("http://{unused}")])
+        .env("HOOKPOST_ADDR", "127.0.0.1:0")
+        .env("HOOKPOST_TABLE", format!("local-noqueue-{}", std::process::id()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the delivery queue at") && stderr.contains("--sqs-endpoint"), "{stderr}");
 }

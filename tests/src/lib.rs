@@ -16,6 +16,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 
+pub mod faulty;
+
 pub const ADMIN_KEY: &str = "hp_admin_test";
 
 /// Which store a server runs on.
@@ -86,7 +88,7 @@ impl TestServer {
         Self::start_with_visibility(kind, config, std::time::Duration::from_secs(30)).await
     }
 
-    /// As `start`, with the in-process queue's visibility timeout set.
+    /// As `start`, with the queue's visibility timeout set (SQS takes 20 s at least).
     pub async fn start_with_visibility(
         kind: StoreKind,
         mut config: Config,
@@ -97,21 +99,48 @@ impl TestServer {
             config.table = format!("test-{}", hookpost_domain::AccountId::new());
         }
         let store = hookpost_local::open_store(&config).await.expect("open store");
+        // DynamoDB comes with its durable queue on SQS (moto), exactly as the binary runs.
+        let delivery = match kind {
+            StoreKind::Memory => {
+                hookpost_local::Delivery::InProcess(Arc::new(hookpost_delivery::InProcessQueue::new(visibility)))
+            }
+            StoreKind::Dynamo => {
+                config.queue_visibility_secs = u32::try_from(visibility.as_secs()).unwrap_or(u32::MAX).max(20);
+                hookpost_local::open_delivery(&config).await.expect("open the SQS queues")
+            }
+        };
         let clock = Arc::new(ManualClock::new(Timestamp::now()));
         let mut app = App::new(store, config);
         app.clock = Arc::clone(&clock) as Arc<dyn Clock>;
-        let queue = Arc::new(hookpost_delivery::InProcessQueue::new(visibility));
         let running = hookpost_local::start_with_app(
             "127.0.0.1:0".parse().expect("loopback address"),
             Some(ADMIN_KEY.to_owned()),
             app,
-            queue,
+            delivery,
             4,
         )
         .await
         .expect("start hookpost-local");
         let client = Client::builder(TokioExecutor::new()).build_http();
         Some(Self { running, clock, client })
+    }
+
+    /// Starts a server on `app` (its store and, if it has one, the queue tasks are sent to)
+    /// with `delivery` worked by four workers. The clock becomes a manual one.
+    pub async fn start_with(mut app: App, delivery: hookpost_local::Delivery) -> Self {
+        let clock = Arc::new(ManualClock::new(Timestamp::now()));
+        app.clock = Arc::clone(&clock) as Arc<dyn Clock>;
+        let running = hookpost_local::start_with_app(
+            "127.0.0.1:0".parse().expect("loopback address"),
+            Some(ADMIN_KEY.to_owned()),
+            app,
+            delivery,
+            4,
+        )
+        .await
+        .expect("start hookpost-local");
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Self { running, clock, client }
     }
 
     /// Wraps an already started server (its clock is the system's).

@@ -227,3 +227,43 @@ async fn a_dead_task_that_carries_its_event_stores_it_for_a_retrigger() {
     let failures = s.app.store.list_failures(s.account.id).await.unwrap();
     assert_eq!(failures[0].event_type, "call.ended");
 }
+
+#[tokio::test]
+async fn a_dead_record_task_is_finished_not_recorded_as_a_failure() {
+    use hookpost_domain::delivery::{Attempt, AttemptKey};
+    use hookpost_domain::writes::Write;
+    let Some(s) = setup().await else { return };
+    let now = Timestamp::now();
+    let attempt = Attempt {
+        account_id: s.account.id,
+        subscription_id: s.subscription.id,
+        event_id: "evt_recorded_late".into(),
+        event_type: "call.ended".into(),
+        attempt: 1,
+        status_code: Some(204),
+        reason: None,
+        duration_ms: 12,
+        response_excerpt: None,
+        test: false,
+        attempted_at: now,
+        log_key: AttemptKey::now(),
+    };
+    let writes = vec![
+        Write::LogAttempt { attempt, expires_at: now.plus_days(30) },
+        Write::DeliveryFields { account_id: s.account.id, subscription_id: s.subscription.id, at: now, error: None },
+    ];
+    let task = DeliveryTask::first(s.account.id, s.subscription.id, "evt_recorded_late").record(writes);
+    let mut message = SqsMessage::default();
+    message.message_id = Some("dead-record".into());
+    message.body = Some(serde_json::to_string(&task).unwrap());
+    let mut event = SqsEvent::default();
+    event.records = vec![message];
+    let response = dead_letter::handle(&s.app, LambdaEvent::new(event, Context::default())).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert!(s.app.store.list_failures(s.account.id).await.unwrap().is_empty(), "its attempt was made: no failure");
+    let attempts = s.app.store.list_attempts(s.account.id, s.subscription.id, 10, 0).await.unwrap();
+    assert_eq!((attempts.total, attempts.items[0].status_code), (1, Some(204)));
+    let sub = s.app.store.get_subscription(s.account.id, s.subscription.id).await.unwrap().unwrap();
+    assert_eq!(sub.last_success_at, Some(now));
+    assert!(s.receiver.received().is_empty(), "nothing was sent again");
+}

@@ -2,8 +2,12 @@
 //! it too often) becomes a failure record with reason `delivery_error`, so the customer
 //! sees it and can retrigger it; nothing accepted is silently dropped. The queue's alarm
 //! tells the operator it happened.
+//!
+//! A record task (an attempt's outcome the store would not take) is different: its attempt
+//! was made, so it gets no failure record; its writes are applied here, and stay in this
+//! queue until they are.
 
-use hookpost_domain::delivery::DeliveryTask;
+use hookpost_domain::delivery::{DeliveryTask, TaskKind};
 use hookpost_domain::failure::{Failure, REASON_DELIVERY_ERROR};
 use hookpost_http::App;
 use lambda_http::aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -12,6 +16,10 @@ use lambda_http::Error;
 
 /// Records one dead task. `Err` keeps the message for another try.
 pub async fn record_dead_task(app: &App, task: &DeliveryTask) -> Result<(), String> {
+    if let TaskKind::Record { .. } = task.kind {
+        let worker = app.worker().map_err(|e| e.to_string())?;
+        return worker.process(task).await.map_err(|e| e.to_string());
+    }
     let store = &app.store;
     let Some(sub) = store.get_subscription(task.account_id, task.subscription_id).await.map_err(|e| e.to_string())?
     else {

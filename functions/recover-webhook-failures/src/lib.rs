@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use futures::StreamExt;
-use hookpost_domain::delivery::DeliveryTask;
+use hookpost_delivery::retrigger::start_retrigger;
 use hookpost_domain::failure::{FailureQuery, FailureStatus, RECOVER_LIMIT};
 use hookpost_domain::input::Fields;
 use hookpost_domain::subscription::DisabledReason;
@@ -94,15 +94,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                     // The same conditional write as one retrigger: a record retriggered
                     // meanwhile is skipped, never sent twice.
                     let pending = store.retrigger_failure(account, id, now).await.ok()?;
-                    let task =
-                        DeliveryTask::retrigger(pending.account_id, pending.subscription_id, &pending.event_id, pending.id);
-                    match queue.enqueue(&task, std::time::Duration::ZERO).await {
-                        Ok(()) => Some(()),
-                        Err(err) => {
-                            tracing::error!(error = %err, failure_id = %pending.id, "enqueueing a recovery failed; the sweeper returns it");
-                            None
-                        }
-                    }
+                    start_retrigger(store.as_ref(), queue.as_ref(), &pending, now).await.ok()
                 }
             })
             .buffer_unordered(CONCURRENCY)

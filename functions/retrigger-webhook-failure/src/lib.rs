@@ -4,7 +4,7 @@
 //! One attempt is enqueued at once; its outcome resolves the record or returns it to
 //! inactive with the new reason.
 
-use hookpost_domain::delivery::DeliveryTask;
+use hookpost_delivery::retrigger::start_retrigger;
 use hookpost_domain::failure::{FailureStatus, RetriggerOutcome, REASON_SUBSCRIPTION_DELETED};
 use hookpost_domain::{ApiError, Scope};
 use hookpost_http::parse::{failure_id, no_body, FAILURE};
@@ -50,11 +50,8 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             }
             other => other?,
         };
-        let task = DeliveryTask::retrigger(pending.account_id, pending.subscription_id, &pending.event_id, pending.id);
-        if let Err(err) = queue.enqueue(&task, std::time::Duration::ZERO).await {
-            // The record stays pending; the sweeper returns it to inactive (retrigger_lost).
-            tracing::error!(error = %err, failure_id = %pending.id, "enqueueing a retrigger failed");
-            return Err(ApiError::Internal);
+        if start_retrigger(app.store.as_ref(), queue.as_ref(), &pending, now).await.is_err() {
+            return Err(ApiError::Unavailable);
         }
         Reply::json(200, &Keyed("webhook_failure", &pending.view()))
     })

@@ -3,7 +3,7 @@
 //! the attempt log marked as a test; no counter or timestamp of the subscription changes.
 
 use hookpost_delivery::worker::build_request;
-use hookpost_domain::delivery::Attempt;
+use hookpost_domain::delivery::{Attempt, AttemptKey};
 use hookpost_domain::event::{new_event_id, Event};
 use hookpost_domain::{ApiError, Scope};
 use hookpost_http::parse::{no_body, subscription_id};
@@ -53,6 +53,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             response_excerpt: report.response_excerpt.clone(),
             test: true,
             attempted_at: now,
+            log_key: AttemptKey::now(),
         };
         app.store.record_attempt(&attempt, now.plus_days(i64::from(app.config.attempt_retention_days))).await?;
         Reply::json(

@@ -2,6 +2,7 @@
 //! the worker step.
 
 pub mod queue;
+pub mod retrigger;
 pub mod sender;
 pub mod sqs;
 pub mod sweep;

@@ -123,6 +123,18 @@ impl Pool {
     }
 }
 
+/// How an exchange that failed after the connection was made ended: an answer hookpost
+/// cannot read is `invalid_response` (an oversized header block among them), anything else
+/// — a reset, a close before the whole answer — is `connection_reset`. Never
+/// `connection_refused`: the receiver took the connection.
+fn after_connect(err: &hyper::Error) -> Outcome {
+    if err.is_parse() || err.is_parse_status() || err.is_parse_too_large() {
+        Outcome::InvalidResponse
+    } else {
+        Outcome::ConnectionReset
+    }
+}
+
 /// Turns a host name into addresses. Injected so tests can answer with any address without
 /// a DNS server.
 #[async_trait]
@@ -319,11 +331,17 @@ impl Sender {
             builder.body(Full::new(request.body.clone())).map_err(|_| Outcome::ConnectionRefused)
         };
 
-        // An idle connection first; one the receiver closed meanwhile fails before any
-        // answer, and the attempt goes on over a new connection.
+        // An idle connection first. If the receiver closed it meanwhile, hyper hands the
+        // request back unsent and the attempt goes on over a new connection; once any of it
+        // may have been sent, the attempt ends here (a second send would be a duplicate).
         if let Some((peer, mut connection)) = self.pool.take(&destination, &addresses) {
-            if let Ok(response) = connection.send_request(build()?).await {
-                return Ok(self.read_response(response, destination, peer, connection).await);
+            match connection.try_send_request(build()?).await {
+                Ok(response) => return Ok(self.read_response(response, destination, peer, connection).await),
+                Err(mut failed) => {
+                    if failed.take_message().is_none() {
+                        return Err(after_connect(failed.error()));
+                    }
+                }
             }
         }
 
@@ -339,12 +357,11 @@ impl Sender {
         } else {
             Box::new(tcp)
         };
-        let (mut connection, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|_| Outcome::ConnectionRefused)?;
+        let (mut connection, driver) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| after_connect(&e))?;
         // The driver ends by itself once the connection is closed or dropped.
         tokio::spawn(driver);
-        let response = connection.send_request(build()?).await.map_err(|_| Outcome::ConnectionRefused)?;
+        let response = connection.send_request(build()?).await.map_err(|e| after_connect(&e))?;
         Ok(self.read_response(response, destination, peer, connection).await)
     }
 

@@ -5,6 +5,13 @@
 //! failure record and counts one failed event, and the fifth in a row auto-disables the
 //! subscription. A deleted subscription gets no further attempt; an auto-disabled one turns
 //! each of its remaining scheduled tasks into a `subscription_disabled` failure record.
+//!
+//! Send once, record until it sticks: what an attempt's outcome must write is decided by
+//! the domain ([`hookpost_domain::writes`]) and applied here in order. A write the store
+//! refuses is tried again after a pause; when the store still will not take it, the writes
+//! left go back on the queue as a record task that any worker finishes — the attempt is
+//! never sent again to get its outcome recorded. Only a crash between the send and the
+//! record (or the store and the queue failing together) can make a delivery go out twice.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,12 +19,13 @@ use std::time::Duration;
 use base64::Engine;
 use bytes::Bytes;
 use hookpost_domain::delivery::{
-    effective_delay, Attempt, DeliveryBody, DeliveryTask, Outcome, RetrySchedule, TaskKind, AUTO_DISABLE_AFTER,
+    Attempt, AttemptKey, DeliveryBody, DeliveryTask, Outcome, RetrySchedule, TaskKind, AUTO_DISABLE_AFTER,
 };
 use hookpost_domain::event::Event;
-use hookpost_domain::failure::{Failure, RetriggerOutcome, REASON_SUBSCRIPTION_DELETED};
+use hookpost_domain::failure::{RetriggerOutcome, REASON_SUBSCRIPTION_DELETED};
 use hookpost_domain::signing::signature_header;
 use hookpost_domain::subscription::{Authentication, DisabledReason, Subscription};
+use hookpost_domain::writes::{after_attempt, disabled_subscription, Retention, Write};
 use hookpost_domain::{Clock, Timestamp};
 use hookpost_store::{Store, StoreError};
 use serde_json::value::RawValue;
@@ -37,10 +45,18 @@ pub enum StepError {
     Queue(#[from] QueueError),
 }
 
-/// A failed attempt: its reason, and the receiver's `Retry-After` where it applies.
-struct FailedAttempt {
-    reason: String,
-    retry_after: Option<u64>,
+/// Pauses between tries of a write the store refused. After the last, the writes left go
+/// into a record task.
+pub const WRITE_RETRIES: [Duration; 3] =
+    [Duration::from_millis(100), Duration::from_millis(500), Duration::from_secs(2)];
+/// How long a record task waits in the queue before a worker takes it.
+pub const RECORD_DELAY: Duration = Duration::from_secs(5);
+
+/// What applying one write means for the ones after it.
+enum Applied {
+    Next,
+    /// The subscription no longer exists: nobody is left for the rest of the writes.
+    Stop,
 }
 
 pub struct Worker {
@@ -117,9 +133,13 @@ fn report_auto_disable(sub: &Subscription, reason: &str, at: Timestamp) {
 }
 
 impl Worker {
-    /// Works one task. `Ok` means the task is finished (including when its next attempt was
-    /// enqueued); `Err` means it must come back.
+    /// Works one task. `Ok` means the task is finished (its outcome recorded, or handed on
+    /// in a record task); `Err` means it must come back.
     pub async fn process(&self, task: &DeliveryTask) -> Result<(), StepError> {
+        if let TaskKind::Record { writes } = &task.kind {
+            // A record task that fails comes back by itself: its writes are idempotent.
+            return self.apply_all(writes).await.map_err(|(_, err)| err);
+        }
         let now = self.clock.now();
         // The event travels in the task when it is small; otherwise both reads go together.
         let (sub, event) = match task.carried_event() {
@@ -132,75 +152,47 @@ impl Worker {
                 (sub?, event?)
             }
         };
-        if let TaskKind::Retrigger { failure_id } = &task.kind {
-            return self.retrigger(task, *failure_id, sub, event, now).await;
-        }
-        let Some(sub) = sub else {
-            return Ok(());
-        };
-        let Some(event) = event else {
-            tracing::warn!(event_id = %task.event_id, "event expired before its delivery; dropping the task");
-            return Ok(());
-        };
-        match sub.disabled_reason {
-            // The customer deleted it: pending retries stop silently.
-            Some(DisabledReason::Deleted) => return Ok(()),
-            Some(DisabledReason::AutoDisabled) => {
-                let failure = Failure::subscription_disabled(&sub, &event.event_id, &event.event_type, now);
-                self.keep_event(task, &event).await?;
-                self.store.put_failure(&failure).await?;
+        let writes = match (&task.kind, sub, event) {
+            // A retrigger: one attempt, even to an auto-disabled subscription (a customer's
+            // explicit action), never to a deleted one.
+            (TaskKind::Retrigger { failure_id }, sub, event) => {
+                let deleted = sub.as_ref().is_none_or(|s| s.disabled_reason == Some(DisabledReason::Deleted));
+                match (sub, event) {
+                    (Some(sub), Some(event)) if !deleted => self.attempt(task, &sub, &event, now).await,
+                    _ => {
+                        let reason = if deleted { REASON_SUBSCRIPTION_DELETED } else { "event_expired" };
+                        tracing::warn!(event_id = %task.event_id, reason, "retrigger made no attempt");
+                        let outcome = RetriggerOutcome::Failed(reason.to_owned());
+                        vec![Write::SettleFailure {
+                            account_id: task.account_id,
+                            failure_id: *failure_id,
+                            outcome,
+                            at: now,
+                        }]
+                    }
+                }
+            }
+            (_, None, _) => return Ok(()),
+            (_, Some(_), None) => {
+                tracing::warn!(event_id = %task.event_id, "event expired before its delivery; dropping the task");
                 return Ok(());
             }
-            None => {}
-        }
-
-        let Some(FailedAttempt { reason, retry_after }) = self.attempt(task, &sub, &event, now).await? else {
-            return Ok(());
+            (_, Some(sub), Some(event)) => match sub.disabled_reason {
+                // The customer deleted it: pending retries stop silently.
+                Some(DisabledReason::Deleted) => return Ok(()),
+                Some(DisabledReason::AutoDisabled) => disabled_subscription(task, &sub, &event, now, self.retention()),
+                None => self.attempt(task, &sub, &event, now).await,
+            },
         };
-
-        let next = task.attempt + 1;
-        if let Some(nominal) = self.schedule.delay_before(next) {
-            let delay = effective_delay(nominal, retry_after, rand::random::<f64>());
-            let next_task = DeliveryTask { attempt: next, not_before: None, ..task.clone() };
-            self.queue.enqueue(&next_task, Duration::from_secs(delay)).await?;
-            return Ok(());
-        }
-
-        let failure =
-            Failure::inactive(sub.account_id, &event.event_id, &event.event_type, sub.id, &sub.name, &reason, now, now);
-        self.keep_event(task, &event).await?;
-        self.store.put_failure(&failure).await?;
-        let exhausted =
-            match self.store.record_exhausted(sub.account_id, sub.id, &reason, now, AUTO_DISABLE_AFTER).await {
-                Err(StoreError::NotFound) => return Ok(()),
-                other => other?,
-            };
-        if exhausted.disabled_now {
-            report_auto_disable(&exhausted.subscription, &reason, now);
-        }
-        Ok(())
+        self.settle(task, &writes).await
     }
 
-    /// Stores the event a failure record is about to point at, when only the task had it:
-    /// publish stores an event only when something may ask for it again (a chosen id, a
-    /// large event, a `subscription_disabled` record); a retrigger reads it from the store.
-    async fn keep_event(&self, task: &DeliveryTask, event: &Event) -> Result<(), StepError> {
-        if task.event.is_some() {
-            self.store.put_event(event, event.expires_at(self.event_retention_days)).await?;
-        }
-        Ok(())
+    fn retention(&self) -> Retention {
+        Retention { attempt_days: self.attempt_retention_days, event_days: self.event_retention_days }
     }
 
-    /// Sends one attempt, logs it, updates the subscription's delivery fields. Returns the
-    /// failure reason, `None` for a delivery. A subscription gone meanwhile is a delivery
-    /// nobody waits for: `None` as well.
-    async fn attempt(
-        &self,
-        task: &DeliveryTask,
-        sub: &Subscription,
-        event: &Event,
-        now: Timestamp,
-    ) -> Result<Option<FailedAttempt>, StepError> {
+    /// Sends one attempt and returns what its outcome must write.
+    async fn attempt(&self, task: &DeliveryTask, sub: &Subscription, event: &Event, now: Timestamp) -> Vec<Write> {
         let report = match build_request(sub, event, now) {
             Ok(request) => self.sender.send(&request).await,
             Err(err) => {
@@ -214,7 +206,6 @@ impl Worker {
                 }
             }
         };
-        let reason = report.outcome.reason();
         let attempt = Attempt {
             account_id: sub.account_id,
             subscription_id: sub.id,
@@ -222,53 +213,100 @@ impl Worker {
             event_type: event.event_type.clone(),
             attempt: task.attempt,
             status_code: report.outcome.status_code(),
-            reason: reason.clone(),
+            reason: report.outcome.reason(),
             duration_ms: report.duration_ms,
-            response_excerpt: report.response_excerpt.clone(),
+            response_excerpt: report.response_excerpt,
             test: false,
             attempted_at: now,
+            log_key: AttemptKey::now(),
         };
-        self.store.record_attempt(&attempt, now.plus_days(i64::from(self.attempt_retention_days))).await?;
-        match self.store.record_delivery(sub.account_id, sub.id, now, reason.as_deref()).await {
-            Err(StoreError::NotFound) => Ok(None),
-            Err(err) => Err(err.into()),
-            Ok(()) => Ok(reason.map(|reason| FailedAttempt {
-                reason,
-                retry_after: report.retry_after.filter(|_| report.outcome.honours_retry_after()),
-            })),
-        }
+        after_attempt(
+            task,
+            sub,
+            event,
+            attempt,
+            &report.outcome,
+            report.retry_after,
+            &self.schedule,
+            self.retention(),
+            rand::random::<f64>(),
+        )
     }
 
-    /// A retrigger: one attempt, even to an auto-disabled subscription (a customer's
-    /// explicit action), never to a deleted one. Its outcome settles the failure record and
-    /// never counts as another failed event nor starts a retry cycle. A delivery resets
-    /// `consecutive_failures` but leaves an auto-disabled subscription disabled.
-    async fn retrigger(
-        &self,
-        task: &DeliveryTask,
-        failure_id: hookpost_domain::FailureId,
-        sub: Option<Subscription>,
-        event: Option<Event>,
-        now: Timestamp,
-    ) -> Result<(), StepError> {
-        let outcome = match (sub, event) {
-            (Some(sub), _) if sub.disabled_reason == Some(DisabledReason::Deleted) => {
-                RetriggerOutcome::Failed(REASON_SUBSCRIPTION_DELETED.to_owned())
-            }
-            (None, _) => RetriggerOutcome::Failed(REASON_SUBSCRIPTION_DELETED.to_owned()),
-            (Some(_), None) => {
-                tracing::warn!(event_id = %task.event_id, "retriggered event expired");
-                RetriggerOutcome::Failed("event_expired".to_owned())
-            }
-            (Some(sub), Some(event)) => match self.attempt(task, &sub, &event, now).await? {
-                None => RetriggerOutcome::Delivered,
-                Some(failed) => RetriggerOutcome::Failed(failed.reason),
-            },
+    /// Applies `writes`; what the store will not take now goes on in a record task.
+    async fn settle(&self, task: &DeliveryTask, writes: &[Write]) -> Result<(), StepError> {
+        let Err((done, err)) = self.apply_all(writes).await else {
+            return Ok(());
         };
-        let settled = self.store.settle_failure(task.account_id, failure_id, &outcome, now).await?;
-        if settled.is_none() {
-            tracing::info!(failure_id = %failure_id, "retrigger outcome arrived after the record left pending");
+        let rest = writes[done..].to_vec();
+        tracing::warn!(
+            error = %err,
+            event_id = %task.event_id,
+            subscription_id = %task.subscription_id,
+            writes_left = rest.len(),
+            "the store would not take an attempt's outcome; a record task will finish it"
+        );
+        // Should the queue fail too, the task itself comes back: the one case left where an
+        // attempt is made again to get its outcome recorded.
+        self.queue.enqueue(&task.record(rest), RECORD_DELAY).await?;
+        Ok(())
+    }
+
+    /// Applies `writes` in order, each tried again after the pauses of [`WRITE_RETRIES`].
+    /// On failure, how many were applied and why the next one was not.
+    async fn apply_all(&self, writes: &[Write]) -> Result<(), (usize, StepError)> {
+        for (done, write) in writes.iter().enumerate() {
+            let mut pauses = WRITE_RETRIES.iter();
+            loop {
+                match self.apply(write).await {
+                    Ok(Applied::Next) => break,
+                    Ok(Applied::Stop) => return Ok(()),
+                    Err(err) => match pauses.next() {
+                        Some(pause) => {
+                            tracing::debug!(error = %err, "a write after an attempt failed; trying again");
+                            tokio::time::sleep(*pause).await;
+                        }
+                        None => return Err((done, err)),
+                    },
+                }
+            }
         }
         Ok(())
+    }
+
+    async fn apply(&self, write: &Write) -> Result<Applied, StepError> {
+        match write {
+            Write::LogAttempt { attempt, expires_at } => self.store.record_attempt(attempt, *expires_at).await?,
+            Write::DeliveryFields { account_id, subscription_id, at, error } => {
+                match self.store.record_delivery(*account_id, *subscription_id, *at, error.as_deref()).await {
+                    Err(StoreError::NotFound) => return Ok(Applied::Stop),
+                    other => other?,
+                }
+            }
+            Write::Enqueue { task, delay_secs } => self.queue.enqueue(task, Duration::from_secs(*delay_secs)).await?,
+            Write::KeepEvent { event, expires_at } => {
+                self.store.put_event(event, *expires_at).await?;
+            }
+            Write::RecordFailure { failure } => self.store.put_failure(failure).await?,
+            Write::CountExhausted { account_id, subscription_id, event_id, reason, at } => {
+                let counted = self
+                    .store
+                    .record_exhausted(*account_id, *subscription_id, event_id, reason, *at, AUTO_DISABLE_AFTER)
+                    .await;
+                match counted {
+                    Ok(exhausted) if exhausted.disabled_now => {
+                        report_auto_disable(&exhausted.subscription, reason, *at)
+                    }
+                    Ok(_) | Err(StoreError::NotFound) => {}
+                    Err(err) => return Err(err.into()),
+                }
+            }
+            Write::SettleFailure { account_id, failure_id, outcome, at } => {
+                if self.store.settle_failure(*account_id, *failure_id, outcome, *at).await?.is_none() {
+                    tracing::info!(failure_id = %failure_id, "retrigger outcome arrived after the record left pending");
+                }
+            }
+        }
+        Ok(Applied::Next)
     }
 }

@@ -377,3 +377,106 @@ async fn a_receiver_that_closes_its_connections_gets_a_new_one_each_time() {
     assert_eq!(seen.lock().unwrap().len(), 2);
     assert_eq!(dialer.0.lock().unwrap().len(), 2);
 }
+
+/// What a hand-written receiver does with the n-th request on a connection (0-based).
+#[derive(Clone, Copy)]
+enum Raw {
+    /// Answers `204` and keeps the connection.
+    NoContent,
+    /// Reads the request, then resets the connection (TCP RST).
+    Reset,
+    /// Reads the request, then closes the connection without a word.
+    Close,
+    /// Answers bytes that are not HTTP.
+    Garbage,
+    /// Answers a header block far past what the sender reads.
+    HugeHeaders,
+}
+
+/// A receiver that does `script[n]` with the n-th request of each connection and counts the
+/// requests it read.
+async fn raw_receiver(script: Vec<Raw>) -> (SocketAddr, Arc<Mutex<u32>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let read = Arc::new(Mutex::new(0));
+    let counter = Arc::clone(&read);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let (script, counter) = (script.clone(), Arc::clone(&counter));
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(stream);
+                for action in script {
+                    let mut length = 0;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).await.unwrap();
+                    *counter.lock().unwrap() += 1;
+                    let answer: Vec<u8> = match action {
+                        Raw::NoContent => b"HTTP/1.1 204 No Content\r\n\r\n".to_vec(),
+                        Raw::Reset => {
+                            reader.get_ref().set_zero_linger().unwrap();
+                            return;
+                        }
+                        Raw::Close => return,
+                        Raw::Garbage => b"SMTP READY\r\n\r\n".to_vec(),
+                        Raw::HugeHeaders => {
+                            let headers: String =
+                                (0..500).map(|i| format!("x-filler-{i}: {}\r\n", "v".repeat(100))).collect();
+                            format!("HTTP/1.1 200 OK\r\n{headers}content-length: 0\r\n\r\n").into_bytes()
+                        }
+                    };
+                    if reader.get_mut().write_all(&answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, read)
+}
+
+#[tokio::test]
+async fn a_reset_after_the_request_was_read_is_connection_reset() {
+    let (addr, read) = raw_receiver(vec![Raw::Reset]).await;
+    let report = sender(loopback_policy()).send(&request(format!("http://{addr}/"))).await;
+    assert_eq!(report.outcome, Outcome::ConnectionReset);
+    assert_eq!(report.outcome.reason().as_deref(), Some("connection_reset"));
+    assert_eq!(*read.lock().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn answers_that_are_not_http_are_invalid_responses() {
+    for script in [Raw::Garbage, Raw::HugeHeaders] {
+        let (addr, _) = raw_receiver(vec![script]).await;
+        let report = sender(loopback_policy()).send(&request(format!("http://{addr}/"))).await;
+        assert_eq!(report.outcome, Outcome::InvalidResponse);
+    }
+}
+
+#[tokio::test]
+async fn a_kept_connection_that_breaks_mid_exchange_is_not_sent_on_again() {
+    // The first request is answered and the connection kept; the second is read, then the
+    // receiver goes away. That request may have been acted on: it must not go out twice.
+    for ending in [Raw::Close, Raw::Reset] {
+        let (addr, read) = raw_receiver(vec![Raw::NoContent, ending]).await;
+        let (s, _, dialer) = pooled(addr.ip(), loopback_policy());
+        let url = format!("http://receiver.test:{}/hook", addr.port());
+        assert_eq!(send_and_settle(&s, &url).await, Outcome::Delivered { status: 204 });
+        assert_eq!(send_and_settle(&s, &url).await, Outcome::ConnectionReset);
+        assert_eq!(*read.lock().unwrap(), 2, "read once each");
+        assert_eq!(dialer.0.lock().unwrap().len(), 1, "no second connection for the broken exchange");
+    }
+}

@@ -89,8 +89,11 @@ pub enum Outcome {
     DnsError,
     TlsError,
     BlockedDestination(IpAddr),
-    /// Any other transport failure (reset mid-response, malformed HTTP, ...).
-    ConnectionError,
+    /// The connection broke after it was made: reset or closed by the receiver before a
+    /// whole answer came back (the request may have been read).
+    ConnectionReset,
+    /// Something answered, but not with HTTP hookpost can read.
+    InvalidResponse,
 }
 
 impl Outcome {
@@ -135,7 +138,8 @@ impl fmt::Display for Outcome {
             Self::DnsError => f.write_str("dns_error"),
             Self::TlsError => f.write_str("tls_error"),
             Self::BlockedDestination(ip) => write!(f, "blocked_destination: {ip}"),
-            Self::ConnectionError => f.write_str("connection_error"),
+            Self::ConnectionReset => f.write_str("connection_reset"),
+            Self::InvalidResponse => f.write_str("invalid_response"),
         }
     }
 }
@@ -201,6 +205,10 @@ pub enum TaskKind {
     /// A customer's retrigger of a failure record: one attempt, made even to an
     /// auto-disabled subscription, whose outcome settles the record.
     Retrigger { failure_id: FailureId },
+    /// No attempt: the writes an attempt's outcome still needs, which the store would not
+    /// take when the attempt was made. Whoever receives the task applies them; nothing is
+    /// sent again (see [`crate::writes`]).
+    Record { writes: Vec<crate::writes::Write> },
 }
 
 impl DeliveryTask {
@@ -248,6 +256,12 @@ impl DeliveryTask {
         task
     }
 
+    /// A task that finishes `writes` for this one, carrying no event of its own (a write
+    /// that needs the event has it).
+    pub fn record(&self, writes: Vec<crate::writes::Write>) -> Self {
+        Self { kind: TaskKind::Record { writes }, not_before: None, event: None, ..self.clone() }
+    }
+
     /// The event this task carries, whole again.
     pub fn carried_event(&self) -> Option<Event> {
         self.event.as_ref().map(|carried| Event {
@@ -264,7 +278,7 @@ impl DeliveryTask {
 }
 
 /// One attempt, as the attempt log keeps it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attempt {
     pub account_id: AccountId,
     pub subscription_id: SubscriptionId,
@@ -277,6 +291,27 @@ pub struct Attempt {
     pub response_excerpt: Option<String>,
     pub test: bool,
     pub attempted_at: Timestamp,
+    /// Where the attempt sits in the log, fixed when the attempt is made: the wall clock's
+    /// nanoseconds (to order attempts within one second) and a random tail. Writing the
+    /// same attempt twice overwrites one entry instead of adding a second.
+    pub log_key: AttemptKey,
+}
+
+/// An attempt's place in the log (see [`Attempt::log_key`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AttemptKey {
+    pub nanos: u64,
+    pub nonce: u32,
+}
+
+impl AttemptKey {
+    /// A key for an attempt made now.
+    pub fn now() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        Self { nanos, nonce: rand::random() }
+    }
 }
 
 /// What `GET /api/v1/webhook-subscriptions/{id}/attempts` shows of an attempt.
@@ -369,6 +404,8 @@ mod tests {
         assert_eq!(Outcome::from_status(100).reason().as_deref(), Some("http_status: 100"));
         assert_eq!(Outcome::Timeout.reason().as_deref(), Some("timeout"));
         assert_eq!(Outcome::ConnectionRefused.to_string(), "connection_refused");
+        assert_eq!(Outcome::ConnectionReset.to_string(), "connection_reset");
+        assert_eq!(Outcome::InvalidResponse.to_string(), "invalid_response");
         assert_eq!(Outcome::DnsError.to_string(), "dns_error");
         assert_eq!(Outcome::TlsError.to_string(), "tls_error");
         assert_eq!(

@@ -57,7 +57,14 @@ pub enum ApiError {
     RateLimited(RateLimitInfo),
     #[error("internal error")]
     Internal,
+    /// The store or the queue cannot take the request now; nothing of it was kept that a
+    /// repeat would not complete.
+    #[error("hookpost cannot take this request right now; try again in a few seconds")]
+    Unavailable,
 }
+
+/// The `Retry-After` of a 503 `unavailable`, in seconds.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
 
 /// The JSON body of an error response.
 #[derive(Debug, Serialize)]
@@ -85,6 +92,7 @@ impl ApiError {
             Self::UnsupportedMediaType => 415,
             Self::RateLimited(_) => 429,
             Self::Internal => 500,
+            Self::Unavailable => 503,
         }
     }
 
@@ -105,6 +113,7 @@ impl ApiError {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited(_) => "rate_limited",
             Self::Internal => "internal_error",
+            Self::Unavailable => "unavailable",
         }
     }
 
@@ -166,6 +175,7 @@ mod tests {
             (ApiError::UnsupportedMediaType, 415, "unsupported_media_type"),
             (ApiError::RateLimited(rl), 429, "rate_limited"),
             (ApiError::Internal, 500, "internal_error"),
+            (ApiError::Unavailable, 503, "unavailable"),
         ];
         for (err, status, code) in cases {
             assert_eq!((err.status(), err.code()), (status, code));

@@ -1,5 +1,6 @@
 //! Published events (SPEC §4): what the operator posts, and which subscriptions it reaches.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -13,7 +14,7 @@ pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 pub const DEFAULT_RETENTION_DAYS: u32 = 30;
 
 /// A stored event: what every attempt of it is built from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub account_id: AccountId,
     pub event_id: String,
@@ -34,6 +35,24 @@ impl Event {
     pub fn expires_at(&self, retention_days: u32) -> Timestamp {
         self.created_at.plus_days(i64::from(retention_days))
     }
+}
+
+/// Whether publish must store the event before it answers 202. This is the one rule; every
+/// other place an event is stored follows from it.
+///
+/// An event is stored when something may ask for it again:
+/// - the caller chose its `event_id`: a repeat publish must find the first answer, and must
+///   be able to finish a fan-out that a crash cut short;
+/// - a failure record is written at publish (`subscription_disabled`): a retrigger of that
+///   record reads the event;
+/// - it is too large to travel inside its delivery tasks.
+///
+/// Otherwise the tasks carry the event and the queue holds it as durably as it holds the
+/// tasks; nobody can repeat an id they were never given. When a failure record later comes to
+/// point at such an event, whoever writes the record stores the event first
+/// ([`crate::writes::Write::KeepEvent`], and the dead-letter consumer).
+pub fn stored_at_publish(chosen_id: bool, records_at_publish: bool, carried: bool) -> bool {
+    chosen_id || records_at_publish || !carried
 }
 
 /// A validated publish request.

@@ -1,7 +1,7 @@
 //! Failure records (SPEC §7): one event to one subscription whose automatic attempts are
 //! exhausted, or that arrived while the subscription was auto-disabled.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::account::string_enum;
 use crate::ids::{AccountId, FailureId, SubscriptionId};
@@ -40,7 +40,8 @@ pub enum TransitionRefused {
 }
 
 /// How a pending retrigger ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", content = "reason", rename_all = "snake_case")]
 pub enum RetriggerOutcome {
     Delivered,
     /// Failed again (or the subscription is gone, or the attempt was lost), with the reason.
@@ -66,7 +67,7 @@ impl FailureStatus {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     pub id: FailureId,
     pub account_id: AccountId,
@@ -87,6 +88,18 @@ impl Failure {
     pub fn subscription_disabled(sub: &Subscription, event_id: &str, event_type: &str, now: Timestamp) -> Self {
         let last = sub.last_delivery_at.unwrap_or(now);
         Self::inactive(sub.account_id, event_id, event_type, sub.id, &sub.name, REASON_SUBSCRIPTION_DISABLED, last, now)
+    }
+
+    /// The `subscription_disabled` record publish writes for an event that reached an
+    /// auto-disabled subscription. Its id derives from the event and the subscription, so a
+    /// repeated publish (which finishes a fan-out a crash cut short) finds the record it
+    /// wrote the first time instead of adding another.
+    pub fn disabled_at_publish(sub: &Subscription, event_id: &str, event_type: &str, published_at: Timestamp) -> Self {
+        let key = format!("{REASON_SUBSCRIPTION_DISABLED}|{event_id}|{}", sub.id);
+        Self {
+            id: FailureId::derived(published_at, &key),
+            ..Self::subscription_disabled(sub, event_id, event_type, published_at)
+        }
     }
 
     /// A new `inactive` record.

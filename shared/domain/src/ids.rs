@@ -139,6 +139,17 @@ impl FailureId {
         Self::from_parts(created_at, random)
     }
 
+    /// The id of the record `key` names, created at `created_at`: the same inputs give the
+    /// same id, so writing that record again (a repeated publish, a task handed out twice)
+    /// finds the first one instead of adding another.
+    pub fn derived(created_at: Timestamp, key: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(key.as_bytes());
+        let mut tail = [0u8; 8];
+        tail.copy_from_slice(&digest[..8]);
+        Self::from_parts(created_at, tail)
+    }
+
     pub fn from_parts(created_at: Timestamp, random: [u8; 8]) -> Self {
         // Seconds past 2106 wrap; the clamp keeps the id well-formed for any input.
         let secs = u32::try_from(created_at.unix().max(0)).unwrap_or(u32::MAX);
@@ -219,6 +230,15 @@ mod tests {
         assert_eq!(id.to_string(), "6a0bc0de0102030405060708");
         assert_eq!(id.created_at(), t);
         assert_eq!(FailureId::parse(&id.to_string()), Some(id));
+    }
+
+    #[test]
+    fn derived_failure_ids_repeat_for_the_same_key_only() {
+        let t = Timestamp::from_unix(1_700_000_000);
+        let a = FailureId::derived(t, "disabled|evt_1|sub");
+        assert_eq!(a, FailureId::derived(t, "disabled|evt_1|sub"));
+        assert_ne!(a, FailureId::derived(t, "disabled|evt_2|sub"));
+        assert_eq!(a.created_at(), t);
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod subscription;
 pub mod time;
 pub mod token;
 pub mod url_rules;
+pub mod writes;
 
 pub use account::{Account, Channel, ChannelType, Plan, Scope};
 pub use address::{Cidr, DestinationPolicy};

@@ -26,7 +26,21 @@ pub struct Config {
     pub attempt_retention_days: u32,
     /// `HOOKPOST_QUEUE_URL`: the SQS delivery queue (Lambda only).
     pub queue_url: Option<String>,
+    /// `HOOKPOST_SQS_ENDPOINT` (hookpost-local): where its durable queues live when it keeps
+    /// state in DynamoDB; by default the DynamoDB endpoint (moto serves both).
+    pub sqs_endpoint: Option<String>,
+    /// `HOOKPOST_QUEUE_VISIBILITY_SECONDS` (hookpost-local, default 60): how long a received
+    /// task stays hidden before another worker may take it — what a task whose worker died
+    /// waits before it is handed out again.
+    pub queue_visibility_secs: u32,
 }
+
+/// The default of `HOOKPOST_QUEUE_VISIBILITY_SECONDS`.
+pub const DEFAULT_QUEUE_VISIBILITY_SECS: u32 = 60;
+/// The shortest visibility timeout allowed: longer than one attempt (15 s) and its writes.
+pub const MIN_QUEUE_VISIBILITY_SECS: u32 = 20;
+/// SQS's longest visibility timeout (12 hours).
+pub const MAX_QUEUE_VISIBILITY_SECS: u32 = 43_200;
 
 impl Default for Config {
     fn default() -> Self {
@@ -40,6 +54,8 @@ impl Default for Config {
             event_retention_days: DEFAULT_RETENTION_DAYS,
             attempt_retention_days: DEFAULT_RETENTION_DAYS,
             queue_url: None,
+            sqs_endpoint: None,
+            queue_visibility_secs: DEFAULT_QUEUE_VISIBILITY_SECS,
         }
     }
 }
@@ -91,6 +107,19 @@ impl Config {
             config.attempt_retention_days = parse_positive("HOOKPOST_ATTEMPT_RETENTION_DAYS", &v)?;
         }
         config.queue_url = get("HOOKPOST_QUEUE_URL").filter(|q| !q.trim().is_empty());
+        config.sqs_endpoint = get("HOOKPOST_SQS_ENDPOINT").filter(|e| !e.trim().is_empty());
+        if let Some(v) = get("HOOKPOST_QUEUE_VISIBILITY_SECONDS") {
+            config.queue_visibility_secs = v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|s| (MIN_QUEUE_VISIBILITY_SECS..=MAX_QUEUE_VISIBILITY_SECS).contains(s))
+                .ok_or_else(|| {
+                    format!(
+                        "HOOKPOST_QUEUE_VISIBILITY_SECONDS must be {MIN_QUEUE_VISIBILITY_SECS} to {MAX_QUEUE_VISIBILITY_SECS}, got `{v}`"
+                    )
+                })?;
+        }
         Ok(config)
     }
 
@@ -130,6 +159,8 @@ mod tests {
             ("HOOKPOST_EVENT_RETENTION_DAYS", "7"),
             ("HOOKPOST_ATTEMPT_RETENTION_DAYS", "3"),
             ("HOOKPOST_QUEUE_URL", "http://127.0.0.1:5000/123/q"),
+            ("HOOKPOST_SQS_ENDPOINT", "http://127.0.0.1:5001"),
+            ("HOOKPOST_QUEUE_VISIBILITY_SECONDS", "20"),
         ])
         .unwrap();
         assert_eq!(c.table, "t1");
@@ -140,6 +171,7 @@ mod tests {
         assert_eq!(c.retry_schedule.attempts(), 2);
         assert_eq!((c.event_retention_days, c.attempt_retention_days), (7, 3));
         assert_eq!(c.queue_url.as_deref(), Some("http://127.0.0.1:5000/123/q"));
+        assert_eq!((c.sqs_endpoint.as_deref(), c.queue_visibility_secs), (Some("http://127.0.0.1:5001"), 20));
     }
 
     #[test]
@@ -151,5 +183,7 @@ mod tests {
         assert!(config(&[("HOOKPOST_ALLOW_CIDRS", "10.0.0.0/99")]).is_err());
         assert!(config(&[("HOOKPOST_RETRY_SCHEDULE", "0,x")]).is_err());
         assert!(config(&[("HOOKPOST_EVENT_RETENTION_DAYS", "0")]).is_err());
+        assert!(config(&[("HOOKPOST_QUEUE_VISIBILITY_SECONDS", "19")]).is_err());
+        assert!(config(&[("HOOKPOST_QUEUE_VISIBILITY_SECONDS", "43201")]).is_err());
     }
 }

@@ -266,8 +266,15 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
     let mut res = Response::new(Body::Text(err.to_json()));
     *res.status_mut() = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if let ApiError::RateLimited(info) = err {
-        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(info.reset_secs.max(1)));
+    match err {
+        ApiError::RateLimited(info) => {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(info.reset_secs.max(1)));
+        }
+        ApiError::Unavailable => {
+            let secs = hookpost_domain::error::UNAVAILABLE_RETRY_AFTER_SECS;
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        _ => {}
     }
     res
 }

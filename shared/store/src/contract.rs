@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use hookpost_domain::delivery::Attempt;
+use hookpost_domain::delivery::{Attempt, AttemptKey};
 use hookpost_domain::event::Event;
 use hookpost_domain::failure::{Failure, FailureQuery, FailureStatus, RetriggerOutcome};
 use hookpost_domain::subscription::{
@@ -363,6 +363,12 @@ pub async fn failures_round_trip_newest_first<S: Store>(store: &S) {
         made.push(f);
     }
     assert_eq!(store.get_failure(acc.id, made[1].id).await.unwrap(), Some(made[1].clone()));
+    // Inserted once: the same record written again leaves the first as it is.
+    let mut repeat = made[1].clone();
+    repeat.status = FailureStatus::Inactive;
+    repeat.reason = Some("written again".to_owned());
+    store.put_failure(&repeat).await.unwrap();
+    assert_eq!(store.get_failure(acc.id, made[1].id).await.unwrap(), Some(made[1].clone()));
     assert_eq!(store.get_failure(account(store).await.id, made[1].id).await.unwrap(), None);
     let listed = store.list_failures(acc.id).await.unwrap();
     assert_eq!(listed, made.iter().rev().cloned().collect::<Vec<_>>());
@@ -385,7 +391,10 @@ pub async fn attempts_are_listed_newest_first<S: Store>(store: &S) {
             response_excerpt: (i == 2).then(|| "busy".to_owned()),
             test: i == 3,
             attempted_at: NOW.plus_seconds(i64::from(i)),
+            log_key: AttemptKey { nanos: 1_000 + u64::from(i), nonce: 7 },
         };
+        store.record_attempt(&attempt, NOW.plus_days(30)).await.unwrap();
+        // Logged again (a write retried after an ambiguous failure): still one entry.
         store.record_attempt(&attempt, NOW.plus_days(30)).await.unwrap();
     }
     let page = store.list_attempts(acc.id, sub, 10, 0).await.unwrap();
@@ -393,6 +402,7 @@ pub async fn attempts_are_listed_newest_first<S: Store>(store: &S) {
     let events: Vec<&str> = page.items.iter().map(|a| a.event_id.as_str()).collect();
     assert_eq!(events, ["evt_3", "evt_2", "evt_1", "evt_0"]);
     assert!(page.items[0].test && page.items[1].response_excerpt.as_deref() == Some("busy"));
+    assert_eq!(page.items[0].log_key, AttemptKey { nanos: 1_003, nonce: 7 }, "the key reads back");
     let second = store.list_attempts(acc.id, sub, 2, 2).await.unwrap();
     assert_eq!(second.items.iter().map(|a| a.event_id.as_str()).collect::<Vec<_>>(), ["evt_1", "evt_0"]);
     assert_eq!(store.list_attempts(acc.id, other, 10, 0).await.unwrap().total, 1);
@@ -408,17 +418,48 @@ pub async fn deliveries_update_the_subscription<S: Store>(store: &S) {
         (got.last_delivery_at, got.last_success_at, got.last_error.as_deref()),
         (Some(NOW), None, Some("http_status: 500"))
     );
-    let exhausted = store.record_exhausted(acc.id, sub.id, "timeout", NOW, 5).await.unwrap();
+    let exhausted = store.record_exhausted(acc.id, sub.id, "evt_1", "timeout", NOW, 5).await.unwrap();
     assert_eq!((exhausted.subscription.consecutive_failures, exhausted.disabled_now), (1, false));
     let later = NOW.plus_seconds(5);
     store.record_delivery(acc.id, sub.id, later, None).await.unwrap();
     let got = store.get_subscription(acc.id, sub.id).await.unwrap().unwrap();
     assert_eq!((got.last_delivery_at, got.last_success_at, got.consecutive_failures), (Some(later), Some(later), 0));
+    // An earlier attempt's fields, written late (they waited in a record task), change nothing.
+    store.record_delivery(acc.id, sub.id, NOW.plus_seconds(2), Some("timeout")).await.unwrap();
+    let got = store.get_subscription(acc.id, sub.id).await.unwrap().unwrap();
+    assert_eq!((got.last_delivery_at, got.last_error.as_deref()), (Some(later), Some("timeout")));
     assert!(matches!(store.record_delivery(acc.id, SubscriptionId::new(), NOW, None).await, Err(StoreError::NotFound)));
     assert!(matches!(
-        store.record_exhausted(acc.id, SubscriptionId::new(), "x", NOW, 5).await,
+        store.record_exhausted(acc.id, SubscriptionId::new(), "evt_1", "x", NOW, 5).await,
         Err(StoreError::NotFound)
     ));
+}
+
+pub async fn an_event_counts_once_and_only_while_active<S: Store>(store: &S) {
+    let acc = account(store).await;
+    let sub = plain(acc.id);
+    store.create_subscription(&sub, CAP).await.unwrap();
+    for _ in 0..3 {
+        // The same event's count, written again (a record task, a task handed out twice).
+        let again = store.record_exhausted(acc.id, sub.id, "evt_a", "timeout", NOW, 3).await.unwrap();
+        assert_eq!(again.subscription.consecutive_failures, 1);
+    }
+    store.record_exhausted(acc.id, sub.id, "evt_b", "timeout", NOW, 3).await.unwrap();
+    let third = store.record_exhausted(acc.id, sub.id, "evt_c", "tls_error", NOW, 3).await.unwrap();
+    assert!(third.disabled_now);
+    // Events still in their retry cycle when it was disabled do not count any more.
+    let late = store.record_exhausted(acc.id, sub.id, "evt_d", "timeout", NOW, 3).await.unwrap();
+    assert_eq!((late.subscription.consecutive_failures, late.disabled_now), (3, false));
+    assert_eq!(late.subscription.last_error.as_deref(), Some("tls_error"));
+    // Reactivation starts the count afresh, for events counted before too.
+    let disabled_at = late.subscription.disabled_at;
+    store.reactivate_subscription(acc.id, sub.id, disabled_at, CAP, NOW).await.unwrap();
+    let recounted = store.record_exhausted(acc.id, sub.id, "evt_a", "timeout", NOW, 3).await.unwrap();
+    assert_eq!(recounted.subscription.consecutive_failures, 1);
+    // So does a delivery.
+    store.record_delivery(acc.id, sub.id, NOW.plus_seconds(1), None).await.unwrap();
+    let after = store.record_exhausted(acc.id, sub.id, "evt_a", "timeout", NOW.plus_seconds(2), 3).await.unwrap();
+    assert_eq!(after.subscription.consecutive_failures, 1);
 }
 
 pub async fn concurrent_exhaustions_count_every_one_and_disable_once<S: Store>(store: &S) {
@@ -427,12 +468,15 @@ pub async fn concurrent_exhaustions_count_every_one_and_disable_once<S: Store>(s
     let sub = plain(acc.id);
     store.create_subscription(&sub, cap).await.unwrap();
     store.create_subscription(&plain(acc.id), cap).await.unwrap();
-    let results =
-        futures::future::join_all((0..8).map(|_| store.record_exhausted(acc.id, sub.id, "timeout", NOW, 5))).await;
+    let events: Vec<String> = (0..8).map(|i| format!("evt_{i}")).collect();
+    let results = futures::future::join_all(
+        events.iter().map(|event| store.record_exhausted(acc.id, sub.id, event, "timeout", NOW, 5)),
+    )
+    .await;
     let disabled = results.iter().filter(|r| r.as_ref().unwrap().disabled_now).count();
     assert_eq!(disabled, 1, "exactly one caller disables");
     let got = store.get_subscription(acc.id, sub.id).await.unwrap().unwrap();
-    assert_eq!(got.consecutive_failures, 8, "no increment lost");
+    assert_eq!(got.consecutive_failures, 5, "no increment lost up to the threshold, none past it");
     assert!(!got.is_active);
     assert_eq!(
         (got.disabled_reason, got.disabled_at, got.last_error.as_deref()),
@@ -581,6 +625,7 @@ macro_rules! store_contract_tests {
             attempts_are_listed_newest_first,
             deliveries_update_the_subscription,
             concurrent_exhaustions_count_every_one_and_disable_once,
+            an_event_counts_once_and_only_while_active,
             rotation_keeps_the_previous_secret,
             failure_queries_page_by_time_and_status,
             retriggers_move_through_the_state_machine,

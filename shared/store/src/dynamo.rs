@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -22,7 +23,7 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, Put, ReturnValue, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem,
     Update,
 };
-use hookpost_domain::delivery::Attempt;
+use hookpost_domain::delivery::{Attempt, AttemptKey};
 use hookpost_domain::event::Event;
 use hookpost_domain::failure::{Failure, FailureQuery, FailureStatus, RetriggerOutcome, RESOLVED_RETENTION_DAYS};
 use hookpost_domain::subscription::{
@@ -43,6 +44,9 @@ pub use aws_config::SdkConfig;
 pub use aws_sdk_dynamodb::Client;
 
 pub const TTL_ATTRIBUTE: &str = "expires_at";
+/// On a subscription: the events whose failure is counted in `consecutive_failures`, so a
+/// repeated count of the same event adds nothing. Cleared with the counter.
+const EXHAUSTED_EVENTS: &str = "exhausted_events";
 /// The sparse index over `route_pk`: an account's subscriptions that still take events.
 pub const ROUTES_INDEX: &str = "routes";
 /// The sparse index of failure records pending a retrigger's outcome, by `pending_since`:
@@ -58,8 +62,42 @@ pub struct DynamoStore {
     table: String,
 }
 
-fn backend<E: std::error::Error + 'static>(err: E) -> StoreError {
+/// A request hookpost could not build (a bug, not the service's doing).
+fn invalid_request<E: std::error::Error + 'static>(err: E) -> StoreError {
     StoreError::Backend(DisplayErrorContext(err).to_string())
+}
+
+/// Service errors that say "not now": the caller may try again shortly.
+const TRANSIENT_CODES: &[&str] = &[
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+];
+
+/// A failed call: throttling, a timeout, a connection that failed or a server error is
+/// `Unavailable` (SPEC: 503, try again); anything else is `Backend` (500).
+fn backend<E>(err: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let transient = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(service) => {
+            service.err().code().is_some_and(|code| TRANSIENT_CODES.contains(&code))
+                || service.raw().status().as_u16() >= 500
+        }
+        _ => false,
+    };
+    let text = DisplayErrorContext(err).to_string();
+    if transient {
+        StoreError::Unavailable(text)
+    } else {
+        StoreError::Backend(text)
+    }
 }
 
 fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
@@ -250,7 +288,7 @@ impl Expr {
             .set_expression_attribute_names(self.names())
             .set_expression_attribute_values(self.values())
             .build()
-            .map_err(backend)?;
+            .map_err(invalid_request)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 }
@@ -488,17 +526,29 @@ fn failure_from(account: AccountId, item: &Item) -> Result<Failure, StoreError> 
     })
 }
 
-fn attempt_item(attempt: &Attempt, expires_at: Timestamp) -> Item {
-    // Time first so a reverse Query is newest first: the attempt's second, then the wall
-    // clock's nanoseconds to order attempts within one second, then a random tail.
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let sk = format!(
+/// An attempt's sort key: time first so a reverse Query is newest first (the second, then
+/// the nanoseconds fixed at the attempt to order those within a second), then a random tail.
+/// The whole key is fixed when the attempt is made, so logging it twice writes one item.
+fn attempt_sk(attempt: &Attempt) -> String {
+    format!(
         "ATT#{}#{:010}#{:020}#{:08x}",
         attempt.subscription_id,
         attempt.attempted_at.unix().max(0),
-        nanos,
-        rand::random::<u32>()
-    );
+        attempt.log_key.nanos,
+        attempt.log_key.nonce
+    )
+}
+
+/// The log key inside an attempt's sort key.
+fn attempt_key_of(sk: &str) -> Option<AttemptKey> {
+    let mut parts = sk.rsplitn(3, '#');
+    let nonce = u32::from_str_radix(parts.next()?, 16).ok()?;
+    let nanos = parts.next()?.parse().ok()?;
+    Some(AttemptKey { nanos, nonce })
+}
+
+fn attempt_item(attempt: &Attempt, expires_at: Timestamp) -> Item {
+    let sk = attempt_sk(attempt);
     let mut item = key(account_pk(attempt.account_id), sk);
     item.extend([
         ("kind".to_owned(), s("attempt")),
@@ -537,6 +587,7 @@ fn attempt_from(account: AccountId, item: &Item) -> Result<Attempt, StoreError> 
         response_excerpt: r.opt_s("response_excerpt").map(str::to_owned),
         test: r.bool("test")?,
         attempted_at: r.ts("attempted_at")?,
+        log_key: attempt_key_of(r.s("sk")?).ok_or_else(|| corrupt("sk"))?,
     })
 }
 
@@ -568,11 +619,11 @@ impl DynamoStore {
         let index = |name: &str, hash: &str, range: &str| {
             GlobalSecondaryIndex::builder()
                 .index_name(name)
-                .key_schema(key_el(hash, KeyType::Hash).map_err(backend)?)
-                .key_schema(key_el(range, KeyType::Range).map_err(backend)?)
+                .key_schema(key_el(hash, KeyType::Hash).map_err(invalid_request)?)
+                .key_schema(key_el(range, KeyType::Range).map_err(invalid_request)?)
                 .projection(Projection::builder().projection_type(ProjectionType::All).build())
                 .build()
-                .map_err(backend)
+                .map_err(invalid_request)
         };
         let routes = index(ROUTES_INDEX, "route_pk", "sk")?;
         let pending = index(PENDING_INDEX, "pending_pk", "pending_since")?;
@@ -580,19 +631,19 @@ impl DynamoStore {
             .attribute_name("pending_since")
             .attribute_type(ScalarAttributeType::N)
             .build()
-            .map_err(backend)?;
+            .map_err(invalid_request)?;
         let created = self
             .client
             .create_table()
             .table_name(&self.table)
             .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attr("pk").map_err(backend)?)
-            .attribute_definitions(attr("sk").map_err(backend)?)
-            .attribute_definitions(attr("route_pk").map_err(backend)?)
-            .attribute_definitions(attr("pending_pk").map_err(backend)?)
+            .attribute_definitions(attr("pk").map_err(invalid_request)?)
+            .attribute_definitions(attr("sk").map_err(invalid_request)?)
+            .attribute_definitions(attr("route_pk").map_err(invalid_request)?)
+            .attribute_definitions(attr("pending_pk").map_err(invalid_request)?)
             .attribute_definitions(number)
-            .key_schema(key_el("pk", KeyType::Hash).map_err(backend)?)
-            .key_schema(key_el("sk", KeyType::Range).map_err(backend)?)
+            .key_schema(key_el("pk", KeyType::Hash).map_err(invalid_request)?)
+            .key_schema(key_el("sk", KeyType::Range).map_err(invalid_request)?)
             .global_secondary_indexes(routes)
             .global_secondary_indexes(pending)
             .send()
@@ -610,8 +661,11 @@ impl DynamoStore {
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        let ttl =
-            TimeToLiveSpecification::builder().enabled(true).attribute_name(TTL_ATTRIBUTE).build().map_err(backend)?;
+        let ttl = TimeToLiveSpecification::builder()
+            .enabled(true)
+            .attribute_name(TTL_ATTRIBUTE)
+            .build()
+            .map_err(invalid_request)?;
         self.client
             .update_time_to_live()
             .table_name(&self.table)
@@ -825,7 +879,7 @@ impl TokenStore for DynamoStore {
                 .set_item(Some(item))
                 .condition_expression("attribute_not_exists(pk)")
                 .build()
-                .map_err(backend)
+                .map_err(invalid_request)
         };
         let mut reference = key(account_pk(token.account_id), format!("TOKEN#{}", token.id));
         reference.insert("token_hash".to_owned(), s(&token.token_hash));
@@ -877,7 +931,7 @@ impl SubscriptionStore for DynamoStore {
             .set_item(Some(subscription_item(sub)))
             .condition_expression("attribute_not_exists(pk)")
             .build()
-            .map_err(backend)?;
+            .map_err(invalid_request)?;
         let items =
             vec![TransactWriteItem::builder().put(put).build(), self.counter_update(sub.account_id, 1, Some(cap))?];
         match self.transact(items).await? {
@@ -1025,7 +1079,8 @@ impl SubscriptionStore for DynamoStore {
             .set("updated_at", n(now.unix()))
             .set("route_pk", s(route_pk(account)))
             .remove("disabled_reason")
-            .remove("disabled_at");
+            .remove("disabled_at")
+            .remove(EXHAUSTED_EVENTS);
         let active = e.name("is_active");
         let inactive = e.value(AttributeValue::Bool(false));
         let disabled_at = e.name("disabled_at");
@@ -1183,7 +1238,9 @@ impl DeliveryStore for DynamoStore {
 
     #[instrument(skip_all, fields(account = %failure.account_id, failure = %failure.id))]
     async fn put_failure(&self, failure: &Failure) -> Result<(), StoreError> {
-        self.put(failure_item(failure)).await
+        // Inserted once: a record already there (this very write, repeated) stays as it is,
+        // even if a retrigger has moved it on since.
+        self.put_new(failure_item(failure)).await.map(|_| ())
     }
 
     #[instrument(skip(self))]
@@ -1348,16 +1405,22 @@ impl DeliveryStore for DynamoStore {
         e.set("last_delivery_at", n(at.unix()));
         match error {
             None => {
-                e.set("last_success_at", n(at.unix())).set("consecutive_failures", n(0));
+                e.set("last_success_at", n(at.unix())).set("consecutive_failures", n(0)).remove(EXHAUSTED_EVENTS);
             }
             Some(reason) => {
                 e.set("last_error", s(reason));
             }
         }
-        let result = self.update(subscription_key(account, subscription), &e, Some("attribute_exists(pk)")).await?;
-        match result {
+        // Not over a later attempt's fields (a write that waited in a record task).
+        let last = e.name("last_delivery_at");
+        let when = e.value(n(at.unix()));
+        let condition = format!("attribute_exists(pk) AND (attribute_not_exists({last}) OR {last} <= {when})");
+        match self.update(subscription_key(account, subscription), &e, Some(&condition)).await? {
             Some(_) => Ok(()),
-            None => Err(StoreError::NotFound),
+            None => match self.get_item(subscription_key(account, subscription)).await? {
+                Some(_) => Ok(()),
+                None => Err(StoreError::NotFound),
+            },
         }
     }
 
@@ -1366,17 +1429,28 @@ impl DeliveryStore for DynamoStore {
         &self,
         account: AccountId,
         subscription: SubscriptionId,
+        event_id: &str,
         reason: &str,
         at: Timestamp,
         disable_after: u32,
     ) -> Result<Exhausted, StoreError> {
-        // The increment is one atomic ADD: concurrent workers cannot lose one.
+        // One atomic ADD, so concurrent workers cannot lose an increment; conditional, so an
+        // event counts once (its id joins a set that the next delivery clears), only while
+        // the subscription is active, and never past the threshold.
         let mut e = Expr::default();
-        e.add("consecutive_failures", n(1)).set("last_error", s(reason)).set("last_delivery_at", n(at.unix()));
-        let result = self.update(subscription_key(account, subscription), &e, Some("attribute_exists(pk)")).await?;
-        let mut sub = match result {
+        e.add("consecutive_failures", n(1))
+            .add(EXHAUSTED_EVENTS, AttributeValue::Ss(vec![event_id.to_owned()]))
+            .set("last_error", s(reason))
+            .set("last_delivery_at", n(at.unix()));
+        let (active, yes) = (e.name("is_active"), e.value(AttributeValue::Bool(true)));
+        let (events, this_event) = (e.name(EXHAUSTED_EVENTS), e.value(s(event_id)));
+        let (count, threshold) = (e.name("consecutive_failures"), e.value(n(disable_after)));
+        let condition = format!(
+            "attribute_exists(pk) AND {active} = {yes} AND NOT contains({events}, {this_event}) AND {count} < {threshold}"
+        );
+        let mut sub = match self.update(subscription_key(account, subscription), &e, Some(&condition)).await? {
             Some(item) => subscription_from(&item)?,
-            None => return Err(StoreError::NotFound),
+            None => self.get_subscription(account, subscription).await?.ok_or(StoreError::NotFound)?,
         };
         if !(sub.is_active && sub.consecutive_failures >= disable_after) {
             return Ok(Exhausted { subscription: sub, disabled_now: false });
@@ -1404,5 +1478,35 @@ impl DeliveryStore for DynamoStore {
             sub = current;
         }
         Ok(Exhausted { subscription: sub, disabled_now })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attempt_round_trips_through_its_item_with_its_log_key() {
+        let attempt = Attempt {
+            account_id: AccountId::new(),
+            subscription_id: SubscriptionId::new(),
+            event_id: "evt_1".into(),
+            event_type: "call.ended".into(),
+            attempt: 3,
+            status_code: Some(503),
+            reason: Some("http_status: 503".into()),
+            duration_ms: 40,
+            response_excerpt: Some("busy".into()),
+            test: false,
+            attempted_at: Timestamp::from_unix(1_780_000_000),
+            log_key: AttemptKey { nanos: 1_780_000_000_123_456_789, nonce: 0xdead_beef },
+        };
+        let item = attempt_item(&attempt, Timestamp::from_unix(1_790_000_000));
+        let sk = Reader(&item).s("sk").unwrap().to_owned();
+        assert_eq!(sk, format!("ATT#{}#1780000000#01780000000123456789#deadbeef", attempt.subscription_id));
+        assert_eq!(attempt_from(attempt.account_id, &item).unwrap(), attempt);
+        // The same attempt always maps to the same item: logging it twice writes one.
+        assert_eq!(attempt_item(&attempt, Timestamp::from_unix(1_790_000_000)), item);
+        assert_eq!(attempt_key_of("ATT#x#1#2#zz"), None);
     }
 }

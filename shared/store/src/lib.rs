@@ -34,14 +34,26 @@ pub enum StoreError {
     /// The backend failed; the text is for logs only.
     #[error("store backend: {0}")]
     Backend(String),
+    /// The backend cannot take the call now (throttled, timed out, unreachable): trying
+    /// again shortly may work. The text is for logs only.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<StoreError> for hookpost_domain::ApiError {
     /// The fallback mapping: handlers translate the expected outcomes themselves and let
     /// only backend failures through here, which clients see as a bare 500.
     fn from(err: StoreError) -> Self {
-        tracing::error!(error = %err, "store error");
-        hookpost_domain::ApiError::Internal
+        match err {
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = %err, "store unavailable");
+                hookpost_domain::ApiError::Unavailable
+            }
+            _ => {
+                tracing::error!(error = %err, "store error");
+                hookpost_domain::ApiError::Internal
+            }
+        }
     }
 }
 
@@ -165,6 +177,7 @@ pub trait DeliveryStore: Send + Sync {
     /// The subscriptions that still take events: active and auto-disabled, never deleted.
     /// Its cost does not grow with the number of deleted subscriptions.
     async fn routable_subscriptions(&self, account: AccountId) -> Result<Vec<Subscription>, StoreError>;
+    /// Inserts a failure record; a record with the same id already there stays as it is.
     async fn put_failure(&self, failure: &Failure) -> Result<(), StoreError>;
     async fn get_failure(&self, account: AccountId, id: FailureId) -> Result<Option<Failure>, StoreError>;
     /// Every failure record of the account, newest first.
@@ -188,7 +201,8 @@ pub trait DeliveryStore: Send + Sync {
     ) -> Result<Option<Failure>, StoreError>;
     /// Records of every account pending since before `before` (retriggers without an outcome).
     async fn stuck_pending_failures(&self, before: Timestamp, limit: u32) -> Result<Vec<Failure>, StoreError>;
-    /// Appends to the attempt log (kept until `expires_at`).
+    /// Appends to the attempt log (kept until `expires_at`); the same attempt (same
+    /// `log_key`) written again replaces itself.
     async fn record_attempt(&self, attempt: &Attempt, expires_at: Timestamp) -> Result<(), StoreError>;
     /// A subscription's attempts, newest first.
     async fn list_attempts(
@@ -199,7 +213,8 @@ pub trait DeliveryStore: Send + Sync {
         offset: u32,
     ) -> Result<Page<Attempt>, StoreError>;
     /// After an attempt: `last_delivery_at`; with no error also `last_success_at` and
-    /// `consecutive_failures = 0`; with an error `last_error`. `NotFound` if it is gone.
+    /// `consecutive_failures = 0`; with an error `last_error`. Nothing changes when a later
+    /// attempt's fields are there already. `NotFound` if it is gone.
     async fn record_delivery(
         &self,
         account: AccountId,
@@ -207,13 +222,17 @@ pub trait DeliveryStore: Send + Sync {
         at: Timestamp,
         error: Option<&str>,
     ) -> Result<(), StoreError>;
-    /// An event's whole retry cycle failed: `consecutive_failures += 1`, `last_error`, and at
-    /// `disable_after` the subscription is auto-disabled — atomically, so concurrent workers
-    /// neither lose an increment nor disable twice.
+    /// Event `event_id`'s whole retry cycle failed: `consecutive_failures += 1`, `last_error`,
+    /// and at `disable_after` the subscription is auto-disabled — atomically, so concurrent
+    /// workers neither lose an increment nor disable twice. The same event counts once
+    /// (a repeat of this write adds nothing); nothing is counted while the subscription is
+    /// not active, nor past `disable_after`. A repeat after a disable that did not happen
+    /// (the store failed in between) completes it.
     async fn record_exhausted(
         &self,
         account: AccountId,
         subscription: SubscriptionId,
+        event_id: &str,
         reason: &str,
         at: Timestamp,
         disable_after: u32,

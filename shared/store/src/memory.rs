@@ -2,11 +2,11 @@
 //! mutex makes every operation atomic, which is what the DynamoDB adapter's conditions and
 //! transactions give the other adapter.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use hookpost_domain::delivery::Attempt;
+use hookpost_domain::delivery::{Attempt, AttemptKey};
 use hookpost_domain::event::Event;
 use hookpost_domain::failure::{Failure, FailureQuery, FailureStatus, RetriggerOutcome};
 use hookpost_domain::subscription::{DisabledReason, Subscription, SubscriptionFilter, SubscriptionPatch};
@@ -31,9 +31,12 @@ struct State {
     rate_counters: HashMap<String, (u64, Timestamp)>,
     events: HashMap<(AccountId, String), Event>,
     failures: BTreeMap<(AccountId, FailureId), Failure>,
-    /// Keyed so that a reverse range walk is newest first: (account, subscription, time, seq).
-    attempts: BTreeMap<(AccountId, SubscriptionId, Timestamp, u64), Attempt>,
-    attempt_seq: u64,
+    /// Keyed so that a reverse range walk is newest first: (account, subscription, time,
+    /// the attempt's own log key).
+    attempts: BTreeMap<(AccountId, SubscriptionId, Timestamp, AttemptKey), Attempt>,
+    /// Per subscription, the events counted in `consecutive_failures` (see
+    /// `DeliveryStore::record_exhausted`); cleared with the counter.
+    exhausted_events: HashMap<(AccountId, SubscriptionId), HashSet<String>>,
 }
 
 struct AccountRow {
@@ -255,7 +258,9 @@ impl SubscriptionStore for MemoryStore {
         sub.disabled_at = None;
         sub.consecutive_failures = 0;
         sub.updated_at = now;
-        Ok(sub.clone())
+        let sub = sub.clone();
+        state.exhausted_events.remove(&(account, id));
+        Ok(sub)
     }
 }
 
@@ -309,7 +314,7 @@ impl DeliveryStore for MemoryStore {
     }
 
     async fn put_failure(&self, failure: &Failure) -> Result<(), StoreError> {
-        self.lock().failures.insert((failure.account_id, failure.id), failure.clone());
+        self.lock().failures.entry((failure.account_id, failure.id)).or_insert_with(|| failure.clone());
         Ok(())
     }
 
@@ -391,10 +396,8 @@ impl DeliveryStore for MemoryStore {
     }
 
     async fn record_attempt(&self, attempt: &Attempt, _expires_at: Timestamp) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        state.attempt_seq += 1;
-        let key = (attempt.account_id, attempt.subscription_id, attempt.attempted_at, state.attempt_seq);
-        state.attempts.insert(key, attempt.clone());
+        let key = (attempt.account_id, attempt.subscription_id, attempt.attempted_at, attempt.log_key);
+        self.lock().attempts.insert(key, attempt.clone());
         Ok(())
     }
 
@@ -406,8 +409,9 @@ impl DeliveryStore for MemoryStore {
         offset: u32,
     ) -> Result<Page<Attempt>, StoreError> {
         let state = self.lock();
-        let low = (account, subscription, Timestamp::from_unix(i64::MIN), 0);
-        let high = (account, subscription, Timestamp::from_unix(i64::MAX), u64::MAX);
+        let low = (account, subscription, Timestamp::from_unix(i64::MIN), AttemptKey { nanos: 0, nonce: 0 });
+        let high =
+            (account, subscription, Timestamp::from_unix(i64::MAX), AttemptKey { nanos: u64::MAX, nonce: u32::MAX });
         let newest_first: Vec<Attempt> = state.attempts.range(low..=high).rev().map(|(_, a)| a.clone()).collect();
         Ok(page_of(newest_first, limit, offset))
     }
@@ -421,11 +425,15 @@ impl DeliveryStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut state = self.lock();
         let sub = state.subscriptions.get_mut(&(account, subscription)).ok_or(StoreError::NotFound)?;
+        if sub.last_delivery_at.is_some_and(|last| last > at) {
+            return Ok(());
+        }
         sub.last_delivery_at = Some(at);
         match error {
             None => {
                 sub.last_success_at = Some(at);
                 sub.consecutive_failures = 0;
+                state.exhausted_events.remove(&(account, subscription));
             }
             Some(reason) => sub.last_error = Some(reason.to_owned()),
         }
@@ -436,14 +444,20 @@ impl DeliveryStore for MemoryStore {
         &self,
         account: AccountId,
         subscription: SubscriptionId,
+        event_id: &str,
         reason: &str,
         at: Timestamp,
         disable_after: u32,
     ) -> Result<Exhausted, StoreError> {
-        let mut state = self.lock();
+        let mut guard = self.lock();
+        let state = &mut *guard;
         let sub = state.subscriptions.get_mut(&(account, subscription)).ok_or(StoreError::NotFound)?;
-        sub.consecutive_failures += 1;
-        sub.last_error = Some(reason.to_owned());
+        let counted = state.exhausted_events.entry((account, subscription)).or_default();
+        if sub.is_active && sub.consecutive_failures < disable_after && counted.insert(event_id.to_owned()) {
+            sub.consecutive_failures += 1;
+            sub.last_error = Some(reason.to_owned());
+            sub.last_delivery_at = Some(at);
+        }
         let disabled_now = sub.is_active && sub.consecutive_failures >= disable_after;
         if disabled_now {
             sub.is_active = false;
@@ -453,7 +467,7 @@ impl DeliveryStore for MemoryStore {
         }
         let subscription = sub.clone();
         if disabled_now {
-            let row = state.account_mut(account)?;
+            let row = guard.account_mut(account)?;
             row.active_subscriptions = row.active_subscriptions.saturating_sub(1);
         }
         Ok(Exhausted { subscription, disabled_now })

@@ -1,0 +1,352 @@
+//! hookpost-local's durable delivery, used whenever it keeps its state outside memory: the
+//! delivery queue and dead-letter queue of the AWS deployment, on SQS (at the DynamoDB
+//! endpoint, which moto serves too, or at `--sqs-endpoint`), worked by the same `deliver`
+//! and `dead-letter` handlers as in Lambda.
+//!
+//! A loop stands in for Lambda's event-source mapping. It receives up to ten messages when
+//! that many workers are idle (so a received message never waits for a worker while its
+//! visibility timeout runs), hands each to a worker as a one-message SQS event, and deletes
+//! the message once the handler reports it done. A message that is not deleted — a handler
+//! that failed, a process killed with `kill -9` — comes back after the visibility timeout,
+//! and after five receives SQS moves it to the dead-letter queue, whose consumer turns it
+//! into a failure record.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, QueueAttributeName};
+use aws_sdk_sqs::Client;
+use hookpost_delivery::{Queue, QueueError, SqsQueue};
+use hookpost_domain::delivery::DeliveryTask;
+use hookpost_http::App;
+use lambda_http::aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use lambda_http::lambda_runtime::{Context, LambdaEvent};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+
+/// Receives before SQS moves a task to the dead-letter queue (as in `template.yaml`).
+pub const MAX_RECEIVES: u32 = 5;
+/// How long SQS keeps a message: 14 days, its maximum (as in `template.yaml`).
+const RETENTION_SECS: u32 = 1_209_600;
+/// The most messages one receive returns.
+const RECEIVE_BATCH: usize = 10;
+
+/// The two queues of one hookpost table.
+pub struct SqsQueues {
+    client: Client,
+    deliveries: String,
+    dead_letters: String,
+    visibility: Duration,
+    /// Wakes the receive loop when this process queued something, so an idle loop can poll
+    /// rarely without delaying a fresh publish.
+    nudge: Arc<Notify>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("SQS: {0}")]
+pub struct SqsError(String);
+
+fn sqs_error<E: std::error::Error + 'static>(err: E) -> SqsError {
+    SqsError(DisplayErrorContext(err).to_string())
+}
+
+/// A queue name from the table name: SQS allows 80 characters of `[A-Za-z0-9_-]`.
+fn queue_name(table: &str, suffix: &str) -> String {
+    let base: String =
+        table.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' }).take(60).collect();
+    format!("{base}-{suffix}")
+}
+
+impl SqsQueues {
+    /// The queues of `table`, created when missing: `<table>-deliveries` (redriving to the
+    /// dead-letter queue after [`MAX_RECEIVES`]) and `<table>-dead-letters`.
+    pub async fn open(client: Client, table: &str, visibility: Duration) -> Result<Self, SqsError> {
+        let retention = RETENTION_SECS.to_string();
+        let dead_letters = ensure_queue(
+            &client,
+            &queue_name(table, "dead-letters"),
+            &[(QueueAttributeName::MessageRetentionPeriod, &retention)],
+        )
+        .await?;
+        let arn = client
+            .get_queue_attributes()
+            .queue_url(&dead_letters)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(sqs_error)?
+            .attributes
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .ok_or_else(|| SqsError("the dead-letter queue has no ARN".to_owned()))?;
+        let redrive =
+            serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": MAX_RECEIVES.to_string()}).to_string();
+        let visibility_secs = visibility.as_secs().to_string();
+        let deliveries = ensure_queue(
+            &client,
+            &queue_name(table, "deliveries"),
+            &[
+                (QueueAttributeName::MessageRetentionPeriod, &retention),
+                (QueueAttributeName::VisibilityTimeout, &visibility_secs),
+                (QueueAttributeName::RedrivePolicy, &redrive),
+            ],
+        )
+        .await?;
+        Ok(Self { client, deliveries, dead_letters, visibility, nudge: Arc::new(Notify::new()) })
+    }
+
+    pub fn deliveries_url(&self) -> &str {
+        &self.deliveries
+    }
+
+    pub fn dead_letters_url(&self) -> &str {
+        &self.dead_letters
+    }
+
+    /// The delivery queue, as the handlers send to it.
+    pub fn queue(&self) -> Arc<dyn Queue> {
+        Arc::new(Nudging {
+            inner: SqsQueue::new(self.client.clone(), self.deliveries.clone()),
+            nudge: Arc::clone(&self.nudge),
+        })
+    }
+
+    /// `workers` workers on the delivery queue, one on the dead-letter queue.
+    pub fn spawn(&self, app: &Arc<App>, workers: usize) -> JoinSet<()> {
+        let mut set = JoinSet::new();
+        let deliveries = Mapping {
+            client: self.client.clone(),
+            url: self.deliveries.clone(),
+            visibility: self.visibility,
+            idle_poll: Duration::from_secs(1),
+            nudge: Some(Arc::clone(&self.nudge)),
+            handler: Handler::Deliver,
+        };
+        deliveries.spawn(&mut set, app, workers.max(1));
+        let dead_letters = Mapping {
+            client: self.client.clone(),
+            url: self.dead_letters.clone(),
+            visibility: self.visibility,
+            idle_poll: Duration::from_secs(5),
+            nudge: None,
+            handler: Handler::DeadLetter,
+        };
+        dead_letters.spawn(&mut set, app, 1);
+        set
+    }
+}
+
+/// The queue URL of `name`, creating the queue when it does not exist; an existing queue
+/// gets `attributes` set (an older queue gains the redrive policy, say).
+async fn ensure_queue(
+    client: &Client,
+    name: &str,
+    attributes: &[(QueueAttributeName, &String)],
+) -> Result<String, SqsError> {
+    if let Ok(found) = client.get_queue_url().queue_name(name).send().await {
+        if let Some(url) = found.queue_url {
+            let mut set = client.set_queue_attributes().queue_url(&url);
+            for (k, v) in attributes {
+                set = set.attributes(k.clone(), (*v).clone());
+            }
+            set.send().await.map_err(sqs_error)?;
+            return Ok(url);
+        }
+    }
+    let mut create = client.create_queue().queue_name(name);
+    for (k, v) in attributes {
+        create = create.attributes(k.clone(), (*v).clone());
+    }
+    create.send().await.map_err(sqs_error)?.queue_url.ok_or_else(|| SqsError(format!("{name}: no queue URL")))
+}
+
+/// The SQS queue, plus a nudge to this process's receive loop after each send.
+struct Nudging {
+    inner: SqsQueue,
+    nudge: Arc<Notify>,
+}
+
+#[async_trait]
+impl Queue for Nudging {
+    async fn enqueue(&self, task: &DeliveryTask, delay: Duration) -> Result<(), QueueError> {
+        let sent = self.inner.enqueue(task, delay).await;
+        self.nudge.notify_one();
+        sent
+    }
+
+    async fn enqueue_all(&self, tasks: &[DeliveryTask], delay: Duration) -> Result<(), QueueError> {
+        let sent = self.inner.enqueue_all(tasks, delay).await;
+        self.nudge.notify_one();
+        sent
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Handler {
+    Deliver,
+    DeadLetter,
+}
+
+/// One queue's event-source mapping.
+struct Mapping {
+    client: Client,
+    url: String,
+    visibility: Duration,
+    /// The longest pause between receives while the queue is empty.
+    idle_poll: Duration,
+    nudge: Option<Arc<Notify>>,
+    handler: Handler,
+}
+
+impl Mapping {
+    fn spawn(self, set: &mut JoinSet<()>, app: &Arc<App>, workers: usize) {
+        let idle = Arc::new(Semaphore::new(workers));
+        let (work_tx, work_rx) = mpsc::unbounded_channel::<(SqsMessage, OwnedSemaphorePermit)>();
+        let work_rx = Arc::new(tokio::sync::Mutex::new(work_rx));
+        let (done_tx, done_rx) = mpsc::unbounded_channel::<String>();
+        for _ in 0..workers {
+            let (app, work_rx, done_tx, handler) =
+                (Arc::clone(app), Arc::clone(&work_rx), done_tx.clone(), self.handler);
+            set.spawn(async move {
+                loop {
+                    let Some((message, permit)) = work_rx.lock().await.recv().await else { return };
+                    let receipt = message.receipt_handle.clone();
+                    if handle(&app, handler, message).await {
+                        if let Some(receipt) = receipt {
+                            let _ = done_tx.send(receipt);
+                        }
+                    }
+                    drop(permit);
+                }
+            });
+        }
+        set.spawn(delete_loop(self.client.clone(), self.url.clone(), done_rx));
+        set.spawn(self.receive_loop(idle, work_tx));
+    }
+
+    async fn receive_loop(self, idle: Arc<Semaphore>, work: mpsc::UnboundedSender<(SqsMessage, OwnedSemaphorePermit)>) {
+        let mut pause = Duration::ZERO;
+        let visibility = i32::try_from(self.visibility.as_secs()).unwrap_or(i32::MAX);
+        loop {
+            let Ok(first) = Arc::clone(&idle).acquire_owned().await else { return };
+            let mut permits = vec![first];
+            while permits.len() < RECEIVE_BATCH {
+                match Arc::clone(&idle).try_acquire_owned() {
+                    Ok(permit) => permits.push(permit),
+                    Err(_) => break,
+                }
+            }
+            // Short polls: a long poll would hold a single-threaded test server (moto behind
+            // scripts/moto_server.py) for everyone. An empty queue is polled less and less
+            // often, and at once again when this process queues something.
+            let received = self
+                .client
+                .receive_message()
+                .queue_url(&self.url)
+                .max_number_of_messages(i32::try_from(permits.len()).unwrap_or(1))
+                .visibility_timeout(visibility)
+                .wait_time_seconds(0)
+                .send()
+                .await;
+            let messages = match received {
+                Ok(out) => out.messages.unwrap_or_default(),
+                Err(err) => {
+                    tracing::warn!(error = %DisplayErrorContext(err), queue = %self.url, "receiving from the queue failed");
+                    drop(permits);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if messages.is_empty() {
+                drop(permits);
+                pause = (pause * 2).clamp(Duration::from_millis(20), self.idle_poll);
+                match &self.nudge {
+                    Some(nudge) => {
+                        tokio::select! {
+                            _ = nudge.notified() => pause = Duration::ZERO,
+                            _ = tokio::time::sleep(pause) => {}
+                        }
+                    }
+                    None => tokio::time::sleep(pause).await,
+                }
+                continue;
+            }
+            pause = Duration::ZERO;
+            for (message, permit) in messages.into_iter().zip(permits) {
+                let mut record = SqsMessage::default();
+                record.message_id = message.message_id;
+                record.receipt_handle = message.receipt_handle;
+                record.body = message.body;
+                if work.send((record, permit)).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Runs the function's handler on a one-message event; whether it reported the message done.
+async fn handle(app: &App, handler: Handler, message: SqsMessage) -> bool {
+    let message_id = message.message_id.clone();
+    let mut event = SqsEvent::default();
+    event.records = vec![message];
+    let event = LambdaEvent::new(event, Context::default());
+    let outcome = match handler {
+        Handler::Deliver => deliver::handle(app, event).await,
+        Handler::DeadLetter => dead_letter::handle(app, event).await,
+    };
+    match outcome {
+        Ok(response) => response.batch_item_failures.is_empty(),
+        Err(err) => {
+            tracing::warn!(error = %err, message_id = ?message_id, "the handler failed; the task comes back");
+            false
+        }
+    }
+}
+
+/// Deletes the messages the workers finished, up to ten per request. A delete that keeps
+/// failing leaves its message to come back: delivered at least once, maybe twice.
+async fn delete_loop(client: Client, url: String, mut done: mpsc::UnboundedReceiver<String>) {
+    while let Some(first) = done.recv().await {
+        let mut receipts = vec![first];
+        while receipts.len() < RECEIVE_BATCH {
+            match done.try_recv() {
+                Ok(receipt) => receipts.push(receipt),
+                Err(_) => break,
+            }
+        }
+        let entries: Vec<DeleteMessageBatchRequestEntry> = receipts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(r).build().ok()
+            })
+            .collect();
+        for pause in [Duration::from_millis(100), Duration::from_millis(500), Duration::from_secs(2), Duration::ZERO] {
+            match client.delete_message_batch().queue_url(&url).set_entries(Some(entries.clone())).send().await {
+                Ok(out) if out.failed.is_empty() => break,
+                Ok(out) => {
+                    tracing::warn!(failed = out.failed.len(), "SQS kept some finished tasks; they will come back");
+                    break;
+                }
+                Err(err) if pause.is_zero() => {
+                    tracing::warn!(error = %DisplayErrorContext(err), "deleting finished tasks failed; they will come back");
+                }
+                Err(_) => tokio::time::sleep(pause).await,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_names_keep_what_sqs_allows() {
+        assert_eq!(queue_name("hookpost", "deliveries"), "hookpost-deliveries");
+        assert_eq!(queue_name("test.table#1", "dead-letters"), "test-table-1-dead-letters");
+        assert!(queue_name(&"t".repeat(255), "dead-letters").len() <= 80);
+    }
+}

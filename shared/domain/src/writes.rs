@@ -1,0 +1,352 @@
+//! What an attempt's outcome must write: decided here, applied by the worker.
+//!
+//! Sending is the one step that cannot be taken back. Once a receiver has answered, the
+//! outcome is recorded until it sticks — never by sending again. So the worker turns the
+//! outcome into a list of writes ([`after_attempt`]), applies them in order, tries a write
+//! the store refuses again after a pause, and when the store will not take them now, queues
+//! the writes still to do as a task of their own ([`crate::delivery::TaskKind::Record`])
+//! that any worker finishes. Every write is idempotent: applying one that already took
+//! effect (after an ambiguous timeout, or a task handed out twice) changes nothing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::delivery::{effective_delay, Attempt, DeliveryTask, Outcome, RetrySchedule, TaskKind};
+use crate::event::Event;
+use crate::failure::{Failure, RetriggerOutcome};
+use crate::ids::{AccountId, FailureId, SubscriptionId};
+use crate::subscription::Subscription;
+use crate::time::Timestamp;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "write", rename_all = "snake_case")]
+pub enum Write {
+    /// Appends the attempt to the log under its fixed key (a repeat overwrites the entry).
+    LogAttempt { attempt: Attempt, expires_at: Timestamp },
+    /// The subscription's delivery fields: `last_delivery_at`, then `last_success_at` and
+    /// `consecutive_failures = 0` (no error) or `last_error`. Skipped when a later attempt
+    /// already wrote them; a subscription that no longer exists ends the list.
+    DeliveryFields { account_id: AccountId, subscription_id: SubscriptionId, at: Timestamp, error: Option<String> },
+    /// The next attempt of the retry schedule.
+    Enqueue { task: DeliveryTask, delay_secs: u64 },
+    /// Stores the event a failure record is about to point at, when only the task carried
+    /// it (a conditional put: an event already stored stays as it is).
+    KeepEvent { event: Event, expires_at: Timestamp },
+    /// Inserts the failure record, once: a record with its id already there stays as it is.
+    RecordFailure { failure: Failure },
+    /// One event's whole retry cycle failed: `consecutive_failures` + 1 and `last_error`,
+    /// counted once per event and only while the subscription is active; the fifth in a row
+    /// auto-disables it.
+    CountExhausted {
+        account_id: AccountId,
+        subscription_id: SubscriptionId,
+        event_id: String,
+        reason: String,
+        at: Timestamp,
+    },
+    /// A retrigger's outcome settles its record, if the record is still pending.
+    SettleFailure { account_id: AccountId, failure_id: FailureId, outcome: RetriggerOutcome, at: Timestamp },
+}
+
+/// How long what an attempt writes is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    pub attempt_days: u32,
+    pub event_days: u32,
+}
+
+/// The writes after `attempt` (already made, its outcome in it) of `task`'s event to `sub`.
+/// `retry_after` is the receiver's `Retry-After`, if it sent one; `jitter` a random number
+/// in [0, 1) for the next attempt's delay.
+#[allow(clippy::too_many_arguments)]
+pub fn after_attempt(
+    task: &DeliveryTask,
+    sub: &Subscription,
+    event: &Event,
+    attempt: Attempt,
+    outcome: &Outcome,
+    retry_after: Option<u64>,
+    schedule: &RetrySchedule,
+    retention: Retention,
+    jitter: f64,
+) -> Vec<Write> {
+    let now = attempt.attempted_at;
+    let reason = attempt.reason.clone();
+    let fields =
+        Write::DeliveryFields { account_id: sub.account_id, subscription_id: sub.id, at: now, error: reason.clone() };
+    let mut writes =
+        vec![Write::LogAttempt { expires_at: now.plus_days(i64::from(retention.attempt_days)), attempt }, fields];
+    match (&task.kind, reason) {
+        (TaskKind::Retrigger { failure_id }, reason) => writes.push(Write::SettleFailure {
+            account_id: sub.account_id,
+            failure_id: *failure_id,
+            outcome: reason.map_or(RetriggerOutcome::Delivered, RetriggerOutcome::Failed),
+            at: now,
+        }),
+        (TaskKind::Scheduled, Some(reason)) => {
+            let next = task.attempt + 1;
+            if let Some(nominal) = schedule.delay_before(next) {
+                let retry_after = retry_after.filter(|_| outcome.honours_retry_after());
+                writes.push(Write::Enqueue {
+                    task: DeliveryTask { attempt: next, not_before: None, ..task.clone() },
+                    delay_secs: effective_delay(nominal, retry_after, jitter),
+                });
+            } else {
+                let failure = Failure::inactive(
+                    sub.account_id,
+                    &event.event_id,
+                    &event.event_type,
+                    sub.id,
+                    &sub.name,
+                    &reason,
+                    now,
+                    now,
+                );
+                writes.extend(keep_event(task, event, retention));
+                writes.push(Write::RecordFailure { failure });
+                writes.push(Write::CountExhausted {
+                    account_id: sub.account_id,
+                    subscription_id: sub.id,
+                    event_id: event.event_id.clone(),
+                    reason,
+                    at: now,
+                });
+            }
+        }
+        (TaskKind::Scheduled, None) | (TaskKind::Record { .. }, _) => {}
+    }
+    writes
+}
+
+/// The writes for a scheduled task that came due while its subscription was auto-disabled:
+/// no attempt, a `subscription_disabled` failure record.
+pub fn disabled_subscription(
+    task: &DeliveryTask,
+    sub: &Subscription,
+    event: &Event,
+    now: Timestamp,
+    retention: Retention,
+) -> Vec<Write> {
+    let failure = Failure::subscription_disabled(sub, &event.event_id, &event.event_type, now);
+    keep_event(task, event, retention).into_iter().chain([Write::RecordFailure { failure }]).collect()
+}
+
+/// Storing the event a failure record will point at, when only the task has it (see
+/// [`crate::event::stored_at_publish`]).
+fn keep_event(task: &DeliveryTask, event: &Event, retention: Retention) -> Option<Write> {
+    task.event
+        .is_some()
+        .then(|| Write::KeepEvent { event: event.clone(), expires_at: event.expires_at(retention.event_days) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::AttemptKey;
+    use crate::subscription::parse_new_subscription;
+    use crate::DestinationPolicy;
+
+    const T: i64 = 1_780_000_000;
+
+    fn fixture() -> (Subscription, Event) {
+        let account = AccountId::new();
+        let input = parse_new_subscription(
+            serde_json::json!({"url": "https://example.com/h", "name": "CRM"}),
+            &DestinationPolicy::default(),
+        )
+        .unwrap();
+        let sub = Subscription::create(account, input, None, None, Timestamp::from_unix(T));
+        let event = Event {
+            account_id: account,
+            event_id: "evt_1".into(),
+            event_type: "call.ended".into(),
+            channel_id: None,
+            data: "{}".into(),
+            created_at: Timestamp::from_unix(T),
+            subscriptions: 1,
+            fanned_out: true,
+        };
+        (sub, event)
+    }
+
+    fn attempt(sub: &Subscription, outcome: &Outcome, n: u32) -> Attempt {
+        Attempt {
+            account_id: sub.account_id,
+            subscription_id: sub.id,
+            event_id: "evt_1".into(),
+            event_type: "call.ended".into(),
+            attempt: n,
+            status_code: outcome.status_code(),
+            reason: outcome.reason(),
+            duration_ms: 3,
+            response_excerpt: None,
+            test: false,
+            attempted_at: Timestamp::from_unix(T + 5),
+            log_key: AttemptKey { nanos: 1, nonce: 2 },
+        }
+    }
+
+    const RETENTION: Retention = Retention { attempt_days: 30, event_days: 30 };
+
+    fn names(writes: &[Write]) -> Vec<&'static str> {
+        writes
+            .iter()
+            .map(|w| match w {
+                Write::LogAttempt { .. } => "log",
+                Write::DeliveryFields { .. } => "fields",
+                Write::Enqueue { .. } => "enqueue",
+                Write::KeepEvent { .. } => "keep_event",
+                Write::RecordFailure { .. } => "record_failure",
+                Write::CountExhausted { .. } => "count",
+                Write::SettleFailure { .. } => "settle",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_delivery_logs_and_touches_the_subscription_only() {
+        let (sub, event) = fixture();
+        let task = DeliveryTask::first_of(&event, sub.id);
+        let ok = Outcome::Delivered { status: 204 };
+        let writes = after_attempt(
+            &task,
+            &sub,
+            &event,
+            attempt(&sub, &ok, 1),
+            &ok,
+            None,
+            &RetrySchedule::default(),
+            RETENTION,
+            0.5,
+        );
+        assert_eq!(names(&writes), ["log", "fields"]);
+        assert!(matches!(&writes[1], Write::DeliveryFields { error: None, .. }));
+    }
+
+    #[test]
+    fn a_failure_with_attempts_left_enqueues_the_next_one_last() {
+        let (sub, event) = fixture();
+        let task = DeliveryTask::first_of(&event, sub.id);
+        let busy = Outcome::HttpStatus(503);
+        let writes = after_attempt(
+            &task,
+            &sub,
+            &event,
+            attempt(&sub, &busy, 1),
+            &busy,
+            Some(90),
+            &RetrySchedule::default(),
+            RETENTION,
+            0.5,
+        );
+        assert_eq!(names(&writes), ["log", "fields", "enqueue"]);
+        match &writes[2] {
+            Write::Enqueue { task: next, delay_secs } => {
+                assert_eq!((next.attempt, *delay_secs), (2, 90), "Retry-After within [60, 120]");
+                assert_eq!(next.event, task.event, "the next attempt still carries the event");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_last_failure_keeps_a_carried_event_records_and_counts() {
+        let (sub, event) = fixture();
+        let mut task = DeliveryTask::first_of(&event, sub.id);
+        task.attempt = 5;
+        let reset = Outcome::ConnectionReset;
+        let writes = after_attempt(
+            &task,
+            &sub,
+            &event,
+            attempt(&sub, &reset, 5),
+            &reset,
+            None,
+            &RetrySchedule::default(),
+            RETENTION,
+            0.5,
+        );
+        assert_eq!(names(&writes), ["log", "fields", "keep_event", "record_failure", "count"]);
+        match (&writes[3], &writes[4]) {
+            (Write::RecordFailure { failure }, Write::CountExhausted { event_id, reason, .. }) => {
+                assert_eq!(
+                    (failure.reason.as_deref(), failure.subscription_name.as_str()),
+                    (Some("connection_reset"), "CRM")
+                );
+                assert_eq!((event_id.as_str(), reason.as_str()), ("evt_1", "connection_reset"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // An event the store already has (a chosen id, a large event) is not stored again.
+        task.event = None;
+        let writes = after_attempt(
+            &task,
+            &sub,
+            &event,
+            attempt(&sub, &reset, 5),
+            &reset,
+            None,
+            &RetrySchedule::default(),
+            RETENTION,
+            0.5,
+        );
+        assert_eq!(names(&writes), ["log", "fields", "record_failure", "count"]);
+    }
+
+    #[test]
+    fn a_retrigger_settles_its_record_and_never_retries() {
+        let (sub, event) = fixture();
+        let failure_id = FailureId::new(Timestamp::from_unix(T));
+        let task = DeliveryTask::retrigger(sub.account_id, sub.id, "evt_1", failure_id);
+        let timeout = Outcome::Timeout;
+        let writes = after_attempt(
+            &task,
+            &sub,
+            &event,
+            attempt(&sub, &timeout, 1),
+            &timeout,
+            None,
+            &RetrySchedule::default(),
+            RETENTION,
+            0.5,
+        );
+        assert_eq!(names(&writes), ["log", "fields", "settle"]);
+        assert!(
+            matches!(&writes[2], Write::SettleFailure { outcome: RetriggerOutcome::Failed(r), .. } if r == "timeout")
+        );
+    }
+
+    #[test]
+    fn writes_travel_inside_a_record_task() {
+        let (sub, event) = fixture();
+        let task = DeliveryTask::first_of(&event, sub.id);
+        let reset = Outcome::ConnectionReset;
+        let mut last = task.clone();
+        last.attempt = 5;
+        let writes = after_attempt(
+            &last,
+            &sub,
+            &event,
+            attempt(&sub, &reset, 5),
+            &reset,
+            None,
+            &RetrySchedule::default(),
+            RETENTION,
+            0.5,
+        );
+        let record = task.record(writes.clone());
+        assert_eq!(record.event, None, "the event rides in its KeepEvent write, not twice");
+        let back: DeliveryTask = serde_json::from_str(&serde_json::to_string(&record).unwrap()).unwrap();
+        assert_eq!(back.kind, TaskKind::Record { writes });
+    }
+
+    #[test]
+    fn a_task_of_a_disabled_subscription_becomes_a_record() {
+        let (sub, event) = fixture();
+        let task = DeliveryTask::first_of(&event, sub.id);
+        let writes = disabled_subscription(&task, &sub, &event, Timestamp::from_unix(T + 9), RETENTION);
+        assert_eq!(names(&writes), ["keep_event", "record_failure"]);
+        assert!(
+            matches!(&writes[1], Write::RecordFailure { failure } if failure.reason.as_deref() == Some("subscription_disabled"))
+        );
+    }
+}
