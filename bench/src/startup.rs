@@ -24,6 +24,36 @@ pub struct Options {
     pub runs: usize,
 }
 
+/// The CPU an ELF executable is for, from its header's `e_machine`.
+fn elf_machine(header: &[u8]) -> Option<&'static str> {
+    if header.get(..4)? != b"\x7fELF" {
+        return None;
+    }
+    match u16::from_le_bytes([*header.get(18)?, *header.get(19)?]) {
+        0x3e => Some("x86_64"),
+        0xb7 => Some("aarch64"),
+        _ => Some("another CPU"),
+    }
+}
+
+/// Refuses, with a reason, a binary this machine cannot execute (rather than "Exec format
+/// error" from deep inside a run).
+fn runnable_here(bootstrap: &Path) -> Result<(), String> {
+    let mut header = [0u8; 20];
+    let read = std::fs::File::open(bootstrap).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
+    read.map_err(|e| format!("{}: {e}", bootstrap.display()))?;
+    match elf_machine(&header) {
+        Some(machine) if machine == std::env::consts::ARCH => Ok(()),
+        Some(machine) => Err(format!(
+            "{} is built for {machine}, and this machine executes {} binaries: build them for it \
+             (scripts/bench does, into target/lambda-native)",
+            bootstrap.display(),
+            std::env::consts::ARCH
+        )),
+        None => Err(format!("{} is not an ELF executable", bootstrap.display())),
+    }
+}
+
 pub async fn run(opts: &Options) -> Result<(), String> {
     let mut functions: Vec<PathBuf> = std::fs::read_dir(&opts.lambda_dir)
         .map_err(|e| format!("{}: {e} (run scripts/check-lambda first)", opts.lambda_dir.display()))?
@@ -46,6 +76,7 @@ pub async fn run(opts: &Options) -> Result<(), String> {
         let unpacked = opts.out_dir.join("startup").join(&name);
         unzip(&zip, &unpacked)?;
         let bootstrap = unpacked.join("bootstrap");
+        runnable_here(&bootstrap)?;
         let mut times = Vec::with_capacity(opts.runs);
         for _ in 0..opts.runs {
             times.push(time_to_first_poll(&bootstrap, &name).await?);
@@ -169,4 +200,20 @@ fn lambda_environment(name: &str, runtime_api: &str) -> Vec<(String, String)> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_cpu_from_an_elf_header() {
+        let mut header = [0u8; 20];
+        header[..4].copy_from_slice(b"\x7fELF");
+        header[18] = 0x3e;
+        assert_eq!(elf_machine(&header), Some("x86_64"));
+        header[18] = 0xb7;
+        assert_eq!(elf_machine(&header), Some("aarch64"));
+        assert_eq!(elf_machine(b"#!/bin/sh\necho hi\n  "), None);
+    }
 }

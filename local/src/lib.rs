@@ -31,6 +31,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub mod durable;
+pub mod parse_errors;
 pub mod routes;
 
 use durable::SqsQueues;
@@ -292,6 +293,7 @@ async fn serve(listener: TcpListener, server: Arc<Server>, mut stopped: watch::R
                         let server = Arc::clone(&server);
                         async move { Ok::<_, Infallible>(server.handle(req).await) }
                     });
+                    let stream = parse_errors::EnvelopedParseErrors::new(stream);
                     let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
                     tokio::pin!(conn);
                     tokio::select! {
@@ -346,7 +348,12 @@ impl Server {
             .iter()
             .find_map(|r| (r.method == method).then(|| match_template(r.template, &path).map(|p| (r, p))).flatten());
         let Some((route, path_params)) = matched else {
-            return refuse(ApiError::NotFound("route"));
+            // A route that exists with other methods is a 405 naming them, as in AWS.
+            let template = self.routes.iter().find(|r| match_template(r.template, &path).is_some());
+            return refuse(match template {
+                Some(r) => hookpost_http::routes::method_not_allowed(&method, r.template),
+                None => ApiError::NotFound("route"),
+            });
         };
         let authorization = req.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
 

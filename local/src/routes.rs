@@ -148,10 +148,24 @@ mod template_tests {
     fn local_routes_are_the_templates_routes() {
         let mut local: Vec<(String, String)> =
             table().iter().map(|r| (r.method.to_owned(), r.template.to_owned())).collect();
-        let mut deployed = template_routes();
+        let mut deployed: Vec<(String, String)> = template_routes().into_iter().filter(|(m, _)| m != "ANY").collect();
         local.sort();
         deployed.sort();
         assert_eq!(local, deployed);
+        let mut catalogue: Vec<(String, String)> =
+            hookpost_http::routes::ROUTES.iter().map(|(m, t)| (m.to_string(), t.to_string())).collect();
+        catalogue.sort();
+        assert_eq!(local, catalogue, "hookpost_http::routes::ROUTES lists every route");
+    }
+
+    #[test]
+    fn every_resource_falls_through_to_the_405_function() {
+        let mut resources: Vec<String> = table().iter().map(|r| r.template.to_owned()).collect();
+        resources.sort();
+        resources.dedup();
+        let mut any: Vec<String> = template_routes().into_iter().filter(|(m, _)| m == "ANY").map(|(_, p)| p).collect();
+        any.sort();
+        assert_eq!(any, resources, "an ANY method on every resource, for the 405");
     }
 
     /// (method, path) of every operation in docs/openapi.yaml.

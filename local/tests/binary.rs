@@ -138,12 +138,9 @@ fn refuses_bad_configuration() {
 }
 
 #[test]
+#[cfg_attr(skip_dynamodb, ignore = "HOOKPOST_SKIP_DYNAMODB=1: needs a DynamoDB endpoint")]
 fn keeps_its_state_on_dynamodb() {
-    let Ok(endpoint) = std::env::var("HOOKPOST_TEST_DYNAMODB_ENDPOINT") else {
-        assert!(std::env::var("HOOKPOST_REQUIRE_DYNAMODB").as_deref() != Ok("1"), "no DynamoDB endpoint");
-        eprintln!("skipped: HOOKPOST_TEST_DYNAMODB_ENDPOINT is unset");
-        return;
-    };
+    let endpoint = hookpost_testenv::dynamodb_endpoint();
     let table = format!("local-bin-{}", std::process::id());
     let env = [("HOOKPOST_TABLE", table.as_str()), ("HOOKPOST_ADMIN_KEY", "k")];
     let local = spawn(&["--dynamodb-endpoint", &endpoint], &env);
@@ -158,18 +155,6 @@ fn keeps_its_state_on_dynamodb() {
     assert_eq!(status, 200, "the account survived the restart: {body}");
     assert!(body.contains("\"name\":\"Kept\""));
     signal_and_wait(local, "-TERM");
-}
-
-/// The DynamoDB-compatible endpoint of the test run (moto, which serves SQS too).
-fn endpoint() -> Option<String> {
-    match std::env::var("HOOKPOST_TEST_DYNAMODB_ENDPOINT") {
-        Ok(endpoint) => Some(endpoint),
-        Err(_) => {
-            assert!(std::env::var("HOOKPOST_REQUIRE_DYNAMODB").as_deref() != Ok("1"), "no DynamoDB endpoint");
-            eprintln!("skipped: HOOKPOST_TEST_DYNAMODB_ENDPOINT is unset");
-            None
-        }
-    }
 }
 
 /// A webhook receiver on a thread: answers each request with the next status of its
@@ -243,8 +228,9 @@ fn value(body: &str, field: &str) -> String {
 /// right after a 202 (the first attempt still waiting in the queue), and while a retry
 /// waits for its turn. The same command, started again, delivers both.
 #[test]
+#[cfg_attr(skip_dynamodb, ignore = "HOOKPOST_SKIP_DYNAMODB=1: needs a DynamoDB endpoint")]
 fn a_kill_9_loses_no_accepted_event() {
-    let Some(endpoint) = endpoint() else { return };
+    let endpoint = hookpost_testenv::dynamodb_endpoint();
     let receiver = StdReceiver::start();
     let table = format!("local-crash-{}", std::process::id());
     let env = [
@@ -300,8 +286,9 @@ fn a_kill_9_loses_no_accepted_event() {
 }
 
 #[test]
+#[cfg_attr(skip_dynamodb, ignore = "HOOKPOST_SKIP_DYNAMODB=1: needs a DynamoDB endpoint")]
 fn refuses_to_start_without_a_durable_queue() {
-    let Some(endpoint) = endpoint() else { return };
+    let endpoint = hookpost_testenv::dynamodb_endpoint();
     let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_hookpost-local"))
         .args(["--dynamodb-endpoint", &endpoint, "--sqs-endpoint", &format!("http://{unused}")])

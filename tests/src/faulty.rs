@@ -12,7 +12,9 @@ use hookpost_domain::event::Event;
 use hookpost_domain::failure::{Failure, FailureQuery, RetriggerOutcome};
 use hookpost_domain::subscription::{Subscription, SubscriptionFilter, SubscriptionPatch};
 use hookpost_domain::token::Token;
-use hookpost_domain::{Account, AccountId, Channel, ChannelId, FailureId, Plan, SubscriptionId, Timestamp, TokenId};
+use hookpost_domain::{
+    Account, AccountId, Channel, ChannelId, FailureId, Plan, Reason, SubscriptionId, Timestamp, TokenId,
+};
 use hookpost_store::{
     AccountStore, ActiveCap, DeliveryStore, Exhausted, Page, RateLimitStore, Store, StoreError, SubscriptionStore,
     TokenStore,
@@ -122,8 +124,8 @@ faulty!(DeliveryStore {
     fn stuck_pending_failures(before: Timestamp, limit: u32) -> Vec<Failure>;
     fn record_attempt(attempt: &Attempt, expires_at: Timestamp) -> ();
     fn list_attempts(account: AccountId, subscription: SubscriptionId, limit: u32, offset: u32) -> Page<Attempt>;
-    fn record_delivery(account: AccountId, subscription: SubscriptionId, at: Timestamp, error: Option<&str>) -> ();
-    fn record_exhausted(account: AccountId, subscription: SubscriptionId, event_id: &str, reason: &str, at: Timestamp, disable_after: u32) -> Exhausted;
+    fn record_delivery(account: AccountId, subscription: SubscriptionId, at: Timestamp, error: Option<&Reason>) -> ();
+    fn record_exhausted(account: AccountId, subscription: SubscriptionId, event_id: &str, reason: &Reason, at: Timestamp, disable_after: u32) -> Exhausted;
 });
 
 /// A queue that sends to `inner`, except for the sends told to fail.

@@ -15,10 +15,7 @@ const SUBS: &str = "/api/v1/webhook-subscriptions";
 
 macro_rules! server {
     ($kind:expr, $schedule:expr) => {
-        match TestServer::start($kind, delivery_config($schedule)).await {
-            Some(server) => server,
-            None => return,
-        }
+        TestServer::start($kind, delivery_config($schedule)).await
     };
 }
 
@@ -36,14 +33,9 @@ async fn subscription(s: &TestServer, pat: &str, id: &str) -> Value {
 
 /// Verifies a delivery with the stock Python library, as a receiver would.
 fn verify_with_standardwebhooks(secret: &str, got: &Received) {
-    let Ok(python) = std::env::var("HOOKPOST_TEST_PYTHON") else {
-        assert!(
-            std::env::var("HOOKPOST_REQUIRE_DYNAMODB").as_deref() != Ok("1"),
-            "scripts/test sets HOOKPOST_TEST_PYTHON"
-        );
-        eprintln!("skipped the standardwebhooks check: HOOKPOST_TEST_PYTHON is unset");
-        return;
-    };
+    // The Python that has the stock verifier (scripts/test points at its .venv); a missing
+    // verifier fails the test rather than skip the check.
+    let python = std::env::var("HOOKPOST_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let script = r#"
 import json, sys
 from standardwebhooks.webhooks import Webhook
@@ -54,7 +46,7 @@ print("verified")
     let headers: serde_json::Map<String, Value> =
         got.headers.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
     let input = json!({"secret": secret, "body": String::from_utf8(got.body.clone()).unwrap(), "headers": headers});
-    let mut child = Command::new(python)
+    let mut child = Command::new(&python)
         .args(["-c", script])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -63,7 +55,12 @@ print("verified")
         .expect("run python");
     child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "standardwebhooks refused the delivery: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "standardwebhooks refused the delivery, or is not installed for {python} (pip install standardwebhooks, \
+         or run scripts/test): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "verified");
 }
 
@@ -153,7 +150,7 @@ async fn a_redirect_is_never_followed(kind: StoreKind) {
     let failures = s.running.app.store.list_failures(account_id).await.unwrap();
     assert_eq!(failures.len(), 1);
     assert_eq!(
-        (failures[0].status, failures[0].reason.as_deref()),
+        (failures[0].status, failures[0].reason.as_ref().map(ToString::to_string).as_deref()),
         (FailureStatus::Inactive, Some("redirect_blocked: 302"))
     );
     assert_eq!(failures[0].subscription_name, "127.0.0.1");
@@ -206,10 +203,16 @@ async fn five_failed_events_disable_and_the_sixth_is_recorded(kind: StoreKind) {
     // Ids order by the second they were made in; within one second the order is arbitrary.
     let sixth_failure = failures.iter().find(|f| f.event_id == "evt_sixth").expect("the sixth event is recorded");
     assert_eq!(
-        (sixth_failure.reason.as_deref(), sixth_failure.status),
+        (sixth_failure.reason.as_ref().map(ToString::to_string).as_deref(), sixth_failure.status),
         (Some("subscription_disabled"), FailureStatus::Inactive)
     );
-    assert_eq!(failures.iter().filter(|f| f.reason.as_deref() == Some("http_status: 500")).count(), 7);
+    assert_eq!(
+        failures
+            .iter()
+            .filter(|f| f.reason.as_ref().map(ToString::to_string).as_deref() == Some("http_status: 500"))
+            .count(),
+        7
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(rx.received().len(), requests, "nothing more was sent");
 
@@ -418,7 +421,7 @@ async fn the_attempt_log_pages_and_stays_private(kind: StoreKind) {
     assert_eq!(newest["event_id"], "evt_log");
     s.call("GET", &format!("{SUBS}/{id}/attempts"), Some(&other), Value::Null).await.assert_error(404, "not_found");
     s.call("GET", &format!("{SUBS}/nope/attempts"), Some(&pat), Value::Null).await.assert_error(404, "not_found");
-    for bad in ["limit=0", "limit=101", "offset=x", "page=2"] {
+    for bad in ["limit=0", "limit=101", "limit=%2B5", "offset=x", "page=2"] {
         s.call("GET", &format!("{SUBS}/{id}/attempts?{bad}"), Some(&pat), Value::Null)
             .await
             .assert_error(400, "validation_error");
@@ -441,9 +444,8 @@ on_both_stores!(
 /// visibility timeout another worker takes it and the delivery happens.
 #[tokio::test]
 async fn a_worker_killed_mid_attempt_does_not_lose_the_delivery() {
-    let mut s = TestServer::start_with_visibility(StoreKind::Memory, delivery_config("0"), Duration::from_secs(1))
-        .await
-        .unwrap();
+    let mut s =
+        TestServer::start_with_visibility(StoreKind::Memory, delivery_config("0"), Duration::from_secs(1)).await;
     let (account, pat) = s.customer().await;
     let rx = Receiver::start(Answer::status(200)).await;
     rx.then([Answer { status: 200, headers: vec![], delay: Duration::from_secs(60) }]);

@@ -14,10 +14,7 @@ macro_rules! server {
         server!($kind, delivery_config("0"))
     };
     ($kind:expr, $config:expr) => {
-        match TestServer::start($kind, $config).await {
-            Some(server) => server,
-            None => return,
-        }
+        TestServer::start($kind, $config).await
     };
 }
 

@@ -14,10 +14,7 @@ macro_rules! server {
         server!($kind, config())
     };
     ($kind:expr, $config:expr) => {
-        match TestServer::start($kind, $config).await {
-            Some(server) => server,
-            None => return,
-        }
+        TestServer::start($kind, $config).await
     };
 }
 
@@ -99,7 +96,9 @@ async fn operator_api_shapes_and_errors(kind: StoreKind) {
     assert_eq!(updated.body["name"], "Acme");
     let renamed = s.admin("PATCH", &format!("/internal/v1/accounts/{id}"), json!({"name": "Acme 2"})).await;
     assert_eq!((renamed.body["name"].as_str(), renamed.body["plan"].as_str()), (Some("Acme 2"), Some("enterprise")));
-    s.admin("PATCH", &format!("/internal/v1/accounts/{id}"), json!({})).await.assert_error(400, "validation_error");
+    for bad in [json!({}), json!({"plan": null}), json!({"name": null}), json!({"name": "ok", "plan": null})] {
+        s.admin("PATCH", &format!("/internal/v1/accounts/{id}"), bad).await.assert_error(400, "validation_error");
+    }
     let unknown = hookpost_domain::AccountId::new();
     s.admin("PATCH", &format!("/internal/v1/accounts/{unknown}"), json!({"plan": "pro"}))
         .await
@@ -162,10 +161,11 @@ async fn operator_api_shapes_and_errors(kind: StoreKind) {
         json!({"scopes": ["admin"]}),
         json!({"scopes": [READ], "expires_in_days": 0}),
         json!({"scopes": "read"}),
+        json!({"scopes": []}),
     ] {
         s.admin("POST", &format!("/internal/v1/accounts/{id}/tokens"), bad).await.assert_error(400, "validation_error");
     }
-    s.admin("POST", &format!("/internal/v1/accounts/{unknown}/tokens"), json!({"scopes": []}))
+    s.admin("POST", &format!("/internal/v1/accounts/{unknown}/tokens"), json!({"scopes": [READ]}))
         .await
         .assert_error(404, "not_found");
 
@@ -190,12 +190,12 @@ async fn operator_api_shapes_and_errors(kind: StoreKind) {
 
 async fn me_needs_a_token_but_no_plan_or_scope(kind: StoreKind) {
     let s = server!(kind);
-    let (account, pat) = s.tenant("free", &[]).await;
+    let (account, pat) = s.tenant("free", &[READ]).await;
     let me = s.call("GET", "/api/v1/me", Some(&pat), Value::Null).await;
     assert_eq!(me.status, 200, "{}", me.text);
     assert_eq!(
         me.body,
-        json!({"account_id": account, "account_name": "Tenant", "plan_name": "free", "plan_tier_index": 0, "scopes": []})
+        json!({"account_id": account, "account_name": "Tenant", "plan_name": "free", "plan_tier_index": 0, "scopes": [READ]})
     );
     let (_, paid) = s.tenant("enterprise", &[READ, MANAGE]).await;
     let me = s.call("GET", "/api/v1/me", Some(&paid), Value::Null).await;
@@ -212,10 +212,13 @@ async fn gate_order_is_401_then_plan_then_scope_then_rate(kind: StoreKind) {
             s.call("GET", SUBS, bearer, Value::Null).await.assert_error(401, "unauthorized");
         }
     }
-    let (_, free_none) = s.tenant("free", &[]).await;
+    let (_, free_read) = s.tenant("free", &[READ]).await;
     let (_, free_all) = s.tenant("free", &[READ, MANAGE]).await;
     for _ in 0..5 {
-        s.call("GET", SUBS, Some(&free_none), Value::Null).await.assert_error(403, "plan_required");
+        s.call("GET", SUBS, Some(&free_read), Value::Null).await.assert_error(403, "plan_required");
+        // A free caller never sees 429: the one route it may call is not counted for it.
+        let me = s.call("GET", "/api/v1/me", Some(&free_all), Value::Null).await;
+        assert_eq!(me.status, 200, "{}", me.text);
         s.call("POST", SUBS, Some(&free_all), json!({"url": "https://e.com"})).await.assert_error(403, "plan_required");
     }
     let (_, manage_only) = s.tenant("pro", &[MANAGE]).await;
@@ -523,7 +526,21 @@ async fn bad_bodies_are_refused_clearly(kind: StoreKind) {
     let zapier = s.call("POST", SUBS, Some(&pat), json!({"url": "https://e.com", "source": "zapier"})).await;
     zapier.assert_error(400, "validation_error");
     s.call("GET", "/api/v1/nothing-here", Some(&pat), Value::Null).await.assert_error(404, "not_found");
-    s.call("PUT", SUBS, Some(&pat), Value::Null).await.assert_error(404, "not_found");
+    // A route that exists with other methods: 405 with Allow, for anyone (the route list is
+    // public in the API's documentation).
+    for (method, path, allow) in [
+        ("PUT", SUBS.to_owned(), "GET, POST"),
+        ("TRACE", SUBS.to_owned(), "GET, POST"),
+        ("OPTIONS", "/api/v1/me".to_owned(), "GET"),
+        ("POST", format!("{SUBS}/{}", hookpost_domain::SubscriptionId::new()), "DELETE, GET, PATCH"),
+        ("GET", "/internal/v1/events".to_owned(), "POST"),
+    ] {
+        for bearer in [Some(pat.as_str()), None] {
+            let res = s.call(method, &path, bearer, Value::Null).await;
+            res.assert_error(405, "method_not_allowed");
+            assert_eq!(res.header("allow"), Some(allow), "{method} {path}");
+        }
+    }
     s.stop().await;
 }
 
@@ -565,9 +582,20 @@ async fn lists_page_filter_and_count(kind: StoreKind) {
         (Some(6), 0)
     );
 
-    for bad in
-        ["limit=0", "limit=101", "limit=x", "offset=-1", "source=email", "is_active=yes", "sort=asc", "limit=1&limit=2"]
-    {
+    for bad in [
+        "limit=0",
+        "limit=101",
+        "limit=x",
+        "limit=%2B5",
+        "limit=+5",
+        "limit=5.0",
+        "offset=%2B1",
+        "offset=-1",
+        "source=email",
+        "is_active=yes",
+        "sort=asc",
+        "limit=1&limit=2",
+    ] {
         s.call("GET", &format!("{SUBS}?{bad}"), Some(&pat), Value::Null).await.assert_error(400, "validation_error");
     }
     s.stop().await;
@@ -641,3 +669,32 @@ on_both_stores!(
     expired_tokens_fail,
     plan_changes_apply,
 );
+
+/// Requests hyper refuses before any handler sees them still get the envelope.
+#[tokio::test]
+async fn errors_below_the_router_use_the_envelope() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start(StoreKind::Memory, hookpost_tests::config()).await;
+    let many_headers: String = (0..300).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let long_query = "q=".to_owned() + &"a".repeat(100 * 1024);
+    for (raw, status, code) in [
+        (format!("GET /api/v1/me HTTP/1.1\r\nhost: x\r\n{many_headers}\r\n"), 431, "headers_too_large"),
+        (format!("GET /api/v1/me?{long_query} HTTP/1.1\r\nhost: x\r\n\r\n"), 414, "uri_too_long"),
+        (
+            "GET /api/v1/me HTTP/1.1\r\nhost: x\r\nauthorization: Bearer a\0b\r\n\r\n".to_owned(),
+            400,
+            "validation_error",
+        ),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(s.running.addr).await.unwrap();
+        stream.write_all(raw.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with(&format!("HTTP/1.1 {status} ")), "{answer}");
+        let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or_default()).expect(&answer);
+        assert_eq!(body["error"], code, "{answer}");
+        assert!(body["message"].is_string());
+    }
+    s.stop().await;
+}

@@ -14,7 +14,7 @@ pub fn account_json(account: &Account) -> serde_json::Value {
 
 /// Reads `name` and `plan` from an account body; `required` says whether both must be there.
 pub fn read_account_fields(fields: &mut Fields, required: bool) -> (Option<String>, Option<Plan>) {
-    let name = if required { fields.required_string("name") } else { fields.opt_string("name") };
+    let name = if required { fields.required_string("name") } else { fields.opt_string_not_null("name") };
     let name = name.and_then(|n| match Account::validate_name(&n) {
         Ok(n) => Some(n),
         Err(msg) => {
@@ -22,7 +22,7 @@ pub fn read_account_fields(fields: &mut Fields, required: bool) -> (Option<Strin
             None
         }
     });
-    let plan = if required { fields.required_string("plan") } else { fields.opt_string("plan") };
+    let plan = if required { fields.required_string("plan") } else { fields.opt_string_not_null("plan") };
     let plan = plan.and_then(|p| {
         let parsed = Plan::parse(&p);
         if parsed.is_none() {

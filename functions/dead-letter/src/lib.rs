@@ -8,7 +8,8 @@
 //! queue until they are.
 
 use hookpost_domain::delivery::{DeliveryTask, TaskKind};
-use hookpost_domain::failure::{Failure, REASON_DELIVERY_ERROR};
+use hookpost_domain::failure::Failure;
+use hookpost_domain::Reason;
 use hookpost_http::App;
 use lambda_http::aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_http::lambda_runtime::LambdaEvent;
@@ -44,7 +45,7 @@ pub async fn record_dead_task(app: &App, task: &DeliveryTask) -> Result<(), Stri
         &event_type,
         sub.id,
         &sub.name,
-        REASON_DELIVERY_ERROR,
+        Reason::DeliveryError,
         sub.last_delivery_at.unwrap_or(now),
         now,
     );

@@ -17,6 +17,9 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         match fields.opt_string_array("scopes") {
             None if !fields.has_issues() => fields.issue("scopes", "is required"),
             None => {}
+            Some(names) if names.is_empty() => {
+                fields.issue("scopes", format!("must name at least one of {}", Scope::choices()));
+            }
             Some(names) => {
                 for (i, name) in names.iter().enumerate() {
                     match Scope::parse(name) {

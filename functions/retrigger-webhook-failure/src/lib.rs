@@ -5,8 +5,8 @@
 //! inactive with the new reason.
 
 use hookpost_delivery::retrigger::start_retrigger;
-use hookpost_domain::failure::{FailureStatus, RetriggerOutcome, REASON_SUBSCRIPTION_DELETED};
-use hookpost_domain::{ApiError, Scope};
+use hookpost_domain::failure::{FailureStatus, RetriggerOutcome};
+use hookpost_domain::{ApiError, Reason, Scope};
 use hookpost_http::parse::{failure_id, no_body, FAILURE};
 use hookpost_http::{Access, App, Keyed, Reply, Route};
 use hookpost_store::StoreError;
@@ -44,7 +44,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         // back to inactive with that reason, as a retrigger's attempt would have left it.
         match app.live_subscription(caller.account_id, pending.subscription_id).await {
             Err(ApiError::NotFound(_)) => {
-                let deleted = RetriggerOutcome::Failed(REASON_SUBSCRIPTION_DELETED.to_owned());
+                let deleted = RetriggerOutcome::Failed(Reason::SubscriptionDeleted);
                 app.store.settle_failure(caller.account_id, id, &deleted, now).await?;
                 return Err(ApiError::SubscriptionDeleted);
             }

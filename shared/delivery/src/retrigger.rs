@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use hookpost_domain::delivery::DeliveryTask;
-use hookpost_domain::failure::{Failure, RetriggerOutcome, REASON_RETRIGGER_LOST};
-use hookpost_domain::Timestamp;
+use hookpost_domain::failure::{Failure, RetriggerOutcome};
+use hookpost_domain::{Reason, Timestamp};
 use hookpost_store::Store;
 
 use crate::queue::{Queue, QueueError};
@@ -24,7 +24,7 @@ pub async fn start_retrigger(
         return Ok(());
     };
     tracing::warn!(error = %err, failure_id = %pending.id, "the queue refused a retrigger; the record returns to inactive");
-    let lost = RetriggerOutcome::Failed(REASON_RETRIGGER_LOST.to_owned());
+    let lost = RetriggerOutcome::Failed(Reason::RetriggerLost);
     if let Err(put_back) = store.settle_failure(pending.account_id, pending.id, &lost, now).await {
         tracing::warn!(error = %put_back, failure_id = %pending.id, "returning the record failed; the sweeper will");
     }

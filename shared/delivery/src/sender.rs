@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use hookpost_domain::delivery::{parse_retry_after, Outcome, RESPONSE_EXCERPT_BYTES};
-use hookpost_domain::DestinationPolicy;
+use hookpost_domain::{DestinationPolicy, Reason};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -129,9 +129,9 @@ impl Pool {
 /// `connection_refused`: the receiver took the connection.
 fn after_connect(err: &hyper::Error) -> Outcome {
     if err.is_parse() || err.is_parse_status() || err.is_parse_too_large() {
-        Outcome::InvalidResponse
+        Outcome::Failed(Reason::InvalidResponse)
     } else {
-        Outcome::ConnectionReset
+        Outcome::Failed(Reason::ConnectionReset)
     }
 }
 
@@ -262,7 +262,7 @@ impl Sender {
         let (outcome, response_excerpt, retry_after) = match result {
             Ok(Ok(answer)) => answer,
             Ok(Err(outcome)) => (outcome, None, None),
-            Err(_) => (Outcome::Timeout, None, None),
+            Err(_) => (Outcome::Failed(Reason::Timeout), None, None),
         };
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         SendReport { outcome, duration_ms, response_excerpt, retry_after }
@@ -275,38 +275,38 @@ impl Sender {
             Host::Ipv6(ip) => vec![IpAddr::V6(*ip)],
             Host::Domain(name) => match self.resolver.lookup(name).await {
                 Ok(ips) if !ips.is_empty() => ips,
-                _ => return Err(Outcome::DnsError),
+                _ => return Err(Outcome::Failed(Reason::DnsError)),
             },
         };
         let vetted: Vec<IpAddr> = resolved.iter().copied().filter(|ip| self.policy.permits(*ip)).collect();
         match (vetted.is_empty(), resolved.first()) {
-            (true, Some(first_refused)) => Err(Outcome::BlockedDestination(*first_refused)),
+            (true, Some(first_refused)) => Err(Outcome::Failed(Reason::BlockedDestination(*first_refused))),
             _ => Ok(vetted),
         }
     }
 
     async fn connect(&self, addresses: &[IpAddr], port: u16) -> Result<(IpAddr, TcpStream), Outcome> {
-        let mut last = Outcome::ConnectionRefused;
+        let mut last = Outcome::Failed(Reason::ConnectionRefused);
         for ip in addresses {
             match tokio::time::timeout(self.connect_timeout, self.dialer.dial(SocketAddr::new(*ip, port))).await {
                 Ok(Ok(stream)) => return Ok((*ip, stream)),
-                Ok(Err(err)) if err.kind() == io::ErrorKind::TimedOut => last = Outcome::Timeout,
-                Ok(Err(_)) => last = Outcome::ConnectionRefused,
-                Err(_) => last = Outcome::Timeout,
+                Ok(Err(err)) if err.kind() == io::ErrorKind::TimedOut => last = Outcome::Failed(Reason::Timeout),
+                Ok(Err(_)) => last = Outcome::Failed(Reason::ConnectionRefused),
+                Err(_) => last = Outcome::Failed(Reason::Timeout),
             }
         }
         Err(last)
     }
 
     async fn attempt(&self, request: &OutgoingRequest) -> Result<(Outcome, Option<String>, Option<u64>), Outcome> {
-        let url = Url::parse(&request.url).map_err(|_| Outcome::DnsError)?;
+        let url = Url::parse(&request.url).map_err(|_| Outcome::Failed(Reason::DeliveryError))?;
         let https = match url.scheme() {
             "https" => true,
             "http" if self.policy.allow_http => false,
             // An http URL after the operator closed http: TLS is required and absent.
-            _ => return Err(Outcome::TlsError),
+            _ => return Err(Outcome::Failed(Reason::TlsError)),
         };
-        let host = url.host().ok_or(Outcome::DnsError)?;
+        let host = url.host().ok_or(Outcome::Failed(Reason::DnsError))?;
         let port = url.port_or_known_default().unwrap_or(if https { 443 } else { 80 });
         let addresses = self.vetted_addresses(&host).await?;
         let destination = Destination { https, host: url.host_str().unwrap_or_default().to_owned(), port };
@@ -328,7 +328,8 @@ impl Sender {
             for (name, value) in &request.headers {
                 builder = builder.header(name.as_str(), value.as_str());
             }
-            builder.body(Full::new(request.body.clone())).map_err(|_| Outcome::ConnectionRefused)
+            // A header the request cannot carry: hookpost could not make this delivery.
+            builder.body(Full::new(request.body.clone())).map_err(|_| Outcome::Failed(Reason::DeliveryError))
         };
 
         // An idle connection first. If the receiver closed it meanwhile, hyper hands the
@@ -352,8 +353,8 @@ impl Sender {
                 Host::Ipv4(ip) => Ok(rustls::pki_types::ServerName::IpAddress(IpAddr::V4(*ip).into())),
                 Host::Ipv6(ip) => Ok(rustls::pki_types::ServerName::IpAddress(IpAddr::V6(*ip).into())),
             }
-            .map_err(|_| Outcome::TlsError)?;
-            Box::new(self.tls.connect(name, tcp).await.map_err(|_| Outcome::TlsError)?)
+            .map_err(|_| Outcome::Failed(Reason::TlsError))?;
+            Box::new(self.tls.connect(name, tcp).await.map_err(|_| Outcome::Failed(Reason::TlsError))?)
         } else {
             Box::new(tcp)
         };

@@ -3,8 +3,8 @@
 //! customer can retrigger it again. Runs in-process in hookpost-local and on a schedule in
 //! AWS.
 
-use hookpost_domain::failure::{RetriggerOutcome, PENDING_TIMEOUT_SECS, REASON_RETRIGGER_LOST};
-use hookpost_domain::Timestamp;
+use hookpost_domain::failure::{RetriggerOutcome, PENDING_TIMEOUT_SECS};
+use hookpost_domain::{Reason, Timestamp};
 use hookpost_store::{Store, StoreError};
 
 /// Records returned per run at most; a larger backlog is taken by the next runs.
@@ -13,7 +13,7 @@ pub const SWEEP_BATCH: u32 = 1000;
 /// Returns the lost retriggers to inactive; how many it returned.
 pub async fn return_lost_retriggers(store: &dyn Store, now: Timestamp) -> Result<usize, StoreError> {
     let stuck = store.stuck_pending_failures(now.plus_seconds(-PENDING_TIMEOUT_SECS), SWEEP_BATCH).await?;
-    let lost = RetriggerOutcome::Failed(REASON_RETRIGGER_LOST.to_owned());
+    let lost = RetriggerOutcome::Failed(Reason::RetriggerLost);
     let mut returned = 0;
     for failure in stuck {
         // Conditional on still pending: an outcome that arrives first wins.
@@ -39,8 +39,8 @@ mod tests {
         let t0 = Timestamp::from_unix(1_780_000_000);
         let account = Account { id: AccountId::new(), name: "a".into(), plan: Plan::Pro, created_at: t0 };
         store.create_account(&account).await.unwrap();
-        let old = Failure::inactive(account.id, "e1", "x", SubscriptionId::new(), "n", "timeout", t0, t0);
-        let fresh = Failure::inactive(account.id, "e2", "x", SubscriptionId::new(), "n", "timeout", t0, t0);
+        let old = Failure::inactive(account.id, "e1", "x", SubscriptionId::new(), "n", Reason::Timeout, t0, t0);
+        let fresh = Failure::inactive(account.id, "e2", "x", SubscriptionId::new(), "n", Reason::Timeout, t0, t0);
         for f in [&old, &fresh] {
             store.put_failure(f).await.unwrap();
         }
@@ -49,7 +49,7 @@ mod tests {
         let now = t0.plus_seconds(PENDING_TIMEOUT_SECS + 1);
         assert_eq!(return_lost_retriggers(&store, now).await.unwrap(), 1);
         let swept = store.get_failure(account.id, old.id).await.unwrap().unwrap();
-        assert_eq!((swept.status, swept.reason.as_deref()), (FailureStatus::Inactive, Some("retrigger_lost")));
+        assert_eq!((swept.status, swept.reason), (FailureStatus::Inactive, Some(Reason::RetriggerLost)));
         assert_eq!(store.get_failure(account.id, fresh.id).await.unwrap().unwrap().status, FailureStatus::Pending);
         assert_eq!(return_lost_retriggers(&store, now).await.unwrap(), 0);
     }

@@ -22,11 +22,11 @@ use hookpost_domain::delivery::{
     Attempt, AttemptKey, DeliveryBody, DeliveryTask, Outcome, RetrySchedule, TaskKind, AUTO_DISABLE_AFTER,
 };
 use hookpost_domain::event::Event;
-use hookpost_domain::failure::{RetriggerOutcome, REASON_SUBSCRIPTION_DELETED};
+use hookpost_domain::failure::RetriggerOutcome;
 use hookpost_domain::signing::signature_header;
 use hookpost_domain::subscription::{Authentication, DisabledReason, Subscription};
 use hookpost_domain::writes::{after_attempt, disabled_subscription, Retention, Write};
-use hookpost_domain::{Clock, Timestamp};
+use hookpost_domain::{Clock, Reason, Timestamp};
 use hookpost_store::{Store, StoreError};
 use serde_json::value::RawValue;
 
@@ -104,13 +104,13 @@ pub fn build_request(sub: &Subscription, event: &Event, now: Timestamp) -> Resul
 
 /// Logs an auto-disable for operators, and counts it as a CloudWatch metric (embedded
 /// metric format) when running in Lambda.
-fn report_auto_disable(sub: &Subscription, reason: &str, at: Timestamp) {
+fn report_auto_disable(sub: &Subscription, reason: &Reason, at: Timestamp) {
     tracing::warn!(
         operator_event = "subscription_auto_disabled",
         account_id = %sub.account_id,
         subscription_id = %sub.id,
         consecutive_failures = sub.consecutive_failures,
-        last_error = reason,
+        last_error = %reason,
         "webhook subscription auto-disabled after {} failed events in a row",
         sub.consecutive_failures
     );
@@ -160,9 +160,9 @@ impl Worker {
                 match (sub, event) {
                     (Some(sub), Some(event)) if !deleted => self.attempt(task, &sub, &event, now).await,
                     _ => {
-                        let reason = if deleted { REASON_SUBSCRIPTION_DELETED } else { "event_expired" };
-                        tracing::warn!(event_id = %task.event_id, reason, "retrigger made no attempt");
-                        let outcome = RetriggerOutcome::Failed(reason.to_owned());
+                        let reason = if deleted { Reason::SubscriptionDeleted } else { Reason::EventExpired };
+                        tracing::warn!(event_id = %task.event_id, reason = %reason, "retrigger made no attempt");
+                        let outcome = RetriggerOutcome::Failed(reason);
                         vec![Write::SettleFailure {
                             account_id: task.account_id,
                             failure_id: *failure_id,
@@ -199,7 +199,7 @@ impl Worker {
                 // Not the receiver's fault and not fixable by retrying: record and move on.
                 tracing::error!(error = %err, "cannot build the delivery");
                 SendReport {
-                    outcome: Outcome::ConnectionRefused,
+                    outcome: Outcome::Failed(Reason::DeliveryError),
                     duration_ms: 0,
                     response_excerpt: None,
                     retry_after: None,
@@ -278,7 +278,7 @@ impl Worker {
         match write {
             Write::LogAttempt { attempt, expires_at } => self.store.record_attempt(attempt, *expires_at).await?,
             Write::DeliveryFields { account_id, subscription_id, at, error } => {
-                match self.store.record_delivery(*account_id, *subscription_id, *at, error.as_deref()).await {
+                match self.store.record_delivery(*account_id, *subscription_id, *at, error.as_ref()).await {
                     Err(StoreError::NotFound) => return Ok(Applied::Stop),
                     other => other?,
                 }

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use hookpost_delivery::sender::{tls_config, Dialer, Resolver, TcpDialer};
 use hookpost_delivery::{OutgoingRequest, Sender};
 use hookpost_domain::delivery::Outcome;
-use hookpost_domain::{Cidr, DestinationPolicy};
+use hookpost_domain::{Cidr, DestinationPolicy, Reason};
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -149,8 +149,8 @@ async fn never_follows_a_redirect() {
     let location: &'static str = Box::leak(format!("http://{target}/elsewhere").into_boxed_str());
     let (addr, seen) = receiver(302, &[("location", location)], "moved", Duration::ZERO).await;
     let report = sender(loopback_policy()).send(&request(format!("http://{addr}/"))).await;
-    assert_eq!(report.outcome, Outcome::RedirectBlocked(302));
-    assert_eq!(report.outcome.reason().as_deref(), Some("redirect_blocked: 302"));
+    assert_eq!(report.outcome, Outcome::Failed(Reason::RedirectBlocked(302)));
+    assert_eq!(report.outcome.reason().map(|r| r.to_string()).as_deref(), Some("redirect_blocked: 302"));
     assert_eq!(seen.lock().unwrap().len(), 1);
     assert!(target_seen.lock().unwrap().is_empty(), "the redirect target was never called");
 }
@@ -160,14 +160,14 @@ async fn classifies_statuses_and_keeps_1_kib_of_the_body() {
     let long: &'static str = Box::leak("x".repeat(5000).into_boxed_str());
     let (addr, _) = receiver(503, &[("retry-after", "120")], long, Duration::ZERO).await;
     let report = sender(loopback_policy()).send(&request(format!("http://{addr}/"))).await;
-    assert_eq!(report.outcome, Outcome::HttpStatus(503));
+    assert_eq!(report.outcome, Outcome::Failed(Reason::HttpStatus(503)));
     assert_eq!(report.retry_after, Some(120));
     assert_eq!(report.response_excerpt.as_deref().map(str::len), Some(1024));
 
     let (addr, _) = receiver(500, &[], "boom", Duration::ZERO).await;
     let report = sender(loopback_policy()).send(&request(format!("http://{addr}/"))).await;
     assert_eq!(
-        (report.outcome.reason().as_deref(), report.response_excerpt.as_deref()),
+        (report.outcome.reason().map(|r| r.to_string()).as_deref(), report.response_excerpt.as_deref()),
         (Some("http_status: 500"), Some("boom"))
     );
 }
@@ -177,7 +177,7 @@ async fn a_hanging_receiver_is_a_timeout() {
     let (addr, _) = receiver(200, &[], "", Duration::from_secs(30)).await;
     let s = sender(loopback_policy()).with_timeouts(Duration::from_secs(5), Duration::from_millis(300));
     let report = s.send(&request(format!("http://{addr}/"))).await;
-    assert_eq!(report.outcome, Outcome::Timeout);
+    assert_eq!(report.outcome, Outcome::Failed(Reason::Timeout));
     assert!(report.duration_ms < 5000);
 }
 
@@ -187,14 +187,14 @@ async fn a_closed_port_is_connection_refused() {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     let report = sender(loopback_policy()).send(&request(format!("http://{addr}/"))).await;
-    assert_eq!(report.outcome, Outcome::ConnectionRefused);
+    assert_eq!(report.outcome, Outcome::Failed(Reason::ConnectionRefused));
 }
 
 #[tokio::test]
 async fn an_unresolvable_name_is_a_dns_error() {
     let (s, dialer) = guarded(vec![]);
     let report = s.send(&request("https://no-such-host.example/".into())).await;
-    assert_eq!(report.outcome, Outcome::DnsError);
+    assert_eq!(report.outcome, Outcome::Failed(Reason::DnsError));
     assert!(dialer.0.lock().unwrap().is_empty());
 }
 
@@ -202,9 +202,9 @@ async fn an_unresolvable_name_is_a_dns_error() {
 async fn tls_to_a_plain_http_server_is_a_tls_error() {
     let (addr, _) = receiver(200, &[], "", Duration::ZERO).await;
     let report = sender(loopback_policy()).send(&request(format!("https://{addr}/"))).await;
-    assert_eq!(report.outcome, Outcome::TlsError);
+    assert_eq!(report.outcome, Outcome::Failed(Reason::TlsError));
     let closed = sender(DestinationPolicy { allow_http: false, ..loopback_policy() });
-    assert_eq!(closed.send(&request(format!("http://{addr}/"))).await.outcome, Outcome::TlsError);
+    assert_eq!(closed.send(&request(format!("http://{addr}/"))).await.outcome, Outcome::Failed(Reason::TlsError));
 }
 
 #[tokio::test]
@@ -247,8 +247,8 @@ async fn every_refused_range_is_blocked_before_dialling() {
         let ip: IpAddr = ip.parse().unwrap();
         let (s, dialer) = guarded(vec![ip]);
         let report = s.send(&request("https://hooks.example.com/in".into())).await;
-        assert_eq!(report.outcome, Outcome::BlockedDestination(ip), "{ip}");
-        assert_eq!(report.outcome.reason().unwrap(), format!("blocked_destination: {ip}"));
+        assert_eq!(report.outcome, Outcome::Failed(Reason::BlockedDestination(ip)), "{ip}");
+        assert_eq!(report.outcome.reason().unwrap().to_string(), format!("blocked_destination: {ip}"));
         assert!(dialer.0.lock().unwrap().is_empty(), "{ip} was dialled");
     }
 }
@@ -264,7 +264,10 @@ async fn ip_literals_in_urls_meet_the_same_guard() {
         let (s, dialer) = guarded(vec!["8.8.8.8".parse().unwrap()]);
         let report = s.send(&request(url.into())).await;
         assert!(
-            matches!(report.outcome, Outcome::BlockedDestination(_) | Outcome::TlsError),
+            matches!(
+                report.outcome,
+                Outcome::Failed(Reason::BlockedDestination(_)) | Outcome::Failed(Reason::TlsError)
+            ),
             "{url}: {:?}",
             report.outcome
         );
@@ -278,7 +281,7 @@ async fn a_mixed_answer_dials_only_the_public_address() {
     let answer = vec!["10.0.0.5".parse().unwrap(), public, "::1".parse().unwrap(), "169.254.169.254".parse().unwrap()];
     let (s, dialer) = guarded(answer);
     let report = s.send(&request("https://hooks.example.com/in".into())).await;
-    assert_eq!(report.outcome, Outcome::ConnectionRefused, "the recording dialer connects nowhere");
+    assert_eq!(report.outcome, Outcome::Failed(Reason::ConnectionRefused), "the recording dialer connects nowhere");
     assert_eq!(*dialer.0.lock().unwrap(), vec![SocketAddr::new(public, 443)]);
 }
 
@@ -287,7 +290,7 @@ async fn the_allow_list_is_the_only_way_around() {
     let (addr, _) = receiver(200, &[], "", Duration::ZERO).await;
     let closed = DestinationPolicy { allow_http: true, allow_cidrs: vec![] };
     let report = sender(closed).send(&request(format!("http://{addr}/"))).await;
-    assert_eq!(report.outcome, Outcome::BlockedDestination(addr.ip()));
+    assert_eq!(report.outcome, Outcome::Failed(Reason::BlockedDestination(addr.ip())));
     let open = sender(loopback_policy()).send(&request(format!("http://{addr}/"))).await;
     assert_eq!(open.outcome, Outcome::Delivered { status: 200 });
 }
@@ -356,11 +359,11 @@ async fn a_kept_connection_is_used_only_when_the_new_answer_vets_its_address() {
     // The name now points at a refused address: blocked, though a connection is open.
     let private: IpAddr = "10.1.2.3".parse().unwrap();
     *resolver.0.lock().unwrap() = vec![private];
-    assert_eq!(send_and_settle(&s, &url).await, Outcome::BlockedDestination(private));
+    assert_eq!(send_and_settle(&s, &url).await, Outcome::Failed(Reason::BlockedDestination(private)));
     // At another allowed address: dialled there, not sent over the kept connection.
     let other: IpAddr = "127.0.0.2".parse().unwrap();
     *resolver.0.lock().unwrap() = vec![other];
-    assert_eq!(send_and_settle(&s, &url).await, Outcome::ConnectionRefused);
+    assert_eq!(send_and_settle(&s, &url).await, Outcome::Failed(Reason::ConnectionRefused));
 
     assert_eq!(seen.lock().unwrap().len(), 1);
     assert_eq!(*dialer.0.lock().unwrap(), vec![addr, SocketAddr::new(other, addr.port())]);
@@ -452,8 +455,8 @@ async fn raw_receiver(script: Vec<Raw>) -> (SocketAddr, Arc<Mutex<u32>>) {
 async fn a_reset_after_the_request_was_read_is_connection_reset() {
     let (addr, read) = raw_receiver(vec![Raw::Reset]).await;
     let report = sender(loopback_policy()).send(&request(format!("http://{addr}/"))).await;
-    assert_eq!(report.outcome, Outcome::ConnectionReset);
-    assert_eq!(report.outcome.reason().as_deref(), Some("connection_reset"));
+    assert_eq!(report.outcome, Outcome::Failed(Reason::ConnectionReset));
+    assert_eq!(report.outcome.reason().map(|r| r.to_string()).as_deref(), Some("connection_reset"));
     assert_eq!(*read.lock().unwrap(), 1);
 }
 
@@ -462,7 +465,7 @@ async fn answers_that_are_not_http_are_invalid_responses() {
     for script in [Raw::Garbage, Raw::HugeHeaders] {
         let (addr, _) = raw_receiver(vec![script]).await;
         let report = sender(loopback_policy()).send(&request(format!("http://{addr}/"))).await;
-        assert_eq!(report.outcome, Outcome::InvalidResponse);
+        assert_eq!(report.outcome, Outcome::Failed(Reason::InvalidResponse));
     }
 }
 
@@ -475,7 +478,7 @@ async fn a_kept_connection_that_breaks_mid_exchange_is_not_sent_on_again() {
         let (s, _, dialer) = pooled(addr.ip(), loopback_policy());
         let url = format!("http://receiver.test:{}/hook", addr.port());
         assert_eq!(send_and_settle(&s, &url).await, Outcome::Delivered { status: 204 });
-        assert_eq!(send_and_settle(&s, &url).await, Outcome::ConnectionReset);
+        assert_eq!(send_and_settle(&s, &url).await, Outcome::Failed(Reason::ConnectionReset));
         assert_eq!(*read.lock().unwrap(), 2, "read once each");
         assert_eq!(dialer.0.lock().unwrap().len(), 1, "no second connection for the broken exchange");
     }

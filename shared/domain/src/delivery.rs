@@ -1,14 +1,12 @@
 //! Delivery rules (SPEC §5): the retry schedule, how an attempt's outcome is named, and the
 //! body each attempt carries.
 
-use std::fmt;
-use std::net::IpAddr;
-
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::event::Event;
 use crate::ids::{AccountId, ChannelId, FailureId, SubscriptionId};
+use crate::reason::Reason;
 use crate::time::Timestamp;
 
 pub const DEFAULT_RETRY_SCHEDULE: &str = "0,60,600,3600,21600";
@@ -76,32 +74,19 @@ pub fn effective_delay(nominal: u32, retry_after: Option<u64>, unit: f64) -> u64
     ((nominal as f64) * factor).round().max(1.0) as u64
 }
 
-/// How one attempt ended. The `Display` form is the reason recorded (SPEC §5).
+/// How one attempt ended: delivered (a 2xx), or failed for a [`Reason`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Delivered {
-        status: u16,
-    },
-    HttpStatus(u16),
-    RedirectBlocked(u16),
-    Timeout,
-    ConnectionRefused,
-    DnsError,
-    TlsError,
-    BlockedDestination(IpAddr),
-    /// The connection broke after it was made: reset or closed by the receiver before a
-    /// whole answer came back (the request may have been read).
-    ConnectionReset,
-    /// Something answered, but not with HTTP hookpost can read.
-    InvalidResponse,
+    Delivered { status: u16 },
+    Failed(Reason),
 }
 
 impl Outcome {
     pub fn from_status(status: u16) -> Self {
         match status {
             200..=299 => Self::Delivered { status },
-            300..=399 => Self::RedirectBlocked(status),
-            _ => Self::HttpStatus(status),
+            300..=399 => Self::Failed(Reason::RedirectBlocked(status)),
+            _ => Self::Failed(Reason::HttpStatus(status)),
         }
     }
 
@@ -111,36 +96,22 @@ impl Outcome {
 
     pub fn status_code(&self) -> Option<u16> {
         match self {
-            Self::Delivered { status } | Self::HttpStatus(status) | Self::RedirectBlocked(status) => Some(*status),
-            _ => None,
+            Self::Delivered { status } => Some(*status),
+            Self::Failed(reason) => reason.status_code(),
         }
     }
 
     /// The reason recorded for a failed attempt; `None` for a delivery.
-    pub fn reason(&self) -> Option<String> {
-        (!self.is_success()).then(|| self.to_string())
+    pub fn reason(&self) -> Option<Reason> {
+        match self {
+            Self::Delivered { .. } => None,
+            Self::Failed(reason) => Some(reason.clone()),
+        }
     }
 
     /// Whether a receiver's `Retry-After` applies to this outcome.
     pub fn honours_retry_after(&self) -> bool {
-        matches!(self, Self::HttpStatus(429 | 503))
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Delivered { status } => write!(f, "delivered: {status}"),
-            Self::HttpStatus(status) => write!(f, "http_status: {status}"),
-            Self::RedirectBlocked(status) => write!(f, "redirect_blocked: {status}"),
-            Self::Timeout => f.write_str("timeout"),
-            Self::ConnectionRefused => f.write_str("connection_refused"),
-            Self::DnsError => f.write_str("dns_error"),
-            Self::TlsError => f.write_str("tls_error"),
-            Self::BlockedDestination(ip) => write!(f, "blocked_destination: {ip}"),
-            Self::ConnectionReset => f.write_str("connection_reset"),
-            Self::InvalidResponse => f.write_str("invalid_response"),
-        }
+        matches!(self, Self::Failed(reason) if reason.honours_retry_after())
     }
 }
 
@@ -286,7 +257,7 @@ pub struct Attempt {
     pub event_type: String,
     pub attempt: u32,
     pub status_code: Option<u16>,
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     pub duration_ms: u64,
     pub response_excerpt: Option<String>,
     pub test: bool,
@@ -321,7 +292,7 @@ pub struct AttemptView<'a> {
     pub event: &'a str,
     pub attempt: u32,
     pub status_code: Option<u16>,
-    pub reason: Option<&'a str>,
+    pub reason: Option<&'a Reason>,
     pub duration_ms: u64,
     pub response_excerpt: Option<&'a str>,
     pub test: bool,
@@ -335,7 +306,7 @@ impl Attempt {
             event: &self.event_type,
             attempt: self.attempt,
             status_code: self.status_code,
-            reason: self.reason.as_deref(),
+            reason: self.reason.as_ref(),
             duration_ms: self.duration_ms,
             response_excerpt: self.response_excerpt.as_deref(),
             test: self.test,
@@ -399,24 +370,15 @@ mod tests {
     #[test]
     fn outcomes_name_their_reasons() {
         assert_eq!(Outcome::from_status(204), Outcome::Delivered { status: 204 });
-        assert_eq!(Outcome::from_status(302).reason().as_deref(), Some("redirect_blocked: 302"));
-        assert_eq!(Outcome::from_status(503).reason().as_deref(), Some("http_status: 503"));
-        assert_eq!(Outcome::from_status(100).reason().as_deref(), Some("http_status: 100"));
-        assert_eq!(Outcome::Timeout.reason().as_deref(), Some("timeout"));
-        assert_eq!(Outcome::ConnectionRefused.to_string(), "connection_refused");
-        assert_eq!(Outcome::ConnectionReset.to_string(), "connection_reset");
-        assert_eq!(Outcome::InvalidResponse.to_string(), "invalid_response");
-        assert_eq!(Outcome::DnsError.to_string(), "dns_error");
-        assert_eq!(Outcome::TlsError.to_string(), "tls_error");
-        assert_eq!(
-            Outcome::BlockedDestination("10.0.0.1".parse().unwrap()).to_string(),
-            "blocked_destination: 10.0.0.1"
-        );
+        assert_eq!(Outcome::from_status(302).reason().map(|r| r.to_string()).as_deref(), Some("redirect_blocked: 302"));
+        assert_eq!(Outcome::from_status(503).reason().map(|r| r.to_string()).as_deref(), Some("http_status: 503"));
+        assert_eq!(Outcome::from_status(100).reason(), Some(Reason::HttpStatus(100)));
+        assert_eq!(Outcome::Failed(Reason::Timeout).reason(), Some(Reason::Timeout));
         assert_eq!(Outcome::Delivered { status: 200 }.reason(), None);
-        assert!(Outcome::HttpStatus(429).honours_retry_after() && Outcome::HttpStatus(503).honours_retry_after());
-        assert!(!Outcome::HttpStatus(500).honours_retry_after());
-        assert_eq!(Outcome::RedirectBlocked(301).status_code(), Some(301));
-        assert_eq!(Outcome::Timeout.status_code(), None);
+        assert!(Outcome::from_status(429).honours_retry_after() && Outcome::from_status(503).honours_retry_after());
+        assert!(!Outcome::from_status(500).honours_retry_after());
+        assert_eq!(Outcome::from_status(301).status_code(), Some(301));
+        assert_eq!(Outcome::Failed(Reason::Timeout).status_code(), None);
     }
 
     #[test]

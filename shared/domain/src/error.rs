@@ -53,6 +53,16 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("the body must be application/json")]
     UnsupportedMediaType,
+    /// The route exists, not with this method; carries the methods it has (`Allow`).
+    #[error("this route does not take {method}; it takes {allow}")]
+    MethodNotAllowed { method: String, allow: String },
+    #[error("the request's header block is too large")]
+    HeadersTooLarge,
+    #[error("the request's URI is too long")]
+    UriTooLong,
+    /// A request that could not be read as HTTP at all (a byte a header may not hold, say).
+    #[error("the request could not be read: {0}")]
+    MalformedRequest(&'static str),
     #[error("too many requests")]
     RateLimited(RateLimitInfo),
     #[error("internal error")]
@@ -86,7 +96,14 @@ impl ApiError {
             Self::Unauthorized => 401,
             Self::PlanRequired | Self::InsufficientScope(_) => 403,
             Self::NotFound(_) => 404,
-            Self::Validation(_) | Self::InvalidJson(_) | Self::InvalidUrl(_) | Self::InvalidChannelId => 400,
+            Self::Validation(_)
+            | Self::InvalidJson(_)
+            | Self::InvalidUrl(_)
+            | Self::InvalidChannelId
+            | Self::MalformedRequest(_) => 400,
+            Self::MethodNotAllowed { .. } => 405,
+            Self::UriTooLong => 414,
+            Self::HeadersTooLarge => 431,
             Self::LimitReached(_) | Self::InvalidState(_) | Self::SubscriptionDeleted => 409,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
@@ -102,7 +119,10 @@ impl ApiError {
             Self::PlanRequired => "plan_required",
             Self::InsufficientScope(_) => "insufficient_scope",
             Self::NotFound(_) => "not_found",
-            Self::Validation(_) => "validation_error",
+            Self::Validation(_) | Self::MalformedRequest(_) => "validation_error",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::UriTooLong => "uri_too_long",
+            Self::HeadersTooLarge => "headers_too_large",
             Self::InvalidJson(_) => "invalid_json",
             Self::InvalidUrl(_) => "invalid_url",
             Self::InvalidChannelId => "invalid_channel_id",
@@ -176,6 +196,14 @@ mod tests {
             (ApiError::RateLimited(rl), 429, "rate_limited"),
             (ApiError::Internal, 500, "internal_error"),
             (ApiError::Unavailable, 503, "unavailable"),
+            (
+                ApiError::MethodNotAllowed { method: "PUT".into(), allow: "GET, PATCH".into() },
+                405,
+                "method_not_allowed",
+            ),
+            (ApiError::UriTooLong, 414, "uri_too_long"),
+            (ApiError::HeadersTooLarge, 431, "headers_too_large"),
+            (ApiError::MalformedRequest("a NUL byte"), 400, "validation_error"),
         ];
         for (err, status, code) in cases {
             assert_eq!((err.status(), err.code()), (status, code));

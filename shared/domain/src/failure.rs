@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::string_enum;
 use crate::ids::{AccountId, FailureId, SubscriptionId};
+use crate::reason::Reason;
 use crate::subscription::Subscription;
 use crate::time::Timestamp;
 
@@ -16,16 +17,9 @@ string_enum!(
     }
 );
 
-/// Why an event to a subscription stopped without a retry left.
-pub const REASON_SUBSCRIPTION_DISABLED: &str = "subscription_disabled";
-/// A task that died in the SQS dead-letter queue.
-pub const REASON_DELIVERY_ERROR: &str = "delivery_error";
 /// Resolved failures are kept this long (DynamoDB TTL).
 pub const RESOLVED_RETENTION_DAYS: i64 = 90;
-/// A retrigger whose subscription was deleted meanwhile returns with this reason.
-pub const REASON_SUBSCRIPTION_DELETED: &str = "subscription_deleted";
-/// A retrigger with no outcome after [`PENDING_TIMEOUT_SECS`] returns with this reason.
-pub const REASON_RETRIGGER_LOST: &str = "retrigger_lost";
+/// A retrigger with no outcome after this long returns with `retrigger_lost`.
 pub const PENDING_TIMEOUT_SECS: i64 = 15 * 60;
 /// At most this many failures are retriggered by one `recover` call.
 pub const RECOVER_LIMIT: usize = 10_000;
@@ -45,7 +39,7 @@ pub enum TransitionRefused {
 pub enum RetriggerOutcome {
     Delivered,
     /// Failed again (or the subscription is gone, or the attempt was lost), with the reason.
-    Failed(String),
+    Failed(Reason),
 }
 
 impl FailureStatus {
@@ -76,7 +70,7 @@ pub struct Failure {
     pub subscription_id: SubscriptionId,
     pub subscription_name: String,
     pub status: FailureStatus,
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     pub last_attempt_at: Timestamp,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -87,7 +81,7 @@ impl Failure {
     /// publish, or when one of its scheduled retries came due).
     pub fn subscription_disabled(sub: &Subscription, event_id: &str, event_type: &str, now: Timestamp) -> Self {
         let last = sub.last_delivery_at.unwrap_or(now);
-        Self::inactive(sub.account_id, event_id, event_type, sub.id, &sub.name, REASON_SUBSCRIPTION_DISABLED, last, now)
+        Self::inactive(sub.account_id, event_id, event_type, sub.id, &sub.name, Reason::SubscriptionDisabled, last, now)
     }
 
     /// The `subscription_disabled` record publish writes for an event that reached an
@@ -95,7 +89,7 @@ impl Failure {
     /// repeated publish (which finishes a fan-out a crash cut short) finds the record it
     /// wrote the first time instead of adding another.
     pub fn disabled_at_publish(sub: &Subscription, event_id: &str, event_type: &str, published_at: Timestamp) -> Self {
-        let key = format!("{REASON_SUBSCRIPTION_DISABLED}|{event_id}|{}", sub.id);
+        let key = format!("{}|{event_id}|{}", Reason::SubscriptionDisabled, sub.id);
         Self {
             id: FailureId::derived(published_at, &key),
             ..Self::subscription_disabled(sub, event_id, event_type, published_at)
@@ -110,7 +104,7 @@ impl Failure {
         event_type: &str,
         subscription_id: SubscriptionId,
         subscription_name: &str,
-        reason: &str,
+        reason: Reason,
         last_attempt_at: Timestamp,
         now: Timestamp,
     ) -> Self {
@@ -122,7 +116,7 @@ impl Failure {
             subscription_id,
             subscription_name: subscription_name.to_owned(),
             status: FailureStatus::Inactive,
-            reason: Some(reason.to_owned()),
+            reason: Some(reason),
             last_attempt_at,
             created_at: now,
             updated_at: now,
@@ -136,7 +130,7 @@ pub struct FailureView<'a> {
     pub id: FailureId,
     pub event: &'a str,
     pub status: FailureStatus,
-    pub reason: Option<&'a str>,
+    pub reason: Option<&'a Reason>,
     pub webhook: WebhookRef<'a>,
     pub last_attempt_at: Timestamp,
     pub created_at: Timestamp,
@@ -155,7 +149,7 @@ impl Failure {
             id: self.id,
             event: &self.event_type,
             status: self.status,
-            reason: self.reason.as_deref(),
+            reason: self.reason.as_ref(),
             webhook: WebhookRef { id: self.subscription_id, name: &self.subscription_name },
             last_attempt_at: self.last_attempt_at,
             created_at: self.created_at,
@@ -218,7 +212,7 @@ mod tests {
             "call.ended",
             SubscriptionId::new(),
             "CRM call events",
-            "timeout",
+            Reason::Timeout,
             now,
             now,
         );
@@ -235,7 +229,7 @@ mod tests {
         let sub = SubscriptionId::new();
         let mk = |at: i64, status| Failure {
             status,
-            ..Failure::inactive(AccountId::new(), "e", "x", sub, "n", "r", t(at), t(at))
+            ..Failure::inactive(AccountId::new(), "e", "x", sub, "n", Reason::Timeout, t(at), t(at))
         };
         let mut q = FailureQuery::open();
         assert!(q.matches(&mk(5, FailureStatus::Inactive)) && q.matches(&mk(5, FailureStatus::Pending)));
@@ -256,7 +250,7 @@ mod tests {
         assert_eq!(Pending.retrigger(), Err(TransitionRefused::NotInactive(Pending)));
         assert_eq!(Resolved.retrigger(), Err(TransitionRefused::NotInactive(Resolved)));
         assert_eq!(Pending.settle(&RetriggerOutcome::Delivered), Ok(Resolved));
-        assert_eq!(Pending.settle(&RetriggerOutcome::Failed("timeout".into())), Ok(Inactive));
+        assert_eq!(Pending.settle(&RetriggerOutcome::Failed(Reason::Timeout)), Ok(Inactive));
         for from in [Inactive, Resolved] {
             assert_eq!(from.settle(&RetriggerOutcome::Delivered), Err(TransitionRefused::NotPending(from)));
         }
@@ -272,11 +266,11 @@ mod tests {
             "call.ended",
             SubscriptionId::new(),
             "CRM",
-            "timeout",
+            Reason::Timeout,
             now,
             now,
         );
-        assert_eq!((f.status, f.reason.as_deref()), (FailureStatus::Inactive, Some("timeout")));
+        assert_eq!((f.status, f.reason), (FailureStatus::Inactive, Some(Reason::Timeout)));
         assert_eq!(f.id.created_at(), now);
         assert_eq!(FailureStatus::parse("pending"), Some(FailureStatus::Pending));
     }

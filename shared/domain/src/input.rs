@@ -48,6 +48,17 @@ impl Fields {
         }
     }
 
+    /// An optional string that may be left out but not set to `null` (a field with no
+    /// "nothing" value, such as an account's plan).
+    pub fn opt_string_not_null(&mut self, name: &str) -> Option<String> {
+        if self.map.get(name) == Some(&Value::Null) {
+            self.map.remove(name);
+            self.issue(name, "must not be null; leave it out to keep it as it is");
+            return None;
+        }
+        self.opt_string(name)
+    }
+
     /// A string that must be present (and not `null`).
     pub fn required_string(&mut self, name: &str) -> Option<String> {
         if !self.contains(name) || self.map.get(name) == Some(&Value::Null) {

@@ -1,5 +1,14 @@
 //! Which URLs may be subscribed (SPEC §3). Never resolves DNS: the resolving guard runs at
 //! every delivery, on the addresses the name has then.
+//!
+//! A URL is stored as given or refused, never repaired: anything the URL parser would have
+//! to fix — spaces or control characters, a backslash, a missing or extra slash after the
+//! scheme, an `@` (even with nothing before it), port 0, an IPv4 address in another
+//! spelling than dotted decimal, `.` or `..` path segments — is a 400 `invalid_url` saying
+//! why. What remains is normalization that names the same resource: scheme and host in
+//! lower case, an empty path as `/`, a default port (443, or 80 for http) left out, an
+//! international domain name in its ASCII (punycode) form, non-ASCII characters in the path
+//! and query percent-encoded, an IPv6 address in its canonical form.
 
 use url::{Host, Url};
 
@@ -18,12 +27,56 @@ fn is_internal_name(host: &str) -> bool {
         || host == "internal"
 }
 
+/// What the parser would silently repair in `raw`; refused instead.
+fn refuse_repairs(raw: &str) -> Result<(), String> {
+    if let Some(c) = raw.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("url must not contain spaces or control characters (found {c:?})"));
+    }
+    if raw.contains('\\') {
+        return Err("url must not contain a backslash".to_owned());
+    }
+    let Some((_scheme, rest)) = raw.split_once(':') else {
+        return Err("url is not an absolute URL: it has no scheme".to_owned());
+    };
+    let Some(after) = rest.strip_prefix("//").filter(|a| !a.starts_with('/')) else {
+        return Err("url must be scheme://host/...: exactly two slashes after the scheme".to_owned());
+    };
+    let authority_end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let (authority, rest) = after.split_at(authority_end);
+    if authority.contains('@') {
+        return Err("url must not contain credentials or an @ (user:pass@); use `authentication`".to_owned());
+    }
+    let path = &rest[..rest.find(['?', '#']).unwrap_or(rest.len())];
+    let dot_segment = path.split('/').any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    });
+    if dot_segment {
+        return Err("url path must not contain `.` or `..` segments".to_owned());
+    }
+    Ok(())
+}
+
+/// The host as written in `raw` (without brackets' contents changed, without the port).
+fn written_host(raw: &str) -> &str {
+    let after = raw.split_once("://").map_or("", |(_, a)| a);
+    let authority = &after[..after.find(['/', '?', '#']).unwrap_or(after.len())];
+    if authority.starts_with('[') {
+        return authority.find(']').map_or(authority, |end| &authority[..=end]);
+    }
+    authority.rsplit_once(':').map_or(authority, |(host, _)| host)
+}
+
 /// Returns the normalized URL, or why it is refused (the `invalid_url` message).
 pub fn validate_webhook_url(raw: &str, policy: &DestinationPolicy) -> Result<String, String> {
     if raw.len() >= MAX_URL_LEN {
         return Err(format!("url must be shorter than {MAX_URL_LEN} characters"));
     }
+    refuse_repairs(raw)?;
     let url = Url::parse(raw).map_err(|e| format!("url is not an absolute URL: {e}"))?;
+    if url.port() == Some(0) {
+        return Err("url port must be from 1 to 65535".to_owned());
+    }
     match url.scheme() {
         "https" => {}
         "http" if policy.allow_http => {}
@@ -41,6 +94,10 @@ pub fn validate_webhook_url(raw: &str, policy: &DestinationPolicy) -> Result<Str
             }
         }
         Some(Host::Ipv4(ip)) => {
+            let written = written_host(raw);
+            if written != ip.to_string() {
+                return Err(format!("url host `{written}` is an IPv4 address spelled unusually; write it as {ip}"));
+            }
             if !policy.permits(ip.into()) {
                 return Err(format!("url host {ip} is not a public address"));
             }
@@ -134,6 +191,45 @@ mod tests {
         ] {
             assert!(strict(u).is_err(), "{u}");
         }
+    }
+
+    #[test]
+    fn refuses_what_the_parser_would_repair() {
+        for (u, why) in [
+            (" https://example.com/x", "spaces"),
+            ("https://example.com/x ", "spaces"),
+            ("https://example.com/x\nHost: evil.example", "control"),
+            ("https://example.com/x\r\n", "control"),
+            ("https://exa\tmple.com/", "control"),
+            ("https:///x", "two slashes"),
+            ("https:example.com/x", "two slashes"),
+            ("https://@example.com/", "@"),
+            ("https://:@example.com/", "@"),
+            ("https://example.com\\foo", "backslash"),
+            ("https://example.com:0/", "port"),
+            ("https://0x08080808/", "spelled unusually"),
+            ("https://134744072/", "spelled unusually"),
+            ("https://010.8.8.8/", "spelled unusually"),
+            ("https://8.8.2056/", "spelled unusually"),
+            ("https://8.8.8.8./", "spelled unusually"),
+            ("https://example.com/a/../b", "segments"),
+            ("https://example.com/a/%2E%2e/b", "segments"),
+            ("https://example.com/./b", "segments"),
+        ] {
+            let err = strict(u).expect_err(u);
+            assert!(err.contains(why), "{u}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_normalizations_that_remain() {
+        assert_eq!(strict("HTTPS://Example.COM").unwrap(), "https://example.com/");
+        assert_eq!(strict("https://example.com:443/a").unwrap(), "https://example.com/a");
+        assert_eq!(strict("https://bücher.de/").unwrap(), "https://xn--bcher-kva.de/");
+        assert_eq!(strict("https://example.com/ü?q=é").unwrap(), "https://example.com/%C3%BC?q=%C3%A9");
+        assert_eq!(strict("https://[2606:4700:4700:0:0:0:0:1111]/").unwrap(), "https://[2606:4700:4700::1111]/");
+        assert_eq!(strict("https://example.com:8443/a..b/.c").unwrap(), "https://example.com:8443/a..b/.c");
+        assert_eq!(strict("https://8.8.8.8:8443/x").unwrap(), "https://8.8.8.8:8443/x");
     }
 
     #[test]

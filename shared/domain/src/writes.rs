@@ -14,6 +14,7 @@ use crate::delivery::{effective_delay, Attempt, DeliveryTask, Outcome, RetrySche
 use crate::event::Event;
 use crate::failure::{Failure, RetriggerOutcome};
 use crate::ids::{AccountId, FailureId, SubscriptionId};
+use crate::reason::Reason;
 use crate::subscription::Subscription;
 use crate::time::Timestamp;
 
@@ -25,7 +26,7 @@ pub enum Write {
     /// The subscription's delivery fields: `last_delivery_at`, then `last_success_at` and
     /// `consecutive_failures = 0` (no error) or `last_error`. Skipped when a later attempt
     /// already wrote them; a subscription that no longer exists ends the list.
-    DeliveryFields { account_id: AccountId, subscription_id: SubscriptionId, at: Timestamp, error: Option<String> },
+    DeliveryFields { account_id: AccountId, subscription_id: SubscriptionId, at: Timestamp, error: Option<Reason> },
     /// The next attempt of the retry schedule.
     Enqueue { task: DeliveryTask, delay_secs: u64 },
     /// Stores the event a failure record is about to point at, when only the task carried
@@ -40,7 +41,7 @@ pub enum Write {
         account_id: AccountId,
         subscription_id: SubscriptionId,
         event_id: String,
-        reason: String,
+        reason: Reason,
         at: Timestamp,
     },
     /// A retrigger's outcome settles its record, if the record is still pending.
@@ -97,7 +98,7 @@ pub fn after_attempt(
                     &event.event_type,
                     sub.id,
                     &sub.name,
-                    &reason,
+                    reason.clone(),
                     now,
                     now,
                 );
@@ -226,7 +227,7 @@ mod tests {
     fn a_failure_with_attempts_left_enqueues_the_next_one_last() {
         let (sub, event) = fixture();
         let task = DeliveryTask::first_of(&event, sub.id);
-        let busy = Outcome::HttpStatus(503);
+        let busy = Outcome::Failed(Reason::HttpStatus(503));
         let writes = after_attempt(
             &task,
             &sub,
@@ -253,7 +254,7 @@ mod tests {
         let (sub, event) = fixture();
         let mut task = DeliveryTask::first_of(&event, sub.id);
         task.attempt = 5;
-        let reset = Outcome::ConnectionReset;
+        let reset = Outcome::Failed(Reason::ConnectionReset);
         let writes = after_attempt(
             &task,
             &sub,
@@ -269,10 +270,10 @@ mod tests {
         match (&writes[3], &writes[4]) {
             (Write::RecordFailure { failure }, Write::CountExhausted { event_id, reason, .. }) => {
                 assert_eq!(
-                    (failure.reason.as_deref(), failure.subscription_name.as_str()),
-                    (Some("connection_reset"), "CRM")
+                    (failure.reason.as_ref(), failure.subscription_name.as_str()),
+                    (Some(&Reason::ConnectionReset), "CRM")
                 );
-                assert_eq!((event_id.as_str(), reason.as_str()), ("evt_1", "connection_reset"));
+                assert_eq!((event_id.as_str(), reason), ("evt_1", &Reason::ConnectionReset));
             }
             other => panic!("{other:?}"),
         }
@@ -297,7 +298,7 @@ mod tests {
         let (sub, event) = fixture();
         let failure_id = FailureId::new(Timestamp::from_unix(T));
         let task = DeliveryTask::retrigger(sub.account_id, sub.id, "evt_1", failure_id);
-        let timeout = Outcome::Timeout;
+        let timeout = Outcome::Failed(Reason::Timeout);
         let writes = after_attempt(
             &task,
             &sub,
@@ -311,7 +312,7 @@ mod tests {
         );
         assert_eq!(names(&writes), ["log", "fields", "settle"]);
         assert!(
-            matches!(&writes[2], Write::SettleFailure { outcome: RetriggerOutcome::Failed(r), .. } if r == "timeout")
+            matches!(&writes[2], Write::SettleFailure { outcome: RetriggerOutcome::Failed(r), .. } if *r == Reason::Timeout)
         );
     }
 
@@ -319,7 +320,7 @@ mod tests {
     fn writes_travel_inside_a_record_task() {
         let (sub, event) = fixture();
         let task = DeliveryTask::first_of(&event, sub.id);
-        let reset = Outcome::ConnectionReset;
+        let reset = Outcome::Failed(Reason::ConnectionReset);
         let mut last = task.clone();
         last.attempt = 5;
         let writes = after_attempt(
@@ -346,7 +347,7 @@ mod tests {
         let writes = disabled_subscription(&task, &sub, &event, Timestamp::from_unix(T + 9), RETENTION);
         assert_eq!(names(&writes), ["keep_event", "record_failure"]);
         assert!(
-            matches!(&writes[1], Write::RecordFailure { failure } if failure.reason.as_deref() == Some("subscription_disabled"))
+            matches!(&writes[1], Write::RecordFailure { failure } if failure.reason == Some(Reason::SubscriptionDisabled))
         );
     }
 }

@@ -18,6 +18,7 @@ use tracing::Instrument;
 pub mod config;
 pub mod context;
 pub mod parse;
+pub mod routes;
 
 pub use config::Config;
 pub use context::caller_of;
@@ -274,6 +275,11 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
             let secs = hookpost_domain::error::UNAVAILABLE_RETRY_AFTER_SECS;
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        ApiError::MethodNotAllowed { allow, .. } => {
+            if let Ok(allow) = HeaderValue::from_str(allow) {
+                res.headers_mut().insert(header::ALLOW, allow);
+            }
+        }
         _ => {}
     }
     res
@@ -342,6 +348,11 @@ impl App {
         let span =
             tracing::info_span!("request", route = route.template, method = route.method, account = %caller.account_id);
         async move {
+            // SPEC §1: a free caller never sees 429. Free plans reach only the routes any plan
+            // may call (`GET /api/v1/me`), and those are not counted for them.
+            if route.access == Access::AnyPlan && !caller.plan.allows_api() {
+                return finish(handler(caller).await);
+            }
             if route.method == "GET" {
                 let (limit, result) = tokio::join!(self.rate_limit(&caller, route), handler(caller.clone()));
                 match limit {

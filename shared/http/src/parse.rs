@@ -98,17 +98,20 @@ impl<'a> Query<'a> {
         self.issues.push(Issue::new(name, message));
     }
 
-    /// An integer parameter within `[min, max]`, or `default` when absent.
+    /// An integer parameter within `[min, max]`, or `default` when absent. Plain digits
+    /// only: `+5`, ` 5` and `5.0` are refused, not read as 5.
     pub fn int(&mut self, name: &str, min: u32, max: u32, default: u32) -> u32 {
         match self.get(name) {
             None => default,
-            Some(raw) => match raw.parse::<u32>() {
-                Ok(n) if (min..=max).contains(&n) => n,
-                _ => {
-                    self.issue(name, format!("must be an integer from {min} to {max}"));
-                    default
+            Some(raw) => {
+                match raw.parse::<u32>().ok().filter(|_| !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit())) {
+                    Some(n) if (min..=max).contains(&n) => n,
+                    _ => {
+                        self.issue(name, format!("must be an integer from {min} to {max}"));
+                        default
+                    }
                 }
-            },
+            }
         }
     }
 

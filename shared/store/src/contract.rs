@@ -11,8 +11,8 @@ use hookpost_domain::subscription::{
 };
 use hookpost_domain::token::{generate_pat, hash_pat, Token};
 use hookpost_domain::{
-    Account, AccountId, Channel, ChannelId, ChannelType, DestinationPolicy, Plan, Scope, SubscriptionId, Timestamp,
-    TokenId,
+    Account, AccountId, Channel, ChannelId, ChannelType, DestinationPolicy, Plan, Reason, Scope, SubscriptionId,
+    Timestamp, TokenId,
 };
 use serde_json::json;
 
@@ -354,7 +354,7 @@ pub async fn failures_round_trip_newest_first<S: Store>(store: &S) {
     let mut made = Vec::new();
     for i in 0..3 {
         let at = NOW.plus_seconds(i * 10);
-        let mut f = Failure::inactive(acc.id, &format!("evt_{i}"), "call.ended", sub, "CRM", "timeout", at, at);
+        let mut f = Failure::inactive(acc.id, &format!("evt_{i}"), "call.ended", sub, "CRM", Reason::Timeout, at, at);
         if i == 1 {
             f.status = FailureStatus::Pending;
             f.reason = None;
@@ -366,7 +366,7 @@ pub async fn failures_round_trip_newest_first<S: Store>(store: &S) {
     // Inserted once: the same record written again leaves the first as it is.
     let mut repeat = made[1].clone();
     repeat.status = FailureStatus::Inactive;
-    repeat.reason = Some("written again".to_owned());
+    repeat.reason = Some(Reason::DeliveryError);
     store.put_failure(&repeat).await.unwrap();
     assert_eq!(store.get_failure(acc.id, made[1].id).await.unwrap(), Some(made[1].clone()));
     assert_eq!(store.get_failure(account(store).await.id, made[1].id).await.unwrap(), None);
@@ -386,7 +386,7 @@ pub async fn attempts_are_listed_newest_first<S: Store>(store: &S) {
             event_type: "call.ended".into(),
             attempt: i + 1,
             status_code: (i % 2 == 0).then_some(503),
-            reason: (i % 2 == 0).then(|| "http_status: 503".to_owned()),
+            reason: (i % 2 == 0).then_some(Reason::HttpStatus(503)),
             duration_ms: u64::from(i) * 10,
             response_excerpt: (i == 2).then(|| "busy".to_owned()),
             test: i == 3,
@@ -412,25 +412,25 @@ pub async fn deliveries_update_the_subscription<S: Store>(store: &S) {
     let acc = account(store).await;
     let sub = plain(acc.id);
     store.create_subscription(&sub, CAP).await.unwrap();
-    store.record_delivery(acc.id, sub.id, NOW, Some("http_status: 500")).await.unwrap();
+    store.record_delivery(acc.id, sub.id, NOW, Some(&Reason::HttpStatus(500))).await.unwrap();
     let got = store.get_subscription(acc.id, sub.id).await.unwrap().unwrap();
     assert_eq!(
         (got.last_delivery_at, got.last_success_at, got.last_error.as_deref()),
         (Some(NOW), None, Some("http_status: 500"))
     );
-    let exhausted = store.record_exhausted(acc.id, sub.id, "evt_1", "timeout", NOW, 5).await.unwrap();
+    let exhausted = store.record_exhausted(acc.id, sub.id, "evt_1", &Reason::Timeout, NOW, 5).await.unwrap();
     assert_eq!((exhausted.subscription.consecutive_failures, exhausted.disabled_now), (1, false));
     let later = NOW.plus_seconds(5);
     store.record_delivery(acc.id, sub.id, later, None).await.unwrap();
     let got = store.get_subscription(acc.id, sub.id).await.unwrap().unwrap();
     assert_eq!((got.last_delivery_at, got.last_success_at, got.consecutive_failures), (Some(later), Some(later), 0));
     // An earlier attempt's fields, written late (they waited in a record task), change nothing.
-    store.record_delivery(acc.id, sub.id, NOW.plus_seconds(2), Some("timeout")).await.unwrap();
+    store.record_delivery(acc.id, sub.id, NOW.plus_seconds(2), Some(&Reason::Timeout)).await.unwrap();
     let got = store.get_subscription(acc.id, sub.id).await.unwrap().unwrap();
     assert_eq!((got.last_delivery_at, got.last_error.as_deref()), (Some(later), Some("timeout")));
     assert!(matches!(store.record_delivery(acc.id, SubscriptionId::new(), NOW, None).await, Err(StoreError::NotFound)));
     assert!(matches!(
-        store.record_exhausted(acc.id, SubscriptionId::new(), "evt_1", "x", NOW, 5).await,
+        store.record_exhausted(acc.id, SubscriptionId::new(), "evt_1", &Reason::Timeout, NOW, 5).await,
         Err(StoreError::NotFound)
     ));
 }
@@ -441,24 +441,25 @@ pub async fn an_event_counts_once_and_only_while_active<S: Store>(store: &S) {
     store.create_subscription(&sub, CAP).await.unwrap();
     for _ in 0..3 {
         // The same event's count, written again (a record task, a task handed out twice).
-        let again = store.record_exhausted(acc.id, sub.id, "evt_a", "timeout", NOW, 3).await.unwrap();
+        let again = store.record_exhausted(acc.id, sub.id, "evt_a", &Reason::Timeout, NOW, 3).await.unwrap();
         assert_eq!(again.subscription.consecutive_failures, 1);
     }
-    store.record_exhausted(acc.id, sub.id, "evt_b", "timeout", NOW, 3).await.unwrap();
-    let third = store.record_exhausted(acc.id, sub.id, "evt_c", "tls_error", NOW, 3).await.unwrap();
+    store.record_exhausted(acc.id, sub.id, "evt_b", &Reason::Timeout, NOW, 3).await.unwrap();
+    let third = store.record_exhausted(acc.id, sub.id, "evt_c", &Reason::TlsError, NOW, 3).await.unwrap();
     assert!(third.disabled_now);
     // Events still in their retry cycle when it was disabled do not count any more.
-    let late = store.record_exhausted(acc.id, sub.id, "evt_d", "timeout", NOW, 3).await.unwrap();
+    let late = store.record_exhausted(acc.id, sub.id, "evt_d", &Reason::Timeout, NOW, 3).await.unwrap();
     assert_eq!((late.subscription.consecutive_failures, late.disabled_now), (3, false));
     assert_eq!(late.subscription.last_error.as_deref(), Some("tls_error"));
     // Reactivation starts the count afresh, for events counted before too.
     let disabled_at = late.subscription.disabled_at;
     store.reactivate_subscription(acc.id, sub.id, disabled_at, CAP, NOW).await.unwrap();
-    let recounted = store.record_exhausted(acc.id, sub.id, "evt_a", "timeout", NOW, 3).await.unwrap();
+    let recounted = store.record_exhausted(acc.id, sub.id, "evt_a", &Reason::Timeout, NOW, 3).await.unwrap();
     assert_eq!(recounted.subscription.consecutive_failures, 1);
     // So does a delivery.
     store.record_delivery(acc.id, sub.id, NOW.plus_seconds(1), None).await.unwrap();
-    let after = store.record_exhausted(acc.id, sub.id, "evt_a", "timeout", NOW.plus_seconds(2), 3).await.unwrap();
+    let after =
+        store.record_exhausted(acc.id, sub.id, "evt_a", &Reason::Timeout, NOW.plus_seconds(2), 3).await.unwrap();
     assert_eq!(after.subscription.consecutive_failures, 1);
 }
 
@@ -470,7 +471,7 @@ pub async fn concurrent_exhaustions_count_every_one_and_disable_once<S: Store>(s
     store.create_subscription(&plain(acc.id), cap).await.unwrap();
     let events: Vec<String> = (0..8).map(|i| format!("evt_{i}")).collect();
     let results = futures::future::join_all(
-        events.iter().map(|event| store.record_exhausted(acc.id, sub.id, event, "timeout", NOW, 5)),
+        events.iter().map(|event| store.record_exhausted(acc.id, sub.id, event, &Reason::Timeout, NOW, 5)),
     )
     .await;
     let disabled = results.iter().filter(|r| r.as_ref().unwrap().disabled_now).count();
@@ -516,7 +517,7 @@ pub async fn failure_queries_page_by_time_and_status<S: Store>(store: &S) {
     for i in 0..12i64 {
         let at = NOW.plus_seconds(i * 60);
         let sub = if i % 3 == 0 { sub_b } else { sub_a };
-        let mut f = Failure::inactive(acc.id, &format!("evt_{i}"), "call.ended", sub, "CRM", "timeout", at, at);
+        let mut f = Failure::inactive(acc.id, &format!("evt_{i}"), "call.ended", sub, "CRM", Reason::Timeout, at, at);
         if i == 4 {
             f.status = FailureStatus::Resolved;
             f.reason = None;
@@ -525,7 +526,7 @@ pub async fn failure_queries_page_by_time_and_status<S: Store>(store: &S) {
         made.push(f);
     }
     store
-        .put_failure(&Failure::inactive(account(store).await.id, "evt_x", "x", sub_a, "n", "r", NOW, NOW))
+        .put_failure(&Failure::inactive(account(store).await.id, "evt_x", "x", sub_a, "n", Reason::Timeout, NOW, NOW))
         .await
         .unwrap();
     let ids = |p: &crate::Page<Failure>| p.items.iter().map(|f| f.event_id.clone()).collect::<Vec<_>>();
@@ -555,12 +556,12 @@ pub async fn failure_queries_page_by_time_and_status<S: Store>(store: &S) {
 
 pub async fn retriggers_move_through_the_state_machine<S: Store>(store: &S) {
     let acc = account(store).await;
-    let f = Failure::inactive(acc.id, "evt_1", "call.ended", SubscriptionId::new(), "CRM", "timeout", NOW, NOW);
+    let f = Failure::inactive(acc.id, "evt_1", "call.ended", SubscriptionId::new(), "CRM", Reason::Timeout, NOW, NOW);
     store.put_failure(&f).await.unwrap();
     let later = NOW.plus_seconds(30);
     let pending = store.retrigger_failure(acc.id, f.id, later).await.unwrap();
     assert_eq!(
-        (pending.status, pending.reason.as_deref(), pending.last_attempt_at, pending.updated_at),
+        (pending.status, pending.reason.as_ref(), pending.last_attempt_at, pending.updated_at),
         (FailureStatus::Pending, None, later, later)
     );
     assert!(matches!(store.retrigger_failure(acc.id, f.id, later).await, Err(StoreError::Conflict)));
@@ -575,11 +576,11 @@ pub async fn retriggers_move_through_the_state_machine<S: Store>(store: &S) {
     assert!(!store.stuck_pending_failures(later, 100).await.unwrap().iter().any(|s| s.id == f.id));
 
     let failed = store
-        .settle_failure(acc.id, f.id, &RetriggerOutcome::Failed("http_status: 500".into()), later)
+        .settle_failure(acc.id, f.id, &RetriggerOutcome::Failed(Reason::HttpStatus(500)), later)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((failed.status, failed.reason.as_deref()), (FailureStatus::Inactive, Some("http_status: 500")));
+    assert_eq!((failed.status, failed.reason), (FailureStatus::Inactive, Some(Reason::HttpStatus(500))));
     assert_eq!(
         store.settle_failure(acc.id, f.id, &RetriggerOutcome::Delivered, later).await.unwrap(),
         None,
@@ -589,14 +590,14 @@ pub async fn retriggers_move_through_the_state_machine<S: Store>(store: &S) {
 
     store.retrigger_failure(acc.id, f.id, later).await.unwrap();
     let resolved = store.settle_failure(acc.id, f.id, &RetriggerOutcome::Delivered, later).await.unwrap().unwrap();
-    assert_eq!((resolved.status, resolved.reason.as_deref()), (FailureStatus::Resolved, None));
+    assert_eq!((resolved.status, resolved.reason.as_ref()), (FailureStatus::Resolved, None));
     assert!(matches!(store.retrigger_failure(acc.id, f.id, later).await, Err(StoreError::Conflict)));
     assert_eq!(store.get_failure(acc.id, f.id).await.unwrap(), Some(resolved));
 }
 
 pub async fn concurrent_retriggers_let_exactly_one_through<S: Store>(store: &S) {
     let acc = account(store).await;
-    let f = Failure::inactive(acc.id, "evt_1", "call.ended", SubscriptionId::new(), "CRM", "timeout", NOW, NOW);
+    let f = Failure::inactive(acc.id, "evt_1", "call.ended", SubscriptionId::new(), "CRM", Reason::Timeout, NOW, NOW);
     store.put_failure(&f).await.unwrap();
     let results = futures::future::join_all((0..8).map(|_| store.retrigger_failure(acc.id, f.id, NOW))).await;
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
@@ -604,11 +605,18 @@ pub async fn concurrent_retriggers_let_exactly_one_through<S: Store>(store: &S) 
 }
 
 /// Expands to one test per contract rule. `$make` is an async expression giving the store.
+/// `; needs_dynamodb` marks tests that need a server: ignored (and counted so) only when the
+/// run opts out with `HOOKPOST_SKIP_DYNAMODB=1`.
 #[macro_export]
 macro_rules! store_contract_tests {
     ($make:expr) => {
-        $crate::store_contract_tests!(@tests $make;
-            accounts_round_trip,
+        $crate::store_contract_tests!(@list $make; []);
+    };
+    ($make:expr; needs_dynamodb) => {
+        $crate::store_contract_tests!(@list $make; [#[cfg_attr(skip_dynamodb, ignore = "HOOKPOST_SKIP_DYNAMODB=1: needs a DynamoDB endpoint")]]);
+    };
+    (@list $make:expr; $attrs:tt) => {
+        $crate::store_contract_tests!(@tests $make; $attrs; accounts_round_trip,
             channels_belong_to_one_account,
             tokens_are_found_by_hash_and_revoked_by_owner,
             subscriptions_round_trip_every_field,
@@ -629,17 +637,17 @@ macro_rules! store_contract_tests {
             rotation_keeps_the_previous_secret,
             failure_queries_page_by_time_and_status,
             retriggers_move_through_the_state_machine,
-            concurrent_retriggers_let_exactly_one_through,
-        );
+            concurrent_retriggers_let_exactly_one_through,);
     };
-    (@tests $make:expr; $($name:ident),+ $(,)?) => {
-        $(
-            #[tokio::test]
-            async fn $name() {
-                if let Some(store) = $make.await {
-                    $crate::contract::$name(&store).await;
-                }
-            }
-        )+
+    (@tests $make:expr; $attrs:tt; $($name:ident),+ $(,)?) => {
+        $( $crate::store_contract_tests!(@one $make; $attrs; $name); )+
+    };
+    (@one $make:expr; [$($attr:tt)*]; $name:ident) => {
+        #[tokio::test]
+        $($attr)*
+        async fn $name() {
+            let store = $make.await;
+            $crate::contract::$name(&store).await;
+        }
     };
 }

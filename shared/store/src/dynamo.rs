@@ -31,7 +31,8 @@ use hookpost_domain::subscription::{
 };
 use hookpost_domain::token::Token;
 use hookpost_domain::{
-    Account, AccountId, Channel, ChannelId, ChannelType, FailureId, Plan, Scope, SubscriptionId, Timestamp, TokenId,
+    Account, AccountId, Channel, ChannelId, ChannelType, FailureId, Plan, Reason, Scope, SubscriptionId, Timestamp,
+    TokenId,
 };
 use tracing::instrument;
 
@@ -496,7 +497,7 @@ fn failure_item(failure: &Failure) -> Item {
         ("updated_at".to_owned(), n(failure.updated_at.unix())),
     ]);
     if let Some(reason) = &failure.reason {
-        item.insert("reason".to_owned(), s(reason));
+        item.insert("reason".to_owned(), s(reason.to_string()));
     }
     if failure.status == FailureStatus::Pending {
         item.insert("pending_pk".to_owned(), s(PENDING_PK));
@@ -519,7 +520,7 @@ fn failure_from(account: AccountId, item: &Item) -> Result<Failure, StoreError> 
         subscription_id: r.parsed("subscription_id", SubscriptionId::parse)?,
         subscription_name: r.s("subscription_name")?.to_owned(),
         status: r.parsed("status", FailureStatus::parse)?,
-        reason: r.opt_s("reason").map(str::to_owned),
+        reason: r.opt_parsed("reason", Reason::parse)?,
         last_attempt_at: r.ts("last_attempt_at")?,
         created_at: r.ts("created_at")?,
         updated_at: r.ts("updated_at")?,
@@ -563,7 +564,7 @@ fn attempt_item(attempt: &Attempt, expires_at: Timestamp) -> Item {
     ]);
     for (name, value) in [
         ("status_code", attempt.status_code.map(n)),
-        ("reason", attempt.reason.as_ref().map(s)),
+        ("reason", attempt.reason.as_ref().map(|r| s(r.to_string()))),
         ("response_excerpt", attempt.response_excerpt.as_ref().map(s)),
     ] {
         if let Some(value) = value {
@@ -582,7 +583,7 @@ fn attempt_from(account: AccountId, item: &Item) -> Result<Attempt, StoreError> 
         event_type: r.s("event_type")?.to_owned(),
         attempt: r.n("attempt")?,
         status_code: r.opt_n("status_code")?,
-        reason: r.opt_s("reason").map(str::to_owned),
+        reason: r.opt_parsed("reason", Reason::parse)?,
         duration_ms: r.n("duration_ms")?,
         response_excerpt: r.opt_s("response_excerpt").map(str::to_owned),
         test: r.bool("test")?,
@@ -1333,7 +1334,7 @@ impl DeliveryStore for DynamoStore {
                     .remove("reason");
             }
             RetriggerOutcome::Failed(reason) => {
-                e.set("status", s(FailureStatus::Inactive.as_str())).set("reason", s(reason));
+                e.set("status", s(FailureStatus::Inactive.as_str())).set("reason", s(reason.to_string()));
             }
         }
         let status = e.name("status");
@@ -1399,7 +1400,7 @@ impl DeliveryStore for DynamoStore {
         account: AccountId,
         subscription: SubscriptionId,
         at: Timestamp,
-        error: Option<&str>,
+        error: Option<&Reason>,
     ) -> Result<(), StoreError> {
         let mut e = Expr::default();
         e.set("last_delivery_at", n(at.unix()));
@@ -1408,7 +1409,7 @@ impl DeliveryStore for DynamoStore {
                 e.set("last_success_at", n(at.unix())).set("consecutive_failures", n(0)).remove(EXHAUSTED_EVENTS);
             }
             Some(reason) => {
-                e.set("last_error", s(reason));
+                e.set("last_error", s(reason.to_string()));
             }
         }
         // Not over a later attempt's fields (a write that waited in a record task).
@@ -1430,7 +1431,7 @@ impl DeliveryStore for DynamoStore {
         account: AccountId,
         subscription: SubscriptionId,
         event_id: &str,
-        reason: &str,
+        reason: &Reason,
         at: Timestamp,
         disable_after: u32,
     ) -> Result<Exhausted, StoreError> {
@@ -1440,7 +1441,7 @@ impl DeliveryStore for DynamoStore {
         let mut e = Expr::default();
         e.add("consecutive_failures", n(1))
             .add(EXHAUSTED_EVENTS, AttributeValue::Ss(vec![event_id.to_owned()]))
-            .set("last_error", s(reason))
+            .set("last_error", s(reason.to_string()))
             .set("last_delivery_at", n(at.unix()));
         let (active, yes) = (e.name("is_active"), e.value(AttributeValue::Bool(true)));
         let (events, this_event) = (e.name(EXHAUSTED_EVENTS), e.value(s(event_id)));
@@ -1483,7 +1484,159 @@ impl DeliveryStore for DynamoStore {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use hookpost_domain::failure::FailureStatus;
+
     use super::*;
+
+    const T: Timestamp = Timestamp::from_unix(1_780_000_000);
+
+    fn sk(item: &Item) -> &str {
+        Reader(item).s("sk").unwrap()
+    }
+
+    #[test]
+    fn an_account_round_trips_and_starts_with_no_active_subscriptions() {
+        let account = Account { id: AccountId::new(), name: "Acme".into(), plan: Plan::Business, created_at: T };
+        let item = account_item(&account);
+        assert_eq!(
+            (Reader(&item).s("pk").unwrap(), sk(&item)),
+            (format!("ACCOUNT#{}", account.id).as_str(), "ACCOUNT")
+        );
+        assert_eq!(Reader(&item).n::<u32>("active_subscriptions").unwrap(), 0);
+        assert_eq!(account_from(&item).unwrap(), account);
+    }
+
+    #[test]
+    fn a_token_round_trips_under_its_hash() {
+        let token = Token {
+            id: TokenId::new(),
+            account_id: AccountId::new(),
+            token_hash: "ab".repeat(32),
+            scopes: vec![Scope::WebhooksRead, Scope::WebhooksManage],
+            user_id: Some("user_1".into()),
+            expires_at: Some(T.plus_days(3)),
+            revoked: true,
+            created_at: T,
+        };
+        let item = token_item(&token);
+        assert_eq!(Reader(&item).s("pk").unwrap(), format!("TOKEN#{}", token.token_hash));
+        assert_eq!(token_from(&item).unwrap(), token);
+        let bare = Token { user_id: None, expires_at: None, revoked: false, ..token };
+        assert_eq!(token_from(&token_item(&bare)).unwrap(), bare);
+    }
+
+    fn subscription() -> Subscription {
+        Subscription {
+            id: SubscriptionId::new(),
+            account_id: AccountId::new(),
+            name: "CRM".into(),
+            url: "https://crm.example.com/hooks".into(),
+            events: vec!["call.ended".into(), "call.started".into()],
+            secret: "whsec_c2VjcmV0".into(),
+            channel_id: ChannelId::parse("dom_1"),
+            channel_type: Some(ChannelType::Domain),
+            source: Source::Zapier,
+            zapier_subscription_id: Some("zap_1".into()),
+            is_active: false,
+            disabled_reason: Some(DisabledReason::AutoDisabled),
+            disabled_at: Some(T.plus_seconds(9)),
+            consecutive_failures: 5,
+            last_delivery_at: Some(T.plus_seconds(8)),
+            last_success_at: Some(T.plus_seconds(2)),
+            last_error: Some("http_status: 500".into()),
+            created_at: T,
+            updated_at: T.plus_seconds(9),
+            created_by_user_id: None,
+            headers: BTreeMap::from([("x-team".to_owned(), "crm".to_owned())]),
+            authentication: Authentication::Basic { username: "u".into(), password: "p".into() },
+            previous_secret: Some(("whsec_b2xk".into(), T.plus_days(1))),
+        }
+    }
+
+    #[test]
+    fn a_subscription_round_trips_every_field() {
+        let sub = subscription();
+        let item = subscription_item(&sub);
+        assert_eq!(sk(&item), format!("SUB#{}", sub.id));
+        assert_eq!(Reader(&item).s("route_pk").unwrap(), format!("ROUTE#{}", sub.account_id), "still routable");
+        assert_eq!(subscription_from(&item).unwrap(), sub);
+        for authentication in [Authentication::None, Authentication::Bearer { token: "t".into() }] {
+            let other = Subscription {
+                authentication,
+                previous_secret: None,
+                channel_id: None,
+                channel_type: None,
+                ..sub.clone()
+            };
+            assert_eq!(subscription_from(&subscription_item(&other)).unwrap(), other);
+        }
+    }
+
+    #[test]
+    fn a_deleted_subscription_leaves_the_routes_index() {
+        let deleted = Subscription { disabled_reason: Some(DisabledReason::Deleted), ..subscription() };
+        assert!(!subscription_item(&deleted).contains_key("route_pk"));
+    }
+
+    #[test]
+    fn an_event_round_trips_with_its_ttl() {
+        let event = Event {
+            account_id: AccountId::new(),
+            event_id: "evt_1".into(),
+            event_type: "call.ended".into(),
+            channel_id: ChannelId::parse("dom_1"),
+            data: r#"{"n":1}"#.into(),
+            created_at: T,
+            subscriptions: 3,
+            fanned_out: false,
+        };
+        let item = event_item(&event, T.plus_days(30));
+        assert_eq!(sk(&item), "EVENT#evt_1");
+        assert_eq!(Reader(&item).n::<i64>(TTL_ATTRIBUTE).unwrap(), T.plus_days(30).unix());
+        assert_eq!(event_from(event.account_id, &item).unwrap(), event);
+    }
+
+    #[test]
+    fn a_failure_round_trips_and_only_a_pending_one_is_in_the_sweepers_index() {
+        let failure = Failure::inactive(
+            AccountId::new(),
+            "evt_1",
+            "call.ended",
+            SubscriptionId::new(),
+            "CRM",
+            Reason::BlockedDestination("10.0.0.1".parse().unwrap()),
+            T,
+            T,
+        );
+        let item = failure_item(&failure);
+        assert_eq!(sk(&item), format!("FAIL#{}", failure.id));
+        assert!(!item.contains_key("pending_pk"));
+        assert_eq!(failure_from(failure.account_id, &item).unwrap(), failure);
+        let pending =
+            Failure { status: FailureStatus::Pending, reason: None, updated_at: T.plus_seconds(4), ..failure };
+        let item = failure_item(&pending);
+        assert_eq!(Reader(&item).s("pending_pk").unwrap(), PENDING_PK);
+        assert_eq!(Reader(&item).n::<i64>("pending_since").unwrap(), T.plus_seconds(4).unix());
+        assert_eq!(failure_from(pending.account_id, &item).unwrap(), pending);
+    }
+
+    #[test]
+    fn an_unknown_stored_reason_is_a_corrupt_item_not_a_guess() {
+        let mut item = failure_item(&Failure::inactive(
+            AccountId::new(),
+            "e",
+            "x",
+            SubscriptionId::new(),
+            "n",
+            Reason::Timeout,
+            T,
+            T,
+        ));
+        item.insert("reason".into(), s("Connection timeout"));
+        assert!(matches!(failure_from(AccountId::new(), &item), Err(StoreError::Backend(_))));
+    }
 
     #[test]
     fn an_attempt_round_trips_through_its_item_with_its_log_key() {
@@ -1494,7 +1647,7 @@ mod tests {
             event_type: "call.ended".into(),
             attempt: 3,
             status_code: Some(503),
-            reason: Some("http_status: 503".into()),
+            reason: Some(Reason::HttpStatus(503)),
             duration_ms: 40,
             response_excerpt: Some("busy".into()),
             test: false,

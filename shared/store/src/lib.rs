@@ -11,7 +11,9 @@ use hookpost_domain::event::Event;
 use hookpost_domain::failure::{Failure, FailureQuery, RetriggerOutcome};
 use hookpost_domain::subscription::{Subscription, SubscriptionFilter, SubscriptionPatch};
 use hookpost_domain::token::Token;
-use hookpost_domain::{Account, AccountId, Channel, ChannelId, FailureId, Plan, SubscriptionId, Timestamp, TokenId};
+use hookpost_domain::{
+    Account, AccountId, Channel, ChannelId, FailureId, Plan, Reason, SubscriptionId, Timestamp, TokenId,
+};
 
 pub mod contract;
 pub mod dynamo;
@@ -220,7 +222,7 @@ pub trait DeliveryStore: Send + Sync {
         account: AccountId,
         subscription: SubscriptionId,
         at: Timestamp,
-        error: Option<&str>,
+        error: Option<&Reason>,
     ) -> Result<(), StoreError>;
     /// Event `event_id`'s whole retry cycle failed: `consecutive_failures += 1`, `last_error`,
     /// and at `disable_after` the subscription is auto-disabled — atomically, so concurrent
@@ -233,7 +235,7 @@ pub trait DeliveryStore: Send + Sync {
         account: AccountId,
         subscription: SubscriptionId,
         event_id: &str,
-        reason: &str,
+        reason: &Reason,
         at: Timestamp,
         disable_after: u32,
     ) -> Result<Exhausted, StoreError>;

@@ -11,7 +11,9 @@ use hookpost_domain::event::Event;
 use hookpost_domain::failure::{Failure, FailureQuery, FailureStatus, RetriggerOutcome};
 use hookpost_domain::subscription::{DisabledReason, Subscription, SubscriptionFilter, SubscriptionPatch};
 use hookpost_domain::token::Token;
-use hookpost_domain::{Account, AccountId, Channel, ChannelId, FailureId, Plan, SubscriptionId, Timestamp, TokenId};
+use hookpost_domain::{
+    Account, AccountId, Channel, ChannelId, FailureId, Plan, Reason, SubscriptionId, Timestamp, TokenId,
+};
 
 use crate::{
     page_of, AccountStore, ActiveCap, DeliveryStore, Exhausted, Page, RateLimitStore, StoreError, SubscriptionStore,
@@ -421,7 +423,7 @@ impl DeliveryStore for MemoryStore {
         account: AccountId,
         subscription: SubscriptionId,
         at: Timestamp,
-        error: Option<&str>,
+        error: Option<&Reason>,
     ) -> Result<(), StoreError> {
         let mut state = self.lock();
         let sub = state.subscriptions.get_mut(&(account, subscription)).ok_or(StoreError::NotFound)?;
@@ -435,7 +437,7 @@ impl DeliveryStore for MemoryStore {
                 sub.consecutive_failures = 0;
                 state.exhausted_events.remove(&(account, subscription));
             }
-            Some(reason) => sub.last_error = Some(reason.to_owned()),
+            Some(reason) => sub.last_error = Some(reason.to_string()),
         }
         Ok(())
     }
@@ -445,7 +447,7 @@ impl DeliveryStore for MemoryStore {
         account: AccountId,
         subscription: SubscriptionId,
         event_id: &str,
-        reason: &str,
+        reason: &Reason,
         at: Timestamp,
         disable_after: u32,
     ) -> Result<Exhausted, StoreError> {
@@ -455,7 +457,7 @@ impl DeliveryStore for MemoryStore {
         let counted = state.exhausted_events.entry((account, subscription)).or_default();
         if sub.is_active && sub.consecutive_failures < disable_after && counted.insert(event_id.to_owned()) {
             sub.consecutive_failures += 1;
-            sub.last_error = Some(reason.to_owned());
+            sub.last_error = Some(reason.to_string());
             sub.last_delivery_at = Some(at);
         }
         let disabled_now = sub.is_active && sub.consecutive_failures >= disable_after;
