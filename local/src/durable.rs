@@ -5,8 +5,9 @@
 //!
 //! A loop stands in for Lambda's event-source mapping. It receives up to ten messages when
 //! that many workers are idle (so a received message never waits for a worker while its
-//! visibility timeout runs), hands each to a worker as a one-message SQS event, and deletes
-//! the message once the handler reports it done. A message that is not deleted — a handler
+//! visibility timeout runs), hands each to a worker as a one-message SQS event, keeps the
+//! message hidden while the handler runs (where Lambda relies on its timeout being shorter
+//! than the queue's visibility), and deletes the message once the handler reports it done. A message that is not deleted — a handler
 //! that failed, a process killed with `kill -9` — comes back after the visibility timeout,
 //! and after five receives SQS moves it to the dead-letter queue, whose consumer turns it
 //! into a failure record.
@@ -208,14 +209,18 @@ impl Mapping {
         for _ in 0..workers {
             let (app, work_rx, done_tx, handler) =
                 (Arc::clone(app), Arc::clone(&work_rx), done_tx.clone(), self.handler);
+            let (client, url, visibility) = (self.client.clone(), self.url.clone(), self.visibility);
             set.spawn(async move {
                 loop {
                     let Some((message, permit)) = work_rx.lock().await.recv().await else { return };
                     let receipt = message.receipt_handle.clone();
-                    if handle(&app, handler, message).await {
-                        if let Some(receipt) = receipt {
-                            let _ = done_tx.send(receipt);
-                        }
+                    let handled = handle(&app, handler, message);
+                    let done = match &receipt {
+                        Some(receipt) => keep_hidden(&client, &url, receipt, visibility, handled).await,
+                        None => handled.await,
+                    };
+                    if let (true, Some(receipt)) = (done, receipt) {
+                        let _ = done_tx.send(receipt);
                     }
                     drop(permit);
                 }
@@ -280,6 +285,40 @@ impl Mapping {
                 record.body = message.body;
                 if work.send((record, permit)).is_err() {
                     return;
+                }
+            }
+        }
+    }
+}
+
+/// Runs `work` while keeping its message hidden: every half visibility timeout the timeout
+/// starts again, so a slow handler (a slow store, retried writes) is never overtaken by a
+/// second worker sending the same delivery. A process that dies stops extending, and the
+/// message comes back as before.
+pub async fn keep_hidden<F: std::future::Future<Output = bool>>(
+    client: &Client,
+    url: &str,
+    receipt: &str,
+    visibility: Duration,
+    work: F,
+) -> bool {
+    let every = visibility / 2;
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let seconds = i32::try_from(visibility.as_secs()).unwrap_or(i32::MAX);
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            _ = beat.tick() => {
+                let extended = client
+                    .change_message_visibility()
+                    .queue_url(url)
+                    .receipt_handle(receipt)
+                    .visibility_timeout(seconds)
+                    .send()
+                    .await;
+                if let Err(err) = extended {
+                    tracing::warn!(error = %DisplayErrorContext(err), "could not keep a task in progress hidden");
                 }
             }
         }
