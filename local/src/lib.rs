@@ -35,7 +35,7 @@ pub mod parse_errors;
 pub mod routes;
 
 use durable::SqsQueues;
-use routes::{match_template, Guard, RouteEntry};
+use routes::{Guard, RouteEntry};
 
 /// Everything `hookpost-local` is started with.
 #[derive(Clone, Debug)]
@@ -343,17 +343,13 @@ impl Server {
     async fn handle(&self, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
         let method = req.method().as_str().to_owned();
         let path = req.uri().path().to_owned();
-        let matched = self
-            .routes
-            .iter()
-            .find_map(|r| (r.method == method).then(|| match_template(r.template, &path).map(|p| (r, p))).flatten());
-        let Some((route, path_params)) = matched else {
-            // A route that exists with other methods is a 405 naming them, as in AWS.
-            let template = self.routes.iter().find(|r| match_template(r.template, &path).is_some());
-            return refuse(match template {
-                Some(r) => hookpost_http::routes::method_not_allowed(&method, r.template),
-                None => ApiError::NotFound("route"),
-            });
+        // The resource first, as API Gateway finds it (literal segments before `{variables}`:
+        // `.../webhook_failures/recover` is not a failure id), then the method on it.
+        let Some((template, path_params)) = routes::resource(&self.routes, &path) else {
+            return refuse(ApiError::NotFound("route"));
+        };
+        let Some(route) = self.routes.iter().find(|r| r.template == template && r.method == method) else {
+            return refuse(hookpost_http::routes::method_not_allowed(&method, template));
         };
         let authorization = req.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
 

@@ -19,6 +19,8 @@ moto serves both), so a crash loses nothing that was accepted. Environment:
   HOOKPOST_TABLE                     DynamoDB table (default hookpost; created if missing)
   HOOKPOST_ALLOW_HTTP                true accepts http:// webhook URLs
   HOOKPOST_ALLOW_CIDRS               comma-separated CIDRs the destination guard lets through
+  HOOKPOST_RESOLVE                   name=ip pairs (or *=ip) answered without DNS; the guard still
+                                     vets them (tests, receivers on names DNS does not know)
   HOOKPOST_RATE_LIMIT_PER_MINUTE     per account and endpoint (default 60)
   HOOKPOST_MAX_ACTIVE_SUBSCRIPTIONS  per account (default 25)
   HOOKPOST_RETRY_SCHEDULE            delivery retry delays in seconds (default 0,60,600,3600,21600)

@@ -70,6 +70,15 @@ pub fn table() -> Vec<RouteEntry> {
     ]
 }
 
+/// The resource `path` names: of the templates it matches, the one with the most literal
+/// segments (API Gateway's precedence), with its path parameters.
+pub fn resource(routes: &[RouteEntry], path: &str) -> Option<(&'static str, HashMap<String, String>)> {
+    routes
+        .iter()
+        .filter_map(|r| match_template(r.template, path).map(|params| (r.template, params)))
+        .max_by_key(|(template, _)| template.split('/').filter(|s| !s.starts_with('{')).count())
+}
+
 /// Matches a path against a template: literal segments equal, `{name}` segments captured
 /// (percent-decoded). A trailing slash is not the same path, as in API Gateway.
 pub fn match_template(template: &str, path: &str) -> Option<HashMap<String, String>> {
@@ -112,6 +121,20 @@ mod tests {
         assert!(match_template("/api/v1/me", "/api/v1/me/").is_none());
         let p = match_template("/a/{x}/b/{y}", "/a/1%202/b/%E2%9C%93").unwrap();
         assert_eq!((p["x"].as_str(), p["y"].as_str()), ("1 2", "✓"));
+    }
+
+    #[test]
+    fn literal_segments_win_over_variables() {
+        let routes = table();
+        let (template, params) = resource(&routes, "/api/v4/tasks/webhook_failures/recover").unwrap();
+        assert_eq!(template, "/api/v4/tasks/webhook_failures/recover");
+        assert!(params.is_empty());
+        let (template, params) = resource(&routes, "/api/v4/tasks/webhook_failures/aabbccddeeff001122334455").unwrap();
+        assert_eq!(
+            (template, params["webhook_failure_id"].as_str()),
+            ("/api/v4/tasks/webhook_failures/{webhook_failure_id}", "aabbccddeeff001122334455")
+        );
+        assert!(resource(&routes, "/api/v4/nothing").is_none());
     }
 
     #[test]
@@ -176,7 +199,8 @@ mod template_tests {
         for line in text.lines() {
             if let Some(p) = line.strip_prefix("  /").and_then(|p| p.strip_suffix(':')) {
                 path = Some(format!("/{p}"));
-            } else if line.starts_with("components:") {
+            } else if !line.starts_with(' ') {
+                // A top-level key (`webhooks:`, `components:`): no more paths.
                 path = None;
             } else if let (Some(p), Some(method)) =
                 (&path, ["get", "post", "patch", "delete", "put"].iter().find(|m| line == format!("    {m}:")))

@@ -95,20 +95,7 @@ impl TestServer {
                 hookpost_local::open_delivery(&config).await.expect("open the SQS queues")
             }
         };
-        let clock = Arc::new(ManualClock::new(Timestamp::now()));
-        let mut app = App::new(store, config);
-        app.clock = Arc::clone(&clock) as Arc<dyn Clock>;
-        let running = hookpost_local::start_with_app(
-            "127.0.0.1:0".parse().expect("loopback address"),
-            Some(ADMIN_KEY.to_owned()),
-            app,
-            delivery,
-            4,
-        )
-        .await
-        .expect("start hookpost-local");
-        let client = Client::builder(TokioExecutor::new()).build_http();
-        Self { running, clock, client }
+        Self::start_with(App::new(store, config), delivery).await
     }
 
     /// Starts a server on `app` (its store and, if it has one, the queue tasks are sent to)
@@ -203,9 +190,15 @@ impl TestServer {
     }
 }
 
-/// A configuration for tests: everything default but a roomy rate limit.
+/// A configuration for tests: everything default but a roomy rate limit, and no name ever
+/// resolved through DNS (this machine's resolver is a private address no test may reach):
+/// every name answers 192.0.2.1, an address the destination guard refuses before dialling.
 pub fn config() -> Config {
-    Config { rate_limit_per_minute: 10_000, ..Config::default() }
+    Config {
+        rate_limit_per_minute: 10_000,
+        resolve: hookpost_domain::ResolveOverrides::parse("*=192.0.2.1").expect("overrides"),
+        ..Config::default()
+    }
 }
 
 /// Expands test bodies `async fn name(kind: StoreKind)` into one test per store. The

@@ -266,7 +266,7 @@ async fn subscription_lifecycle(kind: StoreKind) {
         .create_subscription(
             &pat,
             json!({"url": "https://crm.example.com/hooks", "name": "CRM call events", "events": ["call.ended"],
-                   "headers": {"X-Api-Key": "hdr-secret"}, "authentication": {"method": "bearer", "token": "auth-secret"}}),
+                   "headers": {"x-api-key": "hdr-secret"}, "authentication": {"method": "bearer", "token": "auth-secret"}}),
         )
         .await;
     for field in SEED_FIELDS.iter().chain(&["name", "events", "disabled_reason", "secret"]) {
@@ -534,6 +534,9 @@ async fn bad_bodies_are_refused_clearly(kind: StoreKind) {
         ("OPTIONS", "/api/v1/me".to_owned(), "GET"),
         ("POST", format!("{SUBS}/{}", hookpost_domain::SubscriptionId::new()), "DELETE, GET, PATCH"),
         ("GET", "/internal/v1/events".to_owned(), "POST"),
+        // A literal segment is its own resource, not a failure id.
+        ("GET", "/api/v4/tasks/webhook_failures/recover".to_owned(), "POST"),
+        ("OPTIONS", "/api/v4/tasks/webhook_failures/recover".to_owned(), "POST"),
     ] {
         for bearer in [Some(pat.as_str()), None] {
             let res = s.call(method, &path, bearer, Value::Null).await;

@@ -44,6 +44,7 @@ pub fn parse_body(req: &Request) -> Result<FailureQuery, ApiError> {
     };
     let body = if empty { Value::Object(Default::default()) } else { json_body(req)? };
     let mut fields = Fields::from_value(body)?;
+    fields.refuse_null(&["created_at[gte]", "created_at[lt]", "webhook_id"]);
     let created_gte = read_time(&mut fields, "created_at[gte]");
     let created_lt = read_time(&mut fields, "created_at[lt]");
     let subscription = fields.opt_string("webhook_id").map(|id| {
@@ -53,11 +54,6 @@ pub fn parse_body(req: &Request) -> Result<FailureQuery, ApiError> {
         }
         parsed
     });
-    if let (Some(gte), Some(lt)) = (created_gte, created_lt) {
-        if gte >= lt {
-            fields.issue("created_at[lt]", "must be later than created_at[gte]");
-        }
-    }
     fields.finish()?;
     Ok(FailureQuery {
         created_gte,
@@ -74,6 +70,9 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     app.respond(&ROUTE, req, |caller| async move {
         let query = parse_body(req)?;
         let queue = app.queue()?;
+        if query.selects_nothing() {
+            return Reply::json(202, &json!({"retriggered": 0}));
+        }
         let candidates = app.store.query_failures(caller.account_id, &query).await?.items;
         let mut deleted: HashMap<SubscriptionId, bool> = HashMap::new();
         for f in &candidates {

@@ -153,6 +153,23 @@ impl Resolver for SystemResolver {
     }
 }
 
+/// The operating system's resolver, except for the names `HOOKPOST_RESOLVE` answers (tests and
+/// local development; the guard still vets what they answer).
+pub struct OverridingResolver {
+    pub overrides: hookpost_domain::ResolveOverrides,
+    pub fallback: Arc<dyn Resolver>,
+}
+
+#[async_trait]
+impl Resolver for OverridingResolver {
+    async fn lookup(&self, host: &str) -> io::Result<Vec<IpAddr>> {
+        match self.overrides.lookup(host) {
+            Some(ip) => Ok(vec![ip]),
+            None => self.fallback.lookup(host).await,
+        }
+    }
+}
+
 /// Opens the TCP connection to a vetted address. Injected so tests can record what would
 /// have been dialled without sending a packet.
 #[async_trait]
@@ -224,9 +241,15 @@ trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
 
 impl Sender {
-    /// The production sender: the system resolver, real TCP, the system's roots.
-    pub fn new(policy: DestinationPolicy) -> Result<Self, String> {
-        Ok(Self::with_parts(policy, Arc::new(SystemResolver), Arc::new(TcpDialer), tls_config()?))
+    /// The production sender: the system resolver (but for `overrides`), real TCP, the
+    /// system's roots.
+    pub fn new(policy: DestinationPolicy, overrides: hookpost_domain::ResolveOverrides) -> Result<Self, String> {
+        let resolver: Arc<dyn Resolver> = if overrides.is_empty() {
+            Arc::new(SystemResolver)
+        } else {
+            Arc::new(OverridingResolver { overrides, fallback: Arc::new(SystemResolver) })
+        };
+        Ok(Self::with_parts(policy, resolver, Arc::new(TcpDialer), tls_config()?))
     }
 
     pub fn with_parts(

@@ -107,9 +107,9 @@ impl Account {
         let trimmed = name.trim();
         if trimmed.is_empty() {
             Err("must not be empty")
-        } else if trimmed.chars().count() > Self::MAX_NAME_LEN {
+        } else if name.chars().count() > Self::MAX_NAME_LEN {
             Err("must be at most 200 characters")
-        } else if trimmed.chars().any(char::is_control) {
+        } else if name.chars().any(char::is_control) {
             Err("must not contain control characters")
         } else {
             Ok(trimmed.to_owned())

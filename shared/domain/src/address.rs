@@ -142,6 +142,43 @@ pub struct DestinationPolicy {
     pub allow_cidrs: Vec<Cidr>,
 }
 
+/// `HOOKPOST_RESOLVE`: names answered without DNS, for tests and local development (a
+/// machine whose resolver must not be asked, a receiver on a name that is not in DNS). The
+/// destination guard still vets every address given here.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResolveOverrides {
+    /// (lower-case name, address); the name `*` answers every name not listed.
+    pub entries: Vec<(String, IpAddr)>,
+}
+
+impl ResolveOverrides {
+    /// `name=ip,name=ip,*=ip`; blanks are skipped.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let mut entries = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, ip) = part.split_once('=').ok_or_else(|| format!("`{part}` is not name=ip"))?;
+            let ip: IpAddr = ip.trim().parse().map_err(|_| format!("`{}` is not an IP address", ip.trim()))?;
+            let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+            if name.is_empty() {
+                return Err(format!("`{part}` has no name"));
+            }
+            entries.push((name, ip));
+        }
+        Ok(Self { entries })
+    }
+
+    /// The address given for `host`, if any.
+    pub fn lookup(&self, host: &str) -> Option<IpAddr> {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let exact = self.entries.iter().find(|(name, _)| *name == host);
+        exact.or_else(|| self.entries.iter().find(|(name, _)| name == "*")).map(|(_, ip)| *ip)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
 impl DestinationPolicy {
     pub fn permits(&self, ip: IpAddr) -> bool {
         self.allow_cidrs.iter().any(|c| c.contains(ip)) || is_globally_routable(ip)
@@ -151,6 +188,18 @@ impl DestinationPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolve_overrides_answer_listed_names_then_the_wildcard() {
+        let o = ResolveOverrides::parse("Receiver.test=127.0.0.2, *=192.0.2.1").unwrap();
+        assert_eq!(o.lookup("receiver.test."), Some("127.0.0.2".parse().unwrap()));
+        assert_eq!(o.lookup("crm.example.com"), Some("192.0.2.1".parse().unwrap()));
+        assert_eq!(ResolveOverrides::parse("a=1.2.3.4").unwrap().lookup("b"), None);
+        for bad in ["a", "a=nope", "=1.2.3.4"] {
+            assert!(ResolveOverrides::parse(bad).is_err(), "{bad}");
+        }
+        assert!(ResolveOverrides::parse(" ").unwrap().is_empty());
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

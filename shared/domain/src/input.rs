@@ -5,6 +5,11 @@ use serde_json::{Map, Value};
 
 use crate::error::{ApiError, Issue};
 
+/// A float that is a whole, non-negative number.
+fn whole(f: f64) -> Option<u64> {
+    (f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&f)).then_some(f as u64)
+}
+
 pub struct Fields {
     map: Map<String, Value>,
     issues: Vec<Issue>,
@@ -48,6 +53,17 @@ impl Fields {
         }
     }
 
+    /// Refuses `null` for each of `names`: optional fields that have no "nothing" value (leave
+    /// them out instead).
+    pub fn refuse_null(&mut self, names: &[&str]) {
+        for name in names {
+            if self.map.get(*name) == Some(&Value::Null) {
+                self.map.remove(*name);
+                self.issue(name, "must not be null; leave it out instead");
+            }
+        }
+    }
+
     /// An optional string that may be left out but not set to `null` (a field with no
     /// "nothing" value, such as an account's plan).
     pub fn opt_string_not_null(&mut self, name: &str) -> Option<String> {
@@ -80,11 +96,12 @@ impl Fields {
         }
     }
 
-    /// An optional non-negative integer that fits in `u32`.
+    /// An optional non-negative integer that fits in `u32`. As in JSON Schema, `30.0` is the
+    /// integer 30.
     pub fn opt_u32(&mut self, name: &str) -> Option<u32> {
         match self.take(name)? {
             Value::Null => None,
-            Value::Number(n) => match n.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Value::Number(n) => match n.as_u64().or_else(|| whole(n.as_f64()?)).and_then(|n| u32::try_from(n).ok()) {
                 Some(n) => Some(n),
                 None => {
                     self.issue(name, "must be a non-negative integer");
@@ -155,6 +172,18 @@ mod tests {
             ApiError::Validation(issues) => issues,
             other => panic!("expected validation error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn whole_floats_are_integers_and_null_can_be_refused() {
+        let mut f = Fields::from_value(json!({"a": 30.0, "b": 30.5, "c": 1e30, "d": null, "e": "x"})).unwrap();
+        assert_eq!(f.opt_u32("a"), Some(30));
+        assert_eq!(f.opt_u32("b"), None);
+        assert_eq!(f.opt_u32("c"), None);
+        f.refuse_null(&["d", "e"]);
+        assert_eq!(f.opt_string("e").as_deref(), Some("x"));
+        let fields: Vec<String> = issues(f.finish().unwrap_err()).into_iter().map(|i| i.field).collect();
+        assert_eq!(fields, ["b", "c", "d"]);
     }
 
     #[test]

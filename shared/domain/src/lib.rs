@@ -22,7 +22,7 @@ pub mod url_rules;
 pub mod writes;
 
 pub use account::{Account, Channel, ChannelType, Plan, Scope};
-pub use address::{Cidr, DestinationPolicy};
+pub use address::{Cidr, DestinationPolicy, ResolveOverrides};
 pub use error::{ApiError, Issue};
 pub use ids::{AccountId, ChannelId, FailureId, SubscriptionId, TokenId};
 pub use reason::Reason;

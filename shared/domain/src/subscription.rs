@@ -124,6 +124,9 @@ fn read_headers(fields: &mut Fields, value: Map<String, Value>) -> BTreeMap<Stri
         let lower = name.to_ascii_lowercase();
         if name.is_empty() || name.len() > 100 || !name.bytes().all(is_token_char) {
             fields.issue(&field, "is not a valid header name");
+        } else if name != lower {
+            // HTTP treats names alike in any case; one spelling keeps two from colliding.
+            fields.issue(&field, format!("header names are written in lower case: {lower}"));
         } else if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("webhook-") {
             fields.issue(&field, "is set by hookpost and cannot be overridden");
         } else if let std::collections::btree_map::Entry::Vacant(slot) = out.entry(lower) {
@@ -144,7 +147,7 @@ fn read_headers(fields: &mut Fields, value: Map<String, Value>) -> BTreeMap<Stri
 fn read_credential(fields: &mut Fields, auth: &mut Map<String, Value>, name: &str) -> String {
     let field = format!("authentication.{name}");
     match auth.remove(name) {
-        Some(Value::String(s)) if !s.is_empty() && s.len() <= 1024 && !s.chars().any(char::is_control) => s,
+        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 1024 && !s.chars().any(char::is_control) => s,
         Some(Value::String(_)) => {
             fields.issue(&field, "must be 1 to 1024 characters without control characters");
             String::new()
@@ -196,7 +199,7 @@ fn read_authentication(fields: &mut Fields, mut auth: Map<String, Value>) -> Aut
 
 fn read_name(fields: &mut Fields, name: String) -> Option<String> {
     let trimmed = name.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > MAX_NAME_LEN || trimmed.chars().any(char::is_control) {
+    if trimmed.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
         fields.issue("name", "must be 1 to 200 characters without control characters");
         None
     } else {
@@ -236,6 +239,7 @@ pub struct NewSubscription {
 /// (`invalid_url`), so a client fixes its request shape before its URL.
 pub fn parse_new_subscription(body: Value, policy: &DestinationPolicy) -> Result<NewSubscription, ApiError> {
     let mut f = Fields::from_value(body)?;
+    f.refuse_null(&["name", "events", "source", "headers", "authentication"]);
     let url = f.required_string("url");
     let name = f.opt_string("name").and_then(|n| read_name(&mut f, n));
     let events = f.opt_string_array("events").map(|e| read_events(&mut f, e)).unwrap_or_default();
@@ -250,7 +254,7 @@ pub fn parse_new_subscription(body: Value, policy: &DestinationPolicy) -> Result
     let zapier_subscription_id = f.opt_string("zapier_subscription_id");
     match (source, &zapier_subscription_id) {
         (Source::Zapier, None) => f.issue("zapier_subscription_id", "is required when source is zapier"),
-        (Source::Zapier, Some(z)) if z.is_empty() || z.len() > 200 || z.chars().any(char::is_control) => {
+        (Source::Zapier, Some(z)) if z.is_empty() || z.chars().count() > 200 || z.chars().any(char::is_control) => {
             f.issue("zapier_subscription_id", "must be 1 to 200 characters")
         }
         (Source::Dashboard, Some(_)) => f.issue("zapier_subscription_id", "must be null unless source is zapier"),
@@ -550,7 +554,7 @@ mod tests {
             json!({
                 "url": "https://example.com/h", "name": " CRM ", "events": ["call.ended", "call.ended", "sms.sent"],
                 "channel_id": "dom_1", "source": "zapier", "zapier_subscription_id": "zap_9",
-                "headers": {"X-Team": "crm"}, "authentication": {"method": "basic", "username": "u", "password": "p"}
+                "headers": {"x-team": "crm"}, "authentication": {"method": "basic", "username": "u", "password": "p"}
             }),
             &policy(),
         )
@@ -574,7 +578,7 @@ mod tests {
     fn every_field_problem_is_reported() {
         let err = parse_new_subscription(
             json!({
-                "name": "", "events": ["UPPER"], "source": "email", "headers": {"Content-Type": "x", "X-A": 1},
+                "name": "", "events": ["UPPER"], "source": "email", "headers": {"Content-Type": "x", "X-A": 1, "Upper-Case": "y"},
                 "authentication": {"method": "bearer"}, "colour": "red"
             }),
             &policy(),
@@ -588,6 +592,7 @@ mod tests {
             "source",
             "headers.Content-Type",
             "headers.X-A",
+            "headers.Upper-Case",
             "authentication.token",
             "colour",
         ] {

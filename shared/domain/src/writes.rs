@@ -188,6 +188,19 @@ mod tests {
 
     const RETENTION: Retention = Retention { attempt_days: 30, event_days: 30 };
 
+    /// The writes after attempt `task.attempt` of `task` ended with `outcome`, on the default
+    /// schedule.
+    fn writes_after(
+        task: &DeliveryTask,
+        sub: &Subscription,
+        event: &Event,
+        outcome: &Outcome,
+        retry_after: Option<u64>,
+    ) -> Vec<Write> {
+        let made = attempt(sub, outcome, task.attempt);
+        after_attempt(task, sub, event, made, outcome, retry_after, &RetrySchedule::default(), RETENTION, 0.5)
+    }
+
     fn names(writes: &[Write]) -> Vec<&'static str> {
         writes
             .iter()
@@ -208,17 +221,7 @@ mod tests {
         let (sub, event) = fixture();
         let task = DeliveryTask::first_of(&event, sub.id);
         let ok = Outcome::Delivered { status: 204 };
-        let writes = after_attempt(
-            &task,
-            &sub,
-            &event,
-            attempt(&sub, &ok, 1),
-            &ok,
-            None,
-            &RetrySchedule::default(),
-            RETENTION,
-            0.5,
-        );
+        let writes = writes_after(&task, &sub, &event, &ok, None);
         assert_eq!(names(&writes), ["log", "fields"]);
         assert!(matches!(&writes[1], Write::DeliveryFields { error: None, .. }));
     }
@@ -228,17 +231,7 @@ mod tests {
         let (sub, event) = fixture();
         let task = DeliveryTask::first_of(&event, sub.id);
         let busy = Outcome::Failed(Reason::HttpStatus(503));
-        let writes = after_attempt(
-            &task,
-            &sub,
-            &event,
-            attempt(&sub, &busy, 1),
-            &busy,
-            Some(90),
-            &RetrySchedule::default(),
-            RETENTION,
-            0.5,
-        );
+        let writes = writes_after(&task, &sub, &event, &busy, Some(90));
         assert_eq!(names(&writes), ["log", "fields", "enqueue"]);
         match &writes[2] {
             Write::Enqueue { task: next, delay_secs } => {
@@ -255,17 +248,7 @@ mod tests {
         let mut task = DeliveryTask::first_of(&event, sub.id);
         task.attempt = 5;
         let reset = Outcome::Failed(Reason::ConnectionReset);
-        let writes = after_attempt(
-            &task,
-            &sub,
-            &event,
-            attempt(&sub, &reset, 5),
-            &reset,
-            None,
-            &RetrySchedule::default(),
-            RETENTION,
-            0.5,
-        );
+        let writes = writes_after(&task, &sub, &event, &reset, None);
         assert_eq!(names(&writes), ["log", "fields", "keep_event", "record_failure", "count"]);
         match (&writes[3], &writes[4]) {
             (Write::RecordFailure { failure }, Write::CountExhausted { event_id, reason, .. }) => {
@@ -279,17 +262,7 @@ mod tests {
         }
         // An event the store already has (a chosen id, a large event) is not stored again.
         task.event = None;
-        let writes = after_attempt(
-            &task,
-            &sub,
-            &event,
-            attempt(&sub, &reset, 5),
-            &reset,
-            None,
-            &RetrySchedule::default(),
-            RETENTION,
-            0.5,
-        );
+        let writes = writes_after(&task, &sub, &event, &reset, None);
         assert_eq!(names(&writes), ["log", "fields", "record_failure", "count"]);
     }
 
@@ -299,17 +272,7 @@ mod tests {
         let failure_id = FailureId::new(Timestamp::from_unix(T));
         let task = DeliveryTask::retrigger(sub.account_id, sub.id, "evt_1", failure_id);
         let timeout = Outcome::Failed(Reason::Timeout);
-        let writes = after_attempt(
-            &task,
-            &sub,
-            &event,
-            attempt(&sub, &timeout, 1),
-            &timeout,
-            None,
-            &RetrySchedule::default(),
-            RETENTION,
-            0.5,
-        );
+        let writes = writes_after(&task, &sub, &event, &timeout, None);
         assert_eq!(names(&writes), ["log", "fields", "settle"]);
         assert!(
             matches!(&writes[2], Write::SettleFailure { outcome: RetriggerOutcome::Failed(r), .. } if *r == Reason::Timeout)
@@ -323,17 +286,7 @@ mod tests {
         let reset = Outcome::Failed(Reason::ConnectionReset);
         let mut last = task.clone();
         last.attempt = 5;
-        let writes = after_attempt(
-            &last,
-            &sub,
-            &event,
-            attempt(&sub, &reset, 5),
-            &reset,
-            None,
-            &RetrySchedule::default(),
-            RETENTION,
-            0.5,
-        );
+        let writes = writes_after(&last, &sub, &event, &reset, None);
         let record = task.record(writes.clone());
         assert_eq!(record.event, None, "the event rides in its KeepEvent write, not twice");
         let back: DeliveryTask = serde_json::from_str(&serde_json::to_string(&record).unwrap()).unwrap();

@@ -4,7 +4,7 @@ use hookpost_domain::delivery::RetrySchedule;
 use hookpost_domain::event::DEFAULT_RETENTION_DAYS;
 use hookpost_domain::rate_limit::DEFAULT_PER_MINUTE;
 use hookpost_domain::subscription::DEFAULT_MAX_ACTIVE;
-use hookpost_domain::{Cidr, DestinationPolicy};
+use hookpost_domain::{Cidr, DestinationPolicy, ResolveOverrides};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -18,6 +18,8 @@ pub struct Config {
     pub max_active_subscriptions: u32,
     /// `HOOKPOST_ALLOW_HTTP` and `HOOKPOST_ALLOW_CIDRS`.
     pub destinations: DestinationPolicy,
+    /// `HOOKPOST_RESOLVE`: names answered without DNS (tests, local development).
+    pub resolve: ResolveOverrides,
     /// `HOOKPOST_RETRY_SCHEDULE` (default `0,60,600,3600,21600`).
     pub retry_schedule: RetrySchedule,
     /// `HOOKPOST_EVENT_RETENTION_DAYS` (default 30).
@@ -50,6 +52,7 @@ impl Default for Config {
             rate_limit_per_minute: DEFAULT_PER_MINUTE,
             max_active_subscriptions: DEFAULT_MAX_ACTIVE,
             destinations: DestinationPolicy::default(),
+            resolve: ResolveOverrides::default(),
             retry_schedule: RetrySchedule::default(),
             event_retention_days: DEFAULT_RETENTION_DAYS,
             attempt_retention_days: DEFAULT_RETENTION_DAYS,
@@ -96,6 +99,9 @@ impl Config {
         }
         if let Some(v) = get("HOOKPOST_ALLOW_CIDRS") {
             config.destinations.allow_cidrs = Cidr::parse_list(&v).map_err(|e| format!("HOOKPOST_ALLOW_CIDRS: {e}"))?;
+        }
+        if let Some(v) = get("HOOKPOST_RESOLVE") {
+            config.resolve = ResolveOverrides::parse(&v).map_err(|e| format!("HOOKPOST_RESOLVE: {e}"))?;
         }
         if let Some(v) = get("HOOKPOST_RETRY_SCHEDULE") {
             config.retry_schedule = RetrySchedule::parse(&v).map_err(|e| format!("HOOKPOST_RETRY_SCHEDULE: {e}"))?;
@@ -155,6 +161,7 @@ mod tests {
             ("HOOKPOST_MAX_ACTIVE_SUBSCRIPTIONS", "3"),
             ("HOOKPOST_ALLOW_HTTP", "true"),
             ("HOOKPOST_ALLOW_CIDRS", "127.0.0.0/8, ::1/128"),
+            ("HOOKPOST_RESOLVE", "*=192.0.2.1"),
             ("HOOKPOST_RETRY_SCHEDULE", "0,5"),
             ("HOOKPOST_EVENT_RETENTION_DAYS", "7"),
             ("HOOKPOST_ATTEMPT_RETENTION_DAYS", "3"),
@@ -168,6 +175,7 @@ mod tests {
         assert_eq!((c.rate_limit_per_minute, c.max_active_subscriptions), (1000, 3));
         assert!(c.destinations.allow_http);
         assert_eq!(c.destinations.allow_cidrs.len(), 2);
+        assert_eq!(c.resolve.lookup("crm.example.com"), Some("192.0.2.1".parse().unwrap()));
         assert_eq!(c.retry_schedule.attempts(), 2);
         assert_eq!((c.event_retention_days, c.attempt_retention_days), (7, 3));
         assert_eq!(c.queue_url.as_deref(), Some("http://127.0.0.1:5000/123/q"));
@@ -181,6 +189,7 @@ mod tests {
         assert!(config(&[("HOOKPOST_MAX_ACTIVE_SUBSCRIPTIONS", "-1")]).is_err());
         assert!(config(&[("HOOKPOST_ALLOW_HTTP", "maybe")]).is_err());
         assert!(config(&[("HOOKPOST_ALLOW_CIDRS", "10.0.0.0/99")]).is_err());
+        assert!(config(&[("HOOKPOST_RESOLVE", "crm.example.com")]).is_err());
         assert!(config(&[("HOOKPOST_RETRY_SCHEDULE", "0,x")]).is_err());
         assert!(config(&[("HOOKPOST_EVENT_RETENTION_DAYS", "0")]).is_err());
         assert!(config(&[("HOOKPOST_QUEUE_VISIBILITY_SECONDS", "19")]).is_err());

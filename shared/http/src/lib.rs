@@ -79,7 +79,7 @@ impl App {
         if let Some(sender) = self.sender.get() {
             return Ok(Arc::clone(sender));
         }
-        let sender = Sender::new(self.config.destinations.clone()).map_err(|e| {
+        let sender = Sender::new(self.config.destinations.clone(), self.config.resolve.clone()).map_err(|e| {
             tracing::error!(error = %e, "cannot build the sender");
             ApiError::Internal
         })?;

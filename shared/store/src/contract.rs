@@ -107,7 +107,7 @@ pub async fn subscriptions_round_trip_every_field<S: Store>(store: &S) {
         acc.id,
         json!({
             "url": "https://example.com/hook?x=1", "name": "CRM", "events": ["call.ended", "sms.sent"],
-            "channel_id": "dom_1", "headers": {"X-Team": "crm", "X-Key": "k"},
+            "channel_id": "dom_1", "headers": {"x-team": "crm", "x-key": "k"},
             "authentication": {"method": "basic", "username": "u", "password": "p"}
         }),
         NOW,
