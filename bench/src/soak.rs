@@ -262,26 +262,47 @@ async fn soak(opts: &Options) -> Result<Report, String> {
 
     let accepted = std::mem::take(&mut *accepted.lock().unwrap_or_else(|e| e.into_inner()));
     let pairs = accepted.len() as u64 * subscriptions.len() as u64;
-    let failure_records = drain(&api, &token, &receivers, pairs, opts.drain_timeout).await;
-    let drain_secs = drain_started.elapsed().as_secs_f64();
-    recover(&api, &token, &receivers, &subscriptions, opts.drain_timeout).await?;
-
-    let mut report = Report {
-        events_accepted: accepted.len() as u64,
-        pairs,
-        failure_records,
-        publish_answers: std::mem::take(&mut *answers.lock().unwrap_or_else(|e| e.into_inner())),
-        kills,
-        throttled: proxy.as_ref().map(ThrottleProxy::counts).unwrap_or_default(),
-        publish_secs,
-        drain_secs,
-        ..Report::default()
+    let deadline = Instant::now() + opts.drain_timeout;
+    let failure_records = drain(&api, &token, &receivers, pairs, deadline).await;
+    // A pair still unaccounted for may be between retries (the drain's count cannot tell a
+    // record of a delivered pair from one of an undelivered pair): retrigger again until
+    // every pair is settled or the time is up. A retry made after the subscriptions moved
+    // to their recovery receivers is counted there, as recorded.
+    let mut report = loop {
+        recover(&api, &token, &receivers, &subscriptions, deadline).await?;
+        let report = tally(&receivers, &subscriptions, &accepted);
+        if report.lost == 0 || Instant::now() > deadline {
+            break report;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     };
+    let drain_secs = drain_started.elapsed().as_secs_f64();
+    report.events_accepted = accepted.len() as u64;
+    report.pairs = pairs;
+    report.failure_records = failure_records;
+    report.publish_answers = std::mem::take(&mut *answers.lock().unwrap_or_else(|e| e.into_inner()));
+    report.kills = kills;
+    report.throttled = proxy.as_ref().map(ThrottleProxy::counts).unwrap_or_default();
+    report.publish_secs = publish_secs;
+    report.drain_secs = drain_secs;
+    if let Some(mut child) = local.child.take() {
+        child.kill_now();
+    }
+    if let Some(proxy) = &proxy {
+        report.calls = proxy.timings().report();
+    }
+    Ok(report)
+}
+
+/// Every accepted (event, subscription) pair as the receivers saw it: delivered at its
+/// receiver, retriggered to its recovery receiver, both, or neither (lost).
+fn tally(receivers: &FaultReceivers, subscriptions: &[(String, String)], accepted: &HashSet<String>) -> Report {
+    let mut report = Report::default();
     let mut everything_delivered = HashSet::new();
-    for (name, _) in &subscriptions {
+    for (name, _) in subscriptions {
         let seen = receivers.seen_at(&format!("/r/{name}"));
         let recovered = receivers.seen_at(&format!("/recovery/{name}"));
-        for id in &accepted {
+        for id in accepted {
             let delivered = seen.get(id).map_or(0, |s| s.delivered);
             let retriggered = recovered.get(id).map_or(0, |s| s.delivered);
             report.duplicates += u64::from(delivered.saturating_sub(1) + retriggered.saturating_sub(1));
@@ -304,13 +325,7 @@ async fn soak(opts: &Options) -> Result<Report, String> {
             .extend(seen.iter().chain(&recovered).filter(|(_, s)| s.delivered > 0).map(|(id, _)| id.clone()));
     }
     report.strays = everything_delivered.iter().filter(|id| !accepted.contains(id.as_str())).count() as u64;
-    if let Some(mut child) = local.child.take() {
-        child.kill_now();
-    }
-    if let Some(proxy) = &proxy {
-        report.calls = proxy.timings().report();
-    }
-    Ok(report)
+    report
 }
 
 /// Publishes event `i` until it is accepted; returns its event id. Even events carry an
@@ -351,8 +366,7 @@ async fn failure_total(api: &Api, token: &str, status: Option<&str>) -> Option<u
 
 /// Waits until deliveries and failure records together cover every accepted pair (or the
 /// timeout); returns the failure records then.
-async fn drain(api: &Api, token: &str, receivers: &FaultReceivers, pairs: u64, timeout: Duration) -> u64 {
-    let deadline = Instant::now() + timeout;
+async fn drain(api: &Api, token: &str, receivers: &FaultReceivers, pairs: u64, deadline: Instant) -> u64 {
     let mut failures = 0;
     loop {
         failures = failure_total(api, token, None).await.unwrap_or(failures);
@@ -370,17 +384,20 @@ async fn recover(
     token: &str,
     receivers: &FaultReceivers,
     subscriptions: &[(String, String)],
-    timeout: Duration,
+    deadline: Instant,
 ) -> Result<(), String> {
     for (name, id) in subscriptions {
         let url = format!("http://{}/recovery/{name}", receivers.addr);
         let path = format!("/api/v1/webhook-subscriptions/{id}");
-        match api.call("PATCH", &path, Some(token), Some(&json!({"url": url}))).await {
-            Ok((200, _)) => {}
-            other => return Err(format!("PATCH {path}: {other:?}")),
+        // A 503 (throttled store) is an answer to repeat, as any client would.
+        loop {
+            match api.call("PATCH", &path, Some(token), Some(&json!({"url": url}))).await {
+                Ok((200, _)) => break,
+                other if Instant::now() > deadline => return Err(format!("PATCH {path}: {other:?}")),
+                _ => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
         }
     }
-    let deadline = Instant::now() + timeout;
     loop {
         let answer = api.call("POST", "/api/v4/tasks/webhook_failures/recover", Some(token), Some(&json!({}))).await;
         match answer {
