@@ -29,3 +29,22 @@ hookpost_function_packages() {
         printf -- '-p %s ' "$(basename "$dir")"
     done
 }
+
+# A directory of Lambda zips this machine can execute: target/lambda when check-lambda built
+# it for this machine, else target/lambda-native, built now (the shipped zips are arm64 on an
+# x86-64 machine with the aarch64 standard library). Says which on stderr.
+hookpost_runnable_lambda_dir() {
+    local native shipped packages
+    native="$(hookpost_native_target)"
+    shipped="$(cat target/lambda/TARGET 2>/dev/null || echo 'an unknown target')"
+    if [ "$shipped" = "$native" ]; then
+        echo "running the zips scripts/check-lambda built ($native, target/lambda)" >&2
+        echo target/lambda
+        return
+    fi
+    echo "the zips in target/lambda are for $shipped; building $native ones to run (target/lambda-native)" >&2
+    read -r -a packages <<< "$(hookpost_function_packages)"
+    cargo lambda build --release --target "$native" --output-format zip --lambda-dir target/lambda-native \
+        "${packages[@]}" >&2
+    echo target/lambda-native
+}

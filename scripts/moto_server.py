@@ -5,15 +5,94 @@ moto's threaded server does not (two concurrent transactions can both pass their
 conditions), and the store contract's concurrency tests would see that as a hookpost bug.
 Connections are still handled concurrently; only the backend work is serialized.
 
-Usage: python3 scripts/moto_server.py HOST PORT
+With --iam (the binaries-together test), moto checks every call against the caller's IAM
+policies from the moment `POST /moto-api/hookpost/enforce-iam` is made (the set-up before
+it, users and policies among it, is not checked). moto authorizes DynamoDB calls against
+the resource `*`; here they are authorized as AWS does, against the table's ARN (the
+index's, for a Query or Scan on one) and a transaction item by item (PutItem, UpdateItem,
+DeleteItem, ConditionCheckItem on each item's table), so a policy naming the wrong table,
+index or action is refused as it would be in AWS.
+
+Usage: python3 scripts/moto_server.py HOST PORT [--iam]
 """
 
+import json
 import os
 import sys
 import threading
 
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import run_simple
+IAM = "--iam" in sys.argv[3:]
+if IAM:
+    # Read by moto's settings at import: nothing is checked until enforcement is asked for.
+    os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = str(10**12)
+
+from moto import settings  # noqa: E402
+from moto.core.authorization import ActionAuthenticatorMixin  # noqa: E402
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app  # noqa: E402
+from werkzeug.serving import run_simple  # noqa: E402
+
+ENFORCE_PATH = "/moto-api/hookpost/enforce-iam"
+# What each access key was allowed to do once enforced: {"<key>": ["dynamodb:GetItem", ...]}.
+AUTHORIZED_PATH = "/moto-api/hookpost/authorized"
+authorized = {}
+TRANSACTION_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
+
+
+def authorize_dynamodb_like_aws():
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.iam.access_control import IAMRequest
+
+    def table_arn(handler, table, index=None):
+        arn = f"arn:aws:dynamodb:{handler.region}:{handler.current_account}:table/{table}"
+        return f"{arn}/index/{index}" if index else arn
+
+    def checks(handler):
+        """(action, resource) pairs the call needs, as AWS evaluates them."""
+        action = handler._get_action()
+        body = handler.body
+        if not isinstance(body, dict):
+            try:
+                body = json.loads(body or "{}")
+            except ValueError:
+                body = {}
+        if action == "TransactWriteItems":
+            return [
+                (TRANSACTION_ACTIONS[kind], table_arn(handler, item["TableName"]))
+                for entry in body.get("TransactItems", [])
+                for kind, item in entry.items()
+            ]
+        if action == "TransactGetItems":
+            return [("GetItem", table_arn(handler, e["Get"]["TableName"])) for e in body.get("TransactItems", [])]
+        if action in ("BatchGetItem", "BatchWriteItem"):
+            return [(action, table_arn(handler, table)) for table in body.get("RequestItems", {})]
+        if "TableName" in body:
+            return [(action, table_arn(handler, body["TableName"], body.get("IndexName")))]
+        return [(action, "*")]
+
+    def authorize(self, resource="*"):
+        for action, arn in checks(self):
+            self._get_action = lambda action=action: action  # the action IAMRequest names
+            try:
+                self._authenticate_and_authorize_action(IAMRequest, arn)
+            finally:
+                del self._get_action
+
+    DynamoHandler._authenticate_and_authorize_normal_action = authorize
+
+
+def record_what_is_authorized():
+    """Keeps, per access key, every action moto allowed it: the test reports grants no call used."""
+    checked = ActionAuthenticatorMixin._authenticate_and_authorize_action
+
+    def recording(self, iam_request_cls, resource="*"):
+        checked(self, iam_request_cls, resource)
+        if settings.INITIAL_NO_AUTH_ACTION_COUNT != 0:
+            return
+        credential = self.headers.get("Authorization", "").split("Credential=")[-1].split("/")
+        if len(credential) >= 4:
+            authorized.setdefault(credential[0], set()).add(f"{credential[3]}:{self._get_action()}")
+
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = recording
 
 
 def main() -> None:
@@ -21,9 +100,20 @@ def main() -> None:
     os.environ.setdefault("MOTO_PORT", str(port))
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
+    if IAM:
+        authorize_dynamodb_like_aws()
+        record_what_is_authorized()
 
     def serialized(environ, start_response):
         with lock:
+            if IAM and environ.get("PATH_INFO") == ENFORCE_PATH and environ.get("REQUEST_METHOD") == "POST":
+                settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+                ActionAuthenticatorMixin.request_count = 0
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                return [b"IAM enforced\n"]
+            if IAM and environ.get("PATH_INFO") == AUTHORIZED_PATH:
+                start_response("200 OK", [("Content-Type", "application/json")])
+                return [json.dumps({key: sorted(actions) for key, actions in authorized.items()}).encode()]
             return list(app(environ, start_response))
 
     run_simple(host, port, serialized, threaded=True, request_handler=MotoRequestHandler)

@@ -8,12 +8,14 @@ hookpost_venv() {
     stamp="$venv/.hookpost-requirements"
     want="$(sha256sum "$root/scripts/requirements-test.txt" | cut -d' ' -f1)"
     if [ ! -x "$venv/bin/python3" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-        echo "==> installing test tools into .venv (moto, cfn-lint, cargo-lambda, ziglang, standardwebhooks)"
+        echo "==> installing test tools into .venv (moto, cfn-lint, aws-sam-cli, cargo-lambda, ziglang, schemathesis, ...)"
         python3 -m venv "$venv"
         "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check --upgrade pip
         "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$root/scripts/requirements-test.txt"
         echo "$want" > "$stamp"
     fi
     export PATH="$venv/bin:$PATH"
+    # The SAM CLI sends usage telemetry unless told not to; tests talk to 127.0.0.1 only.
+    export SAM_CLI_TELEMETRY=0
 }
 hookpost_venv

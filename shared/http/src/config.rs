@@ -28,8 +28,9 @@ pub struct Config {
     pub attempt_retention_days: u32,
     /// `HOOKPOST_QUEUE_URL`: the SQS delivery queue (Lambda only).
     pub queue_url: Option<String>,
-    /// `HOOKPOST_SQS_ENDPOINT` (hookpost-local): where its durable queues live when it keeps
-    /// state in DynamoDB; by default the DynamoDB endpoint (moto serves both).
+    /// `HOOKPOST_SQS_ENDPOINT`: an SQS-compatible server instead of AWS (hookpost-local's
+    /// durable queues, a local run of the functions); by default the DynamoDB endpoint (moto
+    /// serves both).
     pub sqs_endpoint: Option<String>,
     /// `HOOKPOST_QUEUE_VISIBILITY_SECONDS` (hookpost-local, default 60): how long a received
     /// task stays hidden before another worker may take it — what a task whose worker died
@@ -150,6 +151,24 @@ mod tests {
         let c = config(&[]).unwrap();
         assert_eq!((c.rate_limit_per_minute, c.max_active_subscriptions, c.table.as_str()), (60, 25, "hookpost"));
         assert!(!c.destinations.allow_http && c.destinations.allow_cidrs.is_empty());
+    }
+
+    /// template.yaml declares the local-run variables with these values, so that `sam local
+    /// --env-vars` may set them: deployed, they must mean exactly what unset means.
+    #[test]
+    fn the_templates_declared_defaults_are_the_defaults() {
+        let declared = config(&[
+            ("HOOKPOST_DYNAMODB_ENDPOINT", ""),
+            ("HOOKPOST_SQS_ENDPOINT", ""),
+            ("HOOKPOST_ALLOW_HTTP", "false"),
+            ("HOOKPOST_ALLOW_CIDRS", ""),
+            ("HOOKPOST_RESOLVE", ""),
+        ])
+        .unwrap();
+        let unset = config(&[]).unwrap();
+        assert_eq!((declared.dynamodb_endpoint, declared.sqs_endpoint), (None, None));
+        assert!(!declared.destinations.allow_http && declared.destinations.allow_cidrs.is_empty());
+        assert_eq!(declared.resolve, unset.resolve);
     }
 
     #[test]

@@ -59,7 +59,13 @@ impl App {
         let config = Config::from_env()?;
         let aws = hookpost_store::dynamo::lambda_aws_config(config.dynamodb_endpoint.as_deref())?;
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table.clone());
-        let queue = config.queue_url.clone().map(|url| Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), url)));
+        // SQS at HOOKPOST_SQS_ENDPOINT when a local run names one, else where DynamoDB is.
+        let sqs_aws = match &config.sqs_endpoint {
+            Some(endpoint) => hookpost_store::dynamo::lambda_aws_config(Some(endpoint))?,
+            None => aws,
+        };
+        let queue =
+            config.queue_url.clone().map(|url| Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sqs_aws), url)));
         let mut app = Self::new(Arc::new(store), config);
         if let Some(queue) = queue {
             app = app.with_queue(queue);

@@ -1,0 +1,741 @@
+"""The shipped binaries, together, as Lambda runs them: the evidence that a deployment works.
+
+Every function `template.yaml` declares runs from its own `bootstrap` (the zips
+scripts/check-lambda builds) as its own process, polling its own Lambda runtime API (an
+emulator here), with the environment the template gives it and the `AWS_LAMBDA_*`
+variables Lambda sets. Around them this harness plays AWS from `template.yaml` itself:
+
+- DynamoDB and SQS: moto (scripts/moto_server.py --iam). The table is created from the
+  template's definition, the delivery queue and its dead-letter queue with the template's
+  redrive (only the visibility timeout is shortened, so a redrive takes seconds). Each
+  function gets an IAM user holding exactly the statements the template grants it, and moto
+  refuses anything else: a missing or wrong permission fails here, not at the first deploy.
+- API Gateway: requests are matched to the template's Api events (literal segments before
+  `{variables}`, a resource's own methods before its ANY); the authorizer binary answers
+  for the PAT routes and its policy must allow the method ARN; its context becomes the
+  request context the function gets; events are REST proxy events.
+- The SQS event-source mappings: the queue is received from and the function invoked with a
+  batch; what it does not report failed is deleted. The schedule: the sweeper is invoked
+  with a scheduled event.
+
+Variables a local run overrides must be ones the template declares (as `sam local
+--env-vars` requires); parameters are overridden as `--parameter-overrides` would.
+
+The flow: operator → account, channel, token; the authorizer gates every customer call;
+subscriptions are created, read, listed, changed, rotated and tested; a publish reaches a
+receiver that verifies the signature with the stock `standardwebhooks` library; a receiver
+that keeps failing ends in a failure record; a DynamoDB outage seen by `deliver` sends a
+task through SQS's redrive to the dead-letter queue and the `dead-letter` binary records
+it; retrigger and recover resolve records; the sweeper returns a stuck retrigger; a token
+is revoked. Every function must have been started and invoked, or the run fails. Last, a
+control: one permission taken from one function must make it fail.
+
+Usage: python3 scripts/binaries_together.py --lambda-dir target/lambda
+"""
+
+import argparse
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+import uuid
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+from standardwebhooks.webhooks import Webhook
+
+from cfn_template import ACCOUNT, REGION, Template
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TABLE = "hookpost-binaries"
+API_ID = "hookpostapi"
+STAGE = "v1"
+# The one change to the template's resources: redrives in seconds, not 5 × 180 s.
+TEST_VISIBILITY_SECS = 2
+PARAMETER_OVERRIDES = {"RetrySchedule": "0,1"}
+# What a local run sets (env.json does the same for sam local); all declared by the template.
+LOCAL_VARIABLES = {
+    "HOOKPOST_ALLOW_HTTP": "true",
+    "HOOKPOST_ALLOW_CIDRS": "127.0.0.0/8",
+    # No name is ever resolved through this machine's resolver (a private address).
+    "HOOKPOST_RESOLVE": "*=192.0.2.1",
+}
+
+
+def log(message):
+    print(message, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- moto ------------------------------------------------------------------------------
+
+
+class Moto:
+    """moto with IAM enforced from `enforce()` on, on a free port of its own."""
+
+    def __init__(self, out):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(os.path.join(out, "moto.log"), "w")
+        self.process = subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "scripts/moto_server.py"), "127.0.0.1", str(self.port), "--iam"],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/moto-api/", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise SystemExit("moto did not start")
+
+    def client(self, service, key="setup", secret="setup"):
+        return boto3.client(service, endpoint_url=self.url, region_name=REGION,
+                            aws_access_key_id=key, aws_secret_access_key=secret)
+
+    def enforce(self):
+        urllib.request.urlopen(urllib.request.Request(self.url + "/moto-api/hookpost/enforce-iam", method="POST"))
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.log.close()
+
+
+class Outage:
+    """A proxy in front of moto: what the deliver function sees of a DynamoDB outage. While
+    `mode` is "all" every DynamoDB call is throttled, while "writes" only the writes (the
+    reads pass, so a delivery is made and its outcome cannot be recorded); SQS always passes."""
+
+    WRITES = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem")
+
+    def __init__(self, upstream):
+        self.mode = None
+        outage = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                target = self.headers.get("x-amz-target", "")
+                if target.startswith("DynamoDB_") and (
+                        outage.mode == "all" or (outage.mode == "writes" and target.endswith(Outage.WRITES))):
+                    payload = b'{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"outage"}'
+                    self.send_response(400)
+                    self.send_header("content-type", "application/x-amz-json-1.0")
+                    self.send_header("content-length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                req = urllib.request.Request(upstream + self.path, data=body, method="POST",
+                                             headers={k: v for k, v in self.headers.items()})
+                try:
+                    with urllib.request.urlopen(req) as res:
+                        status, headers, payload = res.status, res.headers, res.read()
+                except urllib.error.HTTPError as err:
+                    status, headers, payload = err.code, err.headers, err.read()
+                self.send_response(status)
+                for k, v in headers.items():
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                        self.send_header(k, v)
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+# --- Lambda ----------------------------------------------------------------------------
+
+
+class Function:
+    """One function's process, polling its own runtime API emulator."""
+
+    def __init__(self, logical_id, binary, zip_path, env, timeout, memory, out):
+        self.name, self.binary, self.timeout = logical_id, binary, timeout
+        self.invocations = 0
+        self.pending = queue.Queue()
+        self.results = {}
+        self.cond = threading.Condition()
+        function = self
+
+        class Runtime(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if not self.path.endswith("/runtime/invocation/next"):
+                    self.send_error(404)
+                    return
+                request_id, event = function.pending.get()
+                payload = json.dumps(event).encode()
+                self.send_response(200)
+                self.send_header("Lambda-Runtime-Aws-Request-Id", request_id)
+                self.send_header("Lambda-Runtime-Deadline-Ms", str(int((time.time() + function.timeout) * 1000)))
+                self.send_header("Lambda-Runtime-Invoked-Function-Arn",
+                                 f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function.name}")
+                self.send_header("Lambda-Runtime-Trace-Id", f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]}")
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                parts = self.path.split("/")
+                if "invocation" in parts and parts[-1] in ("response", "error"):
+                    with function.cond:
+                        function.results[parts[-2]] = (parts[-1], body)
+                        function.cond.notify_all()
+                elif self.path.endswith("/init/error"):
+                    with function.cond:
+                        function.results["init"] = ("error", body)
+                        function.cond.notify_all()
+                self.send_response(202)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Runtime)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        task_root = tempfile.mkdtemp(prefix=f"lambda-{binary}-")
+        with zipfile.ZipFile(zip_path) as z:
+            z.extractall(task_root)
+        bootstrap = os.path.join(task_root, "bootstrap")
+        os.chmod(bootstrap, 0o755)
+        lambda_env = {
+            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{self.server.server_address[1]}",
+            "AWS_LAMBDA_FUNCTION_NAME": logical_id,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{logical_id}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "binaries-together",
+            "AWS_LAMBDA_LOG_FORMAT": "JSON",
+            "AWS_LAMBDA_LOG_LEVEL": "INFO",
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_EXECUTION_ENV": "AWS_Lambda_provided.al2023",
+            "_HANDLER": "bootstrap",
+            "LAMBDA_TASK_ROOT": task_root,
+            "TZ": ":UTC",
+            "PATH": "/usr/bin:/bin",
+        }
+        self.log_path = os.path.join(out, f"{binary}.log")
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen([bootstrap], env={**env, **lambda_env}, cwd=task_root,
+                                        stdout=self.log, stderr=subprocess.STDOUT)
+
+    def invoke(self, event):
+        """The function's answer to `event`; raises on a function error."""
+        request_id = str(uuid.uuid4())
+        self.invocations += 1
+        self.pending.put((request_id, event))
+        deadline = time.time() + self.timeout + 5
+        with self.cond:
+            while request_id not in self.results and "init" not in self.results:
+                left = deadline - time.time()
+                if left <= 0 or self.process.poll() is not None:
+                    raise FunctionFailed(self, f"no answer ({'exited' if self.process.poll() is not None else 'timeout'})")
+                self.cond.wait(timeout=min(left, 0.5))
+            kind, body = self.results.pop(request_id, None) or self.results["init"]
+        if kind == "error":
+            raise FunctionFailed(self, body.decode(errors="replace"))
+        return json.loads(body) if body else None
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
+        self.server.shutdown()
+
+
+class FunctionFailed(Exception):
+    def __init__(self, function, detail):
+        super().__init__(f"{function.name}: {detail}")
+        self.function, self.detail = function, detail
+
+
+# --- API Gateway -----------------------------------------------------------------------
+
+
+class Gateway:
+    """API Gateway from the template's Api events."""
+
+    def __init__(self, template, functions):
+        self.functions = functions
+        self.routes = []  # (method, resource, function logical id, auth)
+        default_auth = "PatAuthorizer"
+        for logical_id, resource in template.functions():
+            for event in (resource["Properties"].get("Events") or {}).values():
+                if event["Type"] != "Api":
+                    continue
+                props = event["Properties"]
+                auth = (props.get("Auth") or {}).get("Authorizer", default_auth)
+                self.routes.append((props["Method"].upper(), props["Path"], logical_id, auth))
+
+    @staticmethod
+    def match(resource, path):
+        params = {}
+        r, p = resource.strip("/").split("/"), path.strip("/").split("/")
+        if len(r) != len(p):
+            return None
+        for rs, ps in zip(r, p):
+            if rs.startswith("{") and rs.endswith("}"):
+                if not ps:
+                    return None
+                params[rs[1:-1]] = urllib.parse.unquote(ps)
+            elif rs != ps:
+                return None
+        return params
+
+    def route(self, method, path):
+        candidates = [(r, self.match(r[1], path)) for r in self.routes]
+        candidates = [(r, p) for r, p in candidates if p is not None]
+        if not candidates:
+            return None, None
+        literal = lambda res: sum(1 for s in res.split("/") if s and not s.startswith("{"))  # noqa: E731
+        best = max(literal(r[1]) for r, _ in candidates)
+        resource_routes = [(r, p) for r, p in candidates if literal(r[1]) == best]
+        for wanted in (method, "ANY"):
+            for r, p in resource_routes:
+                if r[0] == wanted:
+                    return r, p
+        return None, None
+
+    def call(self, method, path, bearer=None, body=None, query=None):
+        """(status, JSON body) as a client of the deployed API would get it."""
+        route, params = self.route(method, path)
+        if route is None:
+            return 404, {"error": "not_found"}
+        _, resource, logical_id, auth = route
+        headers = {"Host": f"{API_ID}.execute-api.{REGION}.amazonaws.com", "User-Agent": "binaries-together"}
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        method_arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/{STAGE}/{method}{path}"
+        context = {"resourceId": "r1", "resourcePath": resource, "httpMethod": method, "path": f"/{STAGE}{path}",
+                   "accountId": ACCOUNT, "protocol": "HTTP/1.1", "stage": STAGE, "requestId": str(uuid.uuid4()),
+                   "apiId": API_ID, "identity": {"sourceIp": "127.0.0.1", "userAgent": "binaries-together"}}
+        if auth == "PatAuthorizer":
+            authorizer_event = {"type": "REQUEST", "methodArn": method_arn, "resource": resource, "path": path,
+                                "httpMethod": method, "headers": headers,
+                                "multiValueHeaders": {k: [v] for k, v in headers.items()},
+                                "queryStringParameters": query or {}, "pathParameters": params,
+                                "stageVariables": {}, "requestContext": context}
+            try:
+                answer = self.functions["AuthorizerFunction"].invoke(authorizer_event)
+            except FunctionFailed as failed:
+                if "Unauthorized" in failed.detail:
+                    return 401, {"error": "unauthorized"}
+                return 500, {"error": "internal_error"}
+            if not allows(answer["policyDocument"], method_arn):
+                return 401, {"error": "unauthorized"}
+            context["authorizer"] = {**answer.get("context", {}), "principalId": answer["principalId"]}
+        elif auth == "AWS_IAM":
+            context["identity"].update({"accessKey": "operator", "userArn": f"arn:aws:iam::{ACCOUNT}:user/operator"})
+        event = {"resource": resource, "path": path, "httpMethod": method, "headers": headers,
+                 "multiValueHeaders": {k: [v] for k, v in headers.items()},
+                 "queryStringParameters": query or None,
+                 "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+                 "pathParameters": params or None, "stageVariables": None, "requestContext": context,
+                 "body": json.dumps(body) if body is not None else None, "isBase64Encoded": False}
+        answer = self.functions[logical_id].invoke(event)
+        text = answer.get("body") or ""
+        return answer["statusCode"], (json.loads(text) if text else None)
+
+
+def allows(policy, method_arn):
+    """Whether an authorizer's policy allows invoking `method_arn` (Allow, wildcards)."""
+    import fnmatch
+
+    allowed = False
+    for statement in policy.get("Statement", []):
+        resources = statement.get("Resource", [])
+        resources = [resources] if isinstance(resources, str) else resources
+        if any(fnmatch.fnmatchcase(method_arn, r) for r in resources):
+            if statement.get("Effect") == "Deny":
+                return False
+            allowed = allowed or statement.get("Effect") == "Allow"
+    return allowed
+
+
+# --- receivers -------------------------------------------------------------------------
+
+
+class Receivers:
+    """/ok/<n> answers 204 and verifies each delivery with the stock standardwebhooks library
+    against the secret the test registered for it; /down answers 500."""
+
+    def __init__(self):
+        self.secrets, self.verified, self.failed = {}, [], []
+        receivers = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                if self.path.startswith("/down"):
+                    receivers.failed.append(self.headers.get("webhook-id"))
+                    self.send_response(500)
+                else:
+                    secret = receivers.secrets[self.path]
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    Webhook(secret).verify(body, headers)
+                    receivers.verified.append((self.path, headers["webhook-id"], json.loads(body)))
+                    self.send_response(204)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+# --- the run ---------------------------------------------------------------------------
+
+
+class Harness:
+    def __init__(self, lambda_dir, out):
+        self.out = out
+        self.template = Template(parameter_overrides=PARAMETER_OVERRIDES)
+        self.moto = Moto(out)
+        self.outage = Outage(self.moto.url)
+        self.functions = {}
+        self.access_keys = {}
+        self.receivers = Receivers()
+
+    def create_resources(self):
+        self.template.create_table(self.moto.client("dynamodb"), TABLE)
+        queues = [k for k, v in self.template.resources.items() if v["Type"] == "AWS::SQS::Queue"]
+        self.template.create_queues(self.moto.client("sqs"), {q: q for q in queues}, TEST_VISIBILITY_SECS)
+
+    def iam_user(self, name, statements):
+        iam = self.moto.client("iam")
+        iam.create_user(UserName=name)
+        # A function the template grants nothing (method-not-allowed) gets a user with no policy.
+        if statements:
+            iam.put_user_policy(UserName=name, PolicyName="template",
+                                PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return key["AccessKeyId"], key["SecretAccessKey"]
+
+    def statements_of(self, resource):
+        statements = []
+        for policy in resource["Properties"].get("Policies") or []:
+            if not isinstance(policy, dict) or "Statement" not in policy:
+                raise SystemExit(f"the harness reads only inline Statement policies, not {policy}")
+            for statement in policy["Statement"]:
+                resources = statement["Resource"]
+                resources = resources if isinstance(resources, list) else [resources]
+                statements.append({"Effect": statement["Effect"], "Action": statement["Action"],
+                                   "Resource": [self.template.resolve(r) for r in resources]})
+        return statements
+
+    def start_functions(self, lambda_dir):
+        t = self.template
+        undeclared = (set(LOCAL_VARIABLES) | {"HOOKPOST_DYNAMODB_ENDPOINT", "HOOKPOST_SQS_ENDPOINT"}) - t.declared_variables()
+        if undeclared:
+            raise SystemExit(f"a local run sets {sorted(undeclared)}, which template.yaml does not declare")
+        for logical_id, resource in t.functions():
+            props = resource["Properties"]
+            binary = t.binary(logical_id)
+            variables = t.variables(logical_id)
+            env = {k: t.resolve(v) for k, v in variables.items()}
+            env.update(LOCAL_VARIABLES)
+            # deliver reaches DynamoDB through the outage switch; everyone else directly.
+            env["HOOKPOST_DYNAMODB_ENDPOINT"] = self.outage.url if binary == "deliver" else self.moto.url
+            env["HOOKPOST_SQS_ENDPOINT"] = self.moto.url
+            key, secret = self.iam_user(logical_id, self.statements_of(resource))
+            self.access_keys[logical_id] = key
+            env.update(AWS_ACCESS_KEY_ID=key, AWS_SECRET_ACCESS_KEY=secret)
+            zip_path = os.path.join(lambda_dir, binary, "bootstrap.zip")
+            if not os.path.isfile(zip_path):
+                raise SystemExit(f"{zip_path} is missing: template.yaml names {binary} (run scripts/check-lambda)")
+            timeout = int(props.get("Timeout", t.globals.get("Timeout", 3)))
+            memory = int(props.get("MemorySize", t.globals.get("MemorySize", 128)))
+            self.functions[logical_id] = Function(logical_id, binary, zip_path, env, timeout, memory, self.out)
+        self.admin = self.iam_user("harness", [{"Effect": "Allow", "Action": "*", "Resource": "*"}])
+
+    def aws(self, service):
+        return self.moto.client(service, *self.admin)
+
+    def function_of(self, binary):
+        return next(f for f in self.functions.values() if f.binary == binary)
+
+    def feed(self, logical_queue, binary, until, what, timeout=60):
+        """The SQS event-source mapping of `logical_queue` → `binary`, until `until()`."""
+        sqs = self.aws("sqs")
+        url = self.template.refs[logical_queue]
+        arn = self.template.attrs[f"{logical_queue}.Arn"]
+        function = self.function_of(binary)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if until():
+                return
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
+                                           WaitTimeSeconds=0).get("Messages", [])
+            if not messages:
+                time.sleep(0.3)
+                continue
+            records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                        "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+                        "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": REGION} for m in messages]
+            answer = function.invoke({"Records": records})
+            failed = {f["itemIdentifier"] for f in (answer or {}).get("batchItemFailures", [])}
+            for m in messages:
+                if m["MessageId"] not in failed:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        raise SystemExit(f"timed out waiting for {what}")
+
+    def run(self):
+        gw = Gateway(self.template, self.functions)
+        rx = self.receivers
+
+        def expect(answer, status, what):
+            if answer[0] != status:
+                raise SystemExit(f"{what}: expected {status}, got {answer}")
+            return answer[1]
+
+        log("==> operator: account, channel, token (AWS_IAM routes)")
+        account = expect(gw.call("POST", "/internal/v1/accounts", body={"name": "Acme", "plan": "starter"}), 201, "create account")
+        expect(gw.call("PATCH", f"/internal/v1/accounts/{account['id']}", body={"plan": "pro"}), 200, "update account")
+        expect(gw.call("POST", f"/internal/v1/accounts/{account['id']}/channels",
+                       body={"channel_id": "dom_1", "channel_type": "domain"}), 201, "create channel")
+        token = expect(gw.call("POST", f"/internal/v1/accounts/{account['id']}/tokens",
+                               body={"scopes": ["tasks.webhooks.read", "tasks.webhooks.manage"]}), 201, "issue token")
+        pat = token["token"]
+
+        log("==> the authorizer gates every customer call")
+        expect(gw.call("GET", "/api/v1/me"), 401, "no token")
+        expect(gw.call("GET", "/api/v1/me", bearer="hp_pat_" + "0" * 64), 401, "unknown token")
+        me = expect(gw.call("GET", "/api/v1/me", bearer=pat), 200, "me")
+        assert me["plan_name"] == "pro", me
+        expect(gw.call("PUT", "/api/v1/me", bearer=pat), 405, "a method the route does not take")
+        reader = expect(gw.call("POST", f"/internal/v1/accounts/{account['id']}/tokens",
+                                body={"scopes": ["tasks.webhooks.read"]}), 201, "issue a read-only token")
+        refused = expect(gw.call("POST", "/api/v1/webhook-subscriptions", bearer=reader["token"],
+                                 body={"url": rx.base + "/ok/1"}), 403, "a write with a read-only token")
+        assert refused["error"] == "insufficient_scope", refused
+
+        log("==> subscriptions: create, read, list, change, rotate, test")
+        good = expect(gw.call("POST", "/api/v1/webhook-subscriptions", bearer=pat,
+                              body={"url": rx.base + "/ok/1", "events": ["call.ended"], "channel_id": "dom_1"}),
+                      201, "create subscription")
+        rx.secrets["/ok/1"] = good["secret"]
+        expect(gw.call("GET", f"/api/v1/webhook-subscriptions/{good['id']}", bearer=pat), 200, "get subscription")
+        listed = expect(gw.call("GET", "/api/v1/webhook-subscriptions", bearer=pat, query={"limit": "10"}), 200, "list")
+        assert listed["pagination"]["total"] == 1, listed
+        expect(gw.call("PATCH", f"/api/v1/webhook-subscriptions/{good['id']}", bearer=pat, body={"name": "CRM"}), 200, "patch")
+        unchanged = expect(gw.call("PATCH", f"/api/v1/webhook-subscriptions/{good['id']}", bearer=pat, body={}), 200,
+                           "an empty patch")
+        assert unchanged["name"] == "CRM", unchanged
+        rotated = expect(gw.call("POST", f"/api/v1/webhook-subscriptions/{good['id']}/rotate-secret", bearer=pat), 200, "rotate")
+        rx.secrets["/ok/1"] = rotated["secret"]
+        tested = expect(gw.call("POST", f"/api/v1/webhook-subscriptions/{good['id']}/test", bearer=pat), 200, "test")
+        assert tested["success"], tested
+
+        log("==> publish → SQS → deliver → a receiver verifying the signature (standardwebhooks)")
+        published = expect(gw.call("POST", "/internal/v1/events", body={"account_id": account["id"], "event": "call.ended",
+                                                                         "channel_id": "dom_1", "data": {"call_id": 1},
+                                                                         "event_id": "evt_together_1"}), 202, "publish")
+        assert published["subscriptions"] == 1, published
+        self.feed("DeliveryQueue", "deliver", lambda: any(v[1] == "evt_together_1" for v in rx.verified), "the delivery")
+        attempts = expect(gw.call("GET", f"/api/v1/webhook-subscriptions/{good['id']}/attempts", bearer=pat), 200, "attempts")
+        assert any(a["event_id"] == "evt_together_1" and a["status_code"] == 204 for a in attempts["attempts"]), attempts
+        replay = expect(gw.call("POST", "/internal/v1/events", body={"account_id": account["id"], "event": "call.ended",
+                                                                      "channel_id": "dom_1", "data": {"call_id": 1},
+                                                                      "event_id": "evt_together_1"}), 202, "replay")
+        assert replay == published, (replay, published)
+        unknown = expect(gw.call("POST", "/internal/v1/events", body={"account_id": str(uuid.uuid4()), "event": "call.ended",
+                                                                       "data": {}}), 404, "publish to an unknown account")
+        assert unknown["error"] == "not_found", unknown
+
+        log("==> a receiver that keeps failing: retries through SQS, then a failure record")
+        failing = expect(gw.call("POST", "/api/v1/webhook-subscriptions", bearer=pat, body={"url": rx.base + "/down"}),
+                         201, "create failing subscription")
+        expect(gw.call("POST", "/internal/v1/events", body={"account_id": account["id"], "event": "sms.sent",
+                                                             "data": {"n": 2}, "event_id": "evt_together_2"}), 202, "publish")
+
+        def failures():
+            return expect(gw.call("GET", "/api/v4/tasks/webhook_failures", bearer=pat), 200, "list failures")["webhook_failures"]
+
+        self.feed("DeliveryQueue", "deliver", lambda: len(failures()) == 1, "the failure record")
+        record = failures()[0]
+        assert record["reason"] == "http_status: 500" and rx.failed.count("evt_together_2") == 2, (record, rx.failed)
+        expect(gw.call("GET", f"/api/v4/tasks/webhook_failures/{record['id']}", bearer=pat), 200, "get failure")
+
+        log("==> a DynamoDB outage seen by deliver: SQS redrives the task to the dead-letter queue")
+        self.outage.mode = "all"
+        expect(gw.call("POST", "/internal/v1/events", body={"account_id": account["id"], "event": "sms.sent",
+                                                             "data": {"n": 3}, "event_id": "evt_together_3"}), 202, "publish")
+        self.feed("DeliveryQueue", "deliver", self.dead_letters_waiting, "the redrive to the dead-letter queue", timeout=90)
+        self.outage.mode = None
+        self.feed("DeadLetterQueue", "dead-letter", lambda: len(failures()) == 2, "the dead-letter record")
+        assert any(f["reason"] == "delivery_error" for f in failures()), failures()
+
+        log("==> an outage of DynamoDB's writes only: the attempt is made, its outcome reaches the")
+        log("    dead-letter queue in a record task, and the dead-letter binary applies it")
+        self.outage.mode = "writes"
+        expect(gw.call("POST", "/internal/v1/events", body={"account_id": account["id"], "event": "sms.sent",
+                                                             "data": {"n": 4}, "event_id": "evt_together_4"}), 202, "publish")
+        self.feed("DeliveryQueue", "deliver", self.dead_letters_waiting, "the record task's redrive", timeout=120)
+        self.outage.mode = None
+        assert rx.failed.count("evt_together_4") == 1, rx.failed
+        self.feed("DeadLetterQueue", "dead-letter", lambda: not self.dead_letters_waiting(), "the record task")
+        # Its writes included the next attempt, which now runs and exhausts the schedule.
+        self.feed("DeliveryQueue", "deliver", lambda: len(failures()) == 3, "the exhausted record of evt_together_4")
+        assert rx.failed.count("evt_together_4") == 2, rx.failed
+        logged = expect(gw.call("GET", f"/api/v1/webhook-subscriptions/{failing['id']}/attempts", bearer=pat,
+                                query={"limit": "100"}), 200, "attempts")
+        numbers = sorted(a["attempt"] for a in logged["attempts"] if a["event_id"] == "evt_together_4")
+        assert numbers == [1, 2], logged
+
+        log("==> the customer fixes the endpoint; retrigger and recover resolve the records")
+        expect(gw.call("PATCH", f"/api/v1/webhook-subscriptions/{failing['id']}", bearer=pat,
+                       body={"url": rx.base + "/ok/2"}), 200, "fix the URL")
+        rx.secrets["/ok/2"] = failing["secret"]
+        expect(gw.call("POST", f"/api/v4/tasks/webhook_failures/{record['id']}/retrigger", bearer=pat), 200, "retrigger")
+        recovered = expect(gw.call("POST", "/api/v4/tasks/webhook_failures/recover", bearer=pat,
+                                   body={"webhook_id": failing["id"]}), 202, "recover")
+        assert recovered["retriggered"] == 2, recovered
+
+        def resolved(failure_id):
+            answer = gw.call("GET", f"/api/v4/tasks/webhook_failures/{failure_id}", bearer=pat)
+            return answer[1]["webhook_failure"]["status"] == "resolved"
+
+        self.feed("DeliveryQueue", "deliver", lambda: all(resolved(f["id"]) for f in failures()), "the resolutions")
+
+        log("==> the sweeper returns a retrigger left pending for 15 minutes")
+        stale = int(time.time()) - 16 * 60
+        self.aws("dynamodb").update_item(
+            TableName=TABLE, Key={"pk": {"S": f"ACCOUNT#{account['id']}"}, "sk": {"S": f"FAIL#{record['id']}"}},
+            UpdateExpression="SET #s = :p, pending_pk = :pk, pending_since = :t, updated_at = :t",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":p": {"S": "pending"}, ":pk": {"S": "PENDING"}, ":t": {"N": str(stale)}})
+        swept = self.function_of("sweep-pending-failures").invoke(
+            {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+             "account": ACCOUNT, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": REGION,
+             "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/sweep"], "detail": {}})
+        assert swept == {"returned": 1}, swept
+        lost = expect(gw.call("GET", f"/api/v4/tasks/webhook_failures/{record['id']}", bearer=pat), 200, "swept record")
+        assert lost["webhook_failure"]["reason"] == "retrigger_lost", lost
+
+        log("==> delete, reactivate, revoke")
+        expect(gw.call("DELETE", f"/api/v1/webhook-subscriptions/{failing['id']}", bearer=pat), 204, "delete")
+        expect(gw.call("POST", f"/api/v1/webhook-subscriptions/{failing['id']}/reactivate", bearer=pat), 200, "reactivate")
+        expect(gw.call("DELETE", f"/internal/v1/accounts/{account['id']}/tokens/{token['id']}"), 204, "revoke")
+        expect(gw.call("GET", "/api/v1/me", bearer=pat), 401, "a revoked token")
+
+        never = sorted(f.name for f in self.functions.values() if f.invocations == 0)
+        if never:
+            raise SystemExit(f"functions template.yaml declares that the flow never invoked: {never}")
+        log(f"==> every one of the {len(self.functions)} functions ran from its shipped binary, under its own IAM policy")
+
+        self.least_privilege()
+
+        log("==> control: one permission taken away must make its function fail")
+        iam = self.aws("iam")
+        name = "CreateWebhookSubscriptionFunction"
+        statements = self.statements_of(self.template.resources[name])
+        # The subscription and the account's counter are written in one transaction: AWS
+        # checks UpdateItem for the counter's item even though the call is TransactWriteItems.
+        reduced = [dict(s, Action=[a for a in s["Action"] if a != "dynamodb:UpdateItem"]) for s in statements]
+        iam.put_user_policy(UserName=name, PolicyName="template",
+                            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": reduced}))
+        denied = gw.call("POST", "/api/v1/webhook-subscriptions", bearer=self.fresh_token(gw, account["id"]),
+                         body={"url": rx.base + "/ok/3"})
+        if denied[0] != 500:
+            raise SystemExit(f"without dynamodb:UpdateItem creating a subscription should fail, got {denied}")
+        log("without dynamodb:UpdateItem, create subscription answered 500 internal_error, as it would in AWS")
+
+    def least_privilege(self):
+        """Every action the template grants a function must have been used by it in this run:
+        a grant nothing uses is a permission an attacker gets for free."""
+        with urllib.request.urlopen(self.moto.url + "/moto-api/hookpost/authorized") as res:
+            used = json.load(res)
+        unused = {}
+        for name, key in self.access_keys.items():
+            granted = {a for s in self.statements_of(self.template.resources[name]) for a in s["Action"]}
+            left = sorted(granted - set(used.get(key, [])))
+            if left:
+                unused[name] = left
+        if unused:
+            raise SystemExit("template.yaml grants actions no call of this run needed (remove them, or make "
+                             f"the run use them): {unused}")
+        log("==> least privilege: every action template.yaml grants was used by its function")
+
+    def dead_letters_waiting(self):
+        attributes = self.aws("sqs").get_queue_attributes(
+            QueueUrl=self.template.refs["DeadLetterQueue"],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return sum(int(v) for v in attributes.values()) > 0
+
+    def fresh_token(self, gw, account_id):
+        answer = gw.call("POST", f"/internal/v1/accounts/{account_id}/tokens", body={"scopes": ["tasks.webhooks.manage"]})
+        return answer[1]["token"]
+
+    def stop(self):
+        for f in self.functions.values():
+            f.stop()
+        self.moto.stop()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lambda-dir", required=True)
+    parser.add_argument("--out", default=os.path.join(ROOT, "target/binaries-together"))
+    args = parser.parse_args()
+    shutil.rmtree(args.out, ignore_errors=True)
+    os.makedirs(args.out)
+    harness = Harness(args.lambda_dir, args.out)
+    failed = True
+    try:
+        harness.create_resources()
+        harness.start_functions(args.lambda_dir)
+        harness.moto.enforce()
+        harness.run()
+        failed = False
+    except (SystemExit, AssertionError, FunctionFailed) as err:
+        log(f"binaries together: FAILED: {err}")
+        for f in harness.functions.values():
+            with open(f.log_path, errors="replace") as logf:
+                tail = logf.read()[-1500:]
+            if tail.strip():
+                log(f"--- {f.binary} ---\n{tail}")
+    finally:
+        harness.stop()
+    if failed:
+        sys.exit(1)
+    log("binaries together: passed")
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    main()

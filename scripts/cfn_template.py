@@ -1,0 +1,139 @@
+"""template.yaml as the test scripts read it: CloudFormation's short tags, the functions and
+what each declares, parameters with their defaults, and the table and queues created on a
+DynamoDB/SQS-compatible server (moto) as the template defines them.
+
+Used by scripts/binaries_together.py, scripts/sam_events.py and scripts/sam_local_check.py.
+"""
+
+import json
+import os
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REGION = "us-east-1"
+# moto's account, which the queue and table ARNs it hands out carry.
+ACCOUNT = "123456789012"
+
+
+class CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags, read as their long forms."""
+
+
+def _construct(name):
+    def construct(loader, node):
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+            return {name: value.split(".", 1) if name == "Fn::GetAtt" else value}
+        if isinstance(node, yaml.SequenceNode):
+            return {name: loader.construct_sequence(node, deep=True)}
+        return {name: loader.construct_mapping(node, deep=True)}
+
+    return construct
+
+
+for _tag, _name in [("!Ref", "Ref"), ("!GetAtt", "Fn::GetAtt"), ("!Sub", "Fn::Sub"), ("!If", "Fn::If"),
+                    ("!Equals", "Fn::Equals"), ("!Not", "Fn::Not"), ("!Join", "Fn::Join"), ("!Select", "Fn::Select"),
+                    ("!GetAZs", "Fn::GetAZs"), ("!Split", "Fn::Split"), ("!And", "Fn::And"), ("!Or", "Fn::Or"),
+                    ("!Condition", "Condition"), ("!FindInMap", "Fn::FindInMap"), ("!ImportValue", "Fn::ImportValue")]:
+    CfnLoader.add_constructor(_tag, _construct(_name))
+
+
+def load(path):
+    with open(path) as f:
+        return yaml.load(f, Loader=CfnLoader)
+
+
+class Template:
+    def __init__(self, path=os.path.join(ROOT, "template.yaml"), parameter_overrides=None):
+        self.doc = load(path)
+        self.resources = self.doc["Resources"]
+        self.parameters = {k: str(v.get("Default", "")) for k, v in self.doc.get("Parameters", {}).items()}
+        self.parameters.update(parameter_overrides or {})
+        self.globals = self.doc.get("Globals", {}).get("Function", {})
+        self.refs, self.attrs = {}, {}
+
+    def functions(self):
+        """(logical id, resource) of every function."""
+        for logical_id, resource in self.resources.items():
+            if resource["Type"] == "AWS::Serverless::Function":
+                yield logical_id, resource
+
+    def binary(self, logical_id):
+        return self.resources[logical_id]["Metadata"]["BuildProperties"]["Binary"]
+
+    def variables(self, logical_id):
+        """The environment block a function gets: the globals', then its own."""
+        own = (self.resources[logical_id]["Properties"].get("Environment") or {}).get("Variables") or {}
+        return {**(self.globals.get("Environment") or {}).get("Variables", {}), **own}
+
+    def declared_variables(self):
+        """Every variable some function declares: all `sam local --env-vars` may set."""
+        declared = set()
+        for logical_id, _ in self.functions():
+            declared |= set(self.variables(logical_id))
+        return declared
+
+    def events(self, logical_id):
+        return list((self.resources[logical_id]["Properties"].get("Events") or {}).values())
+
+    def resolve(self, value):
+        """Intrinsic functions of the forms the template uses, against what was created."""
+        if isinstance(value, dict) and len(value) == 1:
+            (kind, arg), = value.items()
+            if kind == "Ref":
+                if arg in self.parameters:
+                    return self.parameters[arg]
+                return self.refs[arg]
+            if kind == "Fn::GetAtt":
+                return self.attrs[".".join(arg)]
+            if kind == "Fn::Sub":
+                text = arg
+                for key, val in {**self.attrs, **self.refs}.items():
+                    text = text.replace("${" + key + "}", val)
+                if "${" in text:
+                    raise SystemExit(f"cannot resolve {value}")
+                return text
+            raise SystemExit(f"the test scripts do not know {kind}")
+        if isinstance(value, (int, float)):
+            return str(value)
+        return value
+
+    def create_table(self, ddb, name):
+        """The table as the template defines it (keys, indexes, TTL); nothing if it exists."""
+        props = self.resources["Table"]["Properties"]
+        if name not in ddb.list_tables()["TableNames"]:
+            ddb.create_table(TableName=name, BillingMode=props["BillingMode"], KeySchema=props["KeySchema"],
+                             AttributeDefinitions=props["AttributeDefinitions"],
+                             GlobalSecondaryIndexes=props.get("GlobalSecondaryIndexes", []))
+            ttl = props.get("TimeToLiveSpecification")
+            if ttl:
+                ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        self.refs["Table"] = name
+        self.attrs["Table.Arn"] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+
+    def create_queues(self, sqs, names, visibility_secs=None):
+        """The template's queues under `names` ({logical id: queue name}), dead-letter queues
+        first (the others name them in their redrive policy). `visibility_secs` replaces the
+        template's visibility timeouts (a test's redrive in seconds, not minutes)."""
+        queues = [k for k, v in self.resources.items() if v["Type"] == "AWS::SQS::Queue"]
+        for logical_id in sorted(queues, key=lambda q: "RedrivePolicy" in self.resources[q]["Properties"]):
+            props = dict(self.resources[logical_id]["Properties"])
+            attributes = {}
+            redrive = props.pop("RedrivePolicy", None)
+            if redrive:
+                attributes["RedrivePolicy"] = json.dumps({
+                    "deadLetterTargetArn": self.resolve(redrive["deadLetterTargetArn"]),
+                    "maxReceiveCount": str(redrive["maxReceiveCount"])})
+            if "VisibilityTimeout" in props:
+                attributes["VisibilityTimeout"] = str(visibility_secs or props["VisibilityTimeout"])
+            if "MessageRetentionPeriod" in props:
+                attributes["MessageRetentionPeriod"] = str(props["MessageRetentionPeriod"])
+            name = names[logical_id]
+            url = sqs.create_queue(QueueName=name)["QueueUrl"]
+            if attributes:
+                sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+            self.refs[logical_id] = url
+            self.attrs[f"{logical_id}.Arn"] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+            self.attrs[f"{logical_id}.QueueName"] = name
+            self.attrs[f"{logical_id}.QueueUrl"] = url
