@@ -1,12 +1,12 @@
-# Sourced by the scripts: makes .venv hold scripts/requirements-test.txt (idempotently: a
-# stamp records what was installed) and puts its bin first on PATH, where cargo-lambda
-# looks for zig through `python3`.
+# Sourced by the scripts: makes .venv hold scripts/requirements-test.txt and the
+# requirements-deploy.txt it includes (idempotently: a stamp records what was installed),
+# and puts its bin first on PATH, where cargo-lambda looks for zig through `python3`.
 hookpost_venv() {
     local root venv stamp want
     root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
     venv="$root/.venv"
     stamp="$venv/.hookpost-requirements"
-    want="$(sha256sum "$root/scripts/requirements-test.txt" | cut -d' ' -f1)"
+    want="$(cat "$root/scripts/requirements-test.txt" "$root/scripts/requirements-deploy.txt" | sha256sum | cut -d' ' -f1)"
     if [ ! -x "$venv/bin/python3" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         echo "==> installing test tools into .venv (moto, cfn-lint, aws-sam-cli, cargo-lambda, ziglang, schemathesis, ...)"
         python3 -m venv "$venv"
