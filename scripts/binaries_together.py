@@ -326,13 +326,15 @@ class Gateway:
                     return r, p
         return None, None
 
-    def call(self, method, path, bearer=None, body=None, query=None):
-        """(status, JSON body) as a client of the deployed API would get it."""
+    def call(self, method, path, bearer=None, body=None, query=None, raw=False):
+        """(status, JSON body) as a client of the deployed API would get it; with `raw`,
+        (status, body text, headers)."""
         route, params = self.route(method, path)
         if route is None:
             return 404, {"error": "not_found"}
         _, resource, logical_id, auth = route
-        headers = {"Host": f"{API_ID}.execute-api.{REGION}.amazonaws.com", "User-Agent": "binaries-together"}
+        domain = f"{API_ID}.execute-api.{REGION}.amazonaws.com"
+        headers = {"Host": domain, "User-Agent": "binaries-together", "X-Forwarded-Proto": "https"}
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"
         if body is not None:
@@ -340,7 +342,8 @@ class Gateway:
         method_arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/{STAGE}/{method}{path}"
         context = {"resourceId": "r1", "resourcePath": resource, "httpMethod": method, "path": f"/{STAGE}{path}",
                    "accountId": ACCOUNT, "protocol": "HTTP/1.1", "stage": STAGE, "requestId": str(uuid.uuid4()),
-                   "apiId": API_ID, "identity": {"sourceIp": "127.0.0.1", "userAgent": "binaries-together"}}
+                   "apiId": API_ID, "domainName": domain,
+                   "identity": {"sourceIp": "127.0.0.1", "userAgent": "binaries-together"}}
         if auth == "PatAuthorizer":
             authorizer_event = {"type": "REQUEST", "methodArn": method_arn, "resource": resource, "path": path,
                                 "httpMethod": method, "headers": headers,
@@ -366,6 +369,10 @@ class Gateway:
                  "body": json.dumps(body) if body is not None else None, "isBase64Encoded": False}
         answer = self.functions[logical_id].invoke(event)
         text = answer.get("body") or ""
+        if raw:
+            headers = {k.lower(): v for k, v in (answer.get("headers") or {}).items()}
+            headers.update({k.lower(): v[0] for k, v in (answer.get("multiValueHeaders") or {}).items() if v})
+            return answer["statusCode"], text, headers
         return answer["statusCode"], (json.loads(text) if text else None)
 
 
@@ -544,6 +551,20 @@ class Harness:
                                  body={"url": rx.base + "/ok/1"}), 403, "a write with a read-only token")
         assert refused["error"] == "insufficient_scope", refused
 
+        log("==> a portal session: its link, the authorizer's gate, the page and its files")
+        session = expect(gw.call("POST", f"/internal/v1/accounts/{account['id']}/portal-sessions",
+                                 body={"expires_in_minutes": 30}), 201, "create a portal session")
+        link = f"https://{API_ID}.execute-api.{REGION}.amazonaws.com/{STAGE}/portal#session={session['token']}"
+        assert session["url"] == link, (session["url"], link)
+        assert expect(gw.call("GET", "/api/v1/me", bearer=session["token"]), 200, "a portal session")["plan_name"] == "pro"
+        status, page, headers = gw.call("GET", "/portal", raw=True)
+        assert status == 200 and 'src="portal/app.js"' in page, (status, page[:200])
+        assert "script-src 'self'" in headers.get("content-security-policy", ""), headers
+        status, script, headers = gw.call("GET", "/portal/app.js", raw=True)
+        assert status == 200 and headers.get("content-type", "").startswith("text/javascript"), (status, headers)
+        expect(gw.call("GET", "/portal/nothing.js"), 404, "a file the portal does not have")
+        expect(gw.call("POST", "/portal"), 405, "a method the portal does not take")
+
         log("==> subscriptions: create, read, list, change, rotate, test")
         good = expect(gw.call("POST", "/api/v1/webhook-subscriptions", bearer=pat,
                               body={"url": rx.base + "/ok/1", "events": ["call.ended"], "channel_id": "dom_1"}),
@@ -652,6 +673,8 @@ class Harness:
         expect(gw.call("POST", f"/api/v1/webhook-subscriptions/{failing['id']}/reactivate", bearer=pat), 200, "reactivate")
         expect(gw.call("DELETE", f"/internal/v1/accounts/{account['id']}/tokens/{token['id']}"), 204, "revoke")
         expect(gw.call("GET", "/api/v1/me", bearer=pat), 401, "a revoked token")
+        expect(gw.call("DELETE", f"/internal/v1/accounts/{account['id']}/tokens/{session['id']}"), 204, "revoke the session")
+        expect(gw.call("GET", "/api/v1/me", bearer=session["token"]), 401, "a revoked portal session")
 
         never = sorted(f.name for f in self.functions.values() if f.invocations == 0)
         if never:

@@ -57,6 +57,8 @@ EXPECTED = [
     ("create-channel", 201),
     ("issue-token", 201),
     ("revoke-token", 204),
+    ("create-portal-session", 201),
+    ("portal", 200),
     ("publish-event", 202),
     ("method-not-allowed", 405),
     ("deliver", "batch"),
@@ -111,7 +113,7 @@ class Functions:
 def api_event(method, resource, path, body=None, params=None, query=None, context=None, token=None):
     """A REST API (v1) proxy event as API Gateway sends it from the `v1` stage."""
     headers = {"Host": f"{API_ID}.execute-api.{REGION}.amazonaws.com", "User-Agent": "curl/8.5.0",
-               "Accept": "*/*"}
+               "Accept": "*/*", "X-Forwarded-Proto": "https"}
     if body is not None:
         headers["Content-Type"] = "application/json"
     if token:
@@ -319,6 +321,11 @@ def main():
         "revoke-token": api_event("DELETE", "/internal/v1/accounts/{id}/tokens/{token_id}",
                                   f"/internal/v1/accounts/{acc['id']}/tokens/{doomed_token['id']}",
                                   params={"id": acc["id"], "token_id": doomed_token["id"]}),
+        "create-portal-session": api_event("POST", "/internal/v1/accounts/{id}/portal-sessions",
+                                           f"/internal/v1/accounts/{acc['id']}/portal-sessions", params=acc,
+                                           body={"expires_in_minutes": 60}),
+        # The portal's page: no credential, so no authorizer context.
+        "portal": api_event("GET", "/portal", "/portal"),
         # A method the route does not take: API Gateway sends it to the ANY method's function.
         "method-not-allowed": api_event("PUT", "/api/v1/me", "/api/v1/me", body={}),
         "sweep-pending-failures": scheduled_event(),

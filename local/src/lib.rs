@@ -352,6 +352,7 @@ impl Server {
             return refuse(hookpost_http::routes::method_not_allowed(&method, template));
         };
         let authorization = req.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let gzip_ok = accepts_gzip(req.headers().get(hyper::header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()));
 
         // The gate before the body, as in API Gateway: an anonymous caller learns nothing.
         let mut context = ApiGatewayProxyRequestContext::default();
@@ -361,6 +362,7 @@ impl Server {
                     return refuse(ApiError::Unauthorized);
                 }
             }
+            Guard::Public => {}
             Guard::Customer => {
                 match authorizer::authorize(self.app.store.as_ref(), authorization.as_deref(), self.app.clock.now())
                     .await
@@ -402,8 +404,43 @@ impl Server {
             .with_path_parameters(path_params)
             .with_query_string_parameters(QueryMap::from(query))
             .with_request_context(RequestContext::ApiGatewayV1(context));
-        to_hyper((route.handler)(Arc::clone(&self.app), lambda_req).await)
+        let res = (route.handler)(Arc::clone(&self.app), lambda_req).await;
+        // The portal's files are compressed here, as API Gateway compresses them in AWS
+        // (`MinimumCompressionSize`); API answers stay as the handlers wrote them.
+        to_hyper(if route.guard == Guard::Public && gzip_ok { gzip(res) } else { res })
     }
+}
+
+/// Whether an `Accept-Encoding` value takes gzip (named, and not with `q=0`).
+fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
+    accept_encoding.unwrap_or_default().split(',').any(|coding| {
+        let mut parts = coding.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default();
+        let refused = parts.any(|p| p.replace(' ', "").eq_ignore_ascii_case("q=0"));
+        (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+    })
+}
+
+/// The answer gzip-compressed, when it is worth it (1 KiB or more, as API Gateway's
+/// threshold is set).
+fn gzip(res: lambda_http::Response<Body>) -> lambda_http::Response<Body> {
+    use std::io::Write;
+    let bytes: &[u8] = match res.body() {
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => return res,
+    };
+    if bytes.len() < 1024 || res.headers().contains_key(hyper::header::CONTENT_ENCODING) {
+        return res;
+    }
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let Ok(compressed) = encoder.write_all(bytes).and_then(|()| encoder.finish()) else {
+        return res;
+    };
+    let (mut parts, _) = res.into_parts();
+    parts.headers.insert(hyper::header::CONTENT_ENCODING, hyper::header::HeaderValue::from_static("gzip"));
+    parts.headers.insert(hyper::header::VARY, hyper::header::HeaderValue::from_static("accept-encoding"));
+    lambda_http::Response::from_parts(parts, Body::Binary(compressed))
 }
 
 fn uuid_like() -> String {

@@ -15,6 +15,8 @@ pub enum Guard {
     Customer,
     /// An operator route: IAM in AWS, the admin key here.
     Internal,
+    /// The portal's page and files: no credential (its API calls carry the session).
+    Public,
 }
 
 pub struct RouteEntry {
@@ -66,7 +68,10 @@ pub fn table() -> Vec<RouteEntry> {
         route!("POST", "/internal/v1/accounts/{id}/channels", Internal, create_channel),
         route!("POST", "/internal/v1/accounts/{id}/tokens", Internal, issue_token),
         route!("DELETE", "/internal/v1/accounts/{id}/tokens/{token_id}", Internal, revoke_token),
+        route!("POST", "/internal/v1/accounts/{id}/portal-sessions", Internal, create_portal_session),
         route!("POST", "/internal/v1/events", Internal, publish_event),
+        route!("GET", "/portal", Public, portal),
+        route!("GET", "/portal/{file}", Public, portal),
     ]
 }
 

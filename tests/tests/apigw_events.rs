@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use hookpost_domain::subscription::{parse_new_subscription, Subscription};
-use hookpost_domain::token::{generate_pat, hash_pat, Token};
+use hookpost_domain::token::{generate_pat, hash_pat, Token, TokenKind};
 use hookpost_domain::{Account, AccountId, DestinationPolicy, Plan, Scope, Timestamp, TokenId};
 use hookpost_http::{App, Config};
 use hookpost_store::{AccountStore, ActiveCap, MemoryStore, SubscriptionStore};
@@ -148,6 +148,7 @@ async fn authorizer_allows_the_whole_api_and_passes_the_caller() {
     let pat = generate_pat();
     let token = Token {
         id: TokenId::new(),
+        kind: TokenKind::Pat,
         account_id: f.account.id,
         token_hash: hash_pat(&pat),
         scopes: vec![Scope::WebhooksRead],

@@ -1,4 +1,5 @@
-//! The REST API's REQUEST authorizer. It establishes who is calling — token well-formed,
+//! The REST API's REQUEST authorizer. It establishes who is calling — a personal access
+//! token or a portal session (the same gate for both), well-formed,
 //! known by its hash, not expired, not revoked — and hands the account, plan, scopes and
 //! user on in the context. API Gateway caches its answer per token for 300 s, so the policy
 //! it returns allows every route of the API: a cached Allow must not decide another route's
@@ -8,7 +9,7 @@
 //! `hookpost-local` calls [`authorize`] on every request (never cached), so a revoked token
 //! fails there at once.
 
-use hookpost_domain::token::{bearer_pat, hash_pat, Caller};
+use hookpost_domain::token::{bearer_token, hash_pat, Caller};
 use hookpost_domain::{ApiError, Timestamp};
 use hookpost_http::context::encode_caller;
 use hookpost_http::App;
@@ -26,9 +27,10 @@ pub const UNAUTHORIZED: &str = "Unauthorized";
 
 /// Who the `Authorization` header value identifies, or `Unauthorized`.
 pub async fn authorize(store: &dyn Store, authorization: Option<&str>, now: Timestamp) -> Result<Caller, ApiError> {
-    let pat = authorization.and_then(bearer_pat).ok_or(ApiError::Unauthorized)?;
-    let token = store.get_token_by_hash(&hash_pat(pat)).await?.ok_or(ApiError::Unauthorized)?;
-    if !token.is_usable(now) {
+    let (plaintext, kind) = authorization.and_then(bearer_token).ok_or(ApiError::Unauthorized)?;
+    let token = store.get_token_by_hash(&hash_pat(plaintext)).await?.ok_or(ApiError::Unauthorized)?;
+    // A credential is accepted only as the kind it was issued as.
+    if token.kind != kind || !token.is_usable(now) {
         return Err(ApiError::Unauthorized);
     }
     let account = store.get_account(token.account_id).await?.ok_or(ApiError::Unauthorized)?;

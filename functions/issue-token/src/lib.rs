@@ -2,7 +2,7 @@
 //! → 201 with the token in plaintext, this once. Only its SHA-256 is stored.
 
 use hookpost_domain::input::Fields;
-use hookpost_domain::token::{generate_pat, hash_pat, validate_user_id, Token, MAX_EXPIRES_IN_DAYS};
+use hookpost_domain::token::{generate_pat, hash_pat, validate_user_id, Token, TokenKind, MAX_EXPIRES_IN_DAYS};
 use hookpost_domain::{ApiError, Scope, TokenId};
 use hookpost_http::parse::{account_id, json_body};
 use hookpost_http::{App, Reply};
@@ -46,6 +46,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         let plaintext = generate_pat();
         let token = Token {
             id: TokenId::new(),
+            kind: TokenKind::Pat,
             account_id: account,
             token_hash: hash_pat(&plaintext),
             scopes,

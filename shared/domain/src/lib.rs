@@ -12,6 +12,7 @@ pub mod event;
 pub mod failure;
 pub mod ids;
 pub mod input;
+pub mod portal;
 pub mod rate_limit;
 pub mod reason;
 pub mod signing;

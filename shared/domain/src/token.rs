@@ -1,4 +1,7 @@
-//! Personal access tokens: `hp_pat_` + 64 lowercase hex, shown once, stored as SHA-256.
+//! Credentials: personal access tokens (`hp_pat_` + 64 lowercase hex) and portal sessions
+//! (`hp_ps_` + 64 lowercase hex, short-lived, handed to a customer's browser through a
+//! magic link). Both are shown once and stored as SHA-256; the prefix says which kind a
+//! credential is, to a reader and to a secret scanner alike.
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -8,19 +11,65 @@ use crate::ids::{AccountId, TokenId};
 use crate::time::Timestamp;
 
 pub const PAT_PREFIX: &str = "hp_pat_";
+pub const PORTAL_SESSION_PREFIX: &str = "hp_ps_";
 pub const MAX_EXPIRES_IN_DAYS: u32 = 3650;
+/// A portal session lasts at most a day, an hour unless asked otherwise.
+pub const MAX_PORTAL_SESSION_MINUTES: u32 = 24 * 60;
+pub const DEFAULT_PORTAL_SESSION_MINUTES: u32 = 60;
 
-/// A freshly issued token in plaintext: returned to the operator once, never stored.
-pub fn generate_pat() -> String {
+/// What kind of credential a token is. Both pass the same gate (plan, scopes, rate limit);
+/// they differ in who holds them and for how long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A personal access token: issued to a customer's integration, revoked by the operator.
+    Pat,
+    /// A portal session: the customer portal's credential, minutes to a day long.
+    PortalSession,
+}
+
+impl TokenKind {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Pat => PAT_PREFIX,
+            Self::PortalSession => PORTAL_SESSION_PREFIX,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pat => "pat",
+            Self::PortalSession => "portal_session",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pat, Self::PortalSession].into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The kind a plaintext credential is, if it is well formed.
+    pub fn of(token: &str) -> Option<Self> {
+        [Self::Pat, Self::PortalSession].into_iter().find(|k| {
+            token
+                .strip_prefix(k.prefix())
+                .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        })
+    }
+}
+
+/// A fresh credential of `kind` in plaintext: returned once, never stored.
+pub fn generate(kind: TokenKind) -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    format!("{PAT_PREFIX}{}", hex::encode(bytes))
+    format!("{}{}", kind.prefix(), hex::encode(bytes))
+}
+
+/// A fresh personal access token in plaintext.
+pub fn generate_pat() -> String {
+    generate(TokenKind::Pat)
 }
 
 pub fn is_well_formed_pat(token: &str) -> bool {
-    token
-        .strip_prefix(PAT_PREFIX)
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    TokenKind::of(token) == Some(TokenKind::Pat)
 }
 
 /// The key a token is stored under: lowercase hex SHA-256 of the whole token.
@@ -28,19 +77,26 @@ pub fn hash_pat(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// The PAT from an `Authorization: Bearer <pat>` header value, if the value is exactly that.
-pub fn bearer_pat(header: &str) -> Option<&str> {
+/// The credential from an `Authorization: Bearer <token>` header value, with its kind, if
+/// the value is exactly that.
+pub fn bearer_token(header: &str) -> Option<(&str, TokenKind)> {
     let (scheme, rest) = header.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
     }
     let token = rest.trim();
-    is_well_formed_pat(token).then_some(token)
+    TokenKind::of(token).map(|kind| (token, kind))
+}
+
+/// The PAT from an `Authorization: Bearer <pat>` header value, if the value is exactly that.
+pub fn bearer_pat(header: &str) -> Option<&str> {
+    bearer_token(header).filter(|(_, kind)| *kind == TokenKind::Pat).map(|(token, _)| token)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Token {
     pub id: TokenId,
+    pub kind: TokenKind,
     pub account_id: AccountId,
     pub token_hash: String,
     pub scopes: Vec<Scope>,
@@ -108,6 +164,20 @@ mod tests {
     }
 
     #[test]
+    fn portal_sessions_are_their_own_kind() {
+        let session = generate(TokenKind::PortalSession);
+        assert!(session.starts_with("hp_ps_"), "{session}");
+        assert_eq!(TokenKind::of(&session), Some(TokenKind::PortalSession));
+        assert!(!is_well_formed_pat(&session));
+        assert_eq!(bearer_token(&format!("Bearer {session}")), Some((session.as_str(), TokenKind::PortalSession)));
+        assert_eq!(bearer_pat(&format!("Bearer {session}")), None);
+        assert_eq!(TokenKind::of(&format!("hp_ps_{}", "a".repeat(63))), None);
+        for kind in [TokenKind::Pat, TokenKind::PortalSession] {
+            assert_eq!(TokenKind::parse(kind.as_str()), Some(kind));
+        }
+    }
+
+    #[test]
     fn hash_is_sha256_hex() {
         assert_eq!(hash_pat("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
@@ -128,6 +198,7 @@ mod tests {
         let now = Timestamp::from_unix(1000);
         let mut t = Token {
             id: TokenId::new(),
+            kind: TokenKind::Pat,
             account_id: AccountId::new(),
             token_hash: hash_pat("x"),
             scopes: vec![Scope::WebhooksRead],

@@ -2,6 +2,7 @@
 
 use hookpost_domain::delivery::RetrySchedule;
 use hookpost_domain::event::DEFAULT_RETENTION_DAYS;
+use hookpost_domain::portal::{self, PortalSettings};
 use hookpost_domain::rate_limit::DEFAULT_PER_MINUTE;
 use hookpost_domain::subscription::DEFAULT_MAX_ACTIVE;
 use hookpost_domain::{Cidr, DestinationPolicy, ResolveOverrides};
@@ -36,6 +37,9 @@ pub struct Config {
     /// task stays hidden before another worker may take it — what a task whose worker died
     /// waits before it is handed out again.
     pub queue_visibility_secs: u32,
+    /// `HOOKPOST_PORTAL_*` and `HOOKPOST_PUBLIC_BASE_URL`: the customer portal's branding,
+    /// who may frame it, and the base of its magic links.
+    pub portal: PortalSettings,
 }
 
 /// The default of `HOOKPOST_QUEUE_VISIBILITY_SECONDS`.
@@ -60,6 +64,7 @@ impl Default for Config {
             queue_url: None,
             sqs_endpoint: None,
             queue_visibility_secs: DEFAULT_QUEUE_VISIBILITY_SECS,
+            portal: PortalSettings::default(),
         }
     }
 }
@@ -127,6 +132,28 @@ impl Config {
                     )
                 })?;
         }
+        let set = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let named = |name: &str, e: String| format!("{name} {e}");
+        if let Some(v) = set("HOOKPOST_PORTAL_PRODUCT_NAME") {
+            config.portal.product_name =
+                portal::parse_product_name(&v).map_err(|e| named("HOOKPOST_PORTAL_PRODUCT_NAME", e))?;
+        }
+        if let Some(v) = set("HOOKPOST_PORTAL_LOGO_URL") {
+            config.portal.logo_url =
+                Some(portal::parse_logo_url(&v).map_err(|e| named("HOOKPOST_PORTAL_LOGO_URL", e))?);
+        }
+        if let Some(v) = set("HOOKPOST_PORTAL_ACCENT_COLOR") {
+            config.portal.accent_color =
+                portal::parse_accent_color(&v).map_err(|e| named("HOOKPOST_PORTAL_ACCENT_COLOR", e))?;
+        }
+        if let Some(v) = set("HOOKPOST_PORTAL_FRAME_ANCESTORS") {
+            config.portal.frame_ancestors =
+                portal::parse_frame_ancestors(&v).map_err(|e| named("HOOKPOST_PORTAL_FRAME_ANCESTORS", e))?;
+        }
+        if let Some(v) = set("HOOKPOST_PUBLIC_BASE_URL") {
+            config.portal.public_base_url =
+                Some(portal::parse_public_base_url(&v).map_err(|e| named("HOOKPOST_PUBLIC_BASE_URL", e))?);
+        }
         Ok(config)
     }
 
@@ -163,9 +190,15 @@ mod tests {
             ("HOOKPOST_ALLOW_HTTP", "false"),
             ("HOOKPOST_ALLOW_CIDRS", ""),
             ("HOOKPOST_RESOLVE", ""),
+            ("HOOKPOST_PORTAL_PRODUCT_NAME", "hookpost"),
+            ("HOOKPOST_PORTAL_LOGO_URL", ""),
+            ("HOOKPOST_PORTAL_ACCENT_COLOR", "#2563eb"),
+            ("HOOKPOST_PORTAL_FRAME_ANCESTORS", "'none'"),
+            ("HOOKPOST_PUBLIC_BASE_URL", ""),
         ])
         .unwrap();
         let unset = config(&[]).unwrap();
+        assert_eq!(declared.portal, unset.portal);
         assert_eq!((declared.dynamodb_endpoint, declared.sqs_endpoint), (None, None));
         assert!(!declared.destinations.allow_http && declared.destinations.allow_cidrs.is_empty());
         assert_eq!(declared.resolve, unset.resolve);
@@ -187,8 +220,17 @@ mod tests {
             ("HOOKPOST_QUEUE_URL", "http://127.0.0.1:5000/123/q"),
             ("HOOKPOST_SQS_ENDPOINT", "http://127.0.0.1:5001"),
             ("HOOKPOST_QUEUE_VISIBILITY_SECONDS", "20"),
+            ("HOOKPOST_PORTAL_PRODUCT_NAME", "Acme Calls"),
+            ("HOOKPOST_PORTAL_LOGO_URL", "https://cdn.acme.example/logo.svg"),
+            ("HOOKPOST_PORTAL_ACCENT_COLOR", "#aa3300"),
+            ("HOOKPOST_PORTAL_FRAME_ANCESTORS", "https://app.acme.example"),
+            ("HOOKPOST_PUBLIC_BASE_URL", "https://hooks.acme.example"),
         ])
         .unwrap();
+        assert_eq!(c.portal.product_name, "Acme Calls");
+        assert_eq!(c.portal.logo_url.as_ref().map(|u| u.as_str()), Some("https://cdn.acme.example/logo.svg"));
+        assert_eq!((c.portal.accent_color.as_str(), c.portal.frame_ancestors.len()), ("#aa3300", 1));
+        assert!(c.portal.public_base_url.is_some());
         assert_eq!(c.table, "t1");
         assert_eq!(c.dynamodb_endpoint.as_deref(), Some("http://127.0.0.1:8000"));
         assert_eq!((c.rate_limit_per_minute, c.max_active_subscriptions), (1000, 3));
@@ -213,5 +255,9 @@ mod tests {
         assert!(config(&[("HOOKPOST_EVENT_RETENTION_DAYS", "0")]).is_err());
         assert!(config(&[("HOOKPOST_QUEUE_VISIBILITY_SECONDS", "19")]).is_err());
         assert!(config(&[("HOOKPOST_QUEUE_VISIBILITY_SECONDS", "43201")]).is_err());
+        assert!(config(&[("HOOKPOST_PORTAL_ACCENT_COLOR", "red")]).is_err());
+        assert!(config(&[("HOOKPOST_PORTAL_LOGO_URL", "http://cdn.example/logo.png")]).is_err());
+        assert!(config(&[("HOOKPOST_PORTAL_FRAME_ANCESTORS", "* ; script-src *")]).is_err());
+        assert!(config(&[("HOOKPOST_PUBLIC_BASE_URL", "ftp://x")]).is_err());
     }
 }

@@ -26,7 +26,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/internal/v1/accounts/{id}/channels"),
     ("POST", "/internal/v1/accounts/{id}/tokens"),
     ("DELETE", "/internal/v1/accounts/{id}/tokens/{token_id}"),
+    ("POST", "/internal/v1/accounts/{id}/portal-sessions"),
     ("POST", "/internal/v1/events"),
+    ("GET", "/portal"),
+    ("GET", "/portal/{file}"),
 ];
 
 /// The methods `template` takes, for `Allow`: e.g. `DELETE, GET, PATCH`.

@@ -9,7 +9,7 @@ use hookpost_domain::failure::{Failure, FailureQuery, FailureStatus, RetriggerOu
 use hookpost_domain::subscription::{
     parse_new_subscription, Authentication, DisabledReason, Source, Subscription, SubscriptionFilter, SubscriptionPatch,
 };
-use hookpost_domain::token::{generate_pat, hash_pat, Token};
+use hookpost_domain::token::{generate, generate_pat, hash_pat, Token, TokenKind};
 use hookpost_domain::{
     Account, AccountId, Channel, ChannelId, ChannelType, DestinationPolicy, Plan, Reason, Scope, SubscriptionId,
     Timestamp, TokenId,
@@ -77,6 +77,7 @@ pub async fn tokens_are_found_by_hash_and_revoked_by_owner<S: Store>(store: &S) 
     let pat = generate_pat();
     let token = Token {
         id: TokenId::new(),
+        kind: TokenKind::Pat,
         account_id: acc.id,
         token_hash: hash_pat(&pat),
         scopes: vec![Scope::WebhooksRead, Scope::WebhooksManage],
@@ -95,10 +96,27 @@ pub async fn tokens_are_found_by_hash_and_revoked_by_owner<S: Store>(store: &S) 
     store.revoke_token(acc.id, token.id).await.unwrap();
     assert!(store.get_token_by_hash(&token.token_hash).await.unwrap().unwrap().revoked);
 
-    let bare =
-        Token { id: TokenId::new(), token_hash: hash_pat(&generate_pat()), user_id: None, expires_at: None, ..token };
+    let bare = Token {
+        id: TokenId::new(),
+        token_hash: hash_pat(&generate_pat()),
+        user_id: None,
+        expires_at: None,
+        ..token.clone()
+    };
     store.put_token(&bare).await.unwrap();
     assert_eq!(store.get_token_by_hash(&bare.token_hash).await.unwrap(), Some(bare));
+
+    let session = Token {
+        id: TokenId::new(),
+        kind: TokenKind::PortalSession,
+        token_hash: hash_pat(&generate(TokenKind::PortalSession)),
+        expires_at: Some(NOW.plus_seconds(3600)),
+        ..token
+    };
+    store.put_token(&session).await.unwrap();
+    assert_eq!(store.get_token_by_hash(&session.token_hash).await.unwrap(), Some(session.clone()));
+    store.revoke_token(acc.id, session.id).await.unwrap();
+    assert!(store.get_token_by_hash(&session.token_hash).await.unwrap().unwrap().revoked);
 }
 
 pub async fn subscriptions_round_trip_every_field<S: Store>(store: &S) {

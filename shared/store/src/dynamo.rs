@@ -29,7 +29,7 @@ use hookpost_domain::failure::{Failure, FailureQuery, FailureStatus, RetriggerOu
 use hookpost_domain::subscription::{
     Authentication, DisabledReason, Source, Subscription, SubscriptionFilter, SubscriptionPatch,
 };
-use hookpost_domain::token::Token;
+use hookpost_domain::token::{Token, TokenKind};
 use hookpost_domain::{
     Account, AccountId, Channel, ChannelId, ChannelType, FailureId, Plan, Reason, Scope, SubscriptionId, Timestamp,
     TokenId,
@@ -321,6 +321,7 @@ fn token_item(token: &Token) -> Item {
     let mut item = key(format!("TOKEN#{}", token.token_hash), "TOKEN");
     item.extend([
         ("kind".to_owned(), s("token")),
+        ("token_kind".to_owned(), s(token.kind.as_str())),
         ("id".to_owned(), s(token.id.to_string())),
         ("account_id".to_owned(), s(token.account_id.to_string())),
         ("token_hash".to_owned(), s(&token.token_hash)),
@@ -346,6 +347,11 @@ fn token_from(item: &Item) -> Result<Token, StoreError> {
         .collect::<Result<_, _>>()?;
     Ok(Token {
         id: r.parsed("id", TokenId::parse)?,
+        // Tokens written before portal sessions existed have no `token_kind`: they are PATs.
+        kind: match r.opt_s("token_kind") {
+            None => TokenKind::Pat,
+            Some(kind) => TokenKind::parse(kind).ok_or_else(|| corrupt("token_kind"))?,
+        },
         account_id: r.parsed("account_id", AccountId::parse)?,
         token_hash: r.s("token_hash")?.to_owned(),
         scopes,
@@ -1512,6 +1518,7 @@ mod tests {
     fn a_token_round_trips_under_its_hash() {
         let token = Token {
             id: TokenId::new(),
+            kind: TokenKind::PortalSession,
             account_id: AccountId::new(),
             token_hash: "ab".repeat(32),
             scopes: vec![Scope::WebhooksRead, Scope::WebhooksManage],
@@ -1523,8 +1530,11 @@ mod tests {
         let item = token_item(&token);
         assert_eq!(Reader(&item).s("pk").unwrap(), format!("TOKEN#{}", token.token_hash));
         assert_eq!(token_from(&item).unwrap(), token);
-        let bare = Token { user_id: None, expires_at: None, revoked: false, ..token };
+        let bare = Token { kind: TokenKind::Pat, user_id: None, expires_at: None, revoked: false, ..token };
         assert_eq!(token_from(&token_item(&bare)).unwrap(), bare);
+        let mut before_sessions = token_item(&bare);
+        before_sessions.remove("token_kind");
+        assert_eq!(token_from(&before_sessions).unwrap(), bare);
     }
 
     fn subscription() -> Subscription {

@@ -1,0 +1,105 @@
+//! `POST /internal/v1/accounts/{id}/portal-sessions` (operator): `{scopes?, user_id?,
+//! expires_in_minutes?}` → 201 `{id, url, token, expires_at}`. The token is a portal
+//! session (`hp_ps_…`): stored as its SHA-256 like a PAT, passed by the authorizer through
+//! the same plan, scope and rate-limit gate, at most a day long. `url` is the magic link the
+//! team hands its customer, the token in its fragment; `id` revokes it early through
+//! `DELETE /internal/v1/accounts/{id}/tokens/{token_id}`.
+
+use hookpost_domain::input::Fields;
+use hookpost_domain::token::{
+    generate, hash_pat, validate_user_id, Token, TokenKind, DEFAULT_PORTAL_SESSION_MINUTES, MAX_PORTAL_SESSION_MINUTES,
+};
+use hookpost_domain::{ApiError, Scope, TokenId};
+use hookpost_http::parse::{account_id, json_body};
+use hookpost_http::{App, Reply};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::json;
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    app.respond_internal(async {
+        let account = account_id(&req)?;
+        let body = match req.body() {
+            Body::Empty => json!({}),
+            _ => json_body(&req)?,
+        };
+        let mut fields = Fields::from_value(body)?;
+        let mut scopes = Vec::new();
+        match fields.opt_string_array("scopes") {
+            None => {}
+            Some(names) if names.is_empty() => {
+                fields.issue("scopes", format!("must name at least one of {}", Scope::choices()));
+            }
+            Some(names) => {
+                for (i, name) in names.iter().enumerate() {
+                    match Scope::parse(name) {
+                        Some(scope) if !scopes.contains(&scope) => scopes.push(scope),
+                        Some(_) => {}
+                        None => fields.issue(&format!("scopes[{i}]"), format!("must be one of {}", Scope::choices())),
+                    }
+                }
+            }
+        }
+        if scopes.is_empty() {
+            scopes = vec![Scope::WebhooksRead, Scope::WebhooksManage];
+        }
+        let user_id = fields.opt_string("user_id");
+        if let Some(Err(msg)) = user_id.as_deref().map(validate_user_id) {
+            fields.issue("user_id", msg);
+        }
+        let minutes = fields.opt_u32("expires_in_minutes");
+        if minutes.is_some_and(|m| m == 0 || m > MAX_PORTAL_SESSION_MINUTES) {
+            fields.issue("expires_in_minutes", format!("must be from 1 to {MAX_PORTAL_SESSION_MINUTES}"));
+        }
+        fields.finish()?;
+        if app.store.get_account(account).await?.is_none() {
+            return Err(ApiError::NotFound("account"));
+        }
+        let now = app.clock.now();
+        let plaintext = generate(TokenKind::PortalSession);
+        let minutes = minutes.unwrap_or(DEFAULT_PORTAL_SESSION_MINUTES);
+        let session = Token {
+            id: TokenId::new(),
+            kind: TokenKind::PortalSession,
+            account_id: account,
+            token_hash: hash_pat(&plaintext),
+            scopes,
+            user_id,
+            expires_at: Some(now.plus_seconds(i64::from(minutes) * 60)),
+            revoked: false,
+            created_at: now,
+        };
+        app.store.put_token(&session).await?;
+        Reply::json(
+            201,
+            &json!({
+                "id": session.id,
+                "url": app.config.portal.session_url(&request_base(&req), &plaintext),
+                "token": plaintext,
+                "scopes": session.scopes,
+                "user_id": session.user_id,
+                "expires_at": session.expires_at,
+            }),
+        )
+    })
+    .await
+}
+
+/// The base URL this request reached: scheme and host as the client used them, and the
+/// stage when the request came through API Gateway's own domain (whose paths begin with
+/// it). Behind a custom domain, `HOOKPOST_PUBLIC_BASE_URL` says better.
+fn request_base(req: &Request) -> String {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let proto = header("x-forwarded-proto").filter(|p| matches!(*p, "http" | "https")).unwrap_or("http");
+    let host =
+        header("host").filter(|h| !h.is_empty() && !h.contains(['/', ' ', '#', '?', '@'])).unwrap_or("localhost");
+    let stage = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx))
+            if ctx.domain_name.as_deref().is_some_and(|d| d.contains(".execute-api.")) =>
+        {
+            ctx.stage.as_deref().map(|s| format!("/{s}")).unwrap_or_default()
+        }
+        _ => String::new(),
+    };
+    format!("{proto}://{host}{stage}")
+}

@@ -1,0 +1,171 @@
+// Endpoints: every subscription of the account with its health at a glance, and the form
+// that adds one (its signing secret shown this once). The form is shared with the
+// endpoint view, which edits with it.
+
+import { api } from './api.js';
+import { h, replace, field, timeEl, errorBox, secretBox, busy, endpointStatus, toast } from './dom.js';
+
+const PAGE = 25;
+
+// What a customer needs to check a delivery, from the README's "verify the signature".
+export function verificationSnippet() {
+  return h('details', { class: 'snippet' },
+    h('summary', {}, 'How to verify a delivery'),
+    h('p', {}, 'Every delivery is signed the Standard Webhooks way. Verify it on the raw request body with the stock library and this secret:'),
+    h('pre', {}, h('code', {}, [
+      '# pip install standardwebhooks',
+      'from standardwebhooks.webhooks import Webhook',
+      '',
+      'wh = Webhook(secret)                            # "whsec_..."',
+      'payload = wh.verify(raw_body, request_headers)  # raises if forged or stale',
+    ].join('\n'))),
+    h('pre', {}, h('code', {}, [
+      '// npm install standardwebhooks',
+      'import { Webhook } from "standardwebhooks";',
+      '',
+      'const wh = new Webhook(secret.replace(/^whsec_/, ""));',
+      'const payload = wh.verify(rawBody, req.headers); // throws if forged or stale',
+    ].join('\n'))));
+}
+
+function parseHeaders(text) {
+  const headers = {};
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    const at = line.indexOf(':');
+    if (at < 1) throw new Error(`"${line.trim()}" is not a header: write it as Name: value`);
+    headers[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+  }
+  return headers;
+}
+
+// The endpoint form: URL, name, events, headers, authentication. `existing` fills it for
+// an edit; credentials are write-only, so an edit leaves them as they are unless changed.
+export function endpointForm({ existing, submitLabel, onSubmit }) {
+  const url = h('input', { type: 'url', name: 'url', required: true, value: existing ? existing.url : '', placeholder: 'https://example.com/webhooks', autocomplete: 'off' });
+  const name = h('input', { type: 'text', name: 'name', value: existing ? existing.name : '', maxlength: 200 });
+  const events = h('input', { type: 'text', name: 'events', value: existing ? existing.events.join(', ') : '', placeholder: 'call.ended, sms.sent' });
+  const headers = h('textarea', { name: 'headers', rows: 3, placeholder: 'X-Team: billing' });
+  const authMethod = h('select', { name: 'auth' },
+    existing ? h('option', { value: 'keep' }, 'Leave as it is') : null,
+    h('option', { value: 'none' }, 'None'),
+    h('option', { value: 'basic' }, 'Basic (username and password)'),
+    h('option', { value: 'bearer' }, 'Bearer token'));
+  const username = h('input', { type: 'text', name: 'username', autocomplete: 'off' });
+  const password = h('input', { type: 'password', name: 'password', autocomplete: 'new-password' });
+  const bearer = h('input', { type: 'password', name: 'bearer', autocomplete: 'new-password' });
+  const basicFields = h('div', { class: 'auth-fields', hidden: true }, field('Username', username), field('Password', password));
+  const bearerFields = h('div', { class: 'auth-fields', hidden: true }, field('Token', bearer));
+  const showAuth = () => {
+    basicFields.hidden = authMethod.value !== 'basic';
+    bearerFields.hidden = authMethod.value !== 'bearer';
+  };
+  authMethod.addEventListener('change', showAuth);
+  const problems = h('div', { class: 'form-errors' });
+  const submit = h('button', { type: 'submit' }, submitLabel);
+  const form = h('form', { class: 'panel form', novalidate: true },
+    field('URL', url, 'Where each event is POSTed. HTTPS; redirects are not followed.'),
+    field('Name', name),
+    field('Events', events, 'Event types, separated by commas. Leave empty for every event.'),
+    field('Extra headers', headers, existing
+      ? 'One "Name: value" per line, sent with every delivery. Leave empty to keep the current ones; write "-" to remove them all.'
+      : 'One "Name: value" per line, sent with every delivery.'),
+    field('Authentication', authMethod, 'Sent with every delivery. Credentials are never shown again.'),
+    basicFields, bearerFields, problems, h('div', { class: 'actions' }, submit));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    replace(problems);
+    const body = {};
+    try {
+      if (!url.value.trim()) throw new Error('URL: enter the address that should receive events.');
+      if (!existing || url.value.trim() !== existing.url) body.url = url.value.trim();
+      if (!existing || name.value !== existing.name) body.name = name.value;
+      const list = events.value.split(/[\s,]+/).filter(Boolean);
+      if (!existing || list.join(',') !== existing.events.join(',')) body.events = list;
+      if (headers.value.trim() === '-') body.headers = {};
+      else if (headers.value.trim()) body.headers = parseHeaders(headers.value);
+      if (authMethod.value === 'none') body.authentication = { method: 'none' };
+      if (authMethod.value === 'basic') body.authentication = { method: 'basic', username: username.value, password: password.value };
+      if (authMethod.value === 'bearer') body.authentication = { method: 'bearer', token: bearer.value };
+    } catch (err) {
+      replace(problems, errorBox(err));
+      return;
+    }
+    try {
+      await busy(submit, onSubmit(body));
+    } catch (err) {
+      replace(problems, errorBox(err));
+    }
+  });
+  return form;
+}
+
+function endpointCard(sub) {
+  const health = [];
+  if (!sub.is_active && sub.disabled_reason === 'auto_disabled') {
+    health.push(h('p', { class: 'why' },
+      `Auto-disabled after ${sub.consecutive_failures} failed events in a row; last attempt `,
+      timeEl(sub.last_delivery_at), '.'));
+  }
+  return h('li', { class: 'card', 'data-endpoint': sub.id },
+    h('div', { class: 'card-head' },
+      h('a', { href: `#/endpoints/${encodeURIComponent(sub.id)}`, class: 'card-title' }, sub.name || sub.url),
+      endpointStatus(sub)),
+    h('p', { class: 'url' }, sub.url),
+    health,
+    h('dl', { class: 'facts' },
+      h('div', {}, h('dt', {}, 'Failures in a row'), h('dd', {}, String(sub.consecutive_failures))),
+      h('div', {}, h('dt', {}, 'Last success'), h('dd', {}, timeEl(sub.last_success_at))),
+      h('div', {}, h('dt', {}, 'Last error'), h('dd', { class: 'last-error' }, sub.last_error || '—'))));
+}
+
+export function render(main, ctx) {
+  let offset = 0;
+  const list = h('ul', { class: 'cards', 'aria-label': 'Endpoints' });
+  const pager = h('div', { class: 'pager' });
+  const created = h('div');
+  const formSlot = h('div');
+  const add = h('button', { type: 'button', 'aria-expanded': 'false' }, 'Add endpoint');
+  add.addEventListener('click', () => {
+    const open = add.getAttribute('aria-expanded') === 'true';
+    add.setAttribute('aria-expanded', String(!open));
+    replace(created);
+    if (open) {
+      replace(formSlot);
+      return;
+    }
+    replace(formSlot, endpointForm({
+      submitLabel: 'Create endpoint',
+      onSubmit: async (body) => {
+        const sub = await api.createEndpoint(body);
+        replace(formSlot);
+        add.setAttribute('aria-expanded', 'false');
+        replace(created,
+          secretBox(sub.secret, `Endpoint "${sub.name || sub.url}" created. This is its signing secret; it is shown only now. Store it where your receiver can read it.`),
+          verificationSnippet());
+        toast('Endpoint created.');
+        await load();
+      },
+    }));
+    formSlot.querySelector('input').focus();
+  });
+
+  async function load() {
+    try {
+      const page = await api.listEndpoints({ limit: PAGE, offset });
+      const subs = page.subscriptions;
+      replace(list, subs.length ? subs.map(endpointCard) : h('li', { class: 'empty' }, 'No endpoints yet. Add one to start receiving events.'));
+      const { total } = page.pagination;
+      const prev = h('button', { type: 'button', class: 'secondary', disabled: offset === 0, onClick: () => { offset = Math.max(0, offset - PAGE); load(); } }, 'Previous');
+      const next = h('button', { type: 'button', class: 'secondary', disabled: offset + PAGE >= total, onClick: () => { offset += PAGE; load(); } }, 'Next');
+      replace(pager, total > PAGE ? [prev, h('span', {}, `${offset + 1}–${Math.min(offset + PAGE, total)} of ${total}`), next] : null);
+    } catch (err) {
+      replace(list, h('li', {}, errorBox(err)));
+    }
+  }
+
+  replace(main,
+    h('div', { class: 'view-head' }, h('h1', {}, 'Endpoints'), add),
+    created, formSlot, list, pager);
+  load();
+}
