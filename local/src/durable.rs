@@ -24,7 +24,7 @@ use hookpost_domain::delivery::DeliveryTask;
 use hookpost_http::App;
 use lambda_http::aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use lambda_http::lambda_runtime::{Context, LambdaEvent};
-use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 /// Receives before SQS moves a task to the dead-letter queue (as in `template.yaml`).
@@ -97,6 +97,18 @@ impl SqsQueues {
         Ok(Self { client, deliveries, dead_letters, visibility, nudge: Arc::new(Notify::new()) })
     }
 
+    /// Whether the delivery queue answers (for `/readyz`).
+    pub async fn reachable(&self) -> Result<(), SqsError> {
+        self.client
+            .get_queue_attributes()
+            .queue_url(&self.deliveries)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sqs_error)
+    }
+
     pub fn deliveries_url(&self) -> &str {
         &self.deliveries
     }
@@ -114,7 +126,9 @@ impl SqsQueues {
     }
 
     /// `workers` workers on the delivery queue, one on the dead-letter queue.
-    pub fn spawn(&self, app: &Arc<App>, workers: usize) -> JoinSet<()> {
+    /// Works both queues until `drain` turns true; then nothing more is received, what was
+    /// received is finished and deleted, and the set ends.
+    pub fn spawn(&self, app: &Arc<App>, workers: usize, drain: &watch::Receiver<bool>) -> JoinSet<()> {
         let mut set = JoinSet::new();
         let deliveries = Mapping {
             client: self.client.clone(),
@@ -124,7 +138,7 @@ impl SqsQueues {
             nudge: Some(Arc::clone(&self.nudge)),
             handler: Handler::Deliver,
         };
-        deliveries.spawn(&mut set, app, workers.max(1));
+        deliveries.spawn(&mut set, app, workers.max(1), drain.clone());
         let dead_letters = Mapping {
             client: self.client.clone(),
             url: self.dead_letters.clone(),
@@ -133,7 +147,7 @@ impl SqsQueues {
             nudge: None,
             handler: Handler::DeadLetter,
         };
-        dead_letters.spawn(&mut set, app, 1);
+        dead_letters.spawn(&mut set, app, 1, drain.clone());
         set
     }
 }
@@ -201,7 +215,7 @@ struct Mapping {
 }
 
 impl Mapping {
-    fn spawn(self, set: &mut JoinSet<()>, app: &Arc<App>, workers: usize) {
+    fn spawn(self, set: &mut JoinSet<()>, app: &Arc<App>, workers: usize, drain: watch::Receiver<bool>) {
         let idle = Arc::new(Semaphore::new(workers));
         let (work_tx, work_rx) = mpsc::unbounded_channel::<(SqsMessage, OwnedSemaphorePermit)>();
         let work_rx = Arc::new(tokio::sync::Mutex::new(work_rx));
@@ -227,14 +241,26 @@ impl Mapping {
             });
         }
         set.spawn(delete_loop(self.client.clone(), self.url.clone(), done_rx));
-        set.spawn(self.receive_loop(idle, work_tx));
+        set.spawn(self.receive_loop(idle, work_tx, drain));
     }
 
-    async fn receive_loop(self, idle: Arc<Semaphore>, work: mpsc::UnboundedSender<(SqsMessage, OwnedSemaphorePermit)>) {
+    /// Receives while workers are idle. Returning (on drain) closes the work channel: the
+    /// workers finish what they hold and end, and with them the delete loop.
+    async fn receive_loop(
+        self,
+        idle: Arc<Semaphore>,
+        work: mpsc::UnboundedSender<(SqsMessage, OwnedSemaphorePermit)>,
+        mut drain: watch::Receiver<bool>,
+    ) {
         let mut pause = Duration::ZERO;
         let visibility = i32::try_from(self.visibility.as_secs()).unwrap_or(i32::MAX);
         loop {
-            let Ok(first) = Arc::clone(&idle).acquire_owned().await else { return };
+            let first = tokio::select! {
+                biased;
+                _ = drain.wait_for(|draining| *draining) => return,
+                permit = Arc::clone(&idle).acquire_owned() => permit,
+            };
+            let Ok(first) = first else { return };
             let mut permits = vec![first];
             while permits.len() < RECEIVE_BATCH {
                 match Arc::clone(&idle).try_acquire_owned() {
@@ -266,14 +292,16 @@ impl Mapping {
             if messages.is_empty() {
                 drop(permits);
                 pause = (pause * 2).clamp(Duration::from_millis(20), self.idle_poll);
-                match &self.nudge {
-                    Some(nudge) => {
-                        tokio::select! {
-                            _ = nudge.notified() => pause = Duration::ZERO,
-                            _ = tokio::time::sleep(pause) => {}
-                        }
+                let nudged = async {
+                    match &self.nudge {
+                        Some(nudge) => nudge.notified().await,
+                        None => std::future::pending().await,
                     }
-                    None => tokio::time::sleep(pause).await,
+                };
+                tokio::select! {
+                    _ = drain.wait_for(|draining| *draining) => return,
+                    () = nudged => pause = Duration::ZERO,
+                    () = tokio::time::sleep(pause) => {}
                 }
                 continue;
             }

@@ -46,9 +46,13 @@ pub struct Options {
     pub config: Config,
     /// `HOOKPOST_WORKERS`: concurrent delivery workers (default 32).
     pub workers: usize,
+    /// `HOOKPOST_SHUTDOWN_GRACE_SECONDS`: how long a SIGTERM waits for requests and
+    /// deliveries in flight (default 20).
+    pub shutdown_grace: Duration,
 }
 
 pub const DEFAULT_WORKERS: usize = 32;
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 /// How long a leased task may take before it is handed out again: past the sender's
 /// 15 s total plus the store's writes.
 pub const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -89,7 +93,17 @@ impl Options {
                 .ok_or_else(|| format!("HOOKPOST_WORKERS must be 1 to 1024, got `{v}`"))?,
             Err(_) => DEFAULT_WORKERS,
         };
-        Ok(Self { addr, admin_key, config, workers })
+        let shutdown_grace = match std::env::var("HOOKPOST_SHUTDOWN_GRACE_SECONDS") {
+            Ok(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|s| *s <= 3600)
+                .map(Duration::from_secs)
+                .ok_or_else(|| format!("HOOKPOST_SHUTDOWN_GRACE_SECONDS must be 0 to 3600, got `{v}`"))?,
+            Err(_) => DEFAULT_SHUTDOWN_GRACE,
+        };
+        Ok(Self { addr, admin_key, config, workers, shutdown_grace })
     }
 }
 
@@ -177,6 +191,7 @@ struct Server {
     app: Arc<App>,
     admin_key: String,
     routes: Vec<RouteEntry>,
+    delivery: Delivery,
 }
 
 /// A started server: where it listens, its admin key, and how to stop it.
@@ -188,15 +203,64 @@ pub struct Running {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     workers: JoinSet<()>,
+    drain: watch::Sender<bool>,
+}
+
+/// What a graceful shutdown did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Drained {
+    /// Whether every delivery worker finished within the grace period.
+    pub finished: bool,
+    /// Delivery tasks left in the in-process queue (forgotten: the memory mode keeps
+    /// nothing); always 0 with the durable queue, which keeps them.
+    pub forgotten: usize,
 }
 
 impl Running {
-    /// Stops accepting, lets requests in flight finish (up to 10 s), stops the workers,
-    /// and returns.
-    pub async fn shutdown(mut self) {
+    /// Stops accepting, lets requests in flight finish (up to 10 s), stops the workers
+    /// at once, and returns.
+    pub async fn shutdown(self) {
+        self.shutdown_gracefully(Duration::ZERO).await;
+    }
+
+    /// SIGTERM's shutdown: stops accepting, lets requests in flight finish (up to 10 s),
+    /// then lets every delivery worker finish the task it holds, taking no other, for up to
+    /// `grace`. What is cut after that goes back to the durable queue (after its visibility
+    /// timeout); in memory it is lost, and said so.
+    pub async fn shutdown_gracefully(mut self, grace: Duration) -> Drained {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        let _ = self.drain.send(true);
+        let workers = &mut self.workers;
+        let finished = !grace.is_zero()
+            && tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} }).await.is_ok();
+        if !finished && !grace.is_zero() {
+            let busy = self.workers.len();
+            if self.delivery.is_durable() {
+                tracing::warn!(busy, grace_secs = grace.as_secs(), "deliveries still running after the grace period were cut; their tasks return to the queue after its visibility timeout");
+            } else {
+                tracing::warn!(
+                    busy,
+                    grace_secs = grace.as_secs(),
+                    "deliveries still running after the grace period were cut and are lost (memory store)"
+                );
+            }
+        }
         self.workers.shutdown().await;
+        let forgotten = match &self.delivery {
+            Delivery::InProcess(queue) => queue.len(),
+            Delivery::Sqs(_) => 0,
+        };
+        if forgotten > 0 {
+            tracing::warn!(
+                forgotten,
+                "delivery tasks still queued in memory are forgotten (keep state in DynamoDB to keep them)"
+            );
+        }
+        if finished {
+            tracing::info!("every delivery in flight finished");
+        }
+        Drained { finished, forgotten }
     }
 
     /// Stops the delivery workers only (tests use it to kill a worker mid-attempt).
@@ -206,12 +270,19 @@ impl Running {
 
     /// Starts `n` delivery workers on the queue.
     pub fn start_workers(&mut self, n: usize) {
-        self.workers = spawn_delivery(&self.app, &self.delivery, n);
+        let (drain, draining) = watch::channel(false);
+        self.drain = drain;
+        self.workers = spawn_delivery(&self.app, &self.delivery, n, &draining);
     }
 }
 
-/// Runs `workers` delivery workers over the queue, and the sweeper.
-pub fn spawn_delivery(app: &Arc<App>, delivery: &Delivery, workers: usize) -> JoinSet<()> {
+/// Runs `workers` delivery workers over the queue, and the sweeper, until `drain` turns true.
+pub fn spawn_delivery(
+    app: &Arc<App>,
+    delivery: &Delivery,
+    workers: usize,
+    drain: &watch::Receiver<bool>,
+) -> JoinSet<()> {
     let mut set = match delivery {
         Delivery::InProcess(queue) => {
             let for_workers = Arc::clone(app);
@@ -224,14 +295,18 @@ pub fn spawn_delivery(app: &Arc<App>, delivery: &Delivery, workers: usize) -> Jo
                     })
                 })
             });
-            spawn_workers(Arc::clone(queue), workers, handler)
+            spawn_workers(Arc::clone(queue), workers, handler, drain.clone())
         }
-        Delivery::Sqs(queues) => queues.spawn(app, workers),
+        Delivery::Sqs(queues) => queues.spawn(app, workers, drain),
     };
     let app = Arc::clone(app);
+    let mut drain = drain.clone();
     set.spawn(async move {
         loop {
-            tokio::time::sleep(SWEEP_EVERY).await;
+            tokio::select! {
+                _ = drain.wait_for(|draining| *draining) => return,
+                () = tokio::time::sleep(SWEEP_EVERY) => {}
+            }
             if let Err(err) = return_lost_retriggers(app.store.as_ref(), app.clock.now()).await {
                 tracing::warn!(error = %err, "sweeping lost retriggers failed");
             }
@@ -265,11 +340,17 @@ pub async fn start_with_app(
     let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let admin_key = admin_key.unwrap_or_else(generate_admin_key);
-    let server = Arc::new(Server { app: Arc::clone(&app), admin_key: admin_key.clone(), routes: routes::table() });
+    let server = Arc::new(Server {
+        app: Arc::clone(&app),
+        admin_key: admin_key.clone(),
+        routes: routes::table(),
+        delivery: delivery.clone(),
+    });
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(serve(listener, server, stopped));
-    let workers = spawn_delivery(&app, &delivery, workers);
-    Ok(Running { addr, admin_key, app, delivery, stop, task, workers })
+    let (drain, draining) = watch::channel(false);
+    let workers = spawn_delivery(&app, &delivery, workers, &draining);
+    Ok(Running { addr, admin_key, app, delivery, stop, task, workers, drain })
 }
 
 async fn serve(listener: TcpListener, server: Arc<Server>, mut stopped: watch::Receiver<bool>) {
@@ -340,9 +421,39 @@ impl Server {
         constant_time_eq(presented.trim().as_bytes(), self.admin_key.as_bytes())
     }
 
+    /// `/healthz`: the process answers. `/readyz`: the store and the delivery queue answer
+    /// too, else 503 `unavailable` (the cause is logged, not returned).
+    async fn probe(&self, path: &str) -> hyper::Response<Full<Bytes>> {
+        let ok = || {
+            let mut res = hyper::Response::new(Full::new(Bytes::from_static(b"{\"status\":\"ok\"}")));
+            res.headers_mut()
+                .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+            res
+        };
+        if path == "/healthz" {
+            return ok();
+        }
+        if let Err(err) = self.app.store.get_account(hookpost_domain::AccountId::new()).await {
+            tracing::warn!(error = %err, "readyz: the store does not answer");
+            return refuse(ApiError::Unavailable);
+        }
+        if let Delivery::Sqs(queues) = &self.delivery {
+            if let Err(err) = queues.reachable().await {
+                tracing::warn!(error = %err, "readyz: the delivery queue does not answer");
+                return refuse(ApiError::Unavailable);
+            }
+        }
+        ok()
+    }
+
     async fn handle(&self, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
         let method = req.method().as_str().to_owned();
         let path = req.uri().path().to_owned();
+        // hookpost-local's own probes, outside the API (a load balancer or an orchestrator
+        // asks them; in AWS, Lambda and API Gateway are the ones that know).
+        if method == "GET" && (path == "/healthz" || path == "/readyz") {
+            return self.probe(&path).await;
+        }
         // The resource first, as API Gateway finds it (literal segments before `{variables}`:
         // `.../webhook_failures/recover` is not a failure id), then the method on it.
         let Some((template, path_params)) = routes::resource(&self.routes, &path) else {

@@ -27,6 +27,10 @@ moto serves both), so a crash loses nothing that was accepted. Environment:
   HOOKPOST_EVENT_RETENTION_DAYS      how long events are kept (default 30)
   HOOKPOST_ATTEMPT_RETENTION_DAYS    how long the attempt log is kept (default 30)
   HOOKPOST_WORKERS                   concurrent delivery workers (default 32)
+  HOOKPOST_SHUTDOWN_GRACE_SECONDS    on SIGTERM, how long deliveries in flight may finish (default 20)
+  HOOKPOST_PORTAL_*, HOOKPOST_PUBLIC_BASE_URL  the customer portal's branding and links (README)
+
+GET /healthz answers while the process runs; GET /readyz when the store and the queue answer.
 ";
 
 #[tokio::main]
@@ -51,6 +55,7 @@ async fn main() {
         }
     };
     let generated_key = options.admin_key.is_none();
+    let grace = options.shutdown_grace;
     let running = match start(options).await {
         Ok(running) => running,
         Err(err) => {
@@ -76,7 +81,7 @@ async fn main() {
     let store = running.app.config.dynamodb_endpoint.clone().unwrap_or_else(|| "memory".to_owned());
     tracing::info!(addr = %running.addr, store = %store, "hookpost-local listening on http://{}", running.addr);
     shutdown_signal().await;
-    tracing::info!("shutting down");
-    running.shutdown().await;
+    tracing::info!(grace_secs = grace.as_secs(), "shutting down: no new requests; deliveries in flight may finish");
+    running.shutdown_gracefully(grace).await;
     tracing::info!("stopped");
 }

@@ -104,6 +104,10 @@ fn serves_and_stops_on_sigterm_and_sigint() {
     let (status, _) =
         request(&local.addr, "POST", "/internal/v1/accounts", "not-the-key", r#"{"name":"Acme","plan":"pro"}"#);
     assert_eq!(status, 401);
+    for probe in ["/healthz", "/readyz"] {
+        let (status, body) = request(&local.addr, "GET", probe, "", "");
+        assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#), "{probe}");
+    }
     signal_and_wait(local, "-TERM");
 
     let local = spawn(&[], &[("HOOKPOST_ADMIN_KEY", "my-key")]);
@@ -154,15 +158,20 @@ fn keeps_its_state_on_dynamodb() {
         request(&local.addr, "PATCH", &format!("/internal/v1/accounts/{id}"), "k", r#"{"plan":"business"}"#);
     assert_eq!(status, 200, "the account survived the restart: {body}");
     assert!(body.contains("\"name\":\"Kept\""));
+    let (status, body) = request(&local.addr, "GET", "/readyz", "", "");
+    assert_eq!(status, 200, "ready: DynamoDB and SQS answer: {body}");
     signal_and_wait(local, "-TERM");
 }
 
 /// A webhook receiver on a thread: answers each request with the next status of its
-/// script (then 204) and notes (webhook-id, status).
+/// script (then 204), after `slow` when set, and notes (webhook-id, status); `arrived`
+/// counts requests read, before they are answered.
 struct StdReceiver {
     addr: String,
     seen: std::sync::Arc<std::sync::Mutex<Vec<(String, u16)>>>,
     script: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<u16>>>,
+    slow: std::sync::Arc<std::sync::Mutex<Duration>>,
+    arrived: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl StdReceiver {
@@ -172,6 +181,9 @@ impl StdReceiver {
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let script = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
         let (noted, answers) = (std::sync::Arc::clone(&seen), std::sync::Arc::clone(&script));
+        let slow = std::sync::Arc::new(std::sync::Mutex::new(Duration::ZERO));
+        let arrived = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (delay, count) = (std::sync::Arc::clone(&slow), std::sync::Arc::clone(&arrived));
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
@@ -190,13 +202,15 @@ impl StdReceiver {
                 }
                 let mut body = vec![0; length];
                 let _ = reader.read_exact(&mut body);
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                std::thread::sleep(*delay.lock().unwrap());
                 let status = answers.lock().unwrap().pop_front().unwrap_or(204);
                 noted.lock().unwrap().push((id, status));
                 let _ =
                     write!(reader.get_mut(), "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
             }
         });
-        Self { addr, seen, script }
+        Self { addr, seen, script, slow, arrived }
     }
 
     /// Waits (up to `secs`) until `event_id` was answered with a 2xx; how many requests
@@ -299,4 +313,64 @@ fn refuses_to_start_without_a_durable_queue() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("the delivery queue at") && stderr.contains("--sqs-endpoint"), "{stderr}");
+}
+
+/// SIGTERM in the middle of a delivery: the receiver answers 3 s later, the process waits
+/// for it (within its grace period), records the attempt, and stops; started again, it
+/// finds the attempt recorded and sends nothing twice.
+#[test]
+#[cfg_attr(skip_dynamodb, ignore = "HOOKPOST_SKIP_DYNAMODB=1: needs a DynamoDB endpoint")]
+fn sigterm_lets_a_delivery_in_flight_finish_and_records_it() {
+    let endpoint = hookpost_testenv::dynamodb_endpoint();
+    let receiver = StdReceiver::start();
+    *receiver.slow.lock().unwrap() = Duration::from_secs(3);
+    let table = format!("local-drain-{}", std::process::id());
+    let env = [
+        ("HOOKPOST_TABLE", table.as_str()),
+        ("HOOKPOST_ADMIN_KEY", "k"),
+        ("HOOKPOST_ALLOW_HTTP", "true"),
+        ("HOOKPOST_ALLOW_CIDRS", "127.0.0.0/8"),
+        ("HOOKPOST_RETRY_SCHEDULE", "0"),
+    ];
+    let args = ["--dynamodb-endpoint", endpoint.as_str()];
+    let mut local = spawn(&args, &env);
+    let (_, body) = request(&local.addr, "POST", "/internal/v1/accounts", "k", r#"{"name":"Drain","plan":"pro"}"#);
+    let account = value(&body, "id");
+    let scopes = r#"{"scopes":["tasks.webhooks.read","tasks.webhooks.manage"]}"#;
+    let (_, body) = request(&local.addr, "POST", &format!("/internal/v1/accounts/{account}/tokens"), "k", scopes);
+    let token = value(&body, "token");
+    let subscription = format!(r#"{{"url":"http://{}/hook"}}"#, receiver.addr);
+    let (status, body) = request(&local.addr, "POST", "/api/v1/webhook-subscriptions", &token, &subscription);
+    assert_eq!(status, 201, "{body}");
+    let sub = value(&body, "id");
+    let event = format!(r#"{{"account_id":"{account}","event":"call.ended","event_id":"evt_draining","data":{{}}}}"#);
+    let (status, body) = request(&local.addr, "POST", "/internal/v1/events", "k", &event);
+    assert_eq!(status, 202, "{body}");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while receiver.arrived.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the delivery never arrived");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let signalled = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &local.child.id().to_string()]).status().unwrap().success());
+    let exit = loop {
+        if let Some(status) = local.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(signalled.elapsed() < Duration::from_secs(20), "hookpost-local did not stop within its grace");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exit status {exit}");
+    assert!(signalled.elapsed() >= Duration::from_secs(2), "it waited for the receiver's answer");
+    assert_eq!(receiver.wait_delivered("evt_draining", 1), 1);
+
+    let local = spawn(&args, &env);
+    let (status, body) =
+        request(&local.addr, "GET", &format!("/api/v1/webhook-subscriptions/{sub}/attempts"), &token, "");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""event_id":"evt_draining""#) && body.contains(r#""status_code":204"#), "recorded: {body}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(receiver.requests_for("evt_draining"), 1, "not sent again after the restart");
+    signal_and_wait(local, "-TERM");
 }

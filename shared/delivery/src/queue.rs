@@ -152,14 +152,27 @@ pub type TaskHandler = Arc<dyn Fn(DeliveryTask) -> Pin<Box<dyn Future<Output = R
 pub const RETRY_AFTER_ERROR: Duration = Duration::from_secs(5);
 
 /// Runs `workers` workers on the queue until the returned set is dropped or aborted.
-pub fn spawn_workers(queue: Arc<InProcessQueue>, workers: usize, handler: TaskHandler) -> tokio::task::JoinSet<()> {
+///
+/// When `drain` turns true, each worker finishes the task it holds and takes no other: a
+/// graceful shutdown waits for the set to end.
+pub fn spawn_workers(
+    queue: Arc<InProcessQueue>,
+    workers: usize,
+    handler: TaskHandler,
+    drain: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinSet<()> {
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..workers.max(1) {
         let queue = Arc::clone(&queue);
         let handler = Arc::clone(&handler);
+        let mut drain = drain.clone();
         set.spawn(async move {
             loop {
-                let lease = queue.receive().await;
+                let lease = tokio::select! {
+                    biased;
+                    _ = drain.wait_for(|draining| *draining) => return,
+                    lease = queue.receive() => lease,
+                };
                 match handler(lease.task.clone()).await {
                     Ok(()) => queue.ack(lease),
                     Err(()) => queue.release(lease, RETRY_AFTER_ERROR),
@@ -225,6 +238,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn draining_workers_finish_their_task_and_take_no_other() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let q = Arc::new(InProcessQueue::new(Duration::from_secs(30)));
+        let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
+        let finished = Arc::new(AtomicU32::new(0));
+        let done = Arc::clone(&finished);
+        let handler: TaskHandler = Arc::new(move |_| {
+            let (started_tx, done) = (started_tx.clone(), Arc::clone(&done));
+            Box::pin(async move {
+                let _ = started_tx.send(());
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                done.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            })
+        });
+        let (drain, draining) = tokio::sync::watch::channel(false);
+        let mut workers = spawn_workers(Arc::clone(&q), 1, handler, draining);
+        q.enqueue(&task(0), Duration::ZERO).await.unwrap();
+        q.enqueue(&task(1), Duration::ZERO).await.unwrap();
+        started.recv().await.unwrap();
+        drain.send(true).unwrap();
+        while workers.join_next().await.is_some() {}
+        assert_eq!(finished.load(Ordering::SeqCst), 1, "the task in hand was finished");
+        assert_eq!(q.len(), 1, "the other one is still queued");
+    }
+
+    #[tokio::test]
     async fn workers_ack_what_their_handler_finishes() {
         let q = Arc::new(InProcessQueue::new(Duration::from_secs(30)));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -235,7 +275,8 @@ mod tests {
                 Ok(())
             })
         });
-        let _workers = spawn_workers(Arc::clone(&q), 3, handler);
+        let (_drain, draining) = tokio::sync::watch::channel(false);
+        let _workers = spawn_workers(Arc::clone(&q), 3, handler, draining);
         for n in 0..10 {
             q.enqueue(&task(n), Duration::ZERO).await.unwrap();
         }
