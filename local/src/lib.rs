@@ -14,7 +14,7 @@ use hookpost_delivery::sweep::return_lost_retriggers;
 use hookpost_delivery::{InProcessQueue, Queue};
 use hookpost_domain::ApiError;
 use hookpost_http::parse::MAX_BODY_BYTES;
-use hookpost_http::{context::encode_caller, error_response, App, Config};
+use hookpost_http::{context::encode_caller, error_response, App, Config, RequestFacts};
 use hookpost_store::{DynamoStore, MemoryStore, Store};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -446,12 +446,26 @@ impl Server {
         ok()
     }
 
+    /// Serves one request and writes its access-log line (as `hookpost_http::serve` does
+    /// for each Lambda).
     async fn handle(&self, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+        let started = std::time::Instant::now();
+        let mut facts = RequestFacts { method: req.method().to_string(), ..RequestFacts::default() };
+        let res = self.answer(req, &mut facts).await;
+        if !matches!(facts.route.as_str(), "/healthz" | "/readyz") {
+            facts.log(res.status().as_u16(), started.elapsed());
+        }
+        res
+    }
+
+    async fn answer(&self, req: hyper::Request<Incoming>, facts: &mut RequestFacts) -> hyper::Response<Full<Bytes>> {
         let method = req.method().as_str().to_owned();
         let path = req.uri().path().to_owned();
+        facts.request_id = Some(uuid_like());
         // hookpost-local's own probes, outside the API (a load balancer or an orchestrator
         // asks them; in AWS, Lambda and API Gateway are the ones that know).
         if method == "GET" && (path == "/healthz" || path == "/readyz") {
+            facts.route.clone_from(&path);
             return self.probe(&path).await;
         }
         // The resource first, as API Gateway finds it (literal segments before `{variables}`:
@@ -459,6 +473,7 @@ impl Server {
         let Some((template, path_params)) = routes::resource(&self.routes, &path) else {
             return refuse(ApiError::NotFound("route"));
         };
+        template.clone_into(&mut facts.route);
         let Some(route) = self.routes.iter().find(|r| r.template == template && r.method == method) else {
             return refuse(hookpost_http::routes::method_not_allowed(&method, template));
         };
@@ -478,7 +493,10 @@ impl Server {
                 match authorizer::authorize(self.app.store.as_ref(), authorization.as_deref(), self.app.clock.now())
                     .await
                 {
-                    Ok(caller) => context.authorizer.fields = encode_caller(&caller),
+                    Ok(caller) => {
+                        facts.account_id = Some(caller.account_id.to_string());
+                        context.authorizer.fields = encode_caller(&caller);
+                    }
                     Err(err) => return refuse(err),
                 }
             }
@@ -509,7 +527,7 @@ impl Server {
         context.resource_path = Some(route.template.to_owned());
         context.path = Some(path.clone());
         context.stage = Some("local".to_owned());
-        context.request_id = Some(uuid_like());
+        context.request_id.clone_from(&facts.request_id);
 
         let lambda_req = lambda_http::http::Request::from_parts(parts, body)
             .with_path_parameters(path_params)

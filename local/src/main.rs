@@ -28,6 +28,8 @@ moto serves both), so a crash loses nothing that was accepted. Environment:
   HOOKPOST_ATTEMPT_RETENTION_DAYS    how long the attempt log is kept (default 30)
   HOOKPOST_WORKERS                   concurrent delivery workers (default 32)
   HOOKPOST_SHUTDOWN_GRACE_SECONDS    on SIGTERM, how long deliveries in flight may finish (default 20)
+  HOOKPOST_LOG_FORMAT                json: one JSON object per log line (default: readable text)
+  RUST_LOG                           log level or filter (default info)
   HOOKPOST_PORTAL_*, HOOKPOST_PUBLIC_BASE_URL  the customer portal's branding and links (README)
 
 GET /healthz answers while the process runs; GET /readyz when the store and the queue answer.
@@ -35,13 +37,15 @@ GET /healthz answers while the process runs; GET /readyz when the store and the 
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
+    // Readable text on a terminal; one JSON object per line with HOOKPOST_LOG_FORMAT=json.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter);
+    if std::env::var("HOOKPOST_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        fmt.json().flatten_event(true).init();
+    } else {
+        fmt.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())).init();
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
         print!("{HELP}");

@@ -15,6 +15,8 @@ struct Local {
     admin_key: Option<String>,
     /// What it printed up to the line saying where it listens.
     startup: Vec<String>,
+    /// Everything it prints after that.
+    lines: mpsc::Receiver<String>,
 }
 
 fn spawn(args: &[&str], env: &[(&str, &str)]) -> Local {
@@ -25,9 +27,9 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> Local {
     }
     let child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start hookpost-local");
     // From here on a failing assertion still stops the process (Drop).
-    let mut local = Local { child, addr: String::new(), admin_key: None, startup: Vec::new() };
-    let stdout = local.child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
+    let mut local = Local { child, addr: String::new(), admin_key: None, startup: Vec::new(), lines: rx };
+    let stdout = local.child.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = tx.send(line);
@@ -35,7 +37,8 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> Local {
     });
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let line = rx
+        let line = local
+            .lines
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .expect("hookpost-local logs its address");
         if let Some(key) = line.strip_prefix("HOOKPOST_ADMIN_KEY=") {
@@ -43,7 +46,8 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> Local {
         }
         local.startup.push(line.clone());
         if let Some(at) = line.find("listening on http://") {
-            local.addr = line[at + "listening on http://".len()..].split_whitespace().next().unwrap().to_owned();
+            let rest = &line[at + "listening on http://".len()..];
+            local.addr = rest.chars().take_while(|c| c.is_ascii_digit() || matches!(c, '.' | ':')).collect();
             return local;
         }
     }
@@ -373,4 +377,82 @@ fn sigterm_lets_a_delivery_in_flight_finish_and_records_it() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(receiver.requests_for("evt_draining"), 1, "not sent again after the restart");
     signal_and_wait(local, "-TERM");
+}
+
+/// A whole session with hookpost-local logging JSON at debug level: every line is a JSON
+/// object with a timestamp; each request has its access line and each attempt its delivery
+/// line; and no secret it was given or made appears anywhere — tokens, portal sessions,
+/// signing secrets (rotated too), credentials, custom header values, the admin key.
+#[test]
+fn logs_say_what_happened_and_never_a_secret() {
+    let receiver = StdReceiver::start();
+    let admin = "admin-key-that-must-not-be-logged-7f3a";
+    let local = spawn(
+        &[],
+        &[
+            ("HOOKPOST_ADMIN_KEY", admin),
+            ("HOOKPOST_ALLOW_HTTP", "true"),
+            ("HOOKPOST_ALLOW_CIDRS", "127.0.0.0/8"),
+            ("HOOKPOST_LOG_FORMAT", "json"),
+            ("RUST_LOG", "debug"),
+        ],
+    );
+    let (_, body) = request(&local.addr, "POST", "/internal/v1/accounts", admin, r#"{"name":"Logs","plan":"pro"}"#);
+    let account = value(&body, "id");
+    let scopes = r#"{"scopes":["tasks.webhooks.read","tasks.webhooks.manage"]}"#;
+    let (_, body) = request(&local.addr, "POST", &format!("/internal/v1/accounts/{account}/tokens"), admin, scopes);
+    let token = value(&body, "token");
+    let (status, body) =
+        request(&local.addr, "POST", &format!("/internal/v1/accounts/{account}/portal-sessions"), admin, "{}");
+    assert_eq!(status, 201, "{body}");
+    let session = value(&body, "token");
+    let subscription = format!(
+        r#"{{"url":"http://{}/hook","headers":{{"x-api-key":"header-value-secret-91c2"}},
+            "authentication":{{"method":"basic","username":"svc","password":"basic-password-secret-44d0"}}}}"#,
+        receiver.addr
+    );
+    let (status, body) = request(&local.addr, "POST", "/api/v1/webhook-subscriptions", &token, &subscription);
+    assert_eq!(status, 201, "{body}");
+    let (sub, secret) = (value(&body, "id"), value(&body, "secret"));
+    let (_, body) =
+        request(&local.addr, "POST", &format!("/api/v1/webhook-subscriptions/{sub}/rotate-secret"), &session, "");
+    let rotated = value(&body, "secret");
+    let (status, _) = request(&local.addr, "GET", "/api/v1/me", &session, "");
+    assert_eq!(status, 200);
+    let event = format!(r#"{{"account_id":"{account}","event":"call.ended","event_id":"evt_logged","data":{{}}}}"#);
+    let (status, _) = request(&local.addr, "POST", "/internal/v1/events", admin, &event);
+    assert_eq!(status, 202);
+    receiver.wait_delivered("evt_logged", 30);
+    std::thread::sleep(Duration::from_millis(300));
+    let lines: Vec<String> = local.lines.try_iter().collect();
+    signal_and_wait(local, "-TERM");
+
+    for secret in [
+        admin,
+        token.as_str(),
+        session.as_str(),
+        &secret,
+        &rotated,
+        "header-value-secret-91c2",
+        "basic-password-secret-44d0",
+    ] {
+        let leaked: Vec<&String> = lines.iter().filter(|l| l.contains(secret)).collect();
+        assert!(leaked.is_empty(), "a secret in the logs: {leaked:?}");
+    }
+    let records: Vec<serde_json::Value> =
+        lines.iter().map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}"))).collect();
+    assert!(records.iter().all(|r| r["timestamp"].is_string() && r["level"].is_string()));
+    let created = records
+        .iter()
+        .find(|r| r["log"] == "request" && r["route"] == "/api/v1/webhook-subscriptions" && r["method"] == "POST")
+        .expect("an access line for the subscription's creation");
+    assert_eq!(created["status"], 201);
+    assert_eq!(created["account_id"], account.as_str());
+    assert!(created["duration_ms"].is_u64() && created["request_id"].is_string(), "{created}");
+    let delivered = records
+        .iter()
+        .find(|r| r["log"] == "delivery_attempt" && r["event_id"] == "evt_logged")
+        .expect("a line for the delivery attempt");
+    assert_eq!((delivered["status_code"].as_u64(), delivered["outcome"].as_str()), (Some(204), Some("delivered")));
+    assert_eq!((delivered["subscription_id"].as_str(), delivered["attempt"].as_u64()), (Some(sub.as_str()), Some(1)));
 }

@@ -21,6 +21,15 @@ pub async fn start_retrigger(
 ) -> Result<(), QueueError> {
     let task = DeliveryTask::retrigger(pending.account_id, pending.subscription_id, &pending.event_id, pending.id);
     let Err(err) = queue.enqueue(&task, Duration::ZERO).await else {
+        tracing::info!(
+            log = "retrigger",
+            failure_id = %pending.id,
+            account_id = %pending.account_id,
+            subscription_id = %pending.subscription_id,
+            event_id = %pending.event_id,
+            "failure {} retriggered",
+            pending.id
+        );
         return Ok(());
     };
     tracing::warn!(error = %err, failure_id = %pending.id, "the queue refused a retrigger; the record returns to inactive");

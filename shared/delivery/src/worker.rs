@@ -22,7 +22,7 @@ use hookpost_domain::delivery::{
     Attempt, AttemptKey, DeliveryBody, DeliveryTask, Outcome, RetrySchedule, TaskKind, AUTO_DISABLE_AFTER,
 };
 use hookpost_domain::event::Event;
-use hookpost_domain::failure::RetriggerOutcome;
+use hookpost_domain::failure::{Failure, RetriggerOutcome};
 use hookpost_domain::signing::signature_header;
 use hookpost_domain::subscription::{Authentication, DisabledReason, Subscription};
 use hookpost_domain::writes::{after_attempt, disabled_subscription, Retention, Write};
@@ -100,6 +100,22 @@ pub fn build_request(sub: &Subscription, event: &Event, now: Timestamp) -> Resul
         Authentication::Bearer { token } => headers.push(("authorization".to_owned(), format!("Bearer {token}"))),
     }
     Ok(OutgoingRequest { url: sub.url.clone(), headers, body: Bytes::from(body) })
+}
+
+/// The log line of a failure record written (by a worker, the dead-letter consumer or a
+/// publish to a disabled subscription).
+pub fn log_failure_recorded(failure: &Failure) {
+    tracing::info!(
+        log = "failure_recorded",
+        failure_id = %failure.id,
+        account_id = %failure.account_id,
+        subscription_id = %failure.subscription_id,
+        event_id = %failure.event_id,
+        reason = failure.reason.as_ref().map(ToString::to_string),
+        "failure record {} written for {}",
+        failure.id,
+        failure.event_id
+    );
 }
 
 /// Logs an auto-disable for operators, and counts it as a CloudWatch metric (embedded
@@ -206,6 +222,22 @@ impl Worker {
                 }
             }
         };
+        tracing::info!(
+            log = "delivery_attempt",
+            event_id = %event.event_id,
+            event = %event.event_type,
+            account_id = %sub.account_id,
+            subscription_id = %sub.id,
+            attempt = task.attempt,
+            outcome = if report.outcome.reason().is_none() { "delivered" } else { "failed" },
+            reason = report.outcome.reason().map(|r| r.to_string()),
+            status_code = report.outcome.status_code(),
+            duration_ms = report.duration_ms,
+            "delivery attempt {} of {} to subscription {}",
+            task.attempt,
+            event.event_id,
+            sub.id
+        );
         let attempt = Attempt {
             account_id: sub.account_id,
             subscription_id: sub.id,
@@ -287,7 +319,10 @@ impl Worker {
             Write::KeepEvent { event, expires_at } => {
                 self.store.put_event(event, *expires_at).await?;
             }
-            Write::RecordFailure { failure } => self.store.put_failure(failure).await?,
+            Write::RecordFailure { failure } => {
+                self.store.put_failure(failure).await?;
+                log_failure_recorded(failure);
+            }
             Write::CountExhausted { account_id, subscription_id, event_id, reason, at } => {
                 let counted = self
                     .store

@@ -144,8 +144,60 @@ fn init_tracing() {
         .and_then(|level| level.trim().parse::<LevelFilter>().ok())
         .unwrap_or(LevelFilter::INFO);
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let fmt = tracing_subscriber::fmt().with_max_level(level).without_time().with_ansi(false);
-    let _ = if json { fmt.json().flatten_event(true).try_init() } else { fmt.try_init() };
+    let fmt = tracing_subscriber::fmt().with_max_level(level).with_ansi(false);
+    // JSON lines carry their own timestamp; Lambda stamps plain text lines itself.
+    let _ = if json { fmt.json().flatten_event(true).try_init() } else { fmt.without_time().try_init() };
+}
+
+/// What the access log says of a request, read before its handler takes it.
+#[derive(Clone, Debug, Default)]
+pub struct RequestFacts {
+    pub method: String,
+    /// The route template (`/api/v1/webhook-subscriptions/{id}`), never the path: ids are
+    /// fields of their own and a path may carry anything a client sent.
+    pub route: String,
+    /// API Gateway's request id (hookpost-local makes one up).
+    pub request_id: Option<String>,
+    /// Lambda's request id, and the X-Ray trace id when tracing is on.
+    pub lambda_request_id: Option<String>,
+    pub trace_id: Option<String>,
+    /// The caller's account, when the authorizer established one.
+    pub account_id: Option<String>,
+}
+
+impl RequestFacts {
+    pub fn of(req: &Request) -> Self {
+        use lambda_http::RequestExt;
+        let mut facts = Self { method: req.method().to_string(), ..Self::default() };
+        if let Some(lambda_http::request::RequestContext::ApiGatewayV1(ctx)) = req.request_context_ref() {
+            facts.route = ctx.resource_path.clone().unwrap_or_default();
+            facts.request_id = ctx.request_id.clone();
+        }
+        if let Some(lambda) = req.lambda_context_ref() {
+            facts.lambda_request_id = Some(lambda.request_id.clone()).filter(|id| !id.is_empty());
+            facts.trace_id = lambda.xray_trace_id.clone().filter(|id| !id.is_empty());
+        }
+        facts.account_id = context::caller_of(req).map(|caller| caller.account_id.to_string());
+        facts
+    }
+
+    /// The access log's one line for this request.
+    pub fn log(&self, status: u16, elapsed: std::time::Duration) {
+        tracing::info!(
+            log = "request",
+            method = %self.method,
+            route = %self.route,
+            status,
+            duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            account_id = self.account_id.as_deref(),
+            request_id = self.request_id.as_deref(),
+            lambda_request_id = self.lambda_request_id.as_deref(),
+            trace_id = self.trace_id.as_deref(),
+            "{} {} {status}",
+            self.method,
+            self.route
+        );
+    }
 }
 
 /// A Lambda function's whole `main`: tracing (honouring `AWS_LAMBDA_LOG_LEVEL` and the JSON
@@ -157,9 +209,15 @@ where
 {
     init_tracing();
     let app = Arc::new(App::from_env().await?);
-    lambda_http::run(lambda_http::service_fn(move |req| {
+    lambda_http::run(lambda_http::service_fn(move |req: Request| {
+        let facts = RequestFacts::of(&req);
+        let started = std::time::Instant::now();
         let response = handler(Arc::clone(&app), req);
-        async move { Ok::<_, std::convert::Infallible>(response.await) }
+        async move {
+            let response = response.await;
+            facts.log(response.status().as_u16(), started.elapsed());
+            Ok::<_, std::convert::Infallible>(response)
+        }
     }))
     .await
 }
