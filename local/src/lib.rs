@@ -307,8 +307,10 @@ pub fn spawn_delivery(
                 _ = drain.wait_for(|draining| *draining) => return,
                 () = tokio::time::sleep(SWEEP_EVERY) => {}
             }
-            if let Err(err) = return_lost_retriggers(app.store.as_ref(), app.clock.now()).await {
-                tracing::warn!(error = %err, "sweeping lost retriggers failed");
+            match return_lost_retriggers(app.store.as_ref(), app.clock.now()).await {
+                Ok(0) => {}
+                Ok(returned) => tracing::info!(log = "sweep", returned, "swept lost retriggers"),
+                Err(err) => tracing::warn!(error = %err, "sweeping lost retriggers failed"),
             }
         }
     });

@@ -9,6 +9,6 @@ use serde_json::{json, Value};
 
 pub async fn handle(app: &App, _event: LambdaEvent<Value>) -> Result<Value, Error> {
     let returned = return_lost_retriggers(app.store.as_ref(), app.clock.now()).await.map_err(|e| e.to_string())?;
-    tracing::info!(returned, "swept lost retriggers");
+    tracing::info!(log = "sweep", returned, "swept lost retriggers");
     Ok(json!({"returned": returned}))
 }
