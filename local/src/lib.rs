@@ -350,6 +350,7 @@ pub async fn start_with_app(
     });
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(serve(listener, server, stopped));
+    prometheus();
     let (drain, draining) = watch::channel(false);
     let workers = spawn_delivery(&app, &delivery, workers, &draining);
     Ok(Running { addr, admin_key, app, delivery, stop, task, workers, drain })
@@ -454,7 +455,7 @@ impl Server {
         let started = std::time::Instant::now();
         let mut facts = RequestFacts { method: req.method().to_string(), ..RequestFacts::default() };
         let res = self.answer(req, &mut facts).await;
-        if !matches!(facts.route.as_str(), "/healthz" | "/readyz") {
+        if !matches!(facts.route.as_str(), "/healthz" | "/readyz" | "/metrics") {
             facts.log(res.status().as_u16(), started.elapsed());
         }
         res
@@ -469,6 +470,18 @@ impl Server {
         if method == "GET" && (path == "/healthz" || path == "/readyz") {
             facts.route.clone_from(&path);
             return self.probe(&path).await;
+        }
+        if method == "GET" && path == "/metrics" {
+            facts.route.clone_from(&path);
+            if let Delivery::InProcess(queue) = &self.delivery {
+                hookpost_delivery::metrics::queued_tasks(queue.len());
+            }
+            let mut res = hyper::Response::new(Full::new(Bytes::from(prometheus().render())));
+            res.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            return res;
         }
         // The resource first, as API Gateway finds it (literal segments before `{variables}`:
         // `.../webhook_failures/recover` is not a failure id), then the method on it.
@@ -540,6 +553,23 @@ impl Server {
         // (`MinimumCompressionSize`); API answers stay as the handlers wrote them.
         to_hyper(if route.guard == Guard::Public && gzip_ok { gzip(res) } else { res })
     }
+}
+
+/// The process's Prometheus recorder (installed once, on first use), whose text `/metrics`
+/// serves: the names of `hookpost_delivery::metrics`.
+pub fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .set_buckets(&[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 60.0, 600.0, 3600.0])
+            .expect("static buckets");
+        // Should another recorder be in place already (a test harness), /metrics still
+        // answers, from a recorder of its own.
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
 }
 
 /// Whether an `Accept-Encoding` value takes gzip (named, and not with `q=0`).

@@ -381,7 +381,7 @@ fn sigterm_lets_a_delivery_in_flight_finish_and_records_it() {
 
 /// A whole session with hookpost-local logging JSON at debug level: every line is a JSON
 /// object with a timestamp; each request has its access line and each attempt its delivery
-/// line; and no secret it was given or made appears anywhere — tokens, portal sessions,
+/// line; `/metrics` counts them in Prometheus text; and no secret it was given or made appears anywhere — tokens, portal sessions,
 /// signing secrets (rotated too), credentials, custom header values, the admin key.
 #[test]
 fn logs_say_what_happened_and_never_a_secret() {
@@ -424,6 +424,17 @@ fn logs_say_what_happened_and_never_a_secret() {
     assert_eq!(status, 202);
     receiver.wait_delivered("evt_logged", 30);
     std::thread::sleep(Duration::from_millis(300));
+    let (status, metrics) = request(&local.addr, "GET", "/metrics", "", "");
+    assert_eq!(status, 200);
+    for expected in [
+        "hookpost_events_published 1",
+        r#"hookpost_delivery_attempts{outcome="delivered",reason="none"} 1"#,
+        "hookpost_attempt_duration_seconds_count 1",
+        "hookpost_publish_to_delivery_seconds_count 1",
+        "hookpost_queued_tasks 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == expected), "/metrics has `{expected}`:\n{metrics}");
+    }
     let lines: Vec<String> = local.lines.try_iter().collect();
     signal_and_wait(local, "-TERM");
 

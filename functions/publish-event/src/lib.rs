@@ -101,6 +101,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                 tracing::warn!(error = %err, event_id = %stored.event_id, "could not mark the event fanned out");
             }
         }
+        hookpost_delivery::metrics::published();
         Reply::json(202, &json!({"event_id": stored.event_id, "subscriptions": stored.subscriptions}))
     })
     .await

@@ -1,6 +1,7 @@
 //! Delivery: the sender behind the destination guard, the Queue port and its adapters, and
 //! the worker step.
 
+pub mod metrics;
 pub mod queue;
 pub mod retrigger;
 pub mod sender;

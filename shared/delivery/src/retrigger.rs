@@ -30,6 +30,7 @@ pub async fn start_retrigger(
             "failure {} retriggered",
             pending.id
         );
+        crate::metrics::retriggered();
         return Ok(());
     };
     tracing::warn!(error = %err, failure_id = %pending.id, "the queue refused a retrigger; the record returns to inactive");

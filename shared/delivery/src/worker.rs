@@ -116,11 +116,11 @@ pub fn log_failure_recorded(failure: &Failure) {
         failure.id,
         failure.event_id
     );
+    crate::metrics::failure_recorded(failure.reason.as_ref());
 }
 
-/// Logs an auto-disable for operators, and counts it as a CloudWatch metric (embedded
-/// metric format) when running in Lambda.
-fn report_auto_disable(sub: &Subscription, reason: &Reason, at: Timestamp) {
+/// Logs an auto-disable for operators and counts it (`hookpost_subscriptions_auto_disabled`).
+fn report_auto_disable(sub: &Subscription, reason: &Reason) {
     tracing::warn!(
         operator_event = "subscription_auto_disabled",
         account_id = %sub.account_id,
@@ -130,22 +130,7 @@ fn report_auto_disable(sub: &Subscription, reason: &Reason, at: Timestamp) {
         "webhook subscription auto-disabled after {} failed events in a row",
         sub.consecutive_failures
     );
-    if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
-        let emf = serde_json::json!({
-            "_aws": {
-                "Timestamp": at.unix() * 1000,
-                "CloudWatchMetrics": [{
-                    "Namespace": "hookpost",
-                    "Dimensions": [[]],
-                    "Metrics": [{"Name": "SubscriptionsAutoDisabled", "Unit": "Count"}],
-                }],
-            },
-            "SubscriptionsAutoDisabled": 1,
-            "account_id": sub.account_id,
-            "subscription_id": sub.id,
-        });
-        println!("{emf}");
-    }
+    crate::metrics::auto_disabled();
 }
 
 impl Worker {
@@ -238,6 +223,9 @@ impl Worker {
             event.event_id,
             sub.id
         );
+        let since_publish = (task.attempt == 1 && report.outcome.reason().is_none())
+            .then(|| (now.unix() - event.created_at.unix()).max(0) as f64);
+        crate::metrics::attempt(report.outcome.reason().as_ref(), report.duration_ms, since_publish);
         let attempt = Attempt {
             account_id: sub.account_id,
             subscription_id: sub.id,
@@ -329,9 +317,7 @@ impl Worker {
                     .record_exhausted(*account_id, *subscription_id, event_id, reason, *at, AUTO_DISABLE_AFTER)
                     .await;
                 match counted {
-                    Ok(exhausted) if exhausted.disabled_now => {
-                        report_auto_disable(&exhausted.subscription, reason, *at)
-                    }
+                    Ok(exhausted) if exhausted.disabled_now => report_auto_disable(&exhausted.subscription, reason),
                     Ok(_) | Err(StoreError::NotFound) => {}
                     Err(err) => return Err(err.into()),
                 }

@@ -103,6 +103,29 @@ impl Reason {
     }
 }
 
+impl Reason {
+    /// The reason's code without its detail (`http_status`, not `http_status: 500`): a
+    /// bounded set, fit for a metric's label.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::HttpStatus(_) => "http_status",
+            Self::RedirectBlocked(_) => "redirect_blocked",
+            Self::Timeout => "timeout",
+            Self::ConnectionRefused => "connection_refused",
+            Self::DnsError => "dns_error",
+            Self::TlsError => "tls_error",
+            Self::BlockedDestination(_) => "blocked_destination",
+            Self::ConnectionReset => "connection_reset",
+            Self::InvalidResponse => "invalid_response",
+            Self::SubscriptionDisabled => "subscription_disabled",
+            Self::SubscriptionDeleted => "subscription_deleted",
+            Self::EventExpired => "event_expired",
+            Self::DeliveryError => "delivery_error",
+            Self::RetriggerLost => "retrigger_lost",
+        }
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -165,6 +188,7 @@ mod tests {
             assert_eq!(Reason::parse(&text).as_ref(), Some(reason));
             let head = spelled.split('<').next().unwrap();
             assert!(text.starts_with(head), "{text} vs {spelled}");
+            assert_eq!(text.split(':').next(), Some(reason.code()), "the code is the text before any detail");
             let json = serde_json::to_string(reason).unwrap();
             assert_eq!(serde_json::from_str::<Reason>(&json).unwrap(), *reason);
         }

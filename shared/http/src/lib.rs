@@ -149,6 +149,28 @@ fn init_tracing() {
     let _ = if json { fmt.json().flatten_event(true).try_init() } else { fmt.without_time().try_init() };
 }
 
+/// For the functions that record metrics (`hookpost_delivery::metrics`): installs the
+/// CloudWatch embedded-metric-format recorder (namespace `hookpost`) and returns what to
+/// run after each invocation: one metric document on stdout, which CloudWatch turns into
+/// metrics (no API call, no latency). A function that records none leaves it out, and its
+/// binary stays without the recorder's code.
+pub fn cloudwatch_metrics() -> impl Fn() + Clone + Send + Sync + 'static {
+    let collector = match metrics_cloudwatch_embedded::Builder::new().cloudwatch_namespace("hookpost").init() {
+        Ok(collector) => Some(collector),
+        Err(err) => {
+            tracing::warn!(error = %err, "metrics are off: the recorder could not be installed");
+            None
+        }
+    };
+    move || {
+        if let Some(collector) = collector {
+            if let Err(err) = collector.flush(std::io::stdout()) {
+                tracing::warn!(error = %err, "writing the metrics failed");
+            }
+        }
+    }
+}
+
 /// What the access log says of a request, read before its handler takes it.
 #[derive(Clone, Debug, Default)]
 pub struct RequestFacts {
@@ -208,14 +230,27 @@ where
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
     init_tracing();
+    serve_with(|| {}, handler).await
+}
+
+/// [`serve`], running `after_each` once each request is answered (the metrics' flush).
+/// Tracing is set up first by the public entry points.
+async fn serve_with<H, F, Fut>(after_each: H, handler: F) -> Result<(), lambda_http::Error>
+where
+    H: Fn() + Clone + Send + Sync + 'static,
+    F: Fn(Arc<App>, Request) -> Fut,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
     let app = Arc::new(App::from_env().await?);
     lambda_http::run(lambda_http::service_fn(move |req: Request| {
         let facts = RequestFacts::of(&req);
         let started = std::time::Instant::now();
         let response = handler(Arc::clone(&app), req);
+        let after_each = after_each.clone();
         async move {
             let response = response.await;
             facts.log(response.status().as_u16(), started.elapsed());
+            after_each();
             Ok::<_, std::convert::Infallible>(response)
         }
     }))
@@ -233,11 +268,51 @@ where
     Fut: Future<Output = Result<R, lambda_http::Error>>,
 {
     init_tracing();
+    serve_events_with(|| {}, handler).await
+}
+
+async fn serve_events_with<H, E, R, F, Fut>(after_each: H, handler: F) -> Result<(), lambda_http::Error>
+where
+    H: Fn() + Clone + Send + Sync + 'static,
+    E: serde::de::DeserializeOwned,
+    R: Serialize,
+    F: Fn(Arc<App>, lambda_http::LambdaEvent<E>) -> Fut,
+    Fut: Future<Output = Result<R, lambda_http::Error>>,
+{
     let app = Arc::new(App::from_env().await?);
     lambda_http::lambda_runtime::run(lambda_http::service_fn(move |event: lambda_http::LambdaEvent<E>| {
-        handler(Arc::clone(&app), event)
+        let handled = handler(Arc::clone(&app), event);
+        let after_each = after_each.clone();
+        async move {
+            let result = handled.await;
+            after_each();
+            result
+        }
     }))
     .await
+}
+
+/// [`serve`] for a function that records metrics: CloudWatch embedded metric format,
+/// flushed after each request.
+pub async fn serve_measured<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Arc<App>, Request) -> Fut,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    init_tracing();
+    serve_with(cloudwatch_metrics(), handler).await
+}
+
+/// [`serve_events`] for a function that records metrics.
+pub async fn serve_events_measured<E, R, F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    E: serde::de::DeserializeOwned,
+    R: Serialize,
+    F: Fn(Arc<App>, lambda_http::LambdaEvent<E>) -> Fut,
+    Fut: Future<Output = Result<R, lambda_http::Error>>,
+{
+    init_tracing();
+    serve_events_with(cloudwatch_metrics(), handler).await
 }
 
 /// What a route demands of its caller, in SPEC §1's order after authentication.
