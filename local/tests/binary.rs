@@ -237,6 +237,23 @@ impl StdReceiver {
     }
 }
 
+/// An account with a read-and-manage token and one subscription to `receiver`'s `/hook`:
+/// (account id, token, subscription id).
+fn customer(local: &Local, admin: &str, receiver: &StdReceiver) -> (String, String, String) {
+    let (status, body) =
+        request(&local.addr, "POST", "/internal/v1/accounts", admin, r#"{"name":"Acme","plan":"pro"}"#);
+    assert_eq!(status, 201, "{body}");
+    let account = value(&body, "id");
+    let scopes = r#"{"scopes":["tasks.webhooks.read","tasks.webhooks.manage"]}"#;
+    let (_, body) = request(&local.addr, "POST", &format!("/internal/v1/accounts/{account}/tokens"), admin, scopes);
+    let token = value(&body, "token");
+    let subscription = format!(r#"{{"url":"http://{}/hook"}}"#, receiver.addr);
+    let (status, body) = request(&local.addr, "POST", "/api/v1/webhook-subscriptions", &token, &subscription);
+    assert_eq!(status, 201, "{body}");
+    let sub = value(&body, "id");
+    (account, token, sub)
+}
+
 fn value(body: &str, field: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("JSON: {body}"));
     v[field].as_str().unwrap_or_else(|| panic!("{field} in {body}")).to_owned()
@@ -263,15 +280,7 @@ fn a_kill_9_loses_no_accepted_event() {
     let args = ["--dynamodb-endpoint", endpoint.as_str()];
     let mut local = spawn(&args, &env);
     assert!(local.startup.iter().any(|l| l.contains("deliveries queued on SQS")), "{:?}", local.startup);
-    let (status, body) = request(&local.addr, "POST", "/internal/v1/accounts", "k", r#"{"name":"Crash","plan":"pro"}"#);
-    assert_eq!(status, 201, "{body}");
-    let account = value(&body, "id");
-    let scopes = r#"{"scopes":["tasks.webhooks.read","tasks.webhooks.manage"]}"#;
-    let (_, body) = request(&local.addr, "POST", &format!("/internal/v1/accounts/{account}/tokens"), "k", scopes);
-    let token = value(&body, "token");
-    let subscription = format!(r#"{{"url":"http://{}/hook"}}"#, receiver.addr);
-    let (status, body) = request(&local.addr, "POST", "/api/v1/webhook-subscriptions", &token, &subscription);
-    assert_eq!(status, 201, "{body}");
+    let (account, _, _) = customer(&local, "k", &receiver);
     let publish = |local: &Local, id: &str| {
         let event = format!(r#"{{"account_id":"{account}","event":"call.ended","event_id":"{id}","data":{{}}}}"#);
         let (status, body) = request(&local.addr, "POST", "/internal/v1/events", "k", &event);
@@ -338,15 +347,7 @@ fn sigterm_lets_a_delivery_in_flight_finish_and_records_it() {
     ];
     let args = ["--dynamodb-endpoint", endpoint.as_str()];
     let mut local = spawn(&args, &env);
-    let (_, body) = request(&local.addr, "POST", "/internal/v1/accounts", "k", r#"{"name":"Drain","plan":"pro"}"#);
-    let account = value(&body, "id");
-    let scopes = r#"{"scopes":["tasks.webhooks.read","tasks.webhooks.manage"]}"#;
-    let (_, body) = request(&local.addr, "POST", &format!("/internal/v1/accounts/{account}/tokens"), "k", scopes);
-    let token = value(&body, "token");
-    let subscription = format!(r#"{{"url":"http://{}/hook"}}"#, receiver.addr);
-    let (status, body) = request(&local.addr, "POST", "/api/v1/webhook-subscriptions", &token, &subscription);
-    assert_eq!(status, 201, "{body}");
-    let sub = value(&body, "id");
+    let (account, token, sub) = customer(&local, "k", &receiver);
     let event = format!(r#"{{"account_id":"{account}","event":"call.ended","event_id":"evt_draining","data":{{}}}}"#);
     let (status, body) = request(&local.addr, "POST", "/internal/v1/events", "k", &event);
     assert_eq!(status, 202, "{body}");

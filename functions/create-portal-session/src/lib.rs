@@ -7,7 +7,8 @@
 
 use hookpost_domain::input::Fields;
 use hookpost_domain::token::{
-    generate, hash_pat, validate_user_id, Token, TokenKind, DEFAULT_PORTAL_SESSION_MINUTES, MAX_PORTAL_SESSION_MINUTES,
+    generate, hash_pat, read_scopes, validate_user_id, Token, TokenKind, DEFAULT_PORTAL_SESSION_MINUTES,
+    MAX_PORTAL_SESSION_MINUTES,
 };
 use hookpost_domain::{ApiError, Scope, TokenId};
 use hookpost_http::parse::{account_id, json_body};
@@ -24,25 +25,10 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             _ => json_body(&req)?,
         };
         let mut fields = Fields::from_value(body)?;
-        let mut scopes = Vec::new();
-        match fields.opt_string_array("scopes") {
-            None => {}
-            Some(names) if names.is_empty() => {
-                fields.issue("scopes", format!("must name at least one of {}", Scope::choices()));
-            }
-            Some(names) => {
-                for (i, name) in names.iter().enumerate() {
-                    match Scope::parse(name) {
-                        Some(scope) if !scopes.contains(&scope) => scopes.push(scope),
-                        Some(_) => {}
-                        None => fields.issue(&format!("scopes[{i}]"), format!("must be one of {}", Scope::choices())),
-                    }
-                }
-            }
-        }
-        if scopes.is_empty() {
-            scopes = vec![Scope::WebhooksRead, Scope::WebhooksManage];
-        }
+        let scopes = match read_scopes(&mut fields) {
+            Some(scopes) => scopes,
+            None => vec![Scope::WebhooksRead, Scope::WebhooksManage],
+        };
         let user_id = fields.opt_string("user_id");
         if let Some(Err(msg)) = user_id.as_deref().map(validate_user_id) {
             fields.issue("user_id", msg);

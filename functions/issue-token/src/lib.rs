@@ -2,8 +2,10 @@
 //! → 201 with the token in plaintext, this once. Only its SHA-256 is stored.
 
 use hookpost_domain::input::Fields;
-use hookpost_domain::token::{generate_pat, hash_pat, validate_user_id, Token, TokenKind, MAX_EXPIRES_IN_DAYS};
-use hookpost_domain::{ApiError, Scope, TokenId};
+use hookpost_domain::token::{
+    generate_pat, hash_pat, read_scopes, validate_user_id, Token, TokenKind, MAX_EXPIRES_IN_DAYS,
+};
+use hookpost_domain::{ApiError, TokenId};
 use hookpost_http::parse::{account_id, json_body};
 use hookpost_http::{App, Reply};
 use lambda_http::{Body, Request, Response};
@@ -13,23 +15,11 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     app.respond_internal(async {
         let account = account_id(&req)?;
         let mut fields = Fields::from_value(json_body(&req)?)?;
-        let mut scopes = Vec::new();
-        match fields.opt_string_array("scopes") {
-            None if !fields.has_issues() => fields.issue("scopes", "is required"),
-            None => {}
-            Some(names) if names.is_empty() => {
-                fields.issue("scopes", format!("must name at least one of {}", Scope::choices()));
-            }
-            Some(names) => {
-                for (i, name) in names.iter().enumerate() {
-                    match Scope::parse(name) {
-                        Some(scope) if !scopes.contains(&scope) => scopes.push(scope),
-                        Some(_) => {}
-                        None => fields.issue(&format!("scopes[{i}]"), format!("must be one of {}", Scope::choices())),
-                    }
-                }
-            }
+        let scopes = read_scopes(&mut fields);
+        if scopes.is_none() && !fields.has_issues() {
+            fields.issue("scopes", "is required");
         }
+        let scopes = scopes.unwrap_or_default();
         let user_id = fields.opt_string("user_id");
         if let Some(Err(msg)) = user_id.as_deref().map(validate_user_id) {
             fields.issue("user_id", msg);

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::account::{Plan, Scope};
 use crate::ids::{AccountId, TokenId};
+use crate::input::Fields;
 use crate::time::Timestamp;
 
 pub const PAT_PREFIX: &str = "hp_pat_";
@@ -127,6 +128,24 @@ impl Caller {
     pub fn has_scope(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope)
     }
+}
+
+/// The `scopes` field of a token or session request: a non-empty list of known scope
+/// names (a repeat counts once). `None` when it is absent; a problem is noted in `fields`.
+pub fn read_scopes(fields: &mut Fields) -> Option<Vec<Scope>> {
+    let names = fields.opt_string_array("scopes")?;
+    if names.is_empty() {
+        fields.issue("scopes", format!("must name at least one of {}", Scope::choices()));
+    }
+    let mut scopes = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        match Scope::parse(name) {
+            Some(scope) if !scopes.contains(&scope) => scopes.push(scope),
+            Some(_) => {}
+            None => fields.issue(&format!("scopes[{i}]"), format!("must be one of {}", Scope::choices())),
+        }
+    }
+    Some(scopes)
 }
 
 /// A user id given at token issue: 1–200 visible characters.
