@@ -171,7 +171,10 @@ fn is_aws_dynamodb(endpoint: &str) -> bool {
 /// `HOOKPOST_SQS_ENDPOINT`, else at the DynamoDB endpoint), in-process otherwise.
 pub async fn open_delivery(config: &Config) -> Result<Delivery, String> {
     let Some(dynamodb) = &config.dynamodb_endpoint else {
-        return Ok(Delivery::InProcess(Arc::new(InProcessQueue::new(VISIBILITY_TIMEOUT))));
+        return Ok(Delivery::InProcess(Arc::new(InProcessQueue::with_capacity(
+            VISIBILITY_TIMEOUT,
+            config.queue_capacity,
+        ))));
     };
     let endpoint = config.sqs_endpoint.clone().or_else(|| (!is_aws_dynamodb(dynamodb)).then(|| dynamodb.clone()));
     let aws = hookpost_store::dynamo::aws_config(endpoint.as_deref()).await;
@@ -474,7 +477,7 @@ impl Server {
         if method == "GET" && path == "/metrics" {
             facts.route.clone_from(&path);
             if let Delivery::InProcess(queue) = &self.delivery {
-                hookpost_delivery::metrics::queued_tasks(queue.len());
+                hookpost_delivery::metrics::queued_tasks(queue.len(), queue.capacity());
             }
             let mut res = hyper::Response::new(Full::new(Bytes::from(prometheus().render())));
             res.headers_mut().insert(

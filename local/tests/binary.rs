@@ -468,3 +468,43 @@ fn logs_say_what_happened_and_never_a_secret() {
     assert_eq!((delivered["status_code"].as_u64(), delivered["outcome"].as_str()), (Some(204), Some("delivered")));
     assert_eq!((delivered["subscription_id"].as_str(), delivered["attempt"].as_u64()), (Some(sub.as_str()), Some(1)));
 }
+
+/// In memory, the delivery queue is bounded: past `HOOKPOST_QUEUE_CAPACITY` tasks a publish
+/// answers 503 `unavailable` with `Retry-After` instead of growing, and `/metrics` shows
+/// the queue against its bound.
+#[test]
+fn a_full_queue_refuses_new_work_with_a_503() {
+    let receiver = StdReceiver::start();
+    let local = spawn(
+        &[],
+        &[
+            ("HOOKPOST_ADMIN_KEY", "k"),
+            ("HOOKPOST_ALLOW_HTTP", "true"),
+            ("HOOKPOST_ALLOW_CIDRS", "127.0.0.0/8"),
+            // The first attempt a minute away: the task stays queued.
+            ("HOOKPOST_RETRY_SCHEDULE", "60"),
+            ("HOOKPOST_QUEUE_CAPACITY", "1"),
+        ],
+    );
+    let (account, _, _) = customer(&local, "k", &receiver);
+    let event = format!(r#"{{"account_id":"{account}","event":"call.ended","data":{{}}}}"#);
+    let (status, body) = request(&local.addr, "POST", "/internal/v1/events", "k", &event);
+    assert_eq!(status, 202, "{body}");
+    let mut stream = TcpStream::connect(&local.addr).unwrap();
+    write!(
+        stream,
+        "POST /internal/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{event}",
+        event.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("retry-after:"), "{answer}");
+    assert!(answer.contains(r#""error":"unavailable""#), "{answer}");
+    let (_, metrics) = request(&local.addr, "GET", "/metrics", "", "");
+    for expected in ["hookpost_queued_tasks 1", "hookpost_queue_capacity 1"] {
+        assert!(metrics.lines().any(|l| l == expected), "`{expected}` in:\n{metrics}");
+    }
+    signal_and_wait(local, "-TERM");
+}

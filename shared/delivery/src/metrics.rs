@@ -13,6 +13,7 @@ pub const FAILURE_RECORDS: &str = "hookpost_failure_records";
 pub const AUTO_DISABLES: &str = "hookpost_subscriptions_auto_disabled";
 pub const RETRIGGERS: &str = "hookpost_retriggers";
 pub const QUEUED_TASKS: &str = "hookpost_queued_tasks";
+pub const QUEUE_CAPACITY: &str = "hookpost_queue_capacity";
 
 /// An event accepted (answered 202).
 pub fn published() {
@@ -47,8 +48,9 @@ pub fn retriggered() {
     metrics::counter!(RETRIGGERS).increment(1);
 }
 
-/// hookpost-local's in-process queue: tasks waiting or being worked.
-pub fn queued_tasks(n: usize) {
-    #[allow(clippy::cast_precision_loss)]
+/// hookpost-local's in-process queue: tasks waiting or being worked, and its bound.
+#[allow(clippy::cast_precision_loss)]
+pub fn queued_tasks(n: usize, capacity: usize) {
     metrics::gauge!(QUEUED_TASKS).set(n as f64);
+    metrics::gauge!(QUEUE_CAPACITY).set(capacity as f64);
 }

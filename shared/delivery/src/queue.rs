@@ -53,16 +53,31 @@ struct State {
     next_id: u64,
 }
 
-/// The queue of `hookpost-local`: delayed tasks in memory, leases with a visibility timeout.
+/// The queue of `hookpost-local`: delayed tasks in memory, leases with a visibility timeout,
+/// and a bound on new work: past `capacity` tasks, a fan-out or a retrigger is refused (the
+/// publish answers 503 `unavailable` with `Retry-After`) instead of memory growing without
+/// end. A retry of a delivery already accepted is always taken: refusing it would lose it.
 pub struct InProcessQueue {
     state: Mutex<State>,
     ready: Notify,
     visibility: Duration,
+    capacity: usize,
 }
+
+/// hookpost-local's default bound (`HOOKPOST_QUEUE_CAPACITY`).
+pub const DEFAULT_CAPACITY: usize = 100_000;
 
 impl InProcessQueue {
     pub fn new(visibility: Duration) -> Self {
-        Self { state: Mutex::new(State::default()), ready: Notify::new(), visibility }
+        Self::with_capacity(visibility, DEFAULT_CAPACITY)
+    }
+
+    pub fn with_capacity(visibility: Duration, capacity: usize) -> Self {
+        Self { state: Mutex::new(State::default()), ready: Notify::new(), visibility, capacity: capacity.max(1) }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -133,13 +148,31 @@ impl InProcessQueue {
 #[async_trait]
 impl Queue for InProcessQueue {
     async fn enqueue(&self, task: &DeliveryTask, delay: Duration) -> Result<(), QueueError> {
+        self.enqueue_all(std::slice::from_ref(task), delay).await
+    }
+
+    /// All or none: a fan-out that would pass the bound is refused whole.
+    async fn enqueue_all(&self, tasks: &[DeliveryTask], delay: Duration) -> Result<(), QueueError> {
         let mut state = self.lock();
-        state.next_id += 1;
-        let id = state.next_id;
-        state.tasks.insert(id, task.clone());
-        state.waiting.push(Reverse((Instant::now() + delay, id)));
+        let new_work = tasks.iter().filter(|t| t.attempt <= 1).count();
+        if new_work > 0 && state.tasks.len() + new_work > self.capacity {
+            return Err(QueueError(format!(
+                "the in-process queue holds {} tasks, its bound is {}",
+                state.tasks.len(),
+                self.capacity
+            )));
+        }
+        let due = Instant::now() + delay;
+        for task in tasks {
+            state.next_id += 1;
+            let id = state.next_id;
+            state.tasks.insert(id, task.clone());
+            state.waiting.push(Reverse((due, id)));
+        }
         drop(state);
-        self.ready.notify_one();
+        for _ in tasks {
+            self.ready.notify_one();
+        }
         Ok(())
     }
 }
@@ -235,6 +268,18 @@ mod tests {
         let again = q.receive().await;
         assert!(start.elapsed() >= Duration::from_secs(2) && start.elapsed() < Duration::from_secs(30));
         q.ack(again);
+    }
+
+    #[tokio::test]
+    async fn new_work_past_the_bound_is_refused_whole_and_retries_are_always_taken() {
+        let q = InProcessQueue::with_capacity(Duration::from_secs(30), 3);
+        assert!(q.enqueue_all(&[task(1), task(1)], Duration::ZERO).await.is_ok());
+        assert!(q.enqueue_all(&[task(1), task(1)], Duration::ZERO).await.is_err(), "2 + 2 > 3: none is taken");
+        assert_eq!(q.len(), 2);
+        assert!(q.enqueue(&task(1), Duration::ZERO).await.is_ok());
+        assert!(q.enqueue(&task(1), Duration::ZERO).await.is_err());
+        assert!(q.enqueue(&task(2), Duration::ZERO).await.is_ok(), "a retry of accepted work");
+        assert_eq!(q.len(), 4);
     }
 
     #[tokio::test]

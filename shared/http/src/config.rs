@@ -37,6 +37,9 @@ pub struct Config {
     /// task stays hidden before another worker may take it — what a task whose worker died
     /// waits before it is handed out again.
     pub queue_visibility_secs: u32,
+    /// `HOOKPOST_QUEUE_CAPACITY` (hookpost-local in memory, default 100,000): the most
+    /// delivery tasks its in-process queue holds; past it a publish answers 503.
+    pub queue_capacity: usize,
     /// `HOOKPOST_PORTAL_*` and `HOOKPOST_PUBLIC_BASE_URL`: the customer portal's branding,
     /// who may frame it, and the base of its magic links.
     pub portal: PortalSettings,
@@ -64,6 +67,7 @@ impl Default for Config {
             queue_url: None,
             sqs_endpoint: None,
             queue_visibility_secs: DEFAULT_QUEUE_VISIBILITY_SECS,
+            queue_capacity: hookpost_delivery::queue::DEFAULT_CAPACITY,
             portal: PortalSettings::default(),
         }
     }
@@ -131,6 +135,14 @@ impl Config {
                         "HOOKPOST_QUEUE_VISIBILITY_SECONDS must be {MIN_QUEUE_VISIBILITY_SECS} to {MAX_QUEUE_VISIBILITY_SECS}, got `{v}`"
                     )
                 })?;
+        }
+        if let Some(v) = get("HOOKPOST_QUEUE_CAPACITY") {
+            config.queue_capacity = v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=10_000_000).contains(n))
+                .ok_or_else(|| format!("HOOKPOST_QUEUE_CAPACITY must be 1 to 10000000, got `{v}`"))?;
         }
         let set = |name: &str| get(name).filter(|v| !v.trim().is_empty());
         let named = |name: &str, e: String| format!("{name} {e}");
@@ -256,6 +268,8 @@ mod tests {
         assert!(config(&[("HOOKPOST_QUEUE_VISIBILITY_SECONDS", "19")]).is_err());
         assert!(config(&[("HOOKPOST_QUEUE_VISIBILITY_SECONDS", "43201")]).is_err());
         assert!(config(&[("HOOKPOST_PORTAL_ACCENT_COLOR", "red")]).is_err());
+        assert!(config(&[("HOOKPOST_QUEUE_CAPACITY", "0")]).is_err());
+        assert_eq!(config(&[("HOOKPOST_QUEUE_CAPACITY", "5")]).unwrap().queue_capacity, 5);
         assert!(config(&[("HOOKPOST_PORTAL_LOGO_URL", "http://cdn.example/logo.png")]).is_err());
         assert!(config(&[("HOOKPOST_PORTAL_FRAME_ANCESTORS", "* ; script-src *")]).is_err());
         assert!(config(&[("HOOKPOST_PUBLIC_BASE_URL", "ftp://x")]).is_err());

@@ -39,6 +39,15 @@ struct State {
     /// Per subscription, the events counted in `consecutive_failures` (see
     /// `DeliveryStore::record_exhausted`); cleared with the counter.
     exhausted_events: HashMap<(AccountId, SubscriptionId), HashSet<String>>,
+    /// What expires when, as DynamoDB's TTL would remove it: events and attempts, earliest
+    /// first (with a sequence number, so two at the same second both stay listed).
+    expiring: BTreeMap<(Timestamp, u64), Expiring>,
+    next_expiring: u64,
+}
+
+enum Expiring {
+    Event((AccountId, String)),
+    Attempt((AccountId, SubscriptionId, Timestamp, AttemptKey)),
 }
 
 struct AccountRow {
@@ -63,6 +72,29 @@ impl MemoryStore {
 }
 
 impl State {
+    /// Notes that `item` expires at `at`, and removes what expired before `now`: the store
+    /// has no clock of its own, so the time is the writing operation's. Without it a
+    /// long-running hookpost-local keeps every attempt and event ever made.
+    fn expire(&mut self, item: Expiring, at: Timestamp, now: Timestamp) {
+        self.next_expiring += 1;
+        let seq = self.next_expiring;
+        self.expiring.insert((at, seq), item);
+        while let Some(entry) = self.expiring.first_entry() {
+            // Strictly past, as DynamoDB's TTL: an item is never gone before its time.
+            if entry.key().0 >= now {
+                break;
+            }
+            match entry.remove() {
+                Expiring::Event(key) => {
+                    self.events.remove(&key);
+                }
+                Expiring::Attempt(key) => {
+                    self.attempts.remove(&key);
+                }
+            }
+        }
+    }
+
     fn account_mut(&mut self, id: AccountId) -> Result<&mut AccountRow, StoreError> {
         self.accounts.get_mut(&id).ok_or(StoreError::NotFound)
     }
@@ -283,13 +315,14 @@ impl RateLimitStore for MemoryStore {
 
 #[async_trait]
 impl DeliveryStore for MemoryStore {
-    async fn put_event(&self, event: &Event, _expires_at: Timestamp) -> Result<Option<Event>, StoreError> {
+    async fn put_event(&self, event: &Event, expires_at: Timestamp) -> Result<Option<Event>, StoreError> {
         let mut state = self.lock();
         let key = (event.account_id, event.event_id.clone());
         if let Some(existing) = state.events.get(&key) {
             return Ok(Some(existing.clone()));
         }
-        state.events.insert(key, event.clone());
+        state.events.insert(key.clone(), event.clone());
+        state.expire(Expiring::Event(key), expires_at, event.created_at);
         Ok(None)
     }
 
@@ -397,9 +430,11 @@ impl DeliveryStore for MemoryStore {
             .collect())
     }
 
-    async fn record_attempt(&self, attempt: &Attempt, _expires_at: Timestamp) -> Result<(), StoreError> {
+    async fn record_attempt(&self, attempt: &Attempt, expires_at: Timestamp) -> Result<(), StoreError> {
         let key = (attempt.account_id, attempt.subscription_id, attempt.attempted_at, attempt.log_key);
-        self.lock().attempts.insert(key, attempt.clone());
+        let mut state = self.lock();
+        state.attempts.insert(key, attempt.clone());
+        state.expire(Expiring::Attempt(key), expires_at, attempt.attempted_at);
         Ok(())
     }
 
@@ -473,5 +508,63 @@ impl DeliveryStore for MemoryStore {
             row.active_subscriptions = row.active_subscriptions.saturating_sub(1);
         }
         Ok(Exhausted { subscription, disabled_now })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Timestamp = Timestamp::from_unix(1_800_000_000);
+
+    fn event(account: AccountId, id: &str, at: Timestamp) -> Event {
+        Event {
+            account_id: account,
+            event_id: id.to_owned(),
+            event_type: "call.ended".into(),
+            channel_id: None,
+            data: "{}".into(),
+            created_at: at,
+            subscriptions: 1,
+            fanned_out: false,
+        }
+    }
+
+    fn attempt(account: AccountId, sub: SubscriptionId, at: Timestamp, nanos: u64) -> Attempt {
+        Attempt {
+            account_id: account,
+            subscription_id: sub,
+            event_id: format!("evt_{nanos}"),
+            event_type: "call.ended".into(),
+            attempt: 1,
+            status_code: Some(204),
+            reason: None,
+            duration_ms: 3,
+            response_excerpt: None,
+            test: false,
+            attempted_at: at,
+            log_key: AttemptKey { nanos, nonce: 1 },
+        }
+    }
+
+    /// DynamoDB's TTL removes events and attempts once their retention ends; the memory
+    /// store does too, so a long-running hookpost-local does not keep everything.
+    #[tokio::test]
+    async fn events_and_attempts_leave_when_their_retention_ends() {
+        let store = MemoryStore::new();
+        let (acc, sub) = (AccountId::new(), SubscriptionId::new());
+        store.put_event(&event(acc, "evt_old", T), T.plus_days(1)).await.unwrap();
+        store.record_attempt(&attempt(acc, sub, T, 1), T.plus_days(1)).await.unwrap();
+        let later = T.plus_days(1).plus_seconds(-1);
+        store.record_attempt(&attempt(acc, sub, later, 2), later.plus_days(1)).await.unwrap();
+        assert!(store.get_event(acc, "evt_old").await.unwrap().is_some(), "not yet");
+        assert_eq!(store.list_attempts(acc, sub, 10, 0).await.unwrap().total, 2);
+
+        let next_day = T.plus_days(1).plus_seconds(1);
+        store.put_event(&event(acc, "evt_new", next_day), next_day.plus_days(1)).await.unwrap();
+        assert!(store.get_event(acc, "evt_old").await.unwrap().is_none(), "the old event expired");
+        let left = store.list_attempts(acc, sub, 10, 0).await.unwrap();
+        assert_eq!(left.items.iter().map(|a| a.event_id.as_str()).collect::<Vec<_>>(), ["evt_2"]);
+        assert!(store.get_event(acc, "evt_new").await.unwrap().is_some());
     }
 }
