@@ -26,6 +26,14 @@ impl Child {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Its resident memory in MiB (`VmRSS` from /proc; `None` where there is no /proc).
+    pub fn resident_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let kib: f64 =
+            status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+        Some(kib / 1024.0)
+    }
 }
 
 impl Drop for Child {
