@@ -186,6 +186,8 @@ class Journey:
                 self.local.kill()
             self.receiver.server.shutdown()
             self.local_log.close()
+            # The browser profile is tens of MB; the server's log stays for a failed run.
+            shutil.rmtree(os.path.join(self.workdir, "chromium"), ignore_errors=True)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -412,6 +414,7 @@ def main():
         journey.run()
     finally:
         journey.close()
+    shutil.rmtree(journey.workdir, ignore_errors=True)
     log(f"portal journey passed in headless Chromium; {len(journey.shots)} screenshots in {args.out}")
 
 

@@ -173,6 +173,8 @@ def run(name, steps, out_dir):
                 f"after:\n{commands}\nREADME says:\n  {expected}\nprinted:\n  {actual}"
             )
         checked += 1
+    # Kept only when something failed, to read; a passing run leaves nothing behind.
+    shutil.rmtree(out_dir, ignore_errors=True)
     print(f"{name}: {len(steps)} steps run verbatim, {checked} answers as documented")
 
 
