@@ -678,6 +678,15 @@ class Harness:
         expect(gw.call("DELETE", f"/internal/v1/accounts/{account['id']}/tokens/{session['id']}"), 204, "revoke the session")
         expect(gw.call("GET", "/api/v1/me", bearer=session["token"]), 401, "a revoked portal session")
 
+        log("==> purge: a subscription erased with its attempts and failure records")
+        pat = self.fresh_token(gw, account["id"])
+        expect(gw.call("DELETE", f"/api/v1/webhook-subscriptions/{failing['id']}", bearer=pat, query={"purge": "true"}),
+               204, "purge")
+        expect(gw.call("GET", f"/api/v1/webhook-subscriptions/{failing['id']}", bearer=pat), 404, "a purged subscription")
+        assert failures() == [], failures()
+
+        self.erasure(gw)
+
         never = sorted(f.name for f in self.functions.values() if f.invocations == 0)
         if never:
             raise SystemExit(f"functions template.yaml declares that the flow never invoked: {never}")
@@ -699,6 +708,59 @@ class Harness:
         if denied[0] != 500:
             raise SystemExit(f"without dynamodb:UpdateItem creating a subscription should fail, got {denied}")
         log("without dynamodb:UpdateItem, create subscription answered 500 internal_error, as it would in AWS")
+
+    def erasure(self, gw):
+        """An account with a bit of everything, and a delivery still queued, erased: the
+        answer counts what went, the queued delivery is never made, and a scan of the whole
+        table finds nothing that names the account."""
+        log("==> erasure: an account and everything it owns; its queued delivery stops")
+        rx = self.receivers
+
+        def expect(answer, status, what):
+            if answer[0] != status:
+                raise SystemExit(f"{what}: expected {status}, got {answer}")
+            return answer[1]
+
+        doomed = expect(gw.call("POST", "/internal/v1/accounts", body={"name": "Doomed", "plan": "pro"}), 201, "account")
+        acc = doomed["id"]
+        expect(gw.call("POST", f"/internal/v1/accounts/{acc}/channels", body={"channel_id": "dom_9", "channel_type": "domain"}),
+               201, "channel")
+        pat = self.fresh_token(gw, acc)
+        expect(gw.call("POST", f"/internal/v1/accounts/{acc}/portal-sessions", body={}), 201, "portal session")
+        sub = expect(gw.call("POST", "/api/v1/webhook-subscriptions", bearer=pat, body={"url": rx.base + "/ok/9"}), 201, "sub")
+        rx.secrets["/ok/9"] = sub["secret"]
+        expect(gw.call("POST", "/internal/v1/events", body={"account_id": acc, "event": "call.ended", "data": {},
+                                                             "event_id": "evt_doomed_1"}), 202, "publish")
+        self.feed("DeliveryQueue", "deliver", lambda: any(v[1] == "evt_doomed_1" for v in rx.verified), "the delivery")
+        expect(gw.call("POST", "/internal/v1/events", body={"account_id": acc, "event": "call.ended", "data": {},
+                                                             "event_id": "evt_doomed_2"}), 202, "publish")
+        erased = expect(gw.call("DELETE", f"/internal/v1/accounts/{acc}"), 200, "erase the account")
+        removed = erased["removed"]
+        assert erased["account_id"] == acc and removed["account"] == 1, erased
+        assert (removed["tokens"], removed["portal_sessions"], removed["channels"], removed["subscriptions"]) == (1, 1, 1, 1), erased
+        assert removed["events"] == 2 and removed["attempts"] == 1 and removed["rate_limit_counters"] >= 1, erased
+        # The delivery queued before the erasure finds no subscription: no attempt is made.
+        self.feed("DeliveryQueue", "deliver", lambda: self.queue_empty("DeliveryQueue"), "the queued delivery")
+        assert not any(v[1] == "evt_doomed_2" for v in rx.verified), "a delivery was made after the erasure"
+        expect(gw.call("GET", "/api/v1/me", bearer=pat), 401, "a token of an erased account")
+        again = expect(gw.call("DELETE", f"/internal/v1/accounts/{acc}"), 200, "erase again")
+        assert sum(again["removed"].values()) == 0, again
+        left, scanned = [], 0
+        for page in self.aws("dynamodb").get_paginator("scan").paginate(TableName=TABLE, ConsistentRead=True):
+            for item in page["Items"]:
+                scanned += 1
+                if acc in json.dumps(item):
+                    left.append((item["pk"], item["sk"]))
+        if left:
+            raise SystemExit(f"erasure left items of the account: {left}")
+        log(f"    removed {sum(removed.values())} items; a scan of all {scanned} items left finds none of the account")
+
+    def queue_empty(self, logical_queue):
+        attributes = self.aws("sqs").get_queue_attributes(
+            QueueUrl=self.template.refs[logical_queue],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                            "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+        return sum(int(v) for v in attributes.values()) == 0
 
     def least_privilege(self):
         """Every action the template grants a function must have been used by it in this run:

@@ -360,8 +360,21 @@ def client_flow(binary, out):
         assert deleted.status_code == 204
         back = mod("reactivate_webhook_subscription").sync(client=customer, id=plain.id)
         assert back.is_active and back.disabled_reason is None
+        # Purge: the subscription and its history are gone; the other one's stay.
+        purged = mod("delete_webhook_subscription").sync_detailed(client=customer, id=plain.id, purge=True)
+        assert purged.status_code == 204, purged
+        gone = mod("get_webhook_subscription").sync(client=customer, id=plain.id)
+        assert isinstance(gone, models.Error) and gone.error == models.ErrorError.NOT_FOUND, gone
+        assert mod("list_webhook_failures").sync(client=customer).metadata.total == 0
         revoked = mod("revoke_token").sync_detailed(client=operator, id=account.id, token_id=token.id)
         assert revoked.status_code == 204
+        # Erasure answers what it removed; a second call finds nothing left.
+        erased = mod("erase_account").sync(client=operator, id=account.id)
+        removed = erased.removed
+        assert (removed.account, removed.tokens, removed.channels, removed.subscriptions) == (1, 1, 1, 1), erased
+        assert removed.events >= 1 and removed.attempts >= 1, erased
+        again = mod("erase_account").sync(client=operator, id=account.id).removed
+        assert sum(again.to_dict().values()) == 0, again
         print("generated client: every flow answered as documented")
         return 0
     finally:

@@ -54,6 +54,7 @@ EXPECTED = [
     ("recover-webhook-failures", 202),
     ("create-account", 201),
     ("update-account", 200),
+    ("erase-account", 200),
     ("create-channel", 201),
     ("issue-token", 201),
     ("revoke-token", 204),
@@ -215,6 +216,10 @@ def main():
             "POST", "/internal/v1/accounts/{id}/tokens", f"/internal/v1/accounts/{acc['id']}/tokens", params=acc,
             body={"scopes": scopes})), 201, "issue-token"))
     token, doomed_token = tokens[0], tokens[1]
+    # An account of its own for the erasure event: erasing it leaves the others' ids valid.
+    erasable = answered(fn.invoke("create-account", api_event("POST", "/internal/v1/accounts", "/internal/v1/accounts",
+                                                              body={"name": "Account to erase", "plan": "starter"})),
+                        201, "create-account")
 
     events["authorizer"] = {
         "type": "REQUEST", "methodArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/{STAGE}/GET/api/v1/me",
@@ -313,6 +318,8 @@ def main():
                                     body={"name": "Another account", "plan": "starter"}),
         "update-account": api_event("PATCH", "/internal/v1/accounts/{id}", f"/internal/v1/accounts/{acc['id']}",
                                     params=acc, body={"plan": "business"}),
+        "erase-account": api_event("DELETE", "/internal/v1/accounts/{id}", f"/internal/v1/accounts/{erasable['id']}",
+                                   params={"id": erasable["id"]}),
         "create-channel": api_event("POST", "/internal/v1/accounts/{id}/channels",
                                     f"/internal/v1/accounts/{acc['id']}/channels", params=acc,
                                     body={"channel_id": "dom_local_2", "channel_type": "domain"}),

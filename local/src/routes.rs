@@ -65,6 +65,7 @@ pub fn table() -> Vec<RouteEntry> {
         route!("POST", "/api/v4/tasks/webhook_failures/recover", Customer, recover_webhook_failures),
         route!("POST", "/internal/v1/accounts", Internal, create_account),
         route!("PATCH", "/internal/v1/accounts/{id}", Internal, update_account),
+        route!("DELETE", "/internal/v1/accounts/{id}", Internal, erase_account),
         route!("POST", "/internal/v1/accounts/{id}/channels", Internal, create_channel),
         route!("POST", "/internal/v1/accounts/{id}/tokens", Internal, issue_token),
         route!("DELETE", "/internal/v1/accounts/{id}/tokens/{token_id}", Internal, revoke_token),

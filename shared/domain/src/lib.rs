@@ -7,6 +7,7 @@
 pub mod account;
 pub mod address;
 pub mod delivery;
+pub mod erasure;
 pub mod error;
 pub mod event;
 pub mod failure;

@@ -74,8 +74,10 @@ pub fn after_attempt(
     let reason = attempt.reason.clone();
     let fields =
         Write::DeliveryFields { account_id: sub.account_id, subscription_id: sub.id, at: now, error: reason.clone() };
+    // The subscription's fields first: that write requires the subscription, so once it is
+    // gone (purged, its account erased) nothing more of this attempt is written.
     let mut writes =
-        vec![Write::LogAttempt { expires_at: now.plus_days(i64::from(retention.attempt_days)), attempt }, fields];
+        vec![fields, Write::LogAttempt { expires_at: now.plus_days(i64::from(retention.attempt_days)), attempt }];
     match (&task.kind, reason) {
         (TaskKind::Retrigger { failure_id }, reason) => writes.push(Write::SettleFailure {
             account_id: sub.account_id,
@@ -222,8 +224,8 @@ mod tests {
         let task = DeliveryTask::first_of(&event, sub.id);
         let ok = Outcome::Delivered { status: 204 };
         let writes = writes_after(&task, &sub, &event, &ok, None);
-        assert_eq!(names(&writes), ["log", "fields"]);
-        assert!(matches!(&writes[1], Write::DeliveryFields { error: None, .. }));
+        assert_eq!(names(&writes), ["fields", "log"]);
+        assert!(matches!(&writes[0], Write::DeliveryFields { error: None, .. }));
     }
 
     #[test]
@@ -232,7 +234,7 @@ mod tests {
         let task = DeliveryTask::first_of(&event, sub.id);
         let busy = Outcome::Failed(Reason::HttpStatus(503));
         let writes = writes_after(&task, &sub, &event, &busy, Some(90));
-        assert_eq!(names(&writes), ["log", "fields", "enqueue"]);
+        assert_eq!(names(&writes), ["fields", "log", "enqueue"]);
         match &writes[2] {
             Write::Enqueue { task: next, delay_secs } => {
                 assert_eq!((next.attempt, *delay_secs), (2, 90), "Retry-After within [60, 120]");
@@ -249,7 +251,7 @@ mod tests {
         task.attempt = 5;
         let reset = Outcome::Failed(Reason::ConnectionReset);
         let writes = writes_after(&task, &sub, &event, &reset, None);
-        assert_eq!(names(&writes), ["log", "fields", "keep_event", "record_failure", "count"]);
+        assert_eq!(names(&writes), ["fields", "log", "keep_event", "record_failure", "count"]);
         match (&writes[3], &writes[4]) {
             (Write::RecordFailure { failure }, Write::CountExhausted { event_id, reason, .. }) => {
                 assert_eq!(
@@ -263,7 +265,7 @@ mod tests {
         // An event the store already has (a chosen id, a large event) is not stored again.
         task.event = None;
         let writes = writes_after(&task, &sub, &event, &reset, None);
-        assert_eq!(names(&writes), ["log", "fields", "record_failure", "count"]);
+        assert_eq!(names(&writes), ["fields", "log", "record_failure", "count"]);
     }
 
     #[test]
@@ -273,7 +275,7 @@ mod tests {
         let task = DeliveryTask::retrigger(sub.account_id, sub.id, "evt_1", failure_id);
         let timeout = Outcome::Failed(Reason::Timeout);
         let writes = writes_after(&task, &sub, &event, &timeout, None);
-        assert_eq!(names(&writes), ["log", "fields", "settle"]);
+        assert_eq!(names(&writes), ["fields", "log", "settle"]);
         assert!(
             matches!(&writes[2], Write::SettleFailure { outcome: RetriggerOutcome::Failed(r), .. } if *r == Reason::Timeout)
         );

@@ -466,9 +466,9 @@ impl App {
     async fn rate_limit(&self, caller: &Caller, route: &Route) -> Result<RateLimitInfo, ApiError> {
         let now = self.clock.now();
         let window = window_at(now);
-        let key = counter_key(&caller.account_id.to_string(), route.method, route.template, window);
+        let key = counter_key(route.method, route.template, window);
         // The counter outlives its window a little so a late read still finds it.
-        let count = self.store.hit_rate_counter(&key, window.end.plus_seconds(60)).await?;
+        let count = self.store.hit_rate_counter(caller.account_id, &key, window.end.plus_seconds(60)).await?;
         decide(count, self.config.rate_limit_per_minute, now, window).map_err(ApiError::RateLimited)
     }
 

@@ -23,6 +23,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v4/tasks/webhook_failures/recover"),
     ("POST", "/internal/v1/accounts"),
     ("PATCH", "/internal/v1/accounts/{id}"),
+    ("DELETE", "/internal/v1/accounts/{id}"),
     ("POST", "/internal/v1/accounts/{id}/channels"),
     ("POST", "/internal/v1/accounts/{id}/tokens"),
     ("DELETE", "/internal/v1/accounts/{id}/tokens/{token_id}"),

@@ -7,7 +7,13 @@
 //! | subscription | `ACCOUNT#<id>` | `SUB#<uuidv7>` |
 //! | token reference (for revocation) | `ACCOUNT#<id>` | `TOKEN#<token_id>` |
 //! | token | `TOKEN#<sha256 hex>` | `TOKEN` |
-//! | rate-limit counter (TTL) | `RATE#<account>#<endpoint>#<window>` | `RATE` |
+//! | event (TTL) | `ACCOUNT#<id>` | `EVENT#<event_id>` |
+//! | failure record (TTL once resolved) | `ACCOUNT#<id>` | `FAIL#<uuidv7>` |
+//! | attempt (TTL) | `ACCOUNT#<id>` | `ATT#<subscription>#<time>#<nanos>#<nonce>` |
+//! | rate-limit counter (TTL) | `RATE#<account>` | `<method> <route>#<window>` |
+//!
+//! Everything an account owns is in its two partitions or named by them (its tokens, by the
+//! references), which is what lets [`erasure`] find all of it.
 //!
 //! The TTL attribute is `expires_at` (unix seconds).
 
@@ -40,6 +46,8 @@ use crate::{
     page_of, AccountStore, ActiveCap, DeliveryStore, Exhausted, Page, RateLimitStore, StoreError, SubscriptionStore,
     TokenStore,
 };
+
+mod erasure;
 
 pub use aws_config::SdkConfig;
 pub use aws_sdk_dynamodb::Client;
@@ -119,6 +127,12 @@ fn account_pk(id: AccountId) -> String {
 
 /// The sparse index key of subscriptions that still take events (active or auto-disabled):
 /// fan-out reads these without touching deleted ones.
+/// An account's rate-limit counters: a partition of their own, apart from the account's
+/// data, so the busiest writes do not share its partition.
+fn rate_pk(account: AccountId) -> String {
+    format!("RATE#{account}")
+}
+
 fn route_pk(account: AccountId) -> String {
     format!("ROUTE#{account}")
 }
@@ -1115,10 +1129,15 @@ impl SubscriptionStore for DynamoStore {
 
 #[async_trait]
 impl RateLimitStore for DynamoStore {
-    async fn hit_rate_counter(&self, key_name: &str, expires_at: Timestamp) -> Result<u64, StoreError> {
+    async fn hit_rate_counter(
+        &self,
+        account: AccountId,
+        key_name: &str,
+        expires_at: Timestamp,
+    ) -> Result<u64, StoreError> {
         let mut e = Expr::default();
         e.add("hits", n(1)).set(TTL_ATTRIBUTE, n(expires_at.unix()));
-        let out = self.update(key(format!("RATE#{key_name}"), "RATE"), &e, None).await?;
+        let out = self.update(key(rate_pk(account), key_name), &e, None).await?;
         Reader(&out.unwrap_or_default()).n("hits")
     }
 }

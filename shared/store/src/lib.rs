@@ -7,6 +7,7 @@
 
 use async_trait::async_trait;
 use hookpost_domain::delivery::Attempt;
+use hookpost_domain::erasure::Removed;
 use hookpost_domain::event::Event;
 use hookpost_domain::failure::{Failure, FailureQuery, RetriggerOutcome};
 use hookpost_domain::subscription::{Subscription, SubscriptionFilter, SubscriptionPatch};
@@ -154,9 +155,31 @@ pub trait SubscriptionStore: Send + Sync {
 
 #[async_trait]
 pub trait RateLimitStore: Send + Sync {
-    /// Adds one to the counter `key` and returns the new count. The counter may be
+    /// Adds one to the account's counter `key` and returns the new count. The counter may be
     /// forgotten after `expires_at`.
-    async fn hit_rate_counter(&self, key: &str, expires_at: Timestamp) -> Result<u64, StoreError>;
+    async fn hit_rate_counter(&self, account: AccountId, key: &str, expires_at: Timestamp) -> Result<u64, StoreError>;
+}
+
+/// Erasure on request: a customer's right to be forgotten, without manual queries.
+///
+/// Both are resumable: they remove what stops new work first (the account, its tokens, the
+/// subscription) and the history after, so a call cut short by a timeout or a crash is
+/// finished by the next one. What a call answers is what that call removed.
+#[async_trait]
+pub trait ErasureStore: Send + Sync {
+    /// Removes the account and everything it owns: tokens and portal sessions, channels,
+    /// subscriptions, events, attempts, failure records and rate-limit counters. Deliveries
+    /// still queued for it find no subscription and stop. Zeros when nothing is left.
+    async fn erase_account(&self, account: AccountId) -> Result<Removed, StoreError>;
+    /// Deletes the subscription (leaving the active cap, as a soft delete does), then
+    /// removes its attempts, its failure records and the subscription itself: afterwards it
+    /// is not found. `NotFound` when there is no such subscription (or it is purged already).
+    async fn purge_subscription(
+        &self,
+        account: AccountId,
+        id: SubscriptionId,
+        now: Timestamp,
+    ) -> Result<Removed, StoreError>;
 }
 
 /// What recording an exhausted event did to its subscription.
@@ -242,9 +265,9 @@ pub trait DeliveryStore: Send + Sync {
 }
 
 /// Everything hookpost keeps.
-pub trait Store: AccountStore + TokenStore + SubscriptionStore + RateLimitStore + DeliveryStore {}
+pub trait Store: AccountStore + TokenStore + SubscriptionStore + RateLimitStore + DeliveryStore + ErasureStore {}
 
-impl<T: AccountStore + TokenStore + SubscriptionStore + RateLimitStore + DeliveryStore> Store for T {}
+impl<T: AccountStore + TokenStore + SubscriptionStore + RateLimitStore + DeliveryStore + ErasureStore> Store for T {}
 
 /// Newest-first ordering of subscriptions: UUIDv7 ids sort by creation time.
 pub(crate) fn page_of<T: Clone>(newest_first: Vec<T>, limit: u32, offset: u32) -> Page<T> {

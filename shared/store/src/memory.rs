@@ -7,17 +7,18 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use hookpost_domain::delivery::{Attempt, AttemptKey};
+use hookpost_domain::erasure::Removed;
 use hookpost_domain::event::Event;
 use hookpost_domain::failure::{Failure, FailureQuery, FailureStatus, RetriggerOutcome};
 use hookpost_domain::subscription::{DisabledReason, Subscription, SubscriptionFilter, SubscriptionPatch};
-use hookpost_domain::token::Token;
+use hookpost_domain::token::{Token, TokenKind};
 use hookpost_domain::{
     Account, AccountId, Channel, ChannelId, FailureId, Plan, Reason, SubscriptionId, Timestamp, TokenId,
 };
 
 use crate::{
-    page_of, AccountStore, ActiveCap, DeliveryStore, Exhausted, Page, RateLimitStore, StoreError, SubscriptionStore,
-    TokenStore,
+    page_of, AccountStore, ActiveCap, DeliveryStore, ErasureStore, Exhausted, Page, RateLimitStore, StoreError,
+    SubscriptionStore, TokenStore,
 };
 
 /// Rate counters kept before stale ones are swept.
@@ -30,7 +31,7 @@ struct State {
     tokens: HashMap<String, Token>,
     token_hashes: HashMap<(AccountId, TokenId), String>,
     subscriptions: BTreeMap<(AccountId, SubscriptionId), Subscription>,
-    rate_counters: HashMap<String, (u64, Timestamp)>,
+    rate_counters: HashMap<(AccountId, String), (u64, Timestamp)>,
     events: HashMap<(AccountId, String), Event>,
     failures: BTreeMap<(AccountId, FailureId), Failure>,
     /// Keyed so that a reverse range walk is newest first: (account, subscription, time,
@@ -300,17 +301,79 @@ impl SubscriptionStore for MemoryStore {
 
 #[async_trait]
 impl RateLimitStore for MemoryStore {
-    async fn hit_rate_counter(&self, key: &str, expires_at: Timestamp) -> Result<u64, StoreError> {
+    async fn hit_rate_counter(&self, account: AccountId, key: &str, expires_at: Timestamp) -> Result<u64, StoreError> {
         let mut state = self.lock();
         if state.rate_counters.len() >= RATE_COUNTERS_BEFORE_SWEEP {
             // Counters of windows that ended before this one's started are dead weight.
             let horizon = expires_at.plus_seconds(-2 * hookpost_domain::rate_limit::WINDOW_SECS);
             state.rate_counters.retain(|_, (_, exp)| *exp >= horizon);
         }
-        let entry = state.rate_counters.entry(key.to_owned()).or_insert((0, expires_at));
+        let entry = state.rate_counters.entry((account, key.to_owned())).or_insert((0, expires_at));
         entry.0 += 1;
         Ok(entry.0)
     }
+}
+
+#[async_trait]
+impl ErasureStore for MemoryStore {
+    async fn erase_account(&self, account: AccountId) -> Result<Removed, StoreError> {
+        let mut state = self.lock();
+        let mut removed =
+            Removed { account: u64::from(state.accounts.remove(&account).is_some()), ..Removed::default() };
+        let mine = |owner: &AccountId| *owner == account;
+        let hashes: Vec<String> =
+            state.token_hashes.iter().filter(|((owner, _), _)| mine(owner)).map(|(_, hash)| hash.clone()).collect();
+        state.token_hashes.retain(|(owner, _), _| !mine(owner));
+        for hash in hashes {
+            match state.tokens.remove(&hash).map(|token| token.kind) {
+                Some(TokenKind::Pat) => removed.tokens += 1,
+                Some(TokenKind::PortalSession) => removed.portal_sessions += 1,
+                None => {}
+            }
+        }
+        removed.channels = drain_count(&mut state.channels, |(owner, _)| mine(owner));
+        removed.subscriptions = drain_count_ordered(&mut state.subscriptions, |(owner, _)| mine(owner));
+        removed.events = drain_count(&mut state.events, |(owner, _)| mine(owner));
+        removed.failures = drain_count_ordered(&mut state.failures, |(owner, _)| mine(owner));
+        removed.attempts = drain_count_ordered(&mut state.attempts, |(owner, ..)| mine(owner));
+        removed.rate_limit_counters = drain_count(&mut state.rate_counters, |(owner, _)| mine(owner));
+        state.exhausted_events.retain(|(owner, _), _| !mine(owner));
+        Ok(removed)
+    }
+
+    async fn purge_subscription(
+        &self,
+        account: AccountId,
+        id: SubscriptionId,
+        now: Timestamp,
+    ) -> Result<Removed, StoreError> {
+        // The soft delete first, as the DynamoDB adapter does: the cap is released once.
+        self.delete_subscription(account, id, now).await?;
+        let mut state = self.lock();
+        let mut removed = Removed {
+            subscriptions: u64::from(state.subscriptions.remove(&(account, id)).is_some()),
+            ..Removed::default()
+        };
+        removed.attempts = drain_count_ordered(&mut state.attempts, |(owner, sub, ..)| *owner == account && *sub == id);
+        let failures_before = state.failures.len();
+        state.failures.retain(|(owner, _), failure| !(*owner == account && failure.subscription_id == id));
+        removed.failures = (failures_before - state.failures.len()) as u64;
+        state.exhausted_events.remove(&(account, id));
+        Ok(removed)
+    }
+}
+
+/// Removes the entries whose key `doomed` picks, and counts them.
+fn drain_count<K: Eq + std::hash::Hash, V>(map: &mut HashMap<K, V>, doomed: impl Fn(&K) -> bool) -> u64 {
+    let before = map.len();
+    map.retain(|k, _| !doomed(k));
+    (before - map.len()) as u64
+}
+
+fn drain_count_ordered<K: Ord, V>(map: &mut BTreeMap<K, V>, doomed: impl Fn(&K) -> bool) -> u64 {
+    let before = map.len();
+    map.retain(|k, _| !doomed(k));
+    (before - map.len()) as u64
 }
 
 #[async_trait]
@@ -516,6 +579,24 @@ mod tests {
     use super::*;
 
     const T: Timestamp = Timestamp::from_unix(1_800_000_000);
+
+    #[tokio::test]
+    async fn erasure_leaves_nothing_of_the_account_in_any_map() {
+        let store = MemoryStore::new();
+        let erased = crate::contract::erasure_removes_everything_an_account_owns(&store).await;
+        let state = store.lock();
+        assert!(!state.accounts.contains_key(&erased));
+        assert!(!state.tokens.values().any(|t| t.account_id == erased));
+        assert!(!state.token_hashes.keys().any(|(a, _)| *a == erased));
+        assert!(!state.channels.keys().any(|(a, _)| *a == erased));
+        assert!(!state.subscriptions.keys().any(|(a, _)| *a == erased));
+        assert!(!state.rate_counters.keys().any(|(a, _)| *a == erased));
+        assert!(!state.events.keys().any(|(a, _)| *a == erased));
+        assert!(!state.failures.keys().any(|(a, _)| *a == erased));
+        assert!(!state.attempts.keys().any(|(a, ..)| *a == erased));
+        assert!(!state.exhausted_events.keys().any(|(a, _)| *a == erased));
+        assert!(!state.tokens.is_empty(), "the bystander's are still there");
+    }
 
     fn event(account: AccountId, id: &str, at: Timestamp) -> Event {
         Event {

@@ -1,0 +1,81 @@
+//! Erasure: removing an account and everything it owns, or one subscription with its
+//! history — and saying what went.
+
+use serde::Serialize;
+
+/// What one erasure call removed, by kind. Erasure is resumable, so a call after a complete
+/// one removes nothing and answers zeros; a call after an interrupted one answers what it
+/// removed itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Removed {
+    pub account: u64,
+    pub tokens: u64,
+    pub portal_sessions: u64,
+    pub channels: u64,
+    pub subscriptions: u64,
+    pub events: u64,
+    pub attempts: u64,
+    pub failures: u64,
+    pub rate_limit_counters: u64,
+}
+
+impl Removed {
+    /// Everything removed, whatever its kind.
+    pub fn total(&self) -> u64 {
+        let Self {
+            account,
+            tokens,
+            portal_sessions,
+            channels,
+            subscriptions,
+            events,
+            attempts,
+            failures,
+            rate_limit_counters,
+        } = *self;
+        account
+            + tokens
+            + portal_sessions
+            + channels
+            + subscriptions
+            + events
+            + attempts
+            + failures
+            + rate_limit_counters
+    }
+}
+
+impl std::ops::AddAssign for Removed {
+    fn add_assign(&mut self, other: Self) {
+        self.account += other.account;
+        self.tokens += other.tokens;
+        self.portal_sessions += other.portal_sessions;
+        self.channels += other.channels;
+        self.subscriptions += other.subscriptions;
+        self.events += other.events;
+        self.attempts += other.attempts;
+        self.failures += other.failures;
+        self.rate_limit_counters += other.rate_limit_counters;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_and_sums_count_every_kind() {
+        let mut removed = Removed { account: 1, tokens: 2, portal_sessions: 3, ..Removed::default() };
+        removed += Removed {
+            events: 4,
+            attempts: 5,
+            failures: 6,
+            rate_limit_counters: 7,
+            channels: 8,
+            subscriptions: 9,
+            ..Removed::default()
+        };
+        assert_eq!(removed.total(), 45);
+        assert_eq!(serde_json::to_value(removed).unwrap()["rate_limit_counters"], 7);
+    }
+}
