@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use hookpost_delivery::operator::SignedWebhook;
 use hookpost_delivery::queue::{spawn_workers, TaskHandler};
 use hookpost_delivery::sweep::return_lost_retriggers;
 use hookpost_delivery::{InProcessQueue, Queue};
@@ -49,6 +50,9 @@ pub struct Options {
     /// `HOOKPOST_SHUTDOWN_GRACE_SECONDS`: how long a SIGTERM waits for requests and
     /// deliveries in flight (default 20).
     pub shutdown_grace: Duration,
+    /// `HOOKPOST_OPERATOR_WEBHOOK_URL` and `HOOKPOST_OPERATOR_WEBHOOK_SECRET`: where failure
+    /// records and auto-disables are POSTed, signed.
+    pub operator_webhook: Option<(String, String)>,
 }
 
 pub const DEFAULT_WORKERS: usize = 32;
@@ -103,7 +107,16 @@ impl Options {
                 .ok_or_else(|| format!("HOOKPOST_SHUTDOWN_GRACE_SECONDS must be 0 to 3600, got `{v}`"))?,
             Err(_) => DEFAULT_SHUTDOWN_GRACE,
         };
-        Ok(Self { addr, admin_key, config, workers, shutdown_grace })
+        let operator_webhook = match std::env::var("HOOKPOST_OPERATOR_WEBHOOK_URL").ok().filter(|u| !u.is_empty()) {
+            None => None,
+            Some(url) => {
+                let secret = std::env::var("HOOKPOST_OPERATOR_WEBHOOK_SECRET").map_err(|_| {
+                    "HOOKPOST_OPERATOR_WEBHOOK_URL needs HOOKPOST_OPERATOR_WEBHOOK_SECRET (a whsec_ secret) to sign with"
+                })?;
+                Some((url, secret))
+            }
+        };
+        Ok(Self { addr, admin_key, config, workers, shutdown_grace, operator_webhook })
     }
 }
 
@@ -327,7 +340,12 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(30);
 pub async fn start(options: Options) -> Result<Running, String> {
     let store = open_store(&options.config).await?;
     let delivery = open_delivery(&options.config).await?;
-    let app = App::new(store, options.config.clone());
+    let mut app = App::new(store, options.config.clone());
+    if let Some((url, secret)) = &options.operator_webhook {
+        let webhook = SignedWebhook::new(url, secret, Arc::clone(&app.clock))?;
+        app = app.with_operator_events(Arc::new(Arc::new(webhook)));
+        tracing::info!("operator events go to {url}");
+    }
     start_with_app(options.addr, options.admin_key, app, delivery, options.workers).await
 }
 

@@ -29,6 +29,9 @@ moto serves both), so a crash loses nothing that was accepted. Environment:
   HOOKPOST_WORKERS                   concurrent delivery workers (default 32)
   HOOKPOST_SHUTDOWN_GRACE_SECONDS    on SIGTERM, how long deliveries in flight may finish (default 20)
   HOOKPOST_LOG_FORMAT                json: one JSON object per log line (default: readable text)
+  HOOKPOST_OPERATOR_WEBHOOK_URL      where failure records and auto-disables are POSTed for the
+                                     team running hookpost (README: Operator events)
+  HOOKPOST_OPERATOR_WEBHOOK_SECRET   the whsec_ secret that signs them (Standard Webhooks)
   RUST_LOG                           log level or filter (default info)
   HOOKPOST_PORTAL_*, HOOKPOST_PUBLIC_BASE_URL  the customer portal's branding and links (README)
 

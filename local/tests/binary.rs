@@ -508,3 +508,121 @@ fn a_full_queue_refuses_new_work_with_a_503() {
     }
     signal_and_wait(local, "-TERM");
 }
+
+/// What an operator webhook receiver got: (headers by lower-case name, body), in order.
+type OperatorRequest = (std::collections::HashMap<String, String>, String);
+type OperatorRequests = std::sync::Arc<std::sync::Mutex<Vec<OperatorRequest>>>;
+
+fn operator_receiver() -> (String, OperatorRequests) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let got: OperatorRequests = std::sync::Arc::default();
+    let noted = std::sync::Arc::clone(&got);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = BufReader::new(stream);
+            let mut headers = std::collections::HashMap::new();
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                if let Some((name, value)) = line.split_once(':') {
+                    headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+                }
+                line.clear();
+            }
+            let length = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            noted.lock().unwrap().push((headers, String::from_utf8_lossy(&body).into_owned()));
+            let _ =
+                write!(reader.get_mut(), "HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (addr, got)
+}
+
+/// Five events a receiver fails in a row: five `failure.recorded` and one
+/// `subscription.auto_disabled`, then a sixth event (refused at publish: the subscription is
+/// disabled) one more record — each POSTed to the operator webhook, signed with its secret,
+/// its `webhook-id` the event's id.
+#[test]
+fn operator_events_reach_the_signed_operator_webhook() {
+    const SECRET: &str = "whsec_b3BlcmF0b3Itd2ViaG9vay1zZWNyZXQtMzItYnl0ZXMh";
+    let receiver = StdReceiver::start();
+    let (operator, got) = operator_receiver();
+    let url = format!("http://{operator}/hookpost-events");
+    let local = spawn(
+        &[],
+        &[
+            ("HOOKPOST_ADMIN_KEY", "k"),
+            ("HOOKPOST_ALLOW_HTTP", "true"),
+            ("HOOKPOST_ALLOW_CIDRS", "127.0.0.0/8"),
+            ("HOOKPOST_RETRY_SCHEDULE", "0"),
+            ("HOOKPOST_OPERATOR_WEBHOOK_URL", &url),
+            ("HOOKPOST_OPERATOR_WEBHOOK_SECRET", SECRET),
+        ],
+    );
+    let (account, _, sub) = customer(&local, "k", &receiver);
+    receiver.script.lock().unwrap().extend([500; 5]);
+    let wait_for = |what: &str, done: &dyn Fn(&[OperatorRequest]) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !done(&got.lock().unwrap()) {
+            assert!(Instant::now() < deadline, "{what}: {:?}", got.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let publish = |n: usize| {
+        let event = format!(r#"{{"account_id":"{account}","event":"call.ended","event_id":"evt_op_{n}","data":{{}}}}"#);
+        let (status, body) = request(&local.addr, "POST", "/internal/v1/events", "k", &event);
+        assert_eq!(status, 202, "{body}");
+    };
+    for n in 1..=5 {
+        // One at a time: the fifth failure in a row is the one that disables.
+        publish(n);
+        wait_for(&format!("an operator event for evt_op_{n}"), &|got| got.len() >= n);
+    }
+    wait_for("the auto-disable", &|got| got.iter().any(|(_, b)| b.contains("subscription.auto_disabled")));
+    publish(6);
+    wait_for("seven operator events", &|got| got.len() >= 7);
+    let got = got.lock().unwrap().clone();
+    let mut kinds = Vec::new();
+    for (headers, body) in &got {
+        let sent: serde_json::Value = serde_json::from_str(body).unwrap();
+        let (id, timestamp) = (&headers["webhook-id"], headers["webhook-timestamp"].parse::<i64>().unwrap());
+        let expected = hookpost_domain::signing::sign(SECRET, id, timestamp, body.as_bytes()).unwrap();
+        assert_eq!(headers["webhook-signature"], expected, "signed with the operator secret");
+        assert_eq!(sent["id"], id.as_str());
+        assert_eq!(
+            (sent["source"].as_str(), sent["detail"]["account_id"].as_str()),
+            (Some("hookpost"), Some(account.as_str()))
+        );
+        assert_eq!(sent["detail"]["subscription_id"], sub.as_str());
+        kinds.push(sent["type"].as_str().unwrap().to_owned());
+        if sent["type"] == "failure.recorded" {
+            assert_eq!(sent["detail-type"], "Webhook Failure Recorded");
+        }
+    }
+    assert_eq!(kinds.iter().filter(|k| *k == "failure.recorded").count(), 6, "{kinds:?}");
+    let disabled: Vec<_> = got.iter().filter(|(_, b)| b.contains("subscription.auto_disabled")).collect();
+    assert_eq!(disabled.len(), 1, "{kinds:?}");
+    let detail: serde_json::Value = serde_json::from_str(&disabled[0].1).unwrap();
+    assert_eq!(detail["detail"]["consecutive_failures"], 5);
+    assert_eq!(detail["detail"]["last_error"], "http_status: 500");
+    let sixth = got.iter().find(|(_, b)| b.contains("evt_op_6")).expect("the sixth event's record");
+    let sixth: serde_json::Value = serde_json::from_str(&sixth.1).unwrap();
+    assert_eq!(sixth["detail"]["reason"], "subscription_disabled");
+    signal_and_wait(local, "-TERM");
+}
+
+#[test]
+fn an_operator_webhook_needs_a_secret() {
+    let output = Command::new(env!("CARGO_BIN_EXE_hookpost-local"))
+        .env("HOOKPOST_ADDR", "127.0.0.1:0")
+        .env("HOOKPOST_OPERATOR_WEBHOOK_URL", "http://127.0.0.1:9/ops")
+        .env_remove("HOOKPOST_OPERATOR_WEBHOOK_SECRET")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("HOOKPOST_OPERATOR_WEBHOOK_SECRET"), "{said}");
+}

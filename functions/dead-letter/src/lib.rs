@@ -50,7 +50,7 @@ pub async fn record_dead_task(app: &App, task: &DeliveryTask) -> Result<(), Stri
         now,
     );
     store.put_failure(&failure).await.map_err(|e| e.to_string())?;
-    hookpost_delivery::worker::log_failure_recorded(&failure);
+    hookpost_delivery::worker::failure_recorded(app.operator_events.as_ref(), &failure).await;
     tracing::warn!(
         operator_event = "delivery_task_dead",
         account_id = %task.account_id,

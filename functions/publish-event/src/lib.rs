@@ -84,7 +84,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         for sub in disabled {
             let failure = Failure::disabled_at_publish(sub, &stored.event_id, &stored.event_type, stored.created_at);
             app.store.put_failure(&failure).await?;
-            hookpost_delivery::worker::log_failure_recorded(&failure);
+            hookpost_delivery::worker::failure_recorded(app.operator_events.as_ref(), &failure).await;
         }
         let queue = app.queue()?;
         let first_delay = Duration::from_secs(u64::from(app.config.retry_schedule.delay_before(1).unwrap_or(0)));

@@ -2,6 +2,7 @@
 //! the worker step.
 
 pub mod metrics;
+pub mod operator;
 pub mod queue;
 pub mod retrigger;
 pub mod sender;
@@ -9,6 +10,7 @@ pub mod sqs;
 pub mod sweep;
 pub mod worker;
 
+pub use operator::OperatorEvents;
 pub use queue::{InProcessQueue, Queue, QueueError};
 pub use sender::{OutgoingRequest, SendReport, Sender};
 pub use sqs::SqsQueue;

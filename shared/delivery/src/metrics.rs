@@ -14,6 +14,7 @@ pub const AUTO_DISABLES: &str = "hookpost_subscriptions_auto_disabled";
 pub const RETRIGGERS: &str = "hookpost_retriggers";
 pub const QUEUED_TASKS: &str = "hookpost_queued_tasks";
 pub const QUEUE_CAPACITY: &str = "hookpost_queue_capacity";
+pub const OPERATOR_EVENTS: &str = "hookpost_operator_events";
 
 /// An event accepted (answered 202).
 pub fn published() {
@@ -53,4 +54,9 @@ pub fn retriggered() {
 pub fn queued_tasks(n: usize, capacity: usize) {
     metrics::gauge!(QUEUED_TASKS).set(n as f64);
     metrics::gauge!(QUEUE_CAPACITY).set(capacity as f64);
+}
+
+/// An operator event sent (`delivered`) or given up on.
+pub fn operator_event(delivered: bool) {
+    metrics::counter!(OPERATOR_EVENTS, "outcome" => if delivered { "delivered" } else { "failed" }).increment(1);
 }

@@ -23,6 +23,7 @@ use hookpost_domain::delivery::{
 };
 use hookpost_domain::event::Event;
 use hookpost_domain::failure::{Failure, RetriggerOutcome};
+use hookpost_domain::operator_event::OperatorEvent;
 use hookpost_domain::signing::signature_header;
 use hookpost_domain::subscription::{Authentication, DisabledReason, Subscription};
 use hookpost_domain::writes::{after_attempt, disabled_subscription, Retention, Write};
@@ -30,6 +31,7 @@ use hookpost_domain::{Clock, Reason, Timestamp};
 use hookpost_store::{Store, StoreError};
 use serde_json::value::RawValue;
 
+use crate::operator::OperatorEvents;
 use crate::queue::{Queue, QueueError};
 use crate::sender::{OutgoingRequest, SendReport, Sender};
 
@@ -67,6 +69,8 @@ pub struct Worker {
     pub clock: Arc<dyn Clock>,
     pub attempt_retention_days: u32,
     pub event_retention_days: u32,
+    /// Told of each failure record and auto-disable.
+    pub operator_events: Arc<dyn OperatorEvents>,
 }
 
 /// The signed request for one attempt of `event` to `sub` at `now`.
@@ -102,9 +106,14 @@ pub fn build_request(sub: &Subscription, event: &Event, now: Timestamp) -> Resul
     Ok(OutgoingRequest { url: sub.url.clone(), headers, body: Bytes::from(body) })
 }
 
-/// The log line of a failure record written (by a worker, the dead-letter consumer or a
-/// publish to a disabled subscription).
-pub fn log_failure_recorded(failure: &Failure) {
+/// A failure record written (by a worker, the dead-letter consumer or a publish to a
+/// disabled subscription): its log line, its count, and the operator's event.
+pub async fn failure_recorded(events: &dyn OperatorEvents, failure: &Failure) {
+    log_failure_recorded(failure);
+    events.emit(OperatorEvent::failure_recorded(failure)).await;
+}
+
+fn log_failure_recorded(failure: &Failure) {
     tracing::info!(
         log = "failure_recorded",
         failure_id = %failure.id,
@@ -309,7 +318,7 @@ impl Worker {
             }
             Write::RecordFailure { failure } => {
                 self.store.put_failure(failure).await?;
-                log_failure_recorded(failure);
+                failure_recorded(self.operator_events.as_ref(), failure).await;
             }
             Write::CountExhausted { account_id, subscription_id, event_id, reason, at } => {
                 let counted = self
@@ -317,7 +326,11 @@ impl Worker {
                     .record_exhausted(*account_id, *subscription_id, event_id, reason, *at, AUTO_DISABLE_AFTER)
                     .await;
                 match counted {
-                    Ok(exhausted) if exhausted.disabled_now => report_auto_disable(&exhausted.subscription, reason),
+                    Ok(exhausted) if exhausted.disabled_now => {
+                        report_auto_disable(&exhausted.subscription, reason);
+                        let event = OperatorEvent::auto_disabled(&exhausted.subscription, reason, *at);
+                        self.operator_events.emit(event).await;
+                    }
                     Ok(_) | Err(StoreError::NotFound) => {}
                     Err(err) => return Err(err.into()),
                 }

@@ -13,6 +13,7 @@ pub mod event;
 pub mod failure;
 pub mod ids;
 pub mod input;
+pub mod operator_event;
 pub mod portal;
 pub mod rate_limit;
 pub mod reason;

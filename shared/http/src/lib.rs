@@ -4,7 +4,8 @@
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
-use hookpost_delivery::{Queue, Sender, SqsQueue, Worker};
+use hookpost_delivery::operator::LogOnly;
+use hookpost_delivery::{OperatorEvents, Queue, Sender, SqsQueue, Worker};
 use hookpost_domain::error::RateLimitInfo;
 use hookpost_domain::rate_limit::{counter_key, decide, window_at};
 use hookpost_domain::token::Caller;
@@ -35,11 +36,26 @@ pub struct App {
     pub queue: Option<Arc<dyn Queue>>,
     /// The sender, built on first use (it reads the system's root certificates).
     sender: Arc<OnceLock<Arc<Sender>>>,
+    /// Where failure records and auto-disables are told: hookpost-local's operator webhook
+    /// when configured; otherwise (and in Lambda, for now) their log lines only.
+    pub operator_events: Arc<dyn OperatorEvents>,
 }
 
 impl App {
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
-        Self { store, config, clock: Arc::new(SystemClock), queue: None, sender: Arc::new(OnceLock::new()) }
+        Self {
+            store,
+            config,
+            clock: Arc::new(SystemClock),
+            queue: None,
+            sender: Arc::new(OnceLock::new()),
+            operator_events: Arc::new(LogOnly),
+        }
+    }
+
+    pub fn with_operator_events(mut self, events: Arc<dyn OperatorEvents>) -> Self {
+        self.operator_events = events;
+        self
     }
 
     pub fn with_queue(mut self, queue: Arc<dyn Queue>) -> Self {
@@ -102,6 +118,7 @@ impl App {
             clock: Arc::clone(&self.clock),
             attempt_retention_days: self.config.attempt_retention_days,
             event_retention_days: self.config.event_retention_days,
+            operator_events: Arc::clone(&self.operator_events),
         })
     }
 
