@@ -124,6 +124,8 @@ def main():
         for path, copy in kept.items():
             shutil.rmtree(os.path.join(ROOT, path))
             shutil.copytree(copy, os.path.join(ROOT, path))
+    # Kept only when something failed (run exits first), to read; a pass leaves nothing behind.
+    shutil.rmtree(out_dir, ignore_errors=True)
 
 
 def run(name, steps, out_dir):
@@ -173,8 +175,6 @@ def run(name, steps, out_dir):
                 f"after:\n{commands}\nREADME says:\n  {expected}\nprinted:\n  {actual}"
             )
         checked += 1
-    # Kept only when something failed, to read; a passing run leaves nothing behind.
-    shutil.rmtree(out_dir, ignore_errors=True)
     print(f"{name}: {len(steps)} steps run verbatim, {checked} answers as documented")
 
 
