@@ -54,7 +54,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import boto3
 from standardwebhooks.webhooks import Webhook
 
-from cfn_template import ACCOUNT, REGION, Template
+from cfn_template import ACCOUNT, REGION, Template, matches, stream_mapping, stream_records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLE = "hookpost-binaries"
@@ -442,6 +442,14 @@ class Harness:
 
     def create_resources(self):
         self.template.create_table(self.moto.client("dynamodb"), TABLE)
+        self.stream_position, self.stream_seen = {}, 0
+        # The team's routing: a rule on the bus sending hookpost's events to a queue.
+        sqs, events = self.moto.client("sqs"), self.moto.client("events")
+        self.probe_url = sqs.create_queue(QueueName="operator-events-probe")["QueueUrl"]
+        probe_arn = sqs.get_queue_attributes(QueueUrl=self.probe_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        bus = self.template.parameters["OperatorEventBus"]
+        events.put_rule(Name="hookpost-operator-events", EventBusName=bus, EventPattern=json.dumps({"source": ["hookpost"]}))
+        events.put_targets(Rule="hookpost-operator-events", EventBusName=bus, Targets=[{"Id": "probe", "Arn": probe_arn}])
         queues = [k for k, v in self.template.resources.items() if v["Type"] == "AWS::SQS::Queue"]
         self.template.create_queues(self.moto.client("sqs"), {q: q for q in queues}, TEST_VISIBILITY_SECS)
 
@@ -481,6 +489,7 @@ class Harness:
             # deliver reaches DynamoDB through the outage switch; everyone else directly.
             env["HOOKPOST_DYNAMODB_ENDPOINT"] = self.outage.url if binary == "deliver" else self.moto.url
             env["HOOKPOST_SQS_ENDPOINT"] = self.moto.url
+            env["HOOKPOST_EVENTS_ENDPOINT"] = self.moto.url
             key, secret = self.iam_user(logical_id, self.statements_of(resource))
             self.access_keys[logical_id] = key
             env.update(AWS_ACCESS_KEY_ID=key, AWS_SECRET_ACCESS_KEY=secret)
@@ -522,6 +531,70 @@ class Harness:
                 if m["MessageId"] not in failed:
                     sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
         raise SystemExit(f"timed out waiting for {what}")
+
+    def feed_stream(self):
+        """Lambda's event-source mapping of the table's stream, played once over every record
+        since the last call: the template's filter decides which records invoke the function,
+        and a reported batch item failure is handed over again from that record on."""
+        logical_id, patterns = stream_mapping(self.template)
+        function = self.functions[logical_id]
+        records = stream_records(self.aws("dynamodbstreams"), self.template.attrs["Table.StreamArn"], self.stream_position)
+        self.stream_seen += len(records)
+        matching = [r for r in records if any(matches(p, r) for p in patterns)]
+        for _ in range(5):
+            if not matching:
+                return
+            answer = function.invoke({"Records": matching})
+            failed = [f["itemIdentifier"] for f in (answer or {}).get("batchItemFailures", [])]
+            if not failed:
+                return
+            at = next(i for i, e in enumerate(matching) if e["dynamodb"]["SequenceNumber"] == failed[0])
+            matching = matching[at:]
+        raise SystemExit(f"operator-events kept failing on {matching[0]['dynamodb']['SequenceNumber']}")
+
+    def operator_events(self, gw, account, pat):
+        """A subscription auto-disabled by its fifth failed event in a row, and the records
+        before it, reach a rule on the operator's bus through the table's stream."""
+        log("==> operator events: the table's stream → operator-events → EventBridge → a rule's queue")
+        rx = self.receivers
+        flaky = gw.call("POST", "/api/v1/webhook-subscriptions", bearer=pat,
+                        body={"url": rx.base + "/down/op", "events": ["op.test"]})[1]
+        # Four events failed already: the next one's failure is the fifth in a row.
+        self.aws("dynamodb").update_item(
+            TableName=TABLE, Key={"pk": {"S": f"ACCOUNT#{account}"}, "sk": {"S": f"SUB#{flaky['id']}"}},
+            UpdateExpression="SET consecutive_failures = :four", ExpressionAttributeValues={":four": {"N": "4"}})
+        for n in (1, 2):
+            answer = gw.call("POST", "/internal/v1/events", body={"account_id": account, "event": "op.test",
+                                                                   "data": {"n": n}, "event_id": f"evt_op_{n}"})
+            assert answer[0] == 202, answer
+            if n == 1:
+                def disabled():
+                    sub = gw.call("GET", f"/api/v1/webhook-subscriptions/{flaky['id']}", bearer=pat)[1]
+                    return sub["disabled_reason"] == "auto_disabled"
+                self.feed("DeliveryQueue", "deliver", disabled, "the auto-disable")
+        self.feed_stream()
+        sqs = self.aws("sqs")
+        got = []
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            messages = sqs.receive_message(QueueUrl=self.probe_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+            for m in messages:
+                got.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=self.probe_url, ReceiptHandle=m["ReceiptHandle"])
+            if any(e["detail"].get("event_id") == "evt_op_2" for e in got):
+                break
+        kinds = sorted(e["detail-type"] for e in got)
+        assert all(e["source"] == "hookpost" for e in got), got
+        disables = [e for e in got if e["detail-type"] == "Webhook Subscription Auto-Disabled"]
+        assert len(disables) == 1 and disables[0]["detail"]["subscription_id"] == flaky["id"], kinds
+        assert disables[0]["detail"]["consecutive_failures"] == 5, disables
+        recorded = {e["detail"]["event_id"]: e["detail"]["reason"] for e in got if e["detail-type"] == "Webhook Failure Recorded"}
+        assert recorded.get("evt_op_1") == "http_status: 500" and recorded.get("evt_op_2") == "subscription_disabled", recorded
+        # Every failure record of the run so far, each once.
+        assert {"evt_together_2", "evt_together_3", "evt_together_4"} <= set(recorded), recorded
+        log(f"    {len(got)} operator events on the bus ({len(recorded)} failure records, 1 auto-disable) from "
+            f"{self.stream_seen} stream records; the template's filter let {self.function_of('operator-events').invocations} "
+            "batches through")
 
     def run(self):
         gw = Gateway(self.template, self.functions)
@@ -670,6 +743,8 @@ class Harness:
         lost = expect(gw.call("GET", f"/api/v4/tasks/webhook_failures/{record['id']}", bearer=pat), 200, "swept record")
         assert lost["webhook_failure"]["reason"] == "retrigger_lost", lost
 
+        self.operator_events(gw, account["id"], pat)
+
         log("==> delete, reactivate, revoke")
         expect(gw.call("DELETE", f"/api/v1/webhook-subscriptions/{failing['id']}", bearer=pat), 204, "delete")
         expect(gw.call("POST", f"/api/v1/webhook-subscriptions/{failing['id']}/reactivate", bearer=pat), 200, "reactivate")
@@ -693,6 +768,7 @@ class Harness:
         log(f"==> every one of the {len(self.functions)} functions ran from its shipped binary, under its own IAM policy")
 
         self.least_privilege()
+        self.metrics_documents()
 
         log("==> control: one permission taken away must make its function fail")
         iam = self.aws("iam")
@@ -761,6 +837,25 @@ class Harness:
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
                             "ApproximateNumberOfMessagesDelayed"])["Attributes"]
         return sum(int(v) for v in attributes.values()) == 0
+
+    def metrics_documents(self):
+        """deliver's stdout, as CloudWatch Logs gets it, carries embedded-metric-format
+        documents in the hookpost namespace with the delivery metrics the dashboard draws."""
+        documents = []
+        with open(self.function_of("deliver").log_path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                try:
+                    doc = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(doc, dict) and "_aws" in doc:
+                    documents.append(doc)
+        names = {m["Name"] for d in documents for block in d["_aws"]["CloudWatchMetrics"] for m in block["Metrics"]}
+        namespaces = {block["Namespace"] for d in documents for block in d["_aws"]["CloudWatchMetrics"]}
+        wanted = {"hookpost_delivery_attempts", "hookpost_attempt_duration_seconds", "hookpost_failure_records"}
+        if not documents or namespaces != {"hookpost"} or not wanted <= names:
+            raise SystemExit(f"deliver wrote no usable metrics: {len(documents)} documents, {namespaces}, {sorted(names)}")
+        log(f"==> metrics: deliver wrote {len(documents)} embedded-metric documents ({', '.join(sorted(names))})")
 
     def least_privilege(self):
         """Every action the template grants a function must have been used by it in this run:

@@ -89,7 +89,8 @@ class Template:
                 return self.attrs[".".join(arg)]
             if kind == "Fn::Sub":
                 text = arg
-                for key, val in {**self.attrs, **self.refs}.items():
+                pseudo = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
+                for key, val in {**pseudo, **self.parameters, **self.attrs, **self.refs}.items():
                     text = text.replace("${" + key + "}", val)
                 if "${" in text:
                     raise SystemExit(f"cannot resolve {value}")
@@ -103,14 +104,22 @@ class Template:
         """The table as the template defines it (keys, indexes, TTL); nothing if it exists."""
         props = self.resources["Table"]["Properties"]
         if name not in ddb.list_tables()["TableNames"]:
+            stream = props.get("StreamSpecification")
+            extra = {"StreamSpecification": {"StreamEnabled": True, **stream}} if stream else {}
             ddb.create_table(TableName=name, BillingMode=props["BillingMode"], KeySchema=props["KeySchema"],
                              AttributeDefinitions=props["AttributeDefinitions"],
-                             GlobalSecondaryIndexes=props.get("GlobalSecondaryIndexes", []))
+                             GlobalSecondaryIndexes=props.get("GlobalSecondaryIndexes", []), **extra)
             ttl = props.get("TimeToLiveSpecification")
             if ttl:
                 ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        elif props.get("StreamSpecification") and "LatestStreamArn" not in ddb.describe_table(TableName=name)["Table"]:
+            # A table made before it had a stream (or by hookpost-local's older versions).
+            ddb.update_table(TableName=name, StreamSpecification={"StreamEnabled": True, **props["StreamSpecification"]})
         self.refs["Table"] = name
         self.attrs["Table.Arn"] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+        stream_arn = ddb.describe_table(TableName=name)["Table"].get("LatestStreamArn")
+        if stream_arn:
+            self.attrs["Table.StreamArn"] = stream_arn
 
     def create_queues(self, sqs, names, visibility_secs=None):
         """The template's queues under `names` ({logical id: queue name}), dead-letter queues
@@ -137,3 +146,50 @@ class Template:
             self.attrs[f"{logical_id}.Arn"] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
             self.attrs[f"{logical_id}.QueueName"] = name
             self.attrs[f"{logical_id}.QueueUrl"] = url
+
+
+def stream_mapping(template):
+    """The function the template maps to the table's stream, and its filter patterns."""
+    for logical_id, resource in template.functions():
+        for event in (resource["Properties"].get("Events") or {}).values():
+            if event["Type"] == "DynamoDB":
+                filters = event["Properties"].get("FilterCriteria", {}).get("Filters", [])
+                return logical_id, [json.loads(f["Pattern"]) for f in filters]
+    raise SystemExit("template.yaml maps no function to the table's stream")
+
+
+def matches(pattern, event):
+    """An EventBridge-style pattern as Lambda's event filtering applies it: every key of the
+    pattern present in the event, a list naming the values a leaf may have."""
+    for key, want in pattern.items():
+        if key not in event:
+            return False
+        have = event[key]
+        if isinstance(want, dict):
+            if not isinstance(have, dict) or not matches(want, have):
+                return False
+        elif have not in want:
+            return False
+    return True
+
+
+def stream_records(streams, arn, positions):
+    """Every record of the stream after `positions` ({shard id: last sequence number read},
+    updated), as Lambda's DynamoDB event carries them."""
+    records = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        after = positions.get(shard["ShardId"])
+        start = ({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after} if after
+                 else {"ShardIteratorType": "TRIM_HORIZON"})
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], **start)["ShardIterator"]
+        while iterator:
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+            for record in page["Records"]:
+                positions[shard["ShardId"]] = record["dynamodb"]["SequenceNumber"]
+                change = dict(record["dynamodb"])
+                change["ApproximateCreationDateTime"] = change["ApproximateCreationDateTime"].timestamp()
+                records.append({**{k: record[k] for k in ("eventID", "eventName", "eventVersion", "eventSource",
+                                                          "awsRegion")},
+                                "dynamodb": change, "eventSourceARN": arn})
+            iterator = page.get("NextShardIterator") if page["Records"] else None
+    return records

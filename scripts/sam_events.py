@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 
-from cfn_template import ACCOUNT, REGION, ROOT, Template
+from cfn_template import ACCOUNT, REGION, ROOT, Template, matches, stream_mapping, stream_records
 
 API_ID = "local"
 STAGE = "v1"
@@ -65,6 +65,7 @@ EXPECTED = [
     ("deliver", "batch"),
     ("dead-letter", "batch"),
     ("sweep-pending-failures", "swept"),
+    ("operator-events", "batch"),
 ]
 
 
@@ -276,6 +277,14 @@ def main():
     if not listed["webhook_failures"]:
         sys.exit("the dead-letter function wrote no failure record")
     failure = {"webhook_failure_id": listed["webhook_failures"][0]["id"]}
+    # The table's stream as Lambda hands it to operator-events: the changes its filter lets
+    # through (the failure record just written among them).
+    _, patterns = stream_mapping(template)
+    changes = [r for r in stream_records(aws("dynamodbstreams"), template.attrs["Table.StreamArn"], {})
+               if any(matches(p, r) for p in patterns)]
+    if not changes:
+        sys.exit("the table's stream shows no failure record")
+    events["operator-events"] = {"Records": changes[-10:]}
     sub = {"id": subs["ok"]["id"]}
 
     print("==> writing the events")

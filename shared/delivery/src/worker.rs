@@ -328,7 +328,7 @@ impl Worker {
                 match counted {
                     Ok(exhausted) if exhausted.disabled_now => {
                         report_auto_disable(&exhausted.subscription, reason);
-                        let event = OperatorEvent::auto_disabled(&exhausted.subscription, reason, *at);
+                        let event = OperatorEvent::auto_disabled(&exhausted.subscription, &reason.to_string(), *at);
                         self.operator_events.emit(event).await;
                     }
                     Ok(_) | Err(StoreError::NotFound) => {}

@@ -7,9 +7,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::failure::Failure;
-use crate::subscription::Subscription;
+use crate::subscription::{DisabledReason, Subscription};
 use crate::time::Timestamp;
-use crate::Reason;
 
 /// EventBridge's `source` for every operator event.
 pub const SOURCE: &str = "hookpost";
@@ -55,15 +54,23 @@ impl OperatorEvent {
         }
     }
 
-    pub fn auto_disabled(sub: &Subscription, reason: &Reason, at: Timestamp) -> Self {
+    pub fn auto_disabled(sub: &Subscription, last_error: &str, at: Timestamp) -> Self {
         Self::SubscriptionAutoDisabled {
             account_id: sub.account_id.to_string(),
             subscription_id: sub.id.to_string(),
             subscription_name: sub.name.clone(),
             consecutive_failures: sub.consecutive_failures,
-            last_error: reason.to_string(),
+            last_error: last_error.to_owned(),
             disabled_at: sub.disabled_at.unwrap_or(at),
         }
+    }
+
+    /// What a change of a subscription (`old` → `new`, as a table's stream shows it) tells
+    /// the operator: an auto-disable when it just became auto-disabled, else nothing.
+    pub fn of_subscription_change(old: Option<&Subscription>, new: &Subscription) -> Option<Self> {
+        let auto = |s: &Subscription| s.disabled_reason == Some(DisabledReason::AutoDisabled);
+        (auto(new) && !old.is_some_and(auto))
+            .then(|| Self::auto_disabled(new, new.last_error.as_deref().unwrap_or_default(), new.updated_at))
     }
 
     /// EventBridge's `detail-type`: what a rule matches on.
@@ -100,11 +107,13 @@ impl OperatorEvent {
         }
     }
 
-    /// EventBridge's `detail`: the fields, without the tag.
+    /// EventBridge's `detail` (and the webhook's): the fields, without the tag, with the
+    /// fact's stable `id`.
     pub fn detail(&self) -> Value {
         let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
         if let Value::Object(fields) = &mut value {
             fields.remove("type");
+            fields.insert("id".to_owned(), Value::String(self.id()));
         }
         value
     }
@@ -125,7 +134,36 @@ impl OperatorEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AccountId, SubscriptionId};
+    use crate::subscription::{parse_new_subscription, Subscription};
+    use crate::{AccountId, DestinationPolicy, Reason, SubscriptionId};
+
+    #[test]
+    fn only_the_change_into_auto_disabled_is_an_event() {
+        let at = Timestamp::from_unix(1_780_000_000);
+        let input =
+            parse_new_subscription(serde_json::json!({"url": "https://example.com/h"}), &DestinationPolicy::default())
+                .unwrap();
+        let active = Subscription::create(AccountId::new(), input, None, None, at);
+        let mut disabled = active.clone();
+        disabled.is_active = false;
+        disabled.disabled_reason = Some(DisabledReason::AutoDisabled);
+        disabled.disabled_at = Some(at.plus_seconds(5));
+        disabled.consecutive_failures = 5;
+        disabled.last_error = Some("timeout".into());
+        let event = OperatorEvent::of_subscription_change(Some(&active), &disabled).expect("an auto-disable");
+        assert_eq!(event.detail_type(), "Webhook Subscription Auto-Disabled");
+        assert_eq!(
+            (event.detail()["last_error"].as_str(), event.detail()["consecutive_failures"].as_u64()),
+            (Some("timeout"), Some(5))
+        );
+        assert_eq!(event.at(), at.plus_seconds(5));
+        // Still disabled (renamed, say), deleted, or active: nothing to tell.
+        assert_eq!(OperatorEvent::of_subscription_change(Some(&disabled), &disabled), None);
+        let mut deleted = active.clone();
+        deleted.disabled_reason = Some(DisabledReason::Deleted);
+        assert_eq!(OperatorEvent::of_subscription_change(Some(&active), &deleted), None);
+        assert_eq!(OperatorEvent::of_subscription_change(None, &active), None);
+    }
 
     fn failure() -> Failure {
         let at = Timestamp::from_unix(1_780_000_000);
@@ -151,6 +189,7 @@ mod tests {
         assert_eq!(detail["webhook_failure_id"], f.id.to_string());
         assert_eq!(detail["created_at"], "2026-05-28T20:26:40Z");
         assert!(detail.get("type").is_none(), "the tag is EventBridge's detail-type, not a field");
+        assert_eq!(detail["id"], event.id());
         let body = event.webhook_body();
         assert_eq!((body["source"].as_str(), body["type"].as_str()), (Some("hookpost"), Some("failure.recorded")));
         assert_eq!(body["id"], format!("op_failure_{}", f.id));

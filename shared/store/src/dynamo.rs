@@ -23,11 +23,12 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, Put, ReturnValue, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem,
-    Update,
+    ProjectionType, Put, ReturnValue, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
+    TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use hookpost_domain::delivery::{Attempt, AttemptKey};
 use hookpost_domain::event::Event;
@@ -48,6 +49,7 @@ use crate::{
 };
 
 mod erasure;
+pub mod stream;
 
 pub use aws_config::SdkConfig;
 pub use aws_sdk_dynamodb::Client;
@@ -667,6 +669,14 @@ impl DynamoStore {
             .key_schema(key_el("sk", KeyType::Range).map_err(invalid_request)?)
             .global_secondary_indexes(routes)
             .global_secondary_indexes(pending)
+            // As template.yaml has it: what the operator-events function reads.
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::NewAndOldImages)
+                    .build()
+                    .map_err(invalid_request)?,
+            )
             .send()
             .await;
         match created {
@@ -754,30 +764,32 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    /// Every item of a partition whose sort key starts with `prefix`, newest (highest) first.
-    async fn query_prefix(&self, pk: String, prefix: &str) -> Result<Vec<Item>, StoreError> {
+    /// Every item `query` selects, page after page.
+    async fn query_all(&self, query: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":prefix", s(prefix))
-                .scan_index_forward(false)
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(backend)?;
+            let out = query.clone().set_exclusive_start_key(start.take()).send().await.map_err(backend)?;
             items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
                 _ => return Ok(items),
             }
         }
+    }
+
+    /// Every item of a partition whose sort key starts with `prefix`, newest (highest) first.
+    async fn query_prefix(&self, pk: String, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .scan_index_forward(false)
+            .consistent_read(true);
+        self.query_all(query).await
     }
 
     /// Runs a transaction; on cancellation returns which items failed their condition.
@@ -1238,28 +1250,14 @@ impl DeliveryStore for DynamoStore {
 
     #[instrument(skip(self))]
     async fn routable_subscriptions(&self, account: AccountId) -> Result<Vec<Subscription>, StoreError> {
-        let mut subs = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(ROUTES_INDEX)
-                .key_condition_expression("route_pk = :route")
-                .expression_attribute_values(":route", s(route_pk(account)))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(backend)?;
-            for item in out.items.unwrap_or_default() {
-                subs.push(subscription_from(&item)?);
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(subs),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(ROUTES_INDEX)
+            .key_condition_expression("route_pk = :route")
+            .expression_attribute_values(":route", s(route_pk(account)));
+        self.query_all(query).await?.iter().map(subscription_from).collect()
     }
 
     #[instrument(skip_all, fields(account = %failure.account_id, failure = %failure.id))]
@@ -1284,33 +1282,23 @@ impl DeliveryStore for DynamoStore {
     #[instrument(skip(self))]
     async fn query_failures(&self, account: AccountId, query: &FailureQuery) -> Result<Page<Failure>, StoreError> {
         let (low, high) = query.id_range();
+        let range = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
+            .expression_attribute_values(":pk", s(account_pk(account)))
+            .expression_attribute_values(":low", s(format!("FAIL#{low}")))
+            .expression_attribute_values(":high", s(format!("FAIL#{high}")))
+            .scan_index_forward(false);
         let mut selected = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
-                .expression_attribute_values(":pk", s(account_pk(account)))
-                .expression_attribute_values(":low", s(format!("FAIL#{low}")))
-                .expression_attribute_values(":high", s(format!("FAIL#{high}")))
-                .scan_index_forward(false)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(backend)?;
-            for item in out.items.unwrap_or_default() {
-                let failure = failure_from(account, &item)?;
-                if query.matches(&failure) {
-                    selected.push(failure);
-                }
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(page_of(selected, query.limit, query.offset)),
+        for item in self.query_all(range).await? {
+            let failure = failure_from(account, &item)?;
+            if query.matches(&failure) {
+                selected.push(failure);
             }
         }
+        Ok(page_of(selected, query.limit, query.offset))
     }
 
     #[instrument(skip(self))]

@@ -49,6 +49,8 @@ struct State {
 enum Expiring {
     Event((AccountId, String)),
     Attempt((AccountId, SubscriptionId, Timestamp, AttemptKey)),
+    /// A resolved failure record, kept 90 days as DynamoDB's TTL keeps it.
+    ResolvedFailure((AccountId, FailureId)),
 }
 
 struct AccountRow {
@@ -91,6 +93,12 @@ impl State {
                 }
                 Expiring::Attempt(key) => {
                     self.attempts.remove(&key);
+                }
+                Expiring::ResolvedFailure(key) => {
+                    // Resolved is final, but the check keeps the rule plain: only a resolved one goes.
+                    if self.failures.get(&key).is_some_and(|f| f.status == FailureStatus::Resolved) {
+                        self.failures.remove(&key);
+                    }
                 }
             }
         }
@@ -479,7 +487,12 @@ impl DeliveryStore for MemoryStore {
             RetriggerOutcome::Failed(reason) => Some(reason.clone()),
         };
         failure.updated_at = now;
-        Ok(Some(failure.clone()))
+        let settled = failure.clone();
+        if settled.status == FailureStatus::Resolved {
+            let expires_at = now.plus_days(hookpost_domain::failure::RESOLVED_RETENTION_DAYS);
+            state.expire(Expiring::ResolvedFailure((account, id)), expires_at, now);
+        }
+        Ok(Some(settled))
     }
 
     async fn stuck_pending_failures(&self, before: Timestamp, limit: u32) -> Result<Vec<Failure>, StoreError> {
@@ -647,5 +660,28 @@ mod tests {
         let left = store.list_attempts(acc, sub, 10, 0).await.unwrap();
         assert_eq!(left.items.iter().map(|a| a.event_id.as_str()).collect::<Vec<_>>(), ["evt_2"]);
         assert!(store.get_event(acc, "evt_new").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_resolved_failure_record_leaves_after_90_days_and_an_inactive_one_stays() {
+        let store = MemoryStore::new();
+        let acc = AccountId::new();
+        let record = |event: &str| {
+            Failure::inactive(acc, event, "call.ended", SubscriptionId::new(), "CRM", Reason::Timeout, T, T)
+        };
+        let (resolved, kept) = (record("evt_resolved"), record("evt_kept"));
+        for f in [&resolved, &kept] {
+            store.put_failure(f).await.unwrap();
+        }
+        store.retrigger_failure(acc, resolved.id, T).await.unwrap();
+        store.settle_failure(acc, resolved.id, &RetriggerOutcome::Delivered, T).await.unwrap();
+        // Writes carry the store's notion of now: one just before, one just after 90 days.
+        let almost = T.plus_days(90).plus_seconds(-1);
+        store.put_event(&event(acc, "evt_a", almost), almost.plus_days(1)).await.unwrap();
+        assert!(store.get_failure(acc, resolved.id).await.unwrap().is_some(), "not yet");
+        let past = T.plus_days(90).plus_seconds(1);
+        store.put_event(&event(acc, "evt_b", past), past.plus_days(1)).await.unwrap();
+        assert!(store.get_failure(acc, resolved.id).await.unwrap().is_none(), "resolved 90 days ago");
+        assert!(store.get_failure(acc, kept.id).await.unwrap().is_some(), "inactive records stay");
     }
 }

@@ -85,30 +85,18 @@ impl DynamoStore {
             "" => ("#pk = :pk", None),
             prefix => ("#pk = :pk AND begins_with(#sk, :prefix)", Some(super::s(prefix))),
         };
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let mut values = Item::from([(":pk".to_owned(), super::s(pk.clone()))]);
-            values.extend(prefix.clone().map(|p| (":prefix".to_owned(), p)));
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression(condition)
-                .projection_expression(&projection)
-                .set_expression_attribute_names(Some(names.iter().cloned().collect()))
-                .set_expression_attribute_values(Some(values))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(backend)?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(items),
-            }
-        }
+        let mut values = Item::from([(":pk".to_owned(), super::s(pk))]);
+        values.extend(prefix.map(|p| (":prefix".to_owned(), p)));
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(condition)
+            .projection_expression(projection)
+            .set_expression_attribute_names(Some(names.into_iter().collect()))
+            .set_expression_attribute_values(Some(values))
+            .consistent_read(true);
+        self.query_all(query).await
     }
 
     /// Deletes every item whose key is given, 25 to a request; what DynamoDB leaves
