@@ -16,7 +16,7 @@ use hookpost_delivery::{InProcessQueue, Queue};
 use hookpost_domain::ApiError;
 use hookpost_http::parse::MAX_BODY_BYTES;
 use hookpost_http::{context::encode_caller, error_response, App, Config, RequestFacts};
-use hookpost_store::{DynamoStore, MemoryStore, Store};
+use hookpost_store::{DynamoStore, ErasureStore, MemoryStore, Store};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -126,8 +126,13 @@ pub fn generate_admin_key() -> String {
     format!("hp_admin_{}", hex::encode(bytes))
 }
 
-/// The store the options ask for: DynamoDB (creating the table if missing) or in-memory.
-pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, String> {
+/// An app on the store the options ask for — DynamoDB (creating the table if missing) or
+/// in-memory — with erasure.
+pub async fn open_app(config: &Config) -> Result<App, String> {
+    fn app<S: Store + ErasureStore + 'static>(store: S, config: &Config) -> App {
+        let store = Arc::new(store);
+        App::new(Arc::clone(&store) as Arc<dyn Store>, config.clone()).with_eraser(store)
+    }
     match &config.dynamodb_endpoint {
         Some(endpoint) => {
             let client = hookpost_store::dynamo::connect(Some(endpoint)).await;
@@ -136,7 +141,7 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, String> {
             let mut pauses = [1, 2, 4, 8].into_iter().map(Duration::from_secs);
             loop {
                 match store.ensure_table().await {
-                    Ok(()) => return Ok(Arc::new(store)),
+                    Ok(()) => return Ok(app(store, config)),
                     Err(hookpost_store::StoreError::Unavailable(why)) if let Some(pause) = pauses.next() => {
                         tracing::warn!(error = %why, "DynamoDB at {endpoint} is unavailable; trying again");
                         tokio::time::sleep(pause).await;
@@ -145,7 +150,7 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, String> {
                 }
             }
         }
-        None => Ok(Arc::new(MemoryStore::new())),
+        None => Ok(app(MemoryStore::new(), config)),
     }
 }
 
@@ -338,9 +343,8 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 /// Binds and serves in the background, with the delivery workers.
 pub async fn start(options: Options) -> Result<Running, String> {
-    let store = open_store(&options.config).await?;
+    let mut app = open_app(&options.config).await?;
     let delivery = open_delivery(&options.config).await?;
-    let mut app = App::new(store, options.config.clone());
     if let Some((url, secret)) = &options.operator_webhook {
         let webhook = SignedWebhook::new(url, secret, Arc::clone(&app.clock))?;
         app = app.with_operator_events(Arc::new(Arc::new(webhook)));

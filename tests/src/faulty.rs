@@ -8,7 +8,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hookpost_delivery::{Queue, QueueError};
 use hookpost_domain::delivery::{Attempt, DeliveryTask};
-use hookpost_domain::erasure::Removed;
 use hookpost_domain::event::Event;
 use hookpost_domain::failure::{Failure, FailureQuery, RetriggerOutcome};
 use hookpost_domain::subscription::{Subscription, SubscriptionFilter, SubscriptionPatch};
@@ -17,8 +16,8 @@ use hookpost_domain::{
     Account, AccountId, Channel, ChannelId, FailureId, Plan, Reason, SubscriptionId, Timestamp, TokenId,
 };
 use hookpost_store::{
-    AccountStore, ActiveCap, DeliveryStore, ErasureStore, Exhausted, Page, RateLimitStore, Store, StoreError,
-    SubscriptionStore, TokenStore,
+    AccountStore, ActiveCap, DeliveryStore, Exhausted, Page, RateLimitStore, Store, StoreError, SubscriptionStore,
+    TokenStore,
 };
 
 /// How many more times each operation is refused.
@@ -109,11 +108,6 @@ faulty!(SubscriptionStore {
 
 faulty!(RateLimitStore {
     fn hit_rate_counter(account: AccountId, key: &str, expires_at: Timestamp) -> u64;
-});
-
-faulty!(ErasureStore {
-    fn erase_account(account: AccountId) -> Removed;
-    fn purge_subscription(account: AccountId, id: SubscriptionId, now: Timestamp) -> Removed;
 });
 
 faulty!(DeliveryStore {

@@ -84,7 +84,7 @@ impl TestServer {
             config.dynamodb_endpoint = Some(dynamo_endpoint());
             config.table = format!("test-{}", hookpost_domain::AccountId::new());
         }
-        let store = hookpost_local::open_store(&config).await.expect("open store");
+        let app = hookpost_local::open_app(&config).await.expect("open store");
         // DynamoDB comes with its durable queue on SQS (moto), exactly as the binary runs.
         let delivery = match kind {
             StoreKind::Memory => {
@@ -95,7 +95,7 @@ impl TestServer {
                 hookpost_local::open_delivery(&config).await.expect("open the SQS queues")
             }
         };
-        Self::start_with(App::new(store, config), delivery).await
+        Self::start_with(app, delivery).await
     }
 
     /// Starts a server on `app` (its store and, if it has one, the queue tasks are sent to)

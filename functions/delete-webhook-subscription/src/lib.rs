@@ -23,7 +23,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         query.finish()?;
         let now = app.clock.now();
         let deleted = if purge {
-            app.store.purge_subscription(caller.account_id, id, now).await.map(|removed| {
+            app.eraser()?.purge_subscription(caller.account_id, id, now).await.map(|removed| {
                 tracing::info!(
                     log = "subscription_purged",
                     account_id = %caller.account_id,

@@ -12,7 +12,7 @@ use serde_json::json;
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     app.respond_internal(async {
         let id = account_id(&req)?;
-        let removed = app.store.erase_account(id).await?;
+        let removed = app.eraser()?.erase_account(id).await?;
         tracing::warn!(
             operator_event = "account_erased",
             account_id = %id,

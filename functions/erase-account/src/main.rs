@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    hookpost_http::serve(|app, req| async move { erase_account::handle(&app, req).await }).await
+    hookpost_http::serve_erasing(|app, req| async move { erase_account::handle(&app, req).await }).await
 }

@@ -10,7 +10,7 @@ use hookpost_domain::error::RateLimitInfo;
 use hookpost_domain::rate_limit::{counter_key, decide, window_at};
 use hookpost_domain::token::Caller;
 use hookpost_domain::{ApiError, Clock, Scope, SystemClock};
-use hookpost_store::{ActiveCap, DynamoStore, Store};
+use hookpost_store::{ActiveCap, DynamoStore, ErasureStore, Store};
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
@@ -36,6 +36,10 @@ pub struct App {
     pub queue: Option<Arc<dyn Queue>>,
     /// The sender, built on first use (it reads the system's root certificates).
     sender: Arc<OnceLock<Arc<Sender>>>,
+    /// Erasure, for the functions that erase (see [`App::with_eraser`]).
+    eraser: Option<Arc<dyn ErasureStore>>,
+    /// In Lambda, the DynamoDB adapter behind `store`.
+    dynamo: Option<DynamoStore>,
     /// Where failure records and auto-disables are told: hookpost-local's operator webhook
     /// when configured; otherwise (and in Lambda, for now) their log lines only.
     pub operator_events: Arc<dyn OperatorEvents>,
@@ -50,7 +54,29 @@ impl App {
             queue: None,
             sender: Arc::new(OnceLock::new()),
             operator_events: Arc::new(LogOnly),
+            eraser: None,
+            dynamo: None,
         }
+    }
+
+    /// Lets this app erase (`DELETE /internal/v1/accounts/{id}`, `?purge=true`). Given
+    /// only where needed: a function that never erases does not link erasure's code.
+    pub fn with_eraser(mut self, eraser: Arc<dyn ErasureStore>) -> Self {
+        self.eraser = Some(eraser);
+        self
+    }
+
+    /// The eraser, or a logged 500 where the wiring forgot to give this function one.
+    pub fn eraser(&self) -> Result<Arc<dyn ErasureStore>, ApiError> {
+        self.eraser.clone().ok_or_else(|| {
+            tracing::error!("this function was not given erasure (App::with_eraser)");
+            ApiError::Internal
+        })
+    }
+
+    /// A Lambda app's DynamoDB store as itself, for wiring that needs more than `Store`.
+    pub fn dynamo(&self) -> Option<&DynamoStore> {
+        self.dynamo.as_ref()
     }
 
     pub fn with_operator_events(mut self, events: Arc<dyn OperatorEvents>) -> Self {
@@ -82,7 +108,8 @@ impl App {
         };
         let queue =
             config.queue_url.clone().map(|url| Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sqs_aws), url)));
-        let mut app = Self::new(Arc::new(store), config);
+        let mut app = Self::new(Arc::new(store.clone()), config);
+        app.dynamo = Some(store);
         if let Some(queue) = queue {
             app = app.with_queue(queue);
         }
@@ -247,18 +274,34 @@ where
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
     init_tracing();
-    serve_with(|| {}, handler).await
+    serve_with(|app| app, || {}, handler).await
 }
 
-/// [`serve`], running `after_each` once each request is answered (the metrics' flush).
-/// Tracing is set up first by the public entry points.
-async fn serve_with<H, F, Fut>(after_each: H, handler: F) -> Result<(), lambda_http::Error>
+/// [`serve`] for a function that erases: its app gets the DynamoDB adapter's erasure.
+pub async fn serve_erasing<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
 where
+    F: Fn(Arc<App>, Request) -> Fut,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    init_tracing();
+    let erasing = |app: App| match app.dynamo().cloned() {
+        Some(dynamo) => app.with_eraser(Arc::new(dynamo)),
+        None => app,
+    };
+    serve_with(erasing, || {}, handler).await
+}
+
+/// [`serve`], with `configure` applied to the app once, and `after_each` run once each
+/// request is answered (the metrics' flush). Tracing is set up first by the public entry
+/// points.
+async fn serve_with<C, H, F, Fut>(configure: C, after_each: H, handler: F) -> Result<(), lambda_http::Error>
+where
+    C: FnOnce(App) -> App,
     H: Fn() + Clone + Send + Sync + 'static,
     F: Fn(Arc<App>, Request) -> Fut,
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
-    let app = Arc::new(App::from_env().await?);
+    let app = Arc::new(configure(App::from_env().await?));
     lambda_http::run(lambda_http::service_fn(move |req: Request| {
         let facts = RequestFacts::of(&req);
         let started = std::time::Instant::now();
@@ -317,7 +360,7 @@ where
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
     init_tracing();
-    serve_with(cloudwatch_metrics(), handler).await
+    serve_with(|app| app, cloudwatch_metrics(), handler).await
 }
 
 /// [`serve_events`] for a function that records metrics.

@@ -17,7 +17,7 @@ use hookpost_domain::{
 };
 use serde_json::json;
 
-use crate::{ActiveCap, Store, StoreError};
+use crate::{ActiveCap, ErasureStore, Store, StoreError};
 
 const NOW: Timestamp = Timestamp::from_unix(1_780_000_000);
 const CAP: ActiveCap = ActiveCap(25);
@@ -728,7 +728,7 @@ async fn assert_owned<S: Store>(store: &S, owned: &Owned, present: bool) {
 
 /// Erases a populated account and returns its id, so an adapter's own test can look for
 /// anything left behind with the backend's own tools.
-pub async fn erasure_removes_everything_an_account_owns<S: Store>(store: &S) -> AccountId {
+pub async fn erasure_removes_everything_an_account_owns<S: Store + ErasureStore>(store: &S) -> AccountId {
     let doomed = populated(store).await;
     let bystander = populated(store).await;
     let removed = store.erase_account(doomed.account.id).await.unwrap();
@@ -756,7 +756,7 @@ pub async fn erasure_removes_everything_an_account_owns<S: Store>(store: &S) -> 
     doomed.account.id
 }
 
-pub async fn purge_removes_a_subscription_and_its_history<S: Store>(store: &S) {
+pub async fn purge_removes_a_subscription_and_its_history<S: Store + ErasureStore>(store: &S) {
     let owned = populated(store).await;
     let acc = owned.account.id;
     let [live, gone] = [owned.subscriptions[0], owned.subscriptions[1]];

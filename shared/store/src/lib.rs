@@ -264,10 +264,11 @@ pub trait DeliveryStore: Send + Sync {
     ) -> Result<Exhausted, StoreError>;
 }
 
-/// Everything hookpost keeps.
-pub trait Store: AccountStore + TokenStore + SubscriptionStore + RateLimitStore + DeliveryStore + ErasureStore {}
+/// Everything hookpost keeps. Erasure is apart: a `dyn Store` links every method of its
+/// adapter into a binary, and only the functions that erase need erasure's.
+pub trait Store: AccountStore + TokenStore + SubscriptionStore + RateLimitStore + DeliveryStore {}
 
-impl<T: AccountStore + TokenStore + SubscriptionStore + RateLimitStore + DeliveryStore + ErasureStore> Store for T {}
+impl<T: AccountStore + TokenStore + SubscriptionStore + RateLimitStore + DeliveryStore> Store for T {}
 
 /// Newest-first ordering of subscriptions: UUIDv7 ids sort by creation time.
 pub(crate) fn page_of<T: Clone>(newest_first: Vec<T>, limit: u32, offset: u32) -> Page<T> {
