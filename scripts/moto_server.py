@@ -80,6 +80,52 @@ def authorize_dynamodb_like_aws():
     DynamoHandler._authenticate_and_authorize_normal_action = authorize
 
 
+SQS_BATCH_ACTIONS = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
+                     "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
+
+
+def authorize_sqs_like_aws():
+    """AWS authorizes SQS's batch actions as their single ones (a policy cannot name
+    SendMessageBatch: sqs:SendMessage grants it); moto asks for the batch name."""
+    from moto.sqs.responses import SQSResponse
+
+    checked = SQSResponse._authenticate_and_authorize_normal_action
+
+    def authorize(self, resource="*"):
+        action = self._get_action()
+        if action not in SQS_BATCH_ACTIONS:
+            return checked(self, resource)
+        self._get_action = lambda: SQS_BATCH_ACTIONS[action]
+        try:
+            return checked(self, resource)
+        finally:
+            del self._get_action
+
+    SQSResponse._authenticate_and_authorize_normal_action = authorize
+
+
+def authorize_events_like_aws():
+    """AWS authorizes PutEvents on each entry's event bus (the default bus when none is
+    named); moto asks about "*", which a policy naming the bus does not allow."""
+    from moto.events.responses import EventsHandler
+
+    checked = EventsHandler._authenticate_and_authorize_normal_action
+
+    def authorize(self, resource="*"):
+        if self._get_action() != "PutEvents":
+            return checked(self, resource)
+        try:
+            entries = json.loads(self.body or "{}").get("Entries", [])
+        except ValueError:
+            entries = []
+        buses = {e.get("EventBusName") or "default" for e in entries} or {"default"}
+        for bus in sorted(buses):
+            arn = bus if bus.startswith("arn:") else f"arn:aws:events:{self.region}:{self.current_account}:event-bus/{bus}"
+            checked(self, arn)
+
+    EventsHandler._authenticate_and_authorize_normal_action = authorize
+
+
 def record_what_is_authorized():
     """Keeps, per access key, every action moto allowed it: the test reports grants no call used."""
     checked = ActionAuthenticatorMixin._authenticate_and_authorize_action
@@ -102,6 +148,8 @@ def main() -> None:
     lock = threading.Lock()
     if IAM:
         authorize_dynamodb_like_aws()
+        authorize_sqs_like_aws()
+        authorize_events_like_aws()
         record_what_is_authorized()
 
     def serialized(environ, start_response):
