@@ -770,6 +770,7 @@ class Harness:
 
         self.least_privilege()
         self.metrics_documents()
+        self.errors_logged_once()
 
         log("==> control: one permission taken away must make its function fail")
         iam = self.aws("iam")
@@ -857,6 +858,21 @@ class Harness:
         if not documents or namespaces != {"hookpost"} or not wanted <= names:
             raise SystemExit(f"deliver wrote no usable metrics: {len(documents)} documents, {namespaces}, {sorted(names)}")
         log(f"==> metrics: deliver wrote {len(documents)} embedded-metric documents ({', '.join(sorted(names))})")
+
+    def errors_logged_once(self):
+        """No error is logged twice: the runtime's repeat of a handler's error is not written,
+        and the authorizer's refusals (this run made several) are not errors at all."""
+        repeated, refusals = [], []
+        for f in self.functions.values():
+            with open(f.log_path, encoding="utf-8", errors="replace") as log_file:
+                for line in log_file:
+                    if '"target":"lambda_runtime::layers::panic"' in line:
+                        repeated.append((f.binary, line[:200]))
+                    if f.binary == "authorizer" and '"level":"ERROR"' in line:
+                        refusals.append(line[:200])
+        if repeated or refusals:
+            raise SystemExit(f"errors logged twice: {repeated[:3]}; refusals logged as errors: {refusals[:3]}")
+        log("==> logs: every error once, with its cause; a refused token is no error")
 
     def least_privilege(self):
         """Every action the template grants a function must have been used by it in this run:

@@ -75,7 +75,11 @@ pub async fn handle(
     let header = request.headers.get("authorization").and_then(|v| v.to_str().ok());
     match authorize(app.store.as_ref(), header, app.clock.now()).await {
         Ok(caller) => Ok(allow(&caller, request.method_arn.as_deref().unwrap_or_default())),
-        Err(ApiError::Unauthorized) => Err(UNAUTHORIZED.into()),
+        Err(ApiError::Unauthorized) => {
+            // A refusal, not an error: API Gateway's access log has each one.
+            tracing::debug!("token refused");
+            Err(UNAUTHORIZED.into())
+        }
         // Anything else becomes API Gateway's AUTHORIZER_FAILURE (500, in the envelope).
         Err(err) => {
             tracing::error!(error = %err, "authorizer failed");

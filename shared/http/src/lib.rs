@@ -181,16 +181,27 @@ impl App {
 /// regex engine would be most of a function's logging code, for per-target filters nobody
 /// sets in Lambda.
 fn init_tracing() {
-    use tracing_subscriber::filter::LevelFilter;
+    use tracing_subscriber::filter::{filter_fn, LevelFilter};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
     let level = ["AWS_LAMBDA_LOG_LEVEL", "RUST_LOG"]
         .iter()
         .find_map(|name| std::env::var(name).ok())
         .and_then(|level| level.trim().parse::<LevelFilter>().ok())
         .unwrap_or(LevelFilter::INFO);
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let fmt = tracing_subscriber::fmt().with_max_level(level).with_ansi(false);
+    // Errors are logged once, where they happen, with their cause: the runtime's own line for
+    // every error a handler returns repeats one of ours without the cause (and calls the
+    // authorizer's "Unauthorized", a refused token, an ERROR). Panics it would log there too
+    // are logged by the hook below instead.
+    let not_repeated = filter_fn(|meta| meta.target() != "lambda_runtime::layers::panic");
+    let fmt = tracing_subscriber::fmt::layer().with_ansi(false);
     // JSON lines carry their own timestamp; Lambda stamps plain text lines itself.
-    let _ = if json { fmt.json().flatten_event(true).try_init() } else { fmt.without_time().try_init() };
+    let fmt = if json { fmt.json().flatten_event(true).boxed() } else { fmt.without_time().boxed() };
+    let _ = tracing_subscriber::registry().with(fmt.with_filter(level).with_filter(not_repeated)).try_init();
+    std::panic::set_hook(Box::new(|panic| tracing::error!(panic = %panic, "the handler panicked")));
 }
 
 /// For the functions that record metrics (`hookpost_delivery::metrics`): installs the
