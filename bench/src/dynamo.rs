@@ -250,7 +250,7 @@ pub struct Measured {
 
 pub async fn measure(endpoint: &str) -> Result<Vec<Measured>, String> {
     let counter = Counter::default();
-    let sdk = hookpost_store::dynamo::aws_config(Some(endpoint)).await;
+    let sdk = hookpost_store::aws::aws_config(Some(endpoint)).await;
     let client = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build(),
     );

@@ -195,7 +195,7 @@ pub async fn open_delivery(config: &Config) -> Result<Delivery, String> {
         ))));
     };
     let endpoint = config.sqs_endpoint.clone().or_else(|| (!is_aws_dynamodb(dynamodb)).then(|| dynamodb.clone()));
-    let aws = hookpost_store::dynamo::aws_config(endpoint.as_deref()).await;
+    let aws = hookpost_store::aws::aws_config(endpoint.as_deref()).await;
     let visibility = Duration::from_secs(u64::from(config.queue_visibility_secs));
     let queues = SqsQueues::open(aws_sdk_sqs::Client::new(&aws), &config.table, visibility).await.map_err(|e| {
         let at = endpoint.as_deref().unwrap_or("AWS");

@@ -10,7 +10,7 @@ use hookpost_local::durable::{keep_hidden, SqsQueues};
 #[cfg_attr(skip_dynamodb, ignore = "HOOKPOST_SKIP_DYNAMODB=1: needs a DynamoDB endpoint")]
 async fn work_longer_than_the_visibility_timeout_keeps_its_message_hidden() {
     let endpoint = hookpost_testenv::dynamodb_endpoint();
-    let aws = hookpost_store::dynamo::aws_config(Some(&endpoint)).await;
+    let aws = hookpost_store::aws::aws_config(Some(&endpoint)).await;
     let client = aws_sdk_sqs::Client::new(&aws);
     let visibility = Duration::from_secs(20);
     let table = format!("hidden-{}", std::process::id());

@@ -27,7 +27,7 @@ struct Setup {
 
 async fn setup() -> Setup {
     let endpoint = dynamo_endpoint();
-    let aws = hookpost_store::dynamo::aws_config(Some(&endpoint)).await;
+    let aws = hookpost_store::aws::aws_config(Some(&endpoint)).await;
     let suffix = AccountId::new().to_string();
     let store = DynamoStore::new(hookpost_store::dynamo::Client::new(&aws), format!("sqs-{suffix}"));
     store.ensure_table().await.unwrap();

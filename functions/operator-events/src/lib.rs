@@ -58,7 +58,7 @@ impl EventBridgeBus {
     pub fn from_env() -> Result<Self, String> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let endpoint = var("HOOKPOST_EVENTS_ENDPOINT");
-        let aws = hookpost_store::dynamo::lambda_aws_config(endpoint.as_deref())?;
+        let aws = hookpost_store::aws::lambda_aws_config(endpoint.as_deref())?;
         let bus = var("HOOKPOST_OPERATOR_EVENT_BUS").unwrap_or_else(|| "default".to_owned());
         Ok(Self { client: aws_sdk_eventbridge::Client::new(&aws), bus })
     }

@@ -99,11 +99,11 @@ impl App {
     /// (when `HOOKPOST_QUEUE_URL` is set) the SQS queue it names.
     pub async fn from_env() -> Result<Self, String> {
         let config = Config::from_env()?;
-        let aws = hookpost_store::dynamo::lambda_aws_config(config.dynamodb_endpoint.as_deref())?;
+        let aws = hookpost_store::aws::lambda_aws_config(config.dynamodb_endpoint.as_deref())?;
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table.clone());
         // SQS at HOOKPOST_SQS_ENDPOINT when a local run names one, else where DynamoDB is.
         let sqs_aws = match &config.sqs_endpoint {
-            Some(endpoint) => hookpost_store::dynamo::lambda_aws_config(Some(endpoint))?,
+            Some(endpoint) => hookpost_store::aws::lambda_aws_config(Some(endpoint))?,
             None => aws,
         };
         let queue =

@@ -16,6 +16,7 @@ use hookpost_domain::{
     Account, AccountId, Channel, ChannelId, FailureId, Plan, Reason, SubscriptionId, Timestamp, TokenId,
 };
 
+pub mod aws;
 pub mod contract;
 pub mod dynamo;
 pub mod memory;
