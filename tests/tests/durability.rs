@@ -229,3 +229,37 @@ async fn in_flight_events_do_not_count_after_an_auto_disable(kind: StoreKind) {
 }
 
 on_both_stores!(in_flight_events_do_not_count_after_an_auto_disable);
+
+/// A recover that the store throttles part-way answers 503 (it used to count the records it
+/// could not retrigger as skipped and answer 202); sent again, it retriggers the rest and
+/// never a record twice.
+#[tokio::test]
+async fn a_recover_cut_short_by_the_store_is_a_503_and_its_repeat_finishes() {
+    let (s, store, _) = faulty_server("0").await;
+    let (account, pat) = s.customer().await;
+    let receiver = Receiver::start(Answer::status(500)).await;
+    s.create_subscription(&pat, json!({"url": receiver.url("/a")})).await;
+    for n in 0..3 {
+        let id = format!("evt_recover_{n}");
+        s.admin("POST", "/internal/v1/events", event(&account, Some(&id))).await;
+    }
+    eventually(|| async {
+        let v = s.call("GET", FAILURES, Some(&pat), Value::Null).await.body;
+        (v["metadata"]["total"] == 3).then_some(())
+    })
+    .await
+    .expect("three failure records");
+    receiver.then([Answer::status(204), Answer::status(204), Answer::status(204)]);
+    store.fail("retrigger_failure", 1);
+    let cut = s.call("POST", &format!("{FAILURES}/recover"), Some(&pat), json!({})).await;
+    cut.assert_error(503, "unavailable");
+    let rest = s.call("POST", &format!("{FAILURES}/recover"), Some(&pat), json!({})).await;
+    assert_eq!((rest.status, &rest.body), (202, &json!({"retriggered": 1})), "{}", rest.text);
+    eventually(|| async {
+        let v = s.call("GET", &format!("{FAILURES}?status=resolved"), Some(&pat), Value::Null).await.body;
+        (v["metadata"]["total"] == 3).then_some(())
+    })
+    .await
+    .expect("all three resolved");
+    s.stop().await;
+}

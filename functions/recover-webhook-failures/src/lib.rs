@@ -1,7 +1,9 @@
 //! `POST /api/v4/tasks/webhook_failures/recover`: retrigger every inactive failure of the
 //! account created in a range (optionally of one subscription), at most 10,000 per call —
 //! for the customer who fixed an endpoint after an outage. 202 `{"retriggered": N}`.
-//! Failures of deleted subscriptions are left as they are.
+//! Failures of deleted subscriptions are left as they are. When the store or the queue
+//! will not take every record now, 503: the same request again retriggers the rest (those
+//! already retriggered are pending, so none is sent twice).
 
 use std::collections::HashMap;
 
@@ -13,6 +15,7 @@ use hookpost_domain::subscription::DisabledReason;
 use hookpost_domain::{ApiError, Scope, SubscriptionId, Timestamp};
 use hookpost_http::parse::json_body;
 use hookpost_http::{Access, App, Reply, Route};
+use hookpost_store::StoreError;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
@@ -86,20 +89,33 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         let ids: Vec<hookpost_domain::FailureId> =
             candidates.iter().filter(|f| !deleted[&f.subscription_id]).map(|f| f.id).collect();
         let store = std::sync::Arc::clone(&app.store);
-        let retriggered = futures::stream::iter(ids)
+        let outcomes: Vec<Result<bool, ApiError>> = futures::stream::iter(ids)
             .map(move |id| {
                 let (store, queue) = (std::sync::Arc::clone(&store), std::sync::Arc::clone(&queue));
                 async move {
                     // The same conditional write as one retrigger: a record retriggered
-                    // meanwhile is skipped, never sent twice.
-                    let pending = store.retrigger_failure(account, id, now).await.ok()?;
-                    start_retrigger(store.as_ref(), queue.as_ref(), &pending, now).await.ok()
+                    // meanwhile (or gone) is skipped, never sent twice.
+                    let pending = match store.retrigger_failure(account, id, now).await {
+                        Ok(pending) => pending,
+                        Err(StoreError::Conflict | StoreError::NotFound) => return Ok(false),
+                        Err(err) => return Err(ApiError::from(err)),
+                    };
+                    start_retrigger(store.as_ref(), queue.as_ref(), &pending, now)
+                        .await
+                        .map(|()| true)
+                        .map_err(|_| ApiError::Unavailable)
                 }
             })
             .buffer_unordered(CONCURRENCY)
-            .filter(|r| std::future::ready(r.is_some()))
-            .count()
+            .collect()
             .await;
+        let retriggered = outcomes.iter().filter(|o| matches!(o, Ok(true))).count();
+        // Some could not be retriggered now: the caller sends the same request again, and
+        // the records retriggered by this one are pending, so they are not sent twice.
+        if let Some(Err(err)) = outcomes.into_iter().find(Result::is_err) {
+            tracing::warn!(retriggered, "recover stopped short: the store or the queue would not take every record");
+            return Err(err);
+        }
         Reply::json(202, &json!({"retriggered": retriggered}))
     })
     .await
