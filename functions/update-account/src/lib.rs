@@ -2,9 +2,8 @@
 //! Tokens carry the plan in the authorizer's cached context, so in AWS a plan change reaches
 //! the gate within the 300 s cache time.
 
-use create_account::{account_json, read_account_fields};
 use hookpost_domain::input::Fields;
-use hookpost_domain::ApiError;
+use hookpost_domain::{Account, ApiError};
 use hookpost_http::parse::{account_id, json_body};
 use hookpost_http::{App, Reply};
 use hookpost_store::StoreError;
@@ -14,13 +13,13 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     app.respond_internal(async {
         let id = account_id(&req)?;
         let mut fields = Fields::from_value(json_body(&req)?)?;
-        let (name, plan) = read_account_fields(&mut fields, false);
+        let (name, plan) = Account::read_fields(&mut fields, false);
         if name.is_none() && plan.is_none() && !fields.has_issues() {
             fields.issue("body", "give name and/or plan");
         }
         fields.finish()?;
         match app.store.update_account(id, name, plan).await {
-            Ok(account) => Reply::json(200, &account_json(&account)),
+            Ok(account) => Reply::json(200, &account.operator_view()),
             Err(StoreError::NotFound) => Err(ApiError::NotFound("account")),
             Err(err) => Err(err.into()),
         }

@@ -1,6 +1,7 @@
 //! Tenancy: accounts, plans, channels and token scopes (SPEC §1).
 
 use crate::ids::{AccountId, ChannelId};
+use crate::input::Fields;
 use crate::time::Timestamp;
 
 macro_rules! string_enum {
@@ -114,6 +115,33 @@ impl Account {
         } else {
             Ok(trimmed.to_owned())
         }
+    }
+
+    /// The operator's view of an account (create and update answer it).
+    pub fn operator_view(&self) -> serde_json::Value {
+        serde_json::json!({"id": self.id, "name": self.name, "plan": self.plan, "created_at": self.created_at})
+    }
+
+    /// Reads `name` and `plan` from an account body; `required` says whether both must be
+    /// there (create) or each may be left out (update; neither may be null).
+    pub fn read_fields(fields: &mut Fields, required: bool) -> (Option<String>, Option<Plan>) {
+        let name = if required { fields.required_string("name") } else { fields.opt_string_not_null("name") };
+        let name = name.and_then(|n| match Self::validate_name(&n) {
+            Ok(n) => Some(n),
+            Err(msg) => {
+                fields.issue("name", msg);
+                None
+            }
+        });
+        let plan = if required { fields.required_string("plan") } else { fields.opt_string_not_null("plan") };
+        let plan = plan.and_then(|p| {
+            let parsed = Plan::parse(&p);
+            if parsed.is_none() {
+                fields.issue("plan", format!("must be one of {}", Plan::choices()));
+            }
+            parsed
+        });
+        (name, plan)
     }
 }
 
