@@ -13,11 +13,11 @@ use hookpost_domain::failure::{FailureQuery, FailureStatus, RECOVER_LIMIT};
 use hookpost_domain::input::Fields;
 use hookpost_domain::subscription::DisabledReason;
 use hookpost_domain::{ApiError, Scope, SubscriptionId, Timestamp};
-use hookpost_http::parse::json_body;
+use hookpost_http::parse::json_body_or_empty;
 use hookpost_http::{Access, App, Reply, Route};
 use hookpost_store::StoreError;
 use lambda_http::{Body, Request, Response};
-use serde_json::{json, Value};
+use serde_json::json;
 
 pub const ROUTE: Route = Route {
     method: "POST",
@@ -39,14 +39,7 @@ fn read_time(fields: &mut Fields, name: &str) -> Option<Timestamp> {
 
 /// The range and subscription to recover; an empty body means every inactive failure.
 pub fn parse_body(req: &Request) -> Result<FailureQuery, ApiError> {
-    let empty = match req.body() {
-        Body::Empty => true,
-        Body::Text(t) => t.trim().is_empty(),
-        Body::Binary(b) => b.iter().all(u8::is_ascii_whitespace),
-        _ => true,
-    };
-    let body = if empty { Value::Object(Default::default()) } else { json_body(req)? };
-    let mut fields = Fields::from_value(body)?;
+    let mut fields = Fields::from_value(json_body_or_empty(req)?)?;
     fields.refuse_null(&["created_at[gte]", "created_at[lt]", "webhook_id"]);
     let created_gte = read_time(&mut fields, "created_at[gte]");
     let created_lt = read_time(&mut fields, "created_at[lt]");

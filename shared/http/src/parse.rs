@@ -47,13 +47,26 @@ pub fn json_body(req: &Request) -> Result<Value, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::InvalidJson(e.to_string()))
 }
 
+/// Whether the request has no body worth reading (none, or only whitespace).
+pub fn body_is_empty(req: &Request) -> bool {
+    body_bytes(req).iter().all(u8::is_ascii_whitespace)
+}
+
+/// A JSON body that may be left out: `{}` when there is none, else as [`json_body`].
+pub fn json_body_or_empty(req: &Request) -> Result<Value, ApiError> {
+    if body_is_empty(req) {
+        Ok(Value::Object(serde_json::Map::new()))
+    } else {
+        json_body(req)
+    }
+}
+
 /// For POSTs that take no body: empty, or `{}`, with any or no content type.
 pub fn no_body(req: &Request) -> Result<(), ApiError> {
-    let bytes = body_bytes(req);
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+    if body_is_empty(req) {
         return Ok(());
     }
-    match serde_json::from_slice::<Value>(bytes) {
+    match serde_json::from_slice::<Value>(body_bytes(req)) {
         Ok(Value::Object(map)) if map.is_empty() => Ok(()),
         Ok(_) => Err(ApiError::invalid_field("body", "this endpoint takes no body (send nothing or {})")),
         Err(e) => Err(ApiError::InvalidJson(e.to_string())),
