@@ -183,13 +183,13 @@ impl FailureQuery {
         }
     }
 
-    /// The id range `[low, high)` the time range covers.
     /// Whether the time range ends before it starts: it selects nothing (no need to ask the
     /// store, whose range query would refuse a low bound above the high one).
     pub fn selects_nothing(&self) -> bool {
         matches!((self.created_gte, self.created_lt), (Some(gte), Some(lt)) if gte >= lt)
     }
 
+    /// The id range `[low, high)` the time range covers.
     pub fn id_range(&self) -> (FailureId, FailureId) {
         let low = self.created_gte.map_or(FailureId::MIN, FailureId::lower_bound);
         let high = self.created_lt.map_or(FailureId::MAX, FailureId::lower_bound);
