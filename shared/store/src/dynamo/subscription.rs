@@ -1,0 +1,341 @@
+//! Subscriptions: `ACCOUNT#<id>` / `SUB#<uuidv7>`, in the `routes` index while they take
+//! events.
+
+use super::*;
+
+pub(super) fn headers_value(headers: &BTreeMap<String, String>) -> AttributeValue {
+    AttributeValue::M(headers.iter().map(|(k, v)| (k.clone(), s(v))).collect())
+}
+
+/// The authentication as attributes: every one of the four is set or removed.
+pub(super) fn authentication_attrs(auth: &Authentication) -> [(&'static str, Option<AttributeValue>); 4] {
+    let (method, username, password, token) = match auth {
+        Authentication::None => ("none", None, None, None),
+        Authentication::Basic { username, password } => ("basic", Some(s(username)), Some(s(password)), None),
+        Authentication::Bearer { token } => ("bearer", None, None, Some(s(token))),
+    };
+    [("auth_method", Some(s(method))), ("auth_username", username), ("auth_password", password), ("auth_token", token)]
+}
+
+pub(super) fn subscription_item(sub: &Subscription) -> Item {
+    let mut item = subscription_key(sub.account_id, sub.id);
+    let optional = [
+        ("channel_id", sub.channel_id.as_ref().map(|c| s(c.as_str()))),
+        ("channel_type", sub.channel_type.map(|c| s(c.as_str()))),
+        ("zapier_subscription_id", sub.zapier_subscription_id.as_ref().map(s)),
+        ("disabled_reason", sub.disabled_reason.map(|d| s(d.as_str()))),
+        ("disabled_at", sub.disabled_at.map(|t| n(t.unix()))),
+        ("last_delivery_at", sub.last_delivery_at.map(|t| n(t.unix()))),
+        ("last_success_at", sub.last_success_at.map(|t| n(t.unix()))),
+        ("last_error", sub.last_error.as_ref().map(s)),
+        ("created_by_user_id", sub.created_by_user_id.as_ref().map(s)),
+        ("previous_secret", sub.previous_secret.as_ref().map(|(p, _)| s(p))),
+        ("previous_secret_until", sub.previous_secret.as_ref().map(|(_, t)| n(t.unix()))),
+        ("route_pk", (sub.disabled_reason != Some(DisabledReason::Deleted)).then(|| s(route_pk(sub.account_id)))),
+    ];
+    item.extend([
+        ("kind".to_owned(), s("subscription")),
+        ("id".to_owned(), s(sub.id.to_string())),
+        ("account_id".to_owned(), s(sub.account_id.to_string())),
+        ("name".to_owned(), s(&sub.name)),
+        ("url".to_owned(), s(&sub.url)),
+        ("events".to_owned(), AttributeValue::L(sub.events.iter().map(s).collect())),
+        ("secret".to_owned(), s(&sub.secret)),
+        ("source".to_owned(), s(sub.source.as_str())),
+        ("is_active".to_owned(), AttributeValue::Bool(sub.is_active)),
+        ("consecutive_failures".to_owned(), n(sub.consecutive_failures)),
+        ("created_at".to_owned(), n(sub.created_at.unix())),
+        ("updated_at".to_owned(), n(sub.updated_at.unix())),
+        ("headers".to_owned(), headers_value(&sub.headers)),
+    ]);
+    for (name, value) in optional.into_iter().chain(authentication_attrs(&sub.authentication)) {
+        if let Some(value) = value {
+            item.insert(name.to_owned(), value);
+        }
+    }
+    item
+}
+
+pub(super) fn subscription_from(item: &Item) -> Result<Subscription, StoreError> {
+    let r = Reader(item);
+    let authentication = match r.s("auth_method")? {
+        "none" => Authentication::None,
+        "basic" => Authentication::Basic {
+            username: r.s("auth_username")?.to_owned(),
+            password: r.s("auth_password")?.to_owned(),
+        },
+        "bearer" => Authentication::Bearer { token: r.s("auth_token")?.to_owned() },
+        _ => return Err(corrupt("auth_method")),
+    };
+    Ok(Subscription {
+        id: r.parsed("id", SubscriptionId::parse)?,
+        account_id: r.parsed("account_id", AccountId::parse)?,
+        name: r.s("name")?.to_owned(),
+        url: r.s("url")?.to_owned(),
+        events: r.strings("events")?,
+        secret: r.s("secret")?.to_owned(),
+        channel_id: r.opt_parsed("channel_id", ChannelId::parse)?,
+        channel_type: r.opt_parsed("channel_type", ChannelType::parse)?,
+        source: r.parsed("source", Source::parse)?,
+        zapier_subscription_id: r.opt_s("zapier_subscription_id").map(str::to_owned),
+        is_active: r.bool("is_active")?,
+        disabled_reason: r.opt_parsed("disabled_reason", DisabledReason::parse)?,
+        disabled_at: r.opt_ts("disabled_at")?,
+        consecutive_failures: r.n("consecutive_failures")?,
+        last_delivery_at: r.opt_ts("last_delivery_at")?,
+        last_success_at: r.opt_ts("last_success_at")?,
+        last_error: r.opt_s("last_error").map(str::to_owned),
+        created_at: r.ts("created_at")?,
+        updated_at: r.ts("updated_at")?,
+        created_by_user_id: r.opt_s("created_by_user_id").map(str::to_owned),
+        headers: r.string_map("headers")?,
+        authentication,
+        previous_secret: match (r.opt_s("previous_secret"), r.opt_ts("previous_secret_until")?) {
+            (Some(secret), Some(until)) => Some((secret.to_owned(), until)),
+            _ => None,
+        },
+    })
+}
+
+#[async_trait]
+impl SubscriptionStore for DynamoStore {
+    #[instrument(skip_all, fields(account = %sub.account_id, subscription = %sub.id))]
+    async fn create_subscription(&self, sub: &Subscription, cap: ActiveCap) -> Result<(), StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(subscription_item(sub)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(invalid_request)?;
+        let items =
+            vec![TransactWriteItem::builder().put(put).build(), self.counter_update(sub.account_id, 1, Some(cap))?];
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(failed) if failed.first() == Some(&true) => Err(StoreError::AlreadyExists),
+            Err(_) => match self.get_account(sub.account_id).await? {
+                None => Err(StoreError::NotFound),
+                Some(_) => Err(StoreError::LimitReached),
+            },
+        }
+    }
+
+    #[instrument(skip(self))]
+    async fn get_subscription(
+        &self,
+        account: AccountId,
+        id: SubscriptionId,
+    ) -> Result<Option<Subscription>, StoreError> {
+        self.get_item(subscription_key(account, id)).await?.as_ref().map(subscription_from).transpose()
+    }
+
+    #[instrument(skip(self))]
+    async fn list_subscriptions(
+        &self,
+        account: AccountId,
+        filter: SubscriptionFilter,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Page<Subscription>, StoreError> {
+        let items = self.query_prefix(account_pk(account), "SUB#").await?;
+        let mut matching = Vec::with_capacity(items.len());
+        for item in &items {
+            let sub = subscription_from(item)?;
+            if filter.matches(&sub) {
+                matching.push(sub);
+            }
+        }
+        Ok(page_of(matching, limit, offset))
+    }
+
+    #[instrument(skip(self, patch))]
+    async fn update_subscription(
+        &self,
+        account: AccountId,
+        id: SubscriptionId,
+        patch: &SubscriptionPatch,
+        now: Timestamp,
+    ) -> Result<Subscription, StoreError> {
+        let mut e = Expr::default();
+        e.set("updated_at", n(now.unix()));
+        if let Some(name) = &patch.name {
+            e.set("name", s(name));
+        }
+        if let Some(url) = &patch.url {
+            e.set("url", s(url));
+        }
+        if let Some(events) = &patch.events {
+            e.set("events", AttributeValue::L(events.iter().map(s).collect()));
+        }
+        if let Some(headers) = &patch.headers {
+            e.set("headers", headers_value(headers));
+        }
+        if let Some(auth) = &patch.authentication {
+            for (attr, value) in authentication_attrs(auth) {
+                e.set_opt(attr, value);
+            }
+        }
+        let result = self.update(subscription_key(account, id), &e, Some("attribute_exists(pk)")).await?;
+        match result {
+            Some(item) => subscription_from(&item),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    #[instrument(skip(self, new_secret))]
+    async fn rotate_secret(
+        &self,
+        account: AccountId,
+        id: SubscriptionId,
+        new_secret: &str,
+        previous_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Subscription, StoreError> {
+        // One UpdateItem: every SET reads the item as it was, so the old secret moves to
+        // previous_secret as the new one takes its place, whatever races it.
+        let mut e = Expr::default();
+        let (previous, secret) = (e.name("previous_secret"), e.name("secret"));
+        e.sets.push(format!("{previous} = {secret}"));
+        e.set("secret", s(new_secret))
+            .set("previous_secret_until", n(previous_until.unix()))
+            .set("updated_at", n(now.unix()));
+        let result = self.update(subscription_key(account, id), &e, Some("attribute_exists(pk)")).await?;
+        match result {
+            Some(item) => subscription_from(&item),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    #[instrument(skip(self))]
+    async fn delete_subscription(
+        &self,
+        account: AccountId,
+        id: SubscriptionId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        // A concurrent auto-disable or reactivation can change the state between the read
+        // and the conditional write; the write's condition catches it and we look again.
+        for _ in 0..5 {
+            let sub = self.get_subscription(account, id).await?.ok_or(StoreError::NotFound)?;
+            if sub.disabled_reason == Some(DisabledReason::Deleted) {
+                return Ok(());
+            }
+            let mut e = Expr::default();
+            e.set("disabled_reason", s(DisabledReason::Deleted.as_str()))
+                .set("disabled_at", n(now.unix()))
+                .set("updated_at", n(now.unix()))
+                .set("is_active", AttributeValue::Bool(false))
+                .remove("route_pk");
+            let active = e.name("is_active");
+            let expected = e.value(AttributeValue::Bool(sub.is_active));
+            let condition = format!("{active} = {expected}");
+            let mut items = vec![e.transact_update(&self.table, subscription_key(account, id), &condition)?];
+            if sub.is_active {
+                items.push(self.counter_update(account, -1, None)?);
+            }
+            if self.transact(items).await?.is_ok() {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    #[instrument(skip(self))]
+    async fn reactivate_subscription(
+        &self,
+        account: AccountId,
+        id: SubscriptionId,
+        seen_disabled_at: Option<Timestamp>,
+        cap: ActiveCap,
+        now: Timestamp,
+    ) -> Result<Subscription, StoreError> {
+        let mut e = Expr::default();
+        e.set("is_active", AttributeValue::Bool(true))
+            .set("consecutive_failures", n(0))
+            .set("updated_at", n(now.unix()))
+            .set("route_pk", s(route_pk(account)))
+            .remove("disabled_reason")
+            .remove("disabled_at")
+            .remove(EXHAUSTED_EVENTS);
+        let active = e.name("is_active");
+        let inactive = e.value(AttributeValue::Bool(false));
+        let disabled_at = e.name("disabled_at");
+        let seen = match seen_disabled_at {
+            Some(t) => format!("{disabled_at} = {}", e.value(n(t.unix()))),
+            None => format!("attribute_not_exists({disabled_at})"),
+        };
+        let condition = format!("attribute_exists(pk) AND {active} = {inactive} AND {seen}");
+        let items = vec![
+            e.transact_update(&self.table, subscription_key(account, id), &condition)?,
+            self.counter_update(account, 1, Some(cap))?,
+        ];
+        match self.transact(items).await? {
+            Ok(()) => self.get_subscription(account, id).await?.ok_or(StoreError::NotFound),
+            Err(failed) if failed.get(1) == Some(&true) && failed.first() != Some(&true) => {
+                Err(StoreError::LimitReached)
+            }
+            Err(_) => match self.get_subscription(account, id).await? {
+                None => Err(StoreError::NotFound),
+                Some(_) => Err(StoreError::Conflict),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dynamo::test_support::{sk, T};
+
+    fn subscription() -> Subscription {
+        Subscription {
+            id: SubscriptionId::new(),
+            account_id: AccountId::new(),
+            name: "CRM".into(),
+            url: "https://crm.example.com/hooks".into(),
+            events: vec!["call.ended".into(), "call.started".into()],
+            secret: "whsec_c2VjcmV0".into(),
+            channel_id: ChannelId::parse("dom_1"),
+            channel_type: Some(ChannelType::Domain),
+            source: Source::Zapier,
+            zapier_subscription_id: Some("zap_1".into()),
+            is_active: false,
+            disabled_reason: Some(DisabledReason::AutoDisabled),
+            disabled_at: Some(T.plus_seconds(9)),
+            consecutive_failures: 5,
+            last_delivery_at: Some(T.plus_seconds(8)),
+            last_success_at: Some(T.plus_seconds(2)),
+            last_error: Some("http_status: 500".into()),
+            created_at: T,
+            updated_at: T.plus_seconds(9),
+            created_by_user_id: None,
+            headers: BTreeMap::from([("x-team".to_owned(), "crm".to_owned())]),
+            authentication: Authentication::Basic { username: "u".into(), password: "p".into() },
+            previous_secret: Some(("whsec_b2xk".into(), T.plus_days(1))),
+        }
+    }
+
+    #[test]
+    fn a_subscription_round_trips_every_field() {
+        let sub = subscription();
+        let item = subscription_item(&sub);
+        assert_eq!(sk(&item), format!("SUB#{}", sub.id));
+        assert_eq!(Reader(&item).s("route_pk").unwrap(), format!("ROUTE#{}", sub.account_id), "still routable");
+        assert_eq!(subscription_from(&item).unwrap(), sub);
+        for authentication in [Authentication::None, Authentication::Bearer { token: "t".into() }] {
+            let other = Subscription {
+                authentication,
+                previous_secret: None,
+                channel_id: None,
+                channel_type: None,
+                ..sub.clone()
+            };
+            assert_eq!(subscription_from(&subscription_item(&other)).unwrap(), other);
+        }
+    }
+
+    #[test]
+    fn a_deleted_subscription_leaves_the_routes_index() {
+        let deleted = Subscription { disabled_reason: Some(DisabledReason::Deleted), ..subscription() };
+        assert!(!subscription_item(&deleted).contains_key("route_pk"));
+    }
+}

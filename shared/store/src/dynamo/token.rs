@@ -1,0 +1,131 @@
+//! Tokens under their hash (`TOKEN#<sha256>`), with a reference in the account's partition
+//! for revocation and erasure.
+
+use super::*;
+
+pub(super) fn token_item(token: &Token) -> Item {
+    let mut item = key(format!("TOKEN#{}", token.token_hash), "TOKEN");
+    item.extend([
+        ("kind".to_owned(), s("token")),
+        ("token_kind".to_owned(), s(token.kind.as_str())),
+        ("id".to_owned(), s(token.id.to_string())),
+        ("account_id".to_owned(), s(token.account_id.to_string())),
+        ("token_hash".to_owned(), s(&token.token_hash)),
+        ("scopes".to_owned(), AttributeValue::L(token.scopes.iter().map(|sc| s(sc.as_str())).collect())),
+        ("revoked".to_owned(), AttributeValue::Bool(token.revoked)),
+        ("created_at".to_owned(), n(token.created_at.unix())),
+    ]);
+    if let Some(user) = &token.user_id {
+        item.insert("user_id".to_owned(), s(user));
+    }
+    if let Some(exp) = token.expires_at {
+        item.insert("token_expires_at".to_owned(), n(exp.unix()));
+    }
+    item
+}
+
+pub(super) fn token_from(item: &Item) -> Result<Token, StoreError> {
+    let r = Reader(item);
+    let scopes = r
+        .strings("scopes")?
+        .iter()
+        .map(|sc| Scope::parse(sc).ok_or_else(|| corrupt("scopes")))
+        .collect::<Result<_, _>>()?;
+    Ok(Token {
+        id: r.parsed("id", TokenId::parse)?,
+        // Tokens written before portal sessions existed have no `token_kind`: they are PATs.
+        kind: match r.opt_s("token_kind") {
+            None => TokenKind::Pat,
+            Some(kind) => TokenKind::parse(kind).ok_or_else(|| corrupt("token_kind"))?,
+        },
+        account_id: r.parsed("account_id", AccountId::parse)?,
+        token_hash: r.s("token_hash")?.to_owned(),
+        scopes,
+        user_id: r.opt_s("user_id").map(str::to_owned),
+        expires_at: r.opt_ts("token_expires_at")?,
+        revoked: r.bool("revoked")?,
+        created_at: r.ts("created_at")?,
+    })
+}
+
+#[async_trait]
+impl TokenStore for DynamoStore {
+    #[instrument(skip_all, fields(account = %token.account_id, token = %token.id))]
+    async fn put_token(&self, token: &Token) -> Result<(), StoreError> {
+        let put = |item: Item| {
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(invalid_request)
+        };
+        let mut reference = key(account_pk(token.account_id), format!("TOKEN#{}", token.id));
+        reference.insert("token_hash".to_owned(), s(&token.token_hash));
+        reference.insert("kind".to_owned(), s("token_ref"));
+        let items = vec![
+            TransactWriteItem::builder().put(put(token_item(token))?).build(),
+            TransactWriteItem::builder().put(put(reference)?).build(),
+        ];
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(StoreError::AlreadyExists),
+        }
+    }
+
+    #[instrument(skip_all)]
+    async fn get_token_by_hash(&self, token_hash: &str) -> Result<Option<Token>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("TOKEN#{token_hash}"), "TOKEN")))
+            .send()
+            .await
+            .map_err(backend)?;
+        out.item.as_ref().map(token_from).transpose()
+    }
+
+    #[instrument(skip(self))]
+    async fn revoke_token(&self, account: AccountId, id: TokenId) -> Result<(), StoreError> {
+        let reference =
+            self.get_item(key(account_pk(account), format!("TOKEN#{id}"))).await?.ok_or(StoreError::NotFound)?;
+        let hash = Reader(&reference).s("token_hash")?.to_owned();
+        let mut e = Expr::default();
+        e.set("revoked", AttributeValue::Bool(true));
+        let result = self.update(key(format!("TOKEN#{hash}"), "TOKEN"), &e, Some("attribute_exists(pk)")).await?;
+        match result {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotFound),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dynamo::test_support::T;
+
+    #[test]
+    fn a_token_round_trips_under_its_hash() {
+        let token = Token {
+            id: TokenId::new(),
+            kind: TokenKind::PortalSession,
+            account_id: AccountId::new(),
+            token_hash: "ab".repeat(32),
+            scopes: vec![Scope::WebhooksRead, Scope::WebhooksManage],
+            user_id: Some("user_1".into()),
+            expires_at: Some(T.plus_days(3)),
+            revoked: true,
+            created_at: T,
+        };
+        let item = token_item(&token);
+        assert_eq!(Reader(&item).s("pk").unwrap(), format!("TOKEN#{}", token.token_hash));
+        assert_eq!(token_from(&item).unwrap(), token);
+        let bare = Token { kind: TokenKind::Pat, user_id: None, expires_at: None, revoked: false, ..token };
+        assert_eq!(token_from(&token_item(&bare)).unwrap(), bare);
+        let mut before_sessions = token_item(&bare);
+        before_sessions.remove("token_kind");
+        assert_eq!(token_from(&before_sessions).unwrap(), bare);
+    }
+}
