@@ -16,8 +16,8 @@ use hookpost_domain::{
     Account, AccountId, Channel, ChannelId, FailureId, Plan, Reason, SubscriptionId, Timestamp, TokenId,
 };
 use hookpost_store::{
-    AccountStore, ActiveCap, DeliveryStore, Exhausted, Page, RateLimitStore, Store, StoreError, SubscriptionStore,
-    TokenStore,
+    AccountStore, ActiveCap, AttemptStore, EventStore, Exhausted, FailureStore, Page, RateLimitStore, Store,
+    StoreError, SubscriptionStore, TokenStore,
 };
 
 /// How many more times each operation is refused.
@@ -104,17 +104,22 @@ faulty!(SubscriptionStore {
     fn delete_subscription(account: AccountId, id: SubscriptionId, now: Timestamp) -> ();
     fn rotate_secret(account: AccountId, id: SubscriptionId, new_secret: &str, previous_until: Timestamp, now: Timestamp) -> Subscription;
     fn reactivate_subscription(account: AccountId, id: SubscriptionId, seen_disabled_at: Option<Timestamp>, cap: ActiveCap, now: Timestamp) -> Subscription;
+    fn routable_subscriptions(account: AccountId) -> Vec<Subscription>;
+    fn record_delivery(account: AccountId, subscription: SubscriptionId, at: Timestamp, error: Option<&Reason>) -> ();
+    fn record_exhausted(account: AccountId, subscription: SubscriptionId, event_id: &str, reason: &Reason, at: Timestamp, disable_after: u32) -> Exhausted;
 });
 
 faulty!(RateLimitStore {
     fn hit_rate_counter(account: AccountId, key: &str, expires_at: Timestamp) -> u64;
 });
 
-faulty!(DeliveryStore {
+faulty!(EventStore {
     fn put_event(event: &Event, expires_at: Timestamp) -> Option<Event>;
     fn mark_fanned_out(account: AccountId, event_id: &str) -> ();
     fn get_event(account: AccountId, event_id: &str) -> Option<Event>;
-    fn routable_subscriptions(account: AccountId) -> Vec<Subscription>;
+});
+
+faulty!(FailureStore {
     fn put_failure(failure: &Failure) -> ();
     fn get_failure(account: AccountId, id: FailureId) -> Option<Failure>;
     fn list_failures(account: AccountId) -> Vec<Failure>;
@@ -122,10 +127,11 @@ faulty!(DeliveryStore {
     fn retrigger_failure(account: AccountId, id: FailureId, now: Timestamp) -> Failure;
     fn settle_failure(account: AccountId, id: FailureId, outcome: &RetriggerOutcome, now: Timestamp) -> Option<Failure>;
     fn stuck_pending_failures(before: Timestamp, limit: u32) -> Vec<Failure>;
+});
+
+faulty!(AttemptStore {
     fn record_attempt(attempt: &Attempt, expires_at: Timestamp) -> ();
     fn list_attempts(account: AccountId, subscription: SubscriptionId, limit: u32, offset: u32) -> Page<Attempt>;
-    fn record_delivery(account: AccountId, subscription: SubscriptionId, at: Timestamp, error: Option<&Reason>) -> ();
-    fn record_exhausted(account: AccountId, subscription: SubscriptionId, event_id: &str, reason: &Reason, at: Timestamp, disable_after: u32) -> Exhausted;
 });
 
 /// A queue that sends to `inner`, except for the sends told to fail.

@@ -13,7 +13,7 @@ use hookpost_domain::token::{bearer_token, hash_pat, Caller};
 use hookpost_domain::{ApiError, Timestamp};
 use hookpost_http::context::encode_caller;
 use hookpost_http::App;
-use hookpost_store::Store;
+use hookpost_store::{AccountStore, TokenStore};
 use lambda_http::aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse,
 };
@@ -26,7 +26,11 @@ use lambda_http::Error;
 pub const UNAUTHORIZED: &str = "Unauthorized";
 
 /// Who the `Authorization` header value identifies, or `Unauthorized`.
-pub async fn authorize(store: &dyn Store, authorization: Option<&str>, now: Timestamp) -> Result<Caller, ApiError> {
+pub async fn authorize<S: TokenStore + AccountStore + ?Sized>(
+    store: &S,
+    authorization: Option<&str>,
+    now: Timestamp,
+) -> Result<Caller, ApiError> {
     let (plaintext, kind) = authorization.and_then(bearer_token).ok_or(ApiError::Unauthorized)?;
     let token = store.get_token_by_hash(&hash_pat(plaintext)).await?.ok_or(ApiError::Unauthorized)?;
     // A credential is accepted only as the kind it was issued as.

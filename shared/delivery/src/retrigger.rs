@@ -5,7 +5,7 @@ use std::time::Duration;
 use hookpost_domain::delivery::DeliveryTask;
 use hookpost_domain::failure::{Failure, RetriggerOutcome};
 use hookpost_domain::{Reason, Timestamp};
-use hookpost_store::Store;
+use hookpost_store::FailureStore;
 
 use crate::queue::{Queue, QueueError};
 
@@ -14,7 +14,7 @@ use crate::queue::{Queue, QueueError};
 /// it again instead of waiting for the sweeper; should that write fail too, the sweeper
 /// returns it within 15 minutes.
 pub async fn start_retrigger(
-    store: &dyn Store,
+    store: &dyn FailureStore,
     queue: &dyn Queue,
     pending: &Failure,
     now: Timestamp,

@@ -5,13 +5,13 @@
 
 use hookpost_domain::failure::{RetriggerOutcome, PENDING_TIMEOUT_SECS};
 use hookpost_domain::{Reason, Timestamp};
-use hookpost_store::{Store, StoreError};
+use hookpost_store::{FailureStore, StoreError};
 
 /// Records returned per run at most; a larger backlog is taken by the next runs.
 pub const SWEEP_BATCH: u32 = 1000;
 
 /// Returns the lost retriggers to inactive; how many it returned.
-pub async fn return_lost_retriggers(store: &dyn Store, now: Timestamp) -> Result<usize, StoreError> {
+pub async fn return_lost_retriggers(store: &dyn FailureStore, now: Timestamp) -> Result<usize, StoreError> {
     let stuck = store.stuck_pending_failures(now.plus_seconds(-PENDING_TIMEOUT_SECS), SWEEP_BATCH).await?;
     let lost = RetriggerOutcome::Failed(Reason::RetriggerLost);
     let mut returned = 0;
@@ -29,7 +29,7 @@ pub async fn return_lost_retriggers(store: &dyn Store, now: Timestamp) -> Result
 mod tests {
     use hookpost_domain::failure::{Failure, FailureStatus};
     use hookpost_domain::{Account, AccountId, Plan, SubscriptionId};
-    use hookpost_store::{AccountStore, DeliveryStore, MemoryStore};
+    use hookpost_store::{AccountStore, MemoryStore};
 
     use super::*;
 

@@ -44,21 +44,23 @@ use hookpost_domain::{
 use tracing::instrument;
 
 use crate::{
-    page_of, AccountStore, ActiveCap, DeliveryStore, Exhausted, Page, RateLimitStore, StoreError, SubscriptionStore,
-    TokenStore,
+    page_of, AccountStore, ActiveCap, AttemptStore, EventStore, Exhausted, FailureStore, Page, RateLimitStore,
+    StoreError, SubscriptionStore, TokenStore,
 };
 
 mod account;
-mod delivery;
+mod attempt;
 mod erasure;
+mod event;
 mod expr;
+mod failure;
 mod reader;
 pub mod stream;
 mod subscription;
 mod token;
 
-use self::delivery::*;
 use self::expr::*;
+use self::failure::*;
 use self::reader::*;
 use self::subscription::*;
 

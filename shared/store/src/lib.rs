@@ -152,6 +152,34 @@ pub trait SubscriptionStore: Send + Sync {
         cap: ActiveCap,
         now: Timestamp,
     ) -> Result<Subscription, StoreError>;
+    /// The subscriptions that still take events: active and auto-disabled, never deleted.
+    /// Its cost does not grow with the number of deleted subscriptions.
+    async fn routable_subscriptions(&self, account: AccountId) -> Result<Vec<Subscription>, StoreError>;
+    /// After an attempt: `last_delivery_at`; with no error also `last_success_at` and
+    /// `consecutive_failures = 0`; with an error `last_error`. Nothing changes when a later
+    /// attempt's fields are there already. `NotFound` if it is gone.
+    async fn record_delivery(
+        &self,
+        account: AccountId,
+        subscription: SubscriptionId,
+        at: Timestamp,
+        error: Option<&Reason>,
+    ) -> Result<(), StoreError>;
+    /// Event `event_id`'s whole retry cycle failed: `consecutive_failures += 1`, `last_error`,
+    /// and at `disable_after` the subscription is auto-disabled — atomically, so concurrent
+    /// workers neither lose an increment nor disable twice. The same event counts once
+    /// (a repeat of this write adds nothing); nothing is counted while the subscription is
+    /// not active, nor past `disable_after`. A repeat after a disable that did not happen
+    /// (the store failed in between) completes it.
+    async fn record_exhausted(
+        &self,
+        account: AccountId,
+        subscription: SubscriptionId,
+        event_id: &str,
+        reason: &Reason,
+        at: Timestamp,
+        disable_after: u32,
+    ) -> Result<Exhausted, StoreError>;
 }
 
 #[async_trait]
@@ -192,17 +220,20 @@ pub struct Exhausted {
     pub disabled_now: bool,
 }
 
+/// Published events, kept for their retention (a TTL).
 #[async_trait]
-pub trait DeliveryStore: Send + Sync {
+pub trait EventStore: Send + Sync {
     /// Stores a new event (with a TTL). When the account has an event with that id already,
     /// stores nothing and returns the existing one.
     async fn put_event(&self, event: &Event, expires_at: Timestamp) -> Result<Option<Event>, StoreError>;
     /// Notes that every delivery of the event is enqueued.
     async fn mark_fanned_out(&self, account: AccountId, event_id: &str) -> Result<(), StoreError>;
     async fn get_event(&self, account: AccountId, event_id: &str) -> Result<Option<Event>, StoreError>;
-    /// The subscriptions that still take events: active and auto-disabled, never deleted.
-    /// Its cost does not grow with the number of deleted subscriptions.
-    async fn routable_subscriptions(&self, account: AccountId) -> Result<Vec<Subscription>, StoreError>;
+}
+
+/// Failure records and their state machine (inactive → pending → resolved | inactive).
+#[async_trait]
+pub trait FailureStore: Send + Sync {
     /// Inserts a failure record; a record with the same id already there stays as it is.
     async fn put_failure(&self, failure: &Failure) -> Result<(), StoreError>;
     async fn get_failure(&self, account: AccountId, id: FailureId) -> Result<Option<Failure>, StoreError>;
@@ -227,6 +258,11 @@ pub trait DeliveryStore: Send + Sync {
     ) -> Result<Option<Failure>, StoreError>;
     /// Records of every account pending since before `before` (retriggers without an outcome).
     async fn stuck_pending_failures(&self, before: Timestamp, limit: u32) -> Result<Vec<Failure>, StoreError>;
+}
+
+/// The attempt log of each subscription, kept for its retention.
+#[async_trait]
+pub trait AttemptStore: Send + Sync {
     /// Appends to the attempt log (kept until `expires_at`); the same attempt (same
     /// `log_key`) written again replaces itself.
     async fn record_attempt(&self, attempt: &Attempt, expires_at: Timestamp) -> Result<(), StoreError>;
@@ -238,38 +274,19 @@ pub trait DeliveryStore: Send + Sync {
         limit: u32,
         offset: u32,
     ) -> Result<Page<Attempt>, StoreError>;
-    /// After an attempt: `last_delivery_at`; with no error also `last_success_at` and
-    /// `consecutive_failures = 0`; with an error `last_error`. Nothing changes when a later
-    /// attempt's fields are there already. `NotFound` if it is gone.
-    async fn record_delivery(
-        &self,
-        account: AccountId,
-        subscription: SubscriptionId,
-        at: Timestamp,
-        error: Option<&Reason>,
-    ) -> Result<(), StoreError>;
-    /// Event `event_id`'s whole retry cycle failed: `consecutive_failures += 1`, `last_error`,
-    /// and at `disable_after` the subscription is auto-disabled — atomically, so concurrent
-    /// workers neither lose an increment nor disable twice. The same event counts once
-    /// (a repeat of this write adds nothing); nothing is counted while the subscription is
-    /// not active, nor past `disable_after`. A repeat after a disable that did not happen
-    /// (the store failed in between) completes it.
-    async fn record_exhausted(
-        &self,
-        account: AccountId,
-        subscription: SubscriptionId,
-        event_id: &str,
-        reason: &Reason,
-        at: Timestamp,
-        disable_after: u32,
-    ) -> Result<Exhausted, StoreError>;
 }
 
 /// Everything hookpost keeps. Erasure is apart: a `dyn Store` links every method of its
 /// adapter into a binary, and only the functions that erase need erasure's.
-pub trait Store: AccountStore + TokenStore + SubscriptionStore + RateLimitStore + DeliveryStore {}
+pub trait Store:
+    AccountStore + TokenStore + SubscriptionStore + RateLimitStore + EventStore + FailureStore + AttemptStore
+{
+}
 
-impl<T: AccountStore + TokenStore + SubscriptionStore + RateLimitStore + DeliveryStore> Store for T {}
+impl<T> Store for T where
+    T: AccountStore + TokenStore + SubscriptionStore + RateLimitStore + EventStore + FailureStore + AttemptStore
+{
+}
 
 /// Newest-first ordering of subscriptions: UUIDv7 ids sort by creation time.
 pub(crate) fn page_of<T: Clone>(newest_first: Vec<T>, limit: u32, offset: u32) -> Page<T> {

@@ -17,8 +17,8 @@ use hookpost_domain::{
 };
 
 use crate::{
-    page_of, AccountStore, ActiveCap, DeliveryStore, ErasureStore, Exhausted, Page, RateLimitStore, StoreError,
-    SubscriptionStore, TokenStore,
+    page_of, AccountStore, ActiveCap, AttemptStore, ErasureStore, EventStore, Exhausted, FailureStore, Page,
+    RateLimitStore, StoreError, SubscriptionStore, TokenStore,
 };
 
 /// Rate counters kept before stale ones are swept.
@@ -305,6 +305,74 @@ impl SubscriptionStore for MemoryStore {
         state.exhausted_events.remove(&(account, id));
         Ok(sub)
     }
+
+    async fn routable_subscriptions(&self, account: AccountId) -> Result<Vec<Subscription>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .subscriptions
+            .range((account, SubscriptionId::MIN)..=(account, SubscriptionId::MAX))
+            .map(|(_, sub)| sub)
+            .filter(|sub| sub.disabled_reason != Some(DisabledReason::Deleted))
+            .cloned()
+            .collect())
+    }
+
+    async fn record_delivery(
+        &self,
+        account: AccountId,
+        subscription: SubscriptionId,
+        at: Timestamp,
+        error: Option<&Reason>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let sub = state.subscriptions.get_mut(&(account, subscription)).ok_or(StoreError::NotFound)?;
+        if sub.last_delivery_at.is_some_and(|last| last > at) {
+            return Ok(());
+        }
+        sub.last_delivery_at = Some(at);
+        match error {
+            None => {
+                sub.last_success_at = Some(at);
+                sub.consecutive_failures = 0;
+                state.exhausted_events.remove(&(account, subscription));
+            }
+            Some(reason) => sub.last_error = Some(reason.to_string()),
+        }
+        Ok(())
+    }
+
+    async fn record_exhausted(
+        &self,
+        account: AccountId,
+        subscription: SubscriptionId,
+        event_id: &str,
+        reason: &Reason,
+        at: Timestamp,
+        disable_after: u32,
+    ) -> Result<Exhausted, StoreError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let sub = state.subscriptions.get_mut(&(account, subscription)).ok_or(StoreError::NotFound)?;
+        let counted = state.exhausted_events.entry((account, subscription)).or_default();
+        if sub.is_active && sub.consecutive_failures < disable_after && counted.insert(event_id.to_owned()) {
+            sub.consecutive_failures += 1;
+            sub.last_error = Some(reason.to_string());
+            sub.last_delivery_at = Some(at);
+        }
+        let disabled_now = sub.is_active && sub.consecutive_failures >= disable_after;
+        if disabled_now {
+            sub.is_active = false;
+            sub.disabled_reason = Some(DisabledReason::AutoDisabled);
+            sub.disabled_at = Some(at);
+            sub.updated_at = at;
+        }
+        let subscription = sub.clone();
+        if disabled_now {
+            let row = guard.account_mut(account)?;
+            row.active_subscriptions = row.active_subscriptions.saturating_sub(1);
+        }
+        Ok(Exhausted { subscription, disabled_now })
+    }
 }
 
 #[async_trait]
@@ -385,7 +453,7 @@ fn drain_count_ordered<K: Ord, V>(map: &mut BTreeMap<K, V>, doomed: impl Fn(&K) 
 }
 
 #[async_trait]
-impl DeliveryStore for MemoryStore {
+impl EventStore for MemoryStore {
     async fn put_event(&self, event: &Event, expires_at: Timestamp) -> Result<Option<Event>, StoreError> {
         let mut state = self.lock();
         let key = (event.account_id, event.event_id.clone());
@@ -407,18 +475,10 @@ impl DeliveryStore for MemoryStore {
     async fn get_event(&self, account: AccountId, event_id: &str) -> Result<Option<Event>, StoreError> {
         Ok(self.lock().events.get(&(account, event_id.to_owned())).cloned())
     }
+}
 
-    async fn routable_subscriptions(&self, account: AccountId) -> Result<Vec<Subscription>, StoreError> {
-        let state = self.lock();
-        Ok(state
-            .subscriptions
-            .range((account, SubscriptionId::MIN)..=(account, SubscriptionId::MAX))
-            .map(|(_, sub)| sub)
-            .filter(|sub| sub.disabled_reason != Some(DisabledReason::Deleted))
-            .cloned()
-            .collect())
-    }
-
+#[async_trait]
+impl FailureStore for MemoryStore {
     async fn put_failure(&self, failure: &Failure) -> Result<(), StoreError> {
         self.lock().failures.entry((failure.account_id, failure.id)).or_insert_with(|| failure.clone());
         Ok(())
@@ -505,7 +565,10 @@ impl DeliveryStore for MemoryStore {
             .cloned()
             .collect())
     }
+}
 
+#[async_trait]
+impl AttemptStore for MemoryStore {
     async fn record_attempt(&self, attempt: &Attempt, expires_at: Timestamp) -> Result<(), StoreError> {
         let key = (attempt.account_id, attempt.subscription_id, attempt.attempted_at, attempt.log_key);
         let mut state = self.lock();
@@ -527,63 +590,6 @@ impl DeliveryStore for MemoryStore {
             (account, subscription, Timestamp::from_unix(i64::MAX), AttemptKey { nanos: u64::MAX, nonce: u32::MAX });
         let newest_first: Vec<Attempt> = state.attempts.range(low..=high).rev().map(|(_, a)| a.clone()).collect();
         Ok(page_of(newest_first, limit, offset))
-    }
-
-    async fn record_delivery(
-        &self,
-        account: AccountId,
-        subscription: SubscriptionId,
-        at: Timestamp,
-        error: Option<&Reason>,
-    ) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        let sub = state.subscriptions.get_mut(&(account, subscription)).ok_or(StoreError::NotFound)?;
-        if sub.last_delivery_at.is_some_and(|last| last > at) {
-            return Ok(());
-        }
-        sub.last_delivery_at = Some(at);
-        match error {
-            None => {
-                sub.last_success_at = Some(at);
-                sub.consecutive_failures = 0;
-                state.exhausted_events.remove(&(account, subscription));
-            }
-            Some(reason) => sub.last_error = Some(reason.to_string()),
-        }
-        Ok(())
-    }
-
-    async fn record_exhausted(
-        &self,
-        account: AccountId,
-        subscription: SubscriptionId,
-        event_id: &str,
-        reason: &Reason,
-        at: Timestamp,
-        disable_after: u32,
-    ) -> Result<Exhausted, StoreError> {
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        let sub = state.subscriptions.get_mut(&(account, subscription)).ok_or(StoreError::NotFound)?;
-        let counted = state.exhausted_events.entry((account, subscription)).or_default();
-        if sub.is_active && sub.consecutive_failures < disable_after && counted.insert(event_id.to_owned()) {
-            sub.consecutive_failures += 1;
-            sub.last_error = Some(reason.to_string());
-            sub.last_delivery_at = Some(at);
-        }
-        let disabled_now = sub.is_active && sub.consecutive_failures >= disable_after;
-        if disabled_now {
-            sub.is_active = false;
-            sub.disabled_reason = Some(DisabledReason::AutoDisabled);
-            sub.disabled_at = Some(at);
-            sub.updated_at = at;
-        }
-        let subscription = sub.clone();
-        if disabled_now {
-            let row = guard.account_mut(account)?;
-            row.active_subscriptions = row.active_subscriptions.saturating_sub(1);
-        }
-        Ok(Exhausted { subscription, disabled_now })
     }
 }
 

@@ -279,6 +279,105 @@ impl SubscriptionStore for DynamoStore {
             },
         }
     }
+
+    #[instrument(skip(self))]
+    async fn routable_subscriptions(&self, account: AccountId) -> Result<Vec<Subscription>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(ROUTES_INDEX)
+            .key_condition_expression("route_pk = :route")
+            .expression_attribute_values(":route", s(route_pk(account)));
+        self.query_all(query).await?.iter().map(subscription_from).collect()
+    }
+
+    #[instrument(skip(self))]
+    async fn record_delivery(
+        &self,
+        account: AccountId,
+        subscription: SubscriptionId,
+        at: Timestamp,
+        error: Option<&Reason>,
+    ) -> Result<(), StoreError> {
+        let mut e = Expr::default();
+        e.set("last_delivery_at", n(at.unix()));
+        match error {
+            None => {
+                e.set("last_success_at", n(at.unix())).set("consecutive_failures", n(0)).remove(EXHAUSTED_EVENTS);
+            }
+            Some(reason) => {
+                e.set("last_error", s(reason.to_string()));
+            }
+        }
+        // Not over a later attempt's fields (a write that waited in a record task).
+        let last = e.name("last_delivery_at");
+        let when = e.value(n(at.unix()));
+        let condition = format!("attribute_exists(pk) AND (attribute_not_exists({last}) OR {last} <= {when})");
+        match self.update(subscription_key(account, subscription), &e, Some(&condition)).await? {
+            Some(_) => Ok(()),
+            None => match self.get_item(subscription_key(account, subscription)).await? {
+                Some(_) => Ok(()),
+                None => Err(StoreError::NotFound),
+            },
+        }
+    }
+
+    #[instrument(skip(self))]
+    async fn record_exhausted(
+        &self,
+        account: AccountId,
+        subscription: SubscriptionId,
+        event_id: &str,
+        reason: &Reason,
+        at: Timestamp,
+        disable_after: u32,
+    ) -> Result<Exhausted, StoreError> {
+        // One atomic ADD, so concurrent workers cannot lose an increment; conditional, so an
+        // event counts once (its id joins a set that the next delivery clears), only while
+        // the subscription is active, and never past the threshold.
+        let mut e = Expr::default();
+        e.add("consecutive_failures", n(1))
+            .add(EXHAUSTED_EVENTS, AttributeValue::Ss(vec![event_id.to_owned()]))
+            .set("last_error", s(reason.to_string()))
+            .set("last_delivery_at", n(at.unix()));
+        let (active, yes) = (e.name("is_active"), e.value(AttributeValue::Bool(true)));
+        let (events, this_event) = (e.name(EXHAUSTED_EVENTS), e.value(s(event_id)));
+        let (count, threshold) = (e.name("consecutive_failures"), e.value(n(disable_after)));
+        let condition = format!(
+            "attribute_exists(pk) AND {active} = {yes} AND NOT contains({events}, {this_event}) AND {count} < {threshold}"
+        );
+        let mut sub = match self.update(subscription_key(account, subscription), &e, Some(&condition)).await? {
+            Some(item) => subscription_from(&item)?,
+            None => self.get_subscription(account, subscription).await?.ok_or(StoreError::NotFound)?,
+        };
+        if !(sub.is_active && sub.consecutive_failures >= disable_after) {
+            return Ok(Exhausted { subscription: sub, disabled_now: false });
+        }
+        // Disabling is conditional on still being active, and leaves the cap in the same
+        // transaction: of concurrent workers exactly one disables.
+        let mut d = Expr::default();
+        d.set("is_active", AttributeValue::Bool(false))
+            .set("disabled_reason", s(DisabledReason::AutoDisabled.as_str()))
+            .set("disabled_at", n(at.unix()))
+            .set("updated_at", n(at.unix()));
+        let active = d.name("is_active");
+        let yes = d.value(AttributeValue::Bool(true));
+        let items = vec![
+            d.transact_update(&self.table, subscription_key(account, subscription), &format!("{active} = {yes}"))?,
+            self.counter_update(account, -1, None)?,
+        ];
+        let disabled_now = self.transact(items).await?.is_ok();
+        if disabled_now {
+            sub.is_active = false;
+            sub.disabled_reason = Some(DisabledReason::AutoDisabled);
+            sub.disabled_at = Some(at);
+            sub.updated_at = at;
+        } else if let Some(current) = self.get_subscription(account, subscription).await? {
+            sub = current;
+        }
+        Ok(Exhausted { subscription: sub, disabled_now })
+    }
 }
 
 #[cfg(test)]
