@@ -72,6 +72,13 @@ LOCAL_VARIABLES = {
 }
 
 
+def expect(answer, status, what):
+    """The body of a (status, body) answer, or the run stops saying what was expected."""
+    if answer[0] != status:
+        raise SystemExit(f"{what}: expected {status}, got {answer}")
+    return answer[1]
+
+
 def log(message):
     print(message, flush=True)
 
@@ -600,10 +607,6 @@ class Harness:
         gw = Gateway(self.template, self.functions)
         rx = self.receivers
 
-        def expect(answer, status, what):
-            if answer[0] != status:
-                raise SystemExit(f"{what}: expected {status}, got {answer}")
-            return answer[1]
 
         log("==> operator: account, channel, token (AWS_IAM routes)")
         account = expect(gw.call("POST", "/internal/v1/accounts", body={"name": "Acme", "plan": "starter"}), 201, "create account")
@@ -794,10 +797,6 @@ class Harness:
         log("==> erasure: an account and everything it owns; its queued delivery stops")
         rx = self.receivers
 
-        def expect(answer, status, what):
-            if answer[0] != status:
-                raise SystemExit(f"{what}: expected {status}, got {answer}")
-            return answer[1]
 
         doomed = expect(gw.call("POST", "/internal/v1/accounts", body={"name": "Doomed", "plan": "pro"}), 201, "account")
         acc = doomed["id"]
