@@ -10,13 +10,13 @@ use hookpost_delivery::{Queue, QueueError};
 use hookpost_domain::delivery::{Attempt, DeliveryTask};
 use hookpost_domain::event::Event;
 use hookpost_domain::failure::{Failure, FailureQuery, RetriggerOutcome};
-use hookpost_domain::subscription::{Subscription, SubscriptionFilter, SubscriptionPatch};
+use hookpost_domain::subscription::{Subscription, SubscriptionChange, SubscriptionFilter, SubscriptionPatch};
 use hookpost_domain::token::Token;
 use hookpost_domain::{
     Account, AccountId, Channel, ChannelId, FailureId, Plan, Reason, SubscriptionId, Timestamp, TokenId,
 };
 use hookpost_store::{
-    AccountStore, ActiveCap, AttemptStore, EventStore, Exhausted, FailureStore, Page, RateLimitStore, Store,
+    AccountStore, ActiveCap, Applied, AttemptStore, EventStore, Exhausted, FailureStore, Page, RateLimitStore, Store,
     StoreError, SubscriptionStore, TokenStore,
 };
 
@@ -103,7 +103,7 @@ faulty!(SubscriptionStore {
     fn update_subscription(account: AccountId, id: SubscriptionId, patch: &SubscriptionPatch, now: Timestamp) -> Subscription;
     fn delete_subscription(account: AccountId, id: SubscriptionId, now: Timestamp) -> ();
     fn rotate_secret(account: AccountId, id: SubscriptionId, new_secret: &str, previous_until: Timestamp, now: Timestamp) -> Subscription;
-    fn reactivate_subscription(account: AccountId, id: SubscriptionId, seen_disabled_at: Option<Timestamp>, cap: ActiveCap, now: Timestamp) -> Subscription;
+    fn change_subscription(account: AccountId, id: SubscriptionId, change: &SubscriptionChange, cap: ActiveCap) -> Applied;
     fn routable_subscriptions(account: AccountId) -> Vec<Subscription>;
     fn record_delivery(account: AccountId, subscription: SubscriptionId, at: Timestamp, error: Option<&Reason>) -> ();
     fn record_exhausted(account: AccountId, subscription: SubscriptionId, event_id: &str, reason: &Reason, at: Timestamp, disable_after: u32) -> Exhausted;

@@ -1,11 +1,11 @@
 //! `POST /api/v1/webhook-subscriptions/{id}/reactivate`: a deleted or auto-disabled
 //! subscription becomes active again within 90 days of being disabled, if the cap allows.
 
-use hookpost_domain::subscription::check_reactivation;
+use hookpost_domain::subscription::lifecycle;
 use hookpost_domain::{ApiError, Scope};
 use hookpost_http::parse::{no_body, subscription_id, SUBSCRIPTION};
 use hookpost_http::{Access, App, Reply, Route};
-use hookpost_store::StoreError;
+use hookpost_store::{Applied, StoreError};
 use lambda_http::{Body, Request, Response};
 
 pub const ROUTE: Route = Route {
@@ -21,15 +21,15 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         no_body(req)?;
         let now = app.clock.now();
         let sub = app.store.get_subscription(caller.account_id, id).await?.ok_or(ApiError::NotFound(SUBSCRIPTION))?;
-        check_reactivation(&sub, now)?;
-        // The write is conditional on the state just checked, so a concurrent change
-        // (another reactivation, a delete) makes this one fail instead of double-counting.
-        match app.store.reactivate_subscription(caller.account_id, id, sub.disabled_at, app.active_cap(), now).await {
-            Ok(sub) => Reply::json(200, &sub.view()),
-            Err(StoreError::LimitReached) => Err(app.limit_reached()),
-            Err(StoreError::Conflict) => Err(ApiError::InvalidState(
+        let change = lifecycle::reactivate(&sub, now)?;
+        // The change requires the state just read, so a concurrent change (another
+        // reactivation, a delete) refuses it instead of double-counting the cap.
+        match app.store.change_subscription(caller.account_id, id, &change, app.active_cap()).await {
+            Ok(Applied::Changed(sub)) => Reply::json(200, &sub.view()),
+            Ok(Applied::Refused(_)) => Err(ApiError::InvalidState(
                 "the webhook subscription changed concurrently; read it and retry".to_owned(),
             )),
+            Err(StoreError::LimitReached) => Err(app.limit_reached()),
             Err(StoreError::NotFound) => Err(ApiError::NotFound(SUBSCRIPTION)),
             Err(err) => Err(err.into()),
         }

@@ -5,13 +5,12 @@
 //! will not take every record now, 503: the same request again retriggers the rest (those
 //! already retriggered are pending, so none is sent twice).
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use futures::StreamExt;
 use hookpost_delivery::retrigger::start_retrigger;
 use hookpost_domain::failure::{FailureQuery, FailureStatus, RECOVER_LIMIT};
 use hookpost_domain::input::Fields;
-use hookpost_domain::subscription::DisabledReason;
 use hookpost_domain::{ApiError, Scope, SubscriptionId, Timestamp};
 use hookpost_http::parse::json_body_or_empty;
 use hookpost_http::{Access, App, Reply, Route};
@@ -70,17 +69,14 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             return Reply::json(202, &json!({"retriggered": 0}));
         }
         let candidates = app.store.query_failures(caller.account_id, &query).await?.items;
-        let mut deleted: HashMap<SubscriptionId, bool> = HashMap::new();
-        for f in &candidates {
-            if let std::collections::hash_map::Entry::Vacant(slot) = deleted.entry(f.subscription_id) {
-                let sub = app.store.get_subscription(caller.account_id, f.subscription_id).await?;
-                slot.insert(sub.is_none_or(|s| s.disabled_reason == Some(DisabledReason::Deleted)));
-            }
-        }
+        // One read of the subscriptions that take events: a failure of any other one (deleted,
+        // or gone) is not retriggered.
+        let live: HashSet<SubscriptionId> =
+            app.store.routable_subscriptions(caller.account_id).await?.iter().map(|s| s.id).collect();
         let now = app.clock.now();
         let account = caller.account_id;
         let ids: Vec<hookpost_domain::FailureId> =
-            candidates.iter().filter(|f| !deleted[&f.subscription_id]).map(|f| f.id).collect();
+            candidates.iter().filter(|f| live.contains(&f.subscription_id)).map(|f| f.id).collect();
         let store = std::sync::Arc::clone(&app.store);
         let outcomes: Vec<Result<bool, ApiError>> = futures::stream::iter(ids)
             .map(move |id| {

@@ -166,7 +166,7 @@ impl Worker {
             // A retrigger: one attempt, even to an auto-disabled subscription (a customer's
             // explicit action), never to a deleted one.
             (TaskKind::Retrigger { failure_id }, sub, event) => {
-                let deleted = sub.as_ref().is_none_or(|s| s.disabled_reason == Some(DisabledReason::Deleted));
+                let deleted = sub.as_ref().is_none_or(Subscription::is_deleted);
                 match (sub, event) {
                     (Some(sub), Some(event)) if !deleted => self.attempt(task, &sub, &event, now).await,
                     _ => {
@@ -187,7 +187,7 @@ impl Worker {
                 tracing::warn!(event_id = %task.event_id, "event expired before its delivery; dropping the task");
                 return Ok(());
             }
-            (_, Some(sub), Some(event)) => match sub.disabled_reason {
+            (_, Some(sub), Some(event)) => match sub.state.disabled_reason() {
                 // The customer deleted it: pending retries stop silently.
                 Some(DisabledReason::Deleted) => return Ok(()),
                 Some(DisabledReason::AutoDisabled) => disabled_subscription(task, &sub, &event, now, self.retention()),

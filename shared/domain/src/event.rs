@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::error::ApiError;
 use crate::ids::{AccountId, ChannelId};
 use crate::input::Fields;
-use crate::subscription::{is_valid_event_type, DisabledReason, Subscription};
+use crate::subscription::{is_valid_event_type, DisabledReason, Subscription, SubscriptionState};
 use crate::time::Timestamp;
 
 /// The largest publish body (SPEC §4): 256 KiB.
@@ -148,10 +148,10 @@ pub enum FanOut {
 }
 
 pub fn fan_out(sub: &Subscription) -> FanOut {
-    match (sub.is_active, sub.disabled_reason) {
-        (true, _) => FanOut::Deliver,
-        (false, Some(DisabledReason::AutoDisabled)) => FanOut::RecordDisabled,
-        _ => FanOut::Skip,
+    match sub.state {
+        SubscriptionState::Active => FanOut::Deliver,
+        SubscriptionState::Disabled { reason: DisabledReason::AutoDisabled, .. } => FanOut::RecordDisabled,
+        SubscriptionState::Disabled { reason: DisabledReason::Deleted, .. } => FanOut::Skip,
     }
 }
 
@@ -221,10 +221,10 @@ mod tests {
     fn fan_out_by_state() {
         let mut s = sub(json!({"url": "https://e.com"}));
         assert_eq!(fan_out(&s), FanOut::Deliver);
-        s.is_active = false;
-        s.disabled_reason = Some(DisabledReason::AutoDisabled);
+        let at = Timestamp::from_unix(1);
+        s.state = SubscriptionState::Disabled { reason: DisabledReason::AutoDisabled, at };
         assert_eq!(fan_out(&s), FanOut::RecordDisabled);
-        s.disabled_reason = Some(DisabledReason::Deleted);
+        s.state = SubscriptionState::Disabled { reason: DisabledReason::Deleted, at };
         assert_eq!(fan_out(&s), FanOut::Skip);
     }
 

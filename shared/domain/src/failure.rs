@@ -61,6 +61,64 @@ impl FailureStatus {
     }
 }
 
+/// A failure record's transition, decided here and applied by a store: the status it
+/// requires (the condition) and what it sets. The memory store applies it to its struct,
+/// DynamoDB turns it into one conditional update.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailureChange {
+    pub requires: FailureStatus,
+    pub status: FailureStatus,
+    /// The reason afterwards: `None` clears it.
+    pub reason: Option<Reason>,
+    pub last_attempt_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
+    /// When the record leaves the store (a resolved one is kept 90 days); `None` keeps it.
+    pub expires_at: Option<Timestamp>,
+}
+
+impl FailureChange {
+    /// inactive → pending: the reason cleared until the outcome, the attempt time `now`.
+    pub fn retrigger(now: Timestamp) -> Self {
+        let status = FailureStatus::Inactive.retrigger().expect("inactive can be retriggered");
+        Self {
+            requires: FailureStatus::Inactive,
+            status,
+            reason: None,
+            last_attempt_at: Some(now),
+            updated_at: now,
+            expires_at: None,
+        }
+    }
+
+    /// pending → resolved (kept [`RESOLVED_RETENTION_DAYS`] more) or inactive with the new
+    /// reason.
+    pub fn settle(outcome: &RetriggerOutcome, now: Timestamp) -> Self {
+        let status = FailureStatus::Pending.settle(outcome).expect("pending can be settled");
+        let (reason, expires_at) = match outcome {
+            RetriggerOutcome::Delivered => (None, Some(now.plus_days(RESOLVED_RETENTION_DAYS))),
+            RetriggerOutcome::Failed(reason) => (Some(reason.clone()), None),
+        };
+        Self { requires: FailureStatus::Pending, status, reason, last_attempt_at: None, updated_at: now, expires_at }
+    }
+
+    /// Applies the change when the record is in the required status.
+    pub fn apply(&self, failure: &mut Failure) -> Result<(), TransitionRefused> {
+        if failure.status != self.requires {
+            return Err(match self.requires {
+                FailureStatus::Inactive => TransitionRefused::NotInactive(failure.status),
+                _ => TransitionRefused::NotPending(failure.status),
+            });
+        }
+        failure.status = self.status;
+        failure.reason = self.reason.clone();
+        if let Some(at) = self.last_attempt_at {
+            failure.last_attempt_at = at;
+        }
+        failure.updated_at = self.updated_at;
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     pub id: FailureId,
@@ -77,6 +135,12 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// Since when a pending record has waited for its retrigger's outcome; the sweeper
+    /// returns it after [`PENDING_TIMEOUT_SECS`]. `None` unless pending.
+    pub fn pending_since(&self) -> Option<Timestamp> {
+        (self.status == FailureStatus::Pending).then_some(self.updated_at)
+    }
+
     /// The record for an event that reached a subscription while it was auto-disabled (at
     /// publish, or when one of its scheduled retries came due).
     pub fn subscription_disabled(sub: &Subscription, event_id: &str, event_type: &str, now: Timestamp) -> Self {
@@ -261,6 +325,37 @@ mod tests {
             assert_eq!(from.settle(&RetriggerOutcome::Delivered), Err(TransitionRefused::NotPending(from)));
         }
         assert!(TransitionRefused::NotInactive(Pending).to_string().contains("pending"));
+    }
+
+    #[test]
+    fn changes_move_a_record_through_the_machine() {
+        let t = Timestamp::from_unix(1_773_568_800);
+        let mut f = Failure::inactive(AccountId::new(), "e", "x", SubscriptionId::new(), "n", Reason::Timeout, t, t);
+        assert_eq!(f.pending_since(), None);
+        let later = t.plus_seconds(60);
+        FailureChange::retrigger(later).apply(&mut f).unwrap();
+        assert_eq!(
+            (f.status, f.reason.clone(), f.last_attempt_at, f.updated_at),
+            (FailureStatus::Pending, None, later, later)
+        );
+        assert_eq!(f.pending_since(), Some(later));
+        assert_eq!(
+            FailureChange::retrigger(later).apply(&mut f.clone()),
+            Err(TransitionRefused::NotInactive(FailureStatus::Pending))
+        );
+
+        let failed = FailureChange::settle(&RetriggerOutcome::Failed(Reason::TlsError), later.plus_seconds(1));
+        assert_eq!(failed.expires_at, None);
+        let mut again = f.clone();
+        failed.apply(&mut again).unwrap();
+        assert_eq!((again.status, again.reason), (FailureStatus::Inactive, Some(Reason::TlsError)));
+        assert_eq!(again.last_attempt_at, later, "the attempt time is the retrigger's");
+
+        let delivered = FailureChange::settle(&RetriggerOutcome::Delivered, later.plus_seconds(2));
+        assert_eq!(delivered.expires_at, Some(later.plus_seconds(2).plus_days(RESOLVED_RETENTION_DAYS)));
+        delivered.apply(&mut f).unwrap();
+        assert_eq!((f.status, f.reason.clone()), (FailureStatus::Resolved, None));
+        assert_eq!(delivered.apply(&mut f), Err(TransitionRefused::NotPending(FailureStatus::Resolved)));
     }
 
     #[test]

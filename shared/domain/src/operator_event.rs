@@ -7,6 +7,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::failure::Failure;
+#[cfg(test)]
+use crate::subscription::SubscriptionState;
 use crate::subscription::{DisabledReason, Subscription};
 use crate::time::Timestamp;
 
@@ -61,14 +63,14 @@ impl OperatorEvent {
             subscription_name: sub.name.clone(),
             consecutive_failures: sub.consecutive_failures,
             last_error: last_error.to_owned(),
-            disabled_at: sub.disabled_at.unwrap_or(at),
+            disabled_at: sub.state.disabled_at().unwrap_or(at),
         }
     }
 
     /// What a change of a subscription (`old` → `new`, as a table's stream shows it) tells
     /// the operator: an auto-disable when it just became auto-disabled, else nothing.
     pub fn of_subscription_change(old: Option<&Subscription>, new: &Subscription) -> Option<Self> {
-        let auto = |s: &Subscription| s.disabled_reason == Some(DisabledReason::AutoDisabled);
+        let auto = |s: &Subscription| s.state.disabled_reason() == Some(DisabledReason::AutoDisabled);
         (auto(new) && !old.is_some_and(auto))
             .then(|| Self::auto_disabled(new, new.last_error.as_deref().unwrap_or_default(), new.updated_at))
     }
@@ -145,9 +147,7 @@ mod tests {
                 .unwrap();
         let active = Subscription::create(AccountId::new(), input, None, None, at);
         let mut disabled = active.clone();
-        disabled.is_active = false;
-        disabled.disabled_reason = Some(DisabledReason::AutoDisabled);
-        disabled.disabled_at = Some(at.plus_seconds(5));
+        disabled.state = SubscriptionState::Disabled { reason: DisabledReason::AutoDisabled, at: at.plus_seconds(5) };
         disabled.consecutive_failures = 5;
         disabled.last_error = Some("timeout".into());
         let event = OperatorEvent::of_subscription_change(Some(&active), &disabled).expect("an auto-disable");
@@ -160,7 +160,7 @@ mod tests {
         // Still disabled (renamed, say), deleted, or active: nothing to tell.
         assert_eq!(OperatorEvent::of_subscription_change(Some(&disabled), &disabled), None);
         let mut deleted = active.clone();
-        deleted.disabled_reason = Some(DisabledReason::Deleted);
+        deleted.state = SubscriptionState::Disabled { reason: DisabledReason::Deleted, at };
         assert_eq!(OperatorEvent::of_subscription_change(Some(&active), &deleted), None);
         assert_eq!(OperatorEvent::of_subscription_change(None, &active), None);
     }

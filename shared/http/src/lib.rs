@@ -161,7 +161,7 @@ impl App {
         id: hookpost_domain::SubscriptionId,
     ) -> Result<hookpost_domain::subscription::Subscription, ApiError> {
         let sub = self.store.get_subscription(account, id).await?.ok_or(ApiError::NotFound(parse::SUBSCRIPTION))?;
-        if sub.disabled_reason == Some(hookpost_domain::subscription::DisabledReason::Deleted) {
+        if sub.is_deleted() {
             return Err(ApiError::SubscriptionDeleted);
         }
         Ok(sub)

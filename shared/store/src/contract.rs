@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use hookpost_domain::delivery::{Attempt, AttemptKey};
 use hookpost_domain::erasure::Removed;
 use hookpost_domain::event::Event;
-use hookpost_domain::failure::{Failure, FailureQuery, FailureStatus, RetriggerOutcome};
+use hookpost_domain::failure::{Failure, FailureChange, FailureQuery, FailureStatus, RetriggerOutcome};
 use hookpost_domain::subscription::{
-    parse_new_subscription, Authentication, DisabledReason, Source, Subscription, SubscriptionFilter, SubscriptionPatch,
+    lifecycle, parse_new_subscription, Authentication, DisabledReason, Source, Subscription, SubscriptionChange,
+    SubscriptionFilter, SubscriptionPatch, SubscriptionState,
 };
 use hookpost_domain::token::{generate, generate_pat, hash_pat, Token, TokenKind};
 use hookpost_domain::{
@@ -18,8 +19,8 @@ use hookpost_domain::{
 use serde_json::json;
 
 use crate::{
-    AccountStore, ActiveCap, AttemptStore, ErasureStore, EventStore, FailureStore, RateLimitStore, Store, StoreError,
-    SubscriptionStore, TokenStore,
+    AccountStore, ActiveCap, Applied, AttemptStore, ErasureStore, EventStore, FailureStore, RateLimitStore, Store,
+    StoreError, SubscriptionStore, TokenStore,
 };
 
 const NOW: Timestamp = Timestamp::from_unix(1_780_000_000);
@@ -99,9 +100,11 @@ macro_rules! store_contract_tests {
             deliveries_update_the_subscription,
             concurrent_exhaustions_count_every_one_and_disable_once,
             an_event_counts_once_and_only_while_active,
+            every_transition_sets_exactly_what_the_domain_decides,
             rotation_keeps_the_previous_secret,
             failure_queries_page_by_time_and_status,
             retriggers_move_through_the_state_machine,
+            failure_transitions_set_exactly_what_the_domain_decides,
             concurrent_retriggers_let_exactly_one_through,
             erasure_removes_everything_an_account_owns,
             purge_removes_a_subscription_and_its_history,);

@@ -32,9 +32,10 @@ use aws_sdk_dynamodb::types::{
 };
 use hookpost_domain::delivery::{Attempt, AttemptKey};
 use hookpost_domain::event::Event;
-use hookpost_domain::failure::{Failure, FailureQuery, FailureStatus, RetriggerOutcome, RESOLVED_RETENTION_DAYS};
+use hookpost_domain::failure::{Failure, FailureChange, FailureQuery, FailureStatus, RetriggerOutcome};
 use hookpost_domain::subscription::{
-    Authentication, DisabledReason, Source, Subscription, SubscriptionFilter, SubscriptionPatch,
+    Authentication, CountedEvents, DisabledReason, FailureCount, Requirement, Source, Subscription, SubscriptionChange,
+    SubscriptionFilter, SubscriptionPatch, SubscriptionState,
 };
 use hookpost_domain::token::{Token, TokenKind};
 use hookpost_domain::{
@@ -44,7 +45,7 @@ use hookpost_domain::{
 use tracing::instrument;
 
 use crate::{
-    page_of, AccountStore, ActiveCap, AttemptStore, EventStore, Exhausted, FailureStore, Page, RateLimitStore,
+    page_of, AccountStore, ActiveCap, Applied, AttemptStore, EventStore, FailureStore, Page, RateLimitStore,
     StoreError, SubscriptionStore, TokenStore,
 };
 

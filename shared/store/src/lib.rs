@@ -10,7 +10,9 @@ use hookpost_domain::delivery::Attempt;
 use hookpost_domain::erasure::Removed;
 use hookpost_domain::event::Event;
 use hookpost_domain::failure::{Failure, FailureQuery, RetriggerOutcome};
-use hookpost_domain::subscription::{Subscription, SubscriptionFilter, SubscriptionPatch};
+use hookpost_domain::subscription::{
+    lifecycle, Subscription, SubscriptionChange, SubscriptionFilter, SubscriptionPatch,
+};
 use hookpost_domain::token::Token;
 use hookpost_domain::{
     Account, AccountId, Channel, ChannelId, FailureId, Plan, Reason, SubscriptionId, Timestamp, TokenId,
@@ -123,14 +125,6 @@ pub trait SubscriptionStore: Send + Sync {
         patch: &SubscriptionPatch,
         now: Timestamp,
     ) -> Result<Subscription, StoreError>;
-    /// Soft delete: inactive, `disabled_reason = deleted`; an active one leaves the cap.
-    /// Deleting a deleted subscription changes nothing. `NotFound` when it does not exist.
-    async fn delete_subscription(
-        &self,
-        account: AccountId,
-        id: SubscriptionId,
-        now: Timestamp,
-    ) -> Result<(), StoreError>;
     /// Replaces the signing secret; the old one keeps signing until `previous_until`.
     /// `NotFound` when it does not exist.
     async fn rotate_secret(
@@ -141,36 +135,63 @@ pub trait SubscriptionStore: Send + Sync {
         previous_until: Timestamp,
         now: Timestamp,
     ) -> Result<Subscription, StoreError>;
-    /// Makes a disabled subscription active again with `consecutive_failures = 0`, if it is
-    /// still disabled as of `seen_disabled_at` (`Conflict` otherwise) and the cap allows
-    /// (`LimitReached`).
-    async fn reactivate_subscription(
+    /// Applies a transition the domain decided (`hookpost_domain::subscription` lifecycle),
+    /// in one atomic write with its requirements and with the account's active count when
+    /// it moves: `Changed` with the subscription after it, or `Refused` with the subscription
+    /// as it is when a requirement does not hold. `NotFound` when it does not exist,
+    /// `LimitReached` when it would become active past `cap`. The only way a subscription's
+    /// state or delivery fields change, so both stores follow the same rules.
+    async fn change_subscription(
         &self,
         account: AccountId,
         id: SubscriptionId,
-        seen_disabled_at: Option<Timestamp>,
+        change: &SubscriptionChange,
         cap: ActiveCap,
-        now: Timestamp,
-    ) -> Result<Subscription, StoreError>;
+    ) -> Result<Applied, StoreError>;
     /// The subscriptions that still take events: active and auto-disabled, never deleted.
     /// Its cost does not grow with the number of deleted subscriptions.
     async fn routable_subscriptions(&self, account: AccountId) -> Result<Vec<Subscription>, StoreError>;
-    /// After an attempt: `last_delivery_at`; with no error also `last_success_at` and
-    /// `consecutive_failures = 0`; with an error `last_error`. Nothing changes when a later
-    /// attempt's fields are there already. `NotFound` if it is gone.
+
+    /// Soft delete: deleted (takes no events); an active one leaves the cap. Deleting a
+    /// deleted subscription changes nothing. `NotFound` when it does not exist.
+    async fn delete_subscription(
+        &self,
+        account: AccountId,
+        id: SubscriptionId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        // The change requires the state just read; a concurrent auto-disable or
+        // reactivation in between refuses it, and we read again.
+        for _ in 0..5 {
+            let sub = self.get_subscription(account, id).await?.ok_or(StoreError::NotFound)?;
+            let Some(change) = lifecycle::delete(&sub, now) else {
+                return Ok(());
+            };
+            if let Applied::Changed(_) = self.change_subscription(account, id, &change, ActiveCap(u32::MAX)).await? {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    /// After an attempt, its delivery fields (`lifecycle::record_attempt`); nothing changes
+    /// when a later attempt's fields are there already. `NotFound` if it is gone.
     async fn record_delivery(
         &self,
         account: AccountId,
         subscription: SubscriptionId,
         at: Timestamp,
         error: Option<&Reason>,
-    ) -> Result<(), StoreError>;
-    /// Event `event_id`'s whole retry cycle failed: `consecutive_failures += 1`, `last_error`,
-    /// and at `disable_after` the subscription is auto-disabled — atomically, so concurrent
-    /// workers neither lose an increment nor disable twice. The same event counts once
-    /// (a repeat of this write adds nothing); nothing is counted while the subscription is
-    /// not active, nor past `disable_after`. A repeat after a disable that did not happen
-    /// (the store failed in between) completes it.
+    ) -> Result<(), StoreError> {
+        let change = lifecycle::record_attempt(at, error);
+        self.change_subscription(account, subscription, &change, ActiveCap(u32::MAX)).await.map(|_| ())
+    }
+
+    /// Event `event_id`'s whole retry cycle failed: it counts one consecutive failure
+    /// (`lifecycle::count_exhausted`: once per event, only while active, never past
+    /// `disable_after`), and at `disable_after` the subscription is auto-disabled — each an
+    /// atomic write, so concurrent workers neither lose an increment nor disable twice. A
+    /// repeat after a disable that did not happen (the store failed in between) completes it.
     async fn record_exhausted(
         &self,
         account: AccountId,
@@ -179,7 +200,27 @@ pub trait SubscriptionStore: Send + Sync {
         reason: &Reason,
         at: Timestamp,
         disable_after: u32,
-    ) -> Result<Exhausted, StoreError>;
+    ) -> Result<Exhausted, StoreError> {
+        let count = lifecycle::count_exhausted(event_id, reason, at, disable_after);
+        let (Applied::Changed(sub) | Applied::Refused(sub)) =
+            self.change_subscription(account, subscription, &count, ActiveCap(u32::MAX)).await?;
+        let Some(disable) = lifecycle::auto_disable_due(&sub, disable_after, at) else {
+            return Ok(Exhausted { subscription: sub, disabled_now: false });
+        };
+        Ok(match self.change_subscription(account, subscription, &disable, ActiveCap(u32::MAX)).await? {
+            Applied::Changed(subscription) => Exhausted { subscription, disabled_now: true },
+            Applied::Refused(subscription) => Exhausted { subscription, disabled_now: false },
+        })
+    }
+}
+
+/// What became of a [`SubscriptionChange`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// Applied: the subscription after it.
+    Changed(Subscription),
+    /// A requirement did not hold: the subscription as it is, unchanged.
+    Refused(Subscription),
 }
 
 #[async_trait]

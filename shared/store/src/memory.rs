@@ -2,22 +2,20 @@
 //! mutex makes every operation atomic, which is what the DynamoDB adapter's conditions and
 //! transactions give the other adapter.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use hookpost_domain::delivery::{Attempt, AttemptKey};
 use hookpost_domain::erasure::Removed;
 use hookpost_domain::event::Event;
-use hookpost_domain::failure::{Failure, FailureQuery, FailureStatus, RetriggerOutcome};
-use hookpost_domain::subscription::{DisabledReason, Subscription, SubscriptionFilter, SubscriptionPatch};
+use hookpost_domain::failure::{Failure, FailureChange, FailureQuery, FailureStatus, RetriggerOutcome};
+use hookpost_domain::subscription::{Subscription, SubscriptionChange, SubscriptionFilter, SubscriptionPatch};
 use hookpost_domain::token::{Token, TokenKind};
-use hookpost_domain::{
-    Account, AccountId, Channel, ChannelId, FailureId, Plan, Reason, SubscriptionId, Timestamp, TokenId,
-};
+use hookpost_domain::{Account, AccountId, Channel, ChannelId, FailureId, Plan, SubscriptionId, Timestamp, TokenId};
 
 use crate::{
-    page_of, AccountStore, ActiveCap, AttemptStore, ErasureStore, EventStore, Exhausted, FailureStore, Page,
+    page_of, AccountStore, ActiveCap, Applied, AttemptStore, ErasureStore, EventStore, FailureStore, Page,
     RateLimitStore, StoreError, SubscriptionStore, TokenStore,
 };
 
@@ -38,8 +36,8 @@ struct State {
     /// the attempt's own log key).
     attempts: BTreeMap<(AccountId, SubscriptionId, Timestamp, AttemptKey), Attempt>,
     /// Per subscription, the events counted in `consecutive_failures` (see
-    /// `DeliveryStore::record_exhausted`); cleared with the counter.
-    exhausted_events: HashMap<(AccountId, SubscriptionId), HashSet<String>>,
+    /// `lifecycle::count_exhausted`); cleared with the counter.
+    exhausted_events: HashMap<(AccountId, SubscriptionId), BTreeSet<String>>,
     /// What expires when, as DynamoDB's TTL would remove it: events and attempts, earliest
     /// first (with a sequence number, so two at the same second both stay listed).
     expiring: BTreeMap<(Timestamp, u64), Expiring>,
@@ -197,7 +195,16 @@ mod tests {
         let store = MemoryStore::new();
         let acc = AccountId::new();
         let record = |event: &str| {
-            Failure::inactive(acc, event, "call.ended", SubscriptionId::new(), "CRM", Reason::Timeout, T, T)
+            Failure::inactive(
+                acc,
+                event,
+                "call.ended",
+                SubscriptionId::new(),
+                "CRM",
+                hookpost_domain::Reason::Timeout,
+                T,
+                T,
+            )
         };
         let (resolved, kept) = (record("evt_resolved"), record("evt_kept"));
         for f in [&resolved, &kept] {

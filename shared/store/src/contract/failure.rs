@@ -114,6 +114,36 @@ pub async fn retriggers_move_through_the_state_machine<S: AccountStore + Failure
     assert_eq!(store.get_failure(acc.id, f.id).await.unwrap(), Some(resolved));
 }
 
+/// Each transition, through the store, leaves exactly the record the domain's own
+/// application of it gives, every field included.
+pub async fn failure_transitions_set_exactly_what_the_domain_decides<S: AccountStore + FailureStore>(store: &S) {
+    let acc = account(store).await;
+    let f = Failure::inactive(acc.id, "evt_1", "call.ended", SubscriptionId::new(), "CRM", Reason::Timeout, NOW, NOW);
+    store.put_failure(&f).await.unwrap();
+    let at = |s| NOW.plus_seconds(s);
+    let failed_again = RetriggerOutcome::Failed(Reason::HttpStatus(502));
+    let steps = [
+        ("retrigger", None, at(1)),
+        ("failed again", Some(&failed_again), at(2)),
+        ("retrigger again", None, at(3)),
+        ("delivered", Some(&RetriggerOutcome::Delivered), at(4)),
+    ];
+    let mut expected = f;
+    for (step, outcome, now) in steps {
+        let change = match outcome {
+            None => FailureChange::retrigger(now),
+            Some(outcome) => FailureChange::settle(outcome, now),
+        };
+        change.apply(&mut expected).unwrap();
+        let got = match outcome {
+            None => store.retrigger_failure(acc.id, expected.id, now).await.unwrap(),
+            Some(outcome) => store.settle_failure(acc.id, expected.id, outcome, now).await.unwrap().unwrap(),
+        };
+        assert_eq!(got, expected, "{step}");
+        assert_eq!(store.get_failure(acc.id, expected.id).await.unwrap().as_ref(), Some(&expected), "{step}");
+    }
+}
+
 pub async fn concurrent_retriggers_let_exactly_one_through<S: AccountStore + FailureStore>(store: &S) {
     let acc = account(store).await;
     let f = Failure::inactive(acc.id, "evt_1", "call.ended", SubscriptionId::new(), "CRM", Reason::Timeout, NOW, NOW);

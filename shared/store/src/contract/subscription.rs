@@ -40,7 +40,8 @@ pub async fn subscriptions_are_invisible_to_other_accounts<S: AccountStore + Sub
     let patch = SubscriptionPatch { name: Some("stolen".into()), ..Default::default() };
     assert!(matches!(store.update_subscription(other.id, sub.id, &patch, NOW).await, Err(StoreError::NotFound)));
     assert!(matches!(store.delete_subscription(other.id, sub.id, NOW).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.reactivate_subscription(other.id, sub.id, None, CAP, NOW).await, Err(StoreError::NotFound)));
+    let change = lifecycle::record_attempt(NOW, None);
+    assert!(matches!(store.change_subscription(other.id, sub.id, &change, CAP).await, Err(StoreError::NotFound)));
     assert_eq!(store.get_subscription(acc.id, sub.id).await.unwrap(), Some(sub));
 }
 
@@ -64,10 +65,9 @@ pub async fn the_cap_counts_active_subscriptions_only<S: AccountStore + Subscrip
     store.delete_subscription(acc.id, ids[0], NOW).await.unwrap();
     store.create_subscription(&fourth, cap).await.unwrap();
     assert!(matches!(store.create_subscription(&plain(acc.id), cap).await, Err(StoreError::LimitReached)));
-    assert!(matches!(
-        store.reactivate_subscription(acc.id, ids[0], Some(NOW), cap, NOW).await,
-        Err(StoreError::LimitReached)
-    ));
+    let deleted = store.get_subscription(acc.id, ids[0]).await.unwrap().unwrap();
+    assert!(matches!(reactivate(store, &deleted, cap, NOW).await, Err(StoreError::LimitReached)));
+    assert_eq!(store.get_subscription(acc.id, ids[0]).await.unwrap(), Some(deleted), "a refused one changes nothing");
     assert!(matches!(store.create_subscription(&plain(AccountId::new()), cap).await, Err(StoreError::NotFound)));
 }
 
@@ -157,34 +157,29 @@ pub async fn delete_is_soft_and_reactivation_restores<S: AccountStore + Subscrip
     let acc = account(store).await;
     let sub = plain(acc.id);
     store.create_subscription(&sub, CAP).await.unwrap();
-    assert!(matches!(store.reactivate_subscription(acc.id, sub.id, None, CAP, NOW).await, Err(StoreError::Conflict)));
 
     let at = NOW.plus_seconds(5);
     store.delete_subscription(acc.id, sub.id, at).await.unwrap();
     let deleted = store.get_subscription(acc.id, sub.id).await.unwrap().unwrap();
-    assert!(!deleted.is_active);
-    assert_eq!((deleted.disabled_reason, deleted.disabled_at), (Some(DisabledReason::Deleted), Some(at)));
+    assert_eq!(deleted.state, SubscriptionState::Disabled { reason: DisabledReason::Deleted, at });
     store.delete_subscription(acc.id, sub.id, at.plus_seconds(5)).await.unwrap();
     assert_eq!(
-        store.get_subscription(acc.id, sub.id).await.unwrap().unwrap().disabled_at,
+        store.get_subscription(acc.id, sub.id).await.unwrap().unwrap().state.disabled_at(),
         Some(at),
         "second delete is a no-op"
     );
     assert!(matches!(store.delete_subscription(acc.id, SubscriptionId::new(), at).await, Err(StoreError::NotFound)));
 
-    assert!(
-        matches!(store.reactivate_subscription(acc.id, sub.id, Some(NOW), CAP, at).await, Err(StoreError::Conflict)),
-        "stale view"
-    );
-    let back = store.reactivate_subscription(acc.id, sub.id, Some(at), CAP, at.plus_seconds(1)).await.unwrap();
-    assert!(back.is_active);
-    assert_eq!((back.disabled_reason, back.disabled_at, back.consecutive_failures), (None, None, 0));
+    let stale = Subscription { state: SubscriptionState::Disabled { reason: DisabledReason::Deleted, at: NOW }, ..sub };
+    assert_eq!(reactivate(store, &stale, CAP, at).await.unwrap(), Applied::Refused(deleted.clone()), "stale view");
+    let Applied::Changed(back) = reactivate(store, &deleted, CAP, at.plus_seconds(1)).await.unwrap() else {
+        panic!("refused")
+    };
+    assert_eq!((back.state, back.consecutive_failures), (SubscriptionState::Active, 0));
     assert_eq!(back.updated_at, at.plus_seconds(1));
-    assert_eq!(store.get_subscription(acc.id, sub.id).await.unwrap(), Some(back));
-    assert!(matches!(
-        store.reactivate_subscription(acc.id, SubscriptionId::new(), None, CAP, at).await,
-        Err(StoreError::NotFound)
-    ));
+    assert_eq!(store.get_subscription(acc.id, back.id).await.unwrap(), Some(back));
+    let gone = Subscription { id: SubscriptionId::new(), ..deleted };
+    assert!(matches!(reactivate(store, &gone, CAP, at).await, Err(StoreError::NotFound)));
 }
 
 pub async fn routable_subscriptions_leave_out_deleted_ones<S: AccountStore + SubscriptionStore>(store: &S) {
@@ -197,7 +192,8 @@ pub async fn routable_subscriptions_leave_out_deleted_ones<S: AccountStore + Sub
     }
     store.delete_subscription(acc.id, gone.id, NOW).await.unwrap();
     store.delete_subscription(acc.id, back.id, NOW).await.unwrap();
-    store.reactivate_subscription(acc.id, back.id, Some(NOW), CAP, NOW).await.unwrap();
+    let deleted = store.get_subscription(acc.id, back.id).await.unwrap().unwrap();
+    reactivate(store, &deleted, CAP, NOW).await.unwrap();
     let mut ids: Vec<SubscriptionId> =
         store.routable_subscriptions(acc.id).await.unwrap().iter().map(|s| s.id).collect();
     ids.sort();
@@ -251,8 +247,7 @@ pub async fn an_event_counts_once_and_only_while_active<S: AccountStore + Subscr
     assert_eq!((late.subscription.consecutive_failures, late.disabled_now), (3, false));
     assert_eq!(late.subscription.last_error.as_deref(), Some("tls_error"));
     // Reactivation starts the count afresh, for events counted before too.
-    let disabled_at = late.subscription.disabled_at;
-    store.reactivate_subscription(acc.id, sub.id, disabled_at, CAP, NOW).await.unwrap();
+    reactivate(store, &late.subscription, CAP, NOW).await.unwrap();
     let recounted = store.record_exhausted(acc.id, sub.id, "evt_a", &Reason::Timeout, NOW, 3).await.unwrap();
     assert_eq!(recounted.subscription.consecutive_failures, 1);
     // So does a delivery.
@@ -277,10 +272,9 @@ pub async fn concurrent_exhaustions_count_every_one_and_disable_once<S: AccountS
     assert_eq!(disabled, 1, "exactly one caller disables");
     let got = store.get_subscription(acc.id, sub.id).await.unwrap().unwrap();
     assert_eq!(got.consecutive_failures, 5, "no increment lost up to the threshold, none past it");
-    assert!(!got.is_active);
     assert_eq!(
-        (got.disabled_reason, got.disabled_at, got.last_error.as_deref()),
-        (Some(DisabledReason::AutoDisabled), Some(NOW), Some("timeout"))
+        (got.state, got.last_error.as_deref()),
+        (SubscriptionState::Disabled { reason: DisabledReason::AutoDisabled, at: NOW }, Some("timeout"))
     );
     // The disabled subscription left the cap once: one new one fits, a second does not.
     store.create_subscription(&plain(acc.id), cap).await.unwrap();
@@ -306,4 +300,68 @@ pub async fn rotation_keeps_the_previous_secret<S: AccountStore + SubscriptionSt
         store.rotate_secret(acc.id, SubscriptionId::new(), "whsec_eA==", until, NOW).await,
         Err(StoreError::NotFound)
     ));
+}
+
+/// Every transition, through the store, leaves exactly the subscription the domain's own
+/// application of it gives: each field it touches and none it does not, or nothing at all
+/// when a requirement fails.
+pub async fn every_transition_sets_exactly_what_the_domain_decides<S: AccountStore + SubscriptionStore>(store: &S) {
+    let acc = account(store).await;
+    let sub = plain(acc.id);
+    store.create_subscription(&sub, CAP).await.unwrap();
+    let at = |s| NOW.plus_seconds(s);
+    type Decide = Box<dyn Fn(&Subscription) -> SubscriptionChange>;
+    let steps: Vec<(&str, Decide)> = vec![
+        ("a failed attempt", Box::new(move |_| lifecycle::record_attempt(at(1), Some(&Reason::HttpStatus(500))))),
+        ("an exhausted event", Box::new(move |_| lifecycle::count_exhausted("evt_1", &Reason::Timeout, at(2), 2))),
+        ("the same event again", Box::new(move |_| lifecycle::count_exhausted("evt_1", &Reason::Timeout, at(3), 2))),
+        ("a second event", Box::new(move |_| lifecycle::count_exhausted("evt_2", &Reason::TlsError, at(3), 2))),
+        (
+            "a third, past the threshold",
+            Box::new(move |_| lifecycle::count_exhausted("evt_3", &Reason::Timeout, at(3), 2)),
+        ),
+        ("the auto-disable", Box::new(move |s| lifecycle::auto_disable_due(s, 2, at(4)).unwrap())),
+        ("an attempt's late fields", Box::new(move |_| lifecycle::record_attempt(at(2), None))),
+        ("reactivation", Box::new(move |s| lifecycle::reactivate(s, at(5)).unwrap())),
+        (
+            "a counted event after it",
+            Box::new(move |_| lifecycle::count_exhausted("evt_1", &Reason::Timeout, at(6), 2)),
+        ),
+        ("a delivery", Box::new(move |_| lifecycle::record_attempt(at(7), None))),
+        ("a delete", Box::new(move |s| lifecycle::delete(s, at(8)).unwrap())),
+        ("an attempt in flight", Box::new(move |_| lifecycle::record_attempt(at(9), Some(&Reason::Timeout)))),
+        ("reactivation after a delete", Box::new(move |s| lifecycle::reactivate(s, at(10)).unwrap())),
+    ];
+    // The events the store counts, as the domain sees them: only observable through the
+    // requirements, so the model follows along.
+    let mut counted = std::collections::BTreeSet::new();
+    let mut refusals = 0;
+    for (step, decide) in steps {
+        let before = store.get_subscription(acc.id, sub.id).await.unwrap().unwrap();
+        let change = decide(&before);
+        let mut expected = before.clone();
+        let holds = change.holds(&before, &counted);
+        if holds {
+            change.apply(&mut expected, &mut counted);
+        } else {
+            refusals += 1;
+        }
+        let applied = store.change_subscription(acc.id, sub.id, &change, CAP).await.unwrap();
+        let want = if holds { Applied::Changed(expected.clone()) } else { Applied::Refused(expected.clone()) };
+        assert_eq!(applied, want, "{step}");
+        assert_eq!(store.get_subscription(acc.id, sub.id).await.unwrap(), Some(expected), "{step}");
+    }
+    assert_eq!(refusals, 3, "the repeat, the one past the threshold and the late fields are refused");
+}
+
+/// Reactivates as the route does: the domain decides from the subscription as read, the
+/// store applies it.
+async fn reactivate<S: SubscriptionStore>(
+    store: &S,
+    seen: &Subscription,
+    cap: ActiveCap,
+    now: Timestamp,
+) -> Result<Applied, StoreError> {
+    let change = lifecycle::reactivate(seen, now).expect("within the window");
+    store.change_subscription(seen.account_id, seen.id, &change, cap).await
 }

@@ -20,9 +20,9 @@ pub(super) fn failure_item(failure: &Failure) -> Item {
     if let Some(reason) = &failure.reason {
         item.insert("reason".to_owned(), s(reason.to_string()));
     }
-    if failure.status == FailureStatus::Pending {
+    if let Some(since) = failure.pending_since() {
         item.insert("pending_pk".to_owned(), s(PENDING_PK));
-        item.insert("pending_since".to_owned(), n(failure.updated_at.unix()));
+        item.insert("pending_since".to_owned(), n(since.unix()));
     }
     item
 }
@@ -98,21 +98,8 @@ impl FailureStore for DynamoStore {
         id: FailureId,
         now: Timestamp,
     ) -> Result<Failure, StoreError> {
-        let mut e = Expr::default();
-        e.set("status", s(FailureStatus::Pending.as_str()))
-            .set("last_attempt_at", n(now.unix()))
-            .set("updated_at", n(now.unix()))
-            .set("pending_pk", s(PENDING_PK))
-            .set("pending_since", n(now.unix()))
-            .remove("reason")
-            .remove(TTL_ATTRIBUTE);
-        let status = e.name("status");
-        let inactive = e.value(s(FailureStatus::Inactive.as_str()));
-        let result = self
-            .update(failure_key(account, id), &e, Some(&format!("attribute_exists(pk) AND {status} = {inactive}")))
-            .await?;
-        match result {
-            Some(item) => failure_from(account, &item),
+        match self.change_failure(account, id, &FailureChange::retrigger(now)).await? {
+            Some(failure) => Ok(failure),
             None => match self.get_failure(account, id).await? {
                 None => Err(StoreError::NotFound),
                 Some(_) => Err(StoreError::Conflict),
@@ -128,27 +115,7 @@ impl FailureStore for DynamoStore {
         outcome: &RetriggerOutcome,
         now: Timestamp,
     ) -> Result<Option<Failure>, StoreError> {
-        let mut e = Expr::default();
-        e.set("updated_at", n(now.unix())).remove("pending_pk").remove("pending_since");
-        match outcome {
-            RetriggerOutcome::Delivered => {
-                e.set("status", s(FailureStatus::Resolved.as_str()))
-                    .set(TTL_ATTRIBUTE, n(now.plus_days(RESOLVED_RETENTION_DAYS).unix()))
-                    .remove("reason");
-            }
-            RetriggerOutcome::Failed(reason) => {
-                e.set("status", s(FailureStatus::Inactive.as_str())).set("reason", s(reason.to_string()));
-            }
-        }
-        let status = e.name("status");
-        let pending = e.value(s(FailureStatus::Pending.as_str()));
-        let result = self
-            .update(failure_key(account, id), &e, Some(&format!("attribute_exists(pk) AND {status} = {pending}")))
-            .await?;
-        match result {
-            Some(item) => failure_from(account, &item).map(Some),
-            None => Ok(None),
-        }
+        self.change_failure(account, id, &FailureChange::settle(outcome, now)).await
     }
 
     #[instrument(skip(self))]
@@ -178,6 +145,42 @@ impl FailureStore for DynamoStore {
             })
             .collect()
     }
+}
+
+impl DynamoStore {
+    /// Applies a transition the domain decided as one conditional update: `None` when the
+    /// record is missing or not in the status it requires.
+    async fn change_failure(
+        &self,
+        account: AccountId,
+        id: FailureId,
+        change: &FailureChange,
+    ) -> Result<Option<Failure>, StoreError> {
+        let (e, condition) = failure_change_expression(change);
+        match self.update(failure_key(account, id), &e, Some(&condition)).await? {
+            Some(item) => failure_from(account, &item).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A failure transition as `SET`/`REMOVE` under a status condition; the sweeper's index
+/// entry (`pending_pk`, `pending_since`) and the TTL follow the new status as in
+/// [`failure_item`].
+fn failure_change_expression(change: &FailureChange) -> (Expr, String) {
+    let mut e = Expr::default();
+    e.set("status", s(change.status.as_str()))
+        .set_opt("reason", change.reason.as_ref().map(|r| s(r.to_string())))
+        .set("updated_at", n(change.updated_at.unix()))
+        .set_opt(TTL_ATTRIBUTE, change.expires_at.map(|t| n(t.unix())));
+    if let Some(at) = change.last_attempt_at {
+        e.set("last_attempt_at", n(at.unix()));
+    }
+    let pending = change.status == FailureStatus::Pending;
+    e.set_opt("pending_pk", pending.then(|| s(PENDING_PK)))
+        .set_opt("pending_since", pending.then(|| n(change.updated_at.unix())));
+    let (status, required) = (e.name("status"), e.value(s(change.requires.as_str())));
+    (e, format!("attribute_exists(pk) AND {status} = {required}"))
 }
 
 #[cfg(test)]

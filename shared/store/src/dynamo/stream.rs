@@ -70,7 +70,7 @@ pub fn operator_event(old: Option<&Value>, new: Option<&Value>) -> Result<Option
 mod tests {
     use super::*;
     use hookpost_domain::failure::Failure;
-    use hookpost_domain::subscription::{parse_new_subscription, DisabledReason, Subscription};
+    use hookpost_domain::subscription::{parse_new_subscription, DisabledReason, Subscription, SubscriptionState};
     use hookpost_domain::{DestinationPolicy, Reason, SubscriptionId, Timestamp};
 
     /// The SDK's item as a stream record's DynamoDB JSON.
@@ -118,9 +118,7 @@ mod tests {
         .unwrap();
         let active = Subscription::create(AccountId::new(), input, None, Some("u".into()), AT);
         let mut disabled = active.clone();
-        disabled.is_active = false;
-        disabled.disabled_reason = Some(DisabledReason::AutoDisabled);
-        disabled.disabled_at = Some(AT.plus_seconds(9));
+        disabled.state = SubscriptionState::Disabled { reason: DisabledReason::AutoDisabled, at: AT.plus_seconds(9) };
         disabled.consecutive_failures = 5;
         disabled.last_error = Some("http_status: 500".into());
         let (old, new) =

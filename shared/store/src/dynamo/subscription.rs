@@ -23,15 +23,15 @@ pub(super) fn subscription_item(sub: &Subscription) -> Item {
         ("channel_id", sub.channel_id.as_ref().map(|c| s(c.as_str()))),
         ("channel_type", sub.channel_type.map(|c| s(c.as_str()))),
         ("zapier_subscription_id", sub.zapier_subscription_id.as_ref().map(s)),
-        ("disabled_reason", sub.disabled_reason.map(|d| s(d.as_str()))),
-        ("disabled_at", sub.disabled_at.map(|t| n(t.unix()))),
+        ("disabled_reason", sub.state.disabled_reason().map(|d| s(d.as_str()))),
+        ("disabled_at", sub.state.disabled_at().map(|t| n(t.unix()))),
         ("last_delivery_at", sub.last_delivery_at.map(|t| n(t.unix()))),
         ("last_success_at", sub.last_success_at.map(|t| n(t.unix()))),
         ("last_error", sub.last_error.as_ref().map(s)),
         ("created_by_user_id", sub.created_by_user_id.as_ref().map(s)),
         ("previous_secret", sub.previous_secret.as_ref().map(|(p, _)| s(p))),
         ("previous_secret_until", sub.previous_secret.as_ref().map(|(_, t)| n(t.unix()))),
-        ("route_pk", (sub.disabled_reason != Some(DisabledReason::Deleted)).then(|| s(route_pk(sub.account_id)))),
+        ("route_pk", sub.state.takes_events().then(|| s(route_pk(sub.account_id)))),
     ];
     item.extend([
         ("kind".to_owned(), s("subscription")),
@@ -42,7 +42,7 @@ pub(super) fn subscription_item(sub: &Subscription) -> Item {
         ("events".to_owned(), AttributeValue::L(sub.events.iter().map(s).collect())),
         ("secret".to_owned(), s(&sub.secret)),
         ("source".to_owned(), s(sub.source.as_str())),
-        ("is_active".to_owned(), AttributeValue::Bool(sub.is_active)),
+        ("is_active".to_owned(), AttributeValue::Bool(sub.is_active())),
         ("consecutive_failures".to_owned(), n(sub.consecutive_failures)),
         ("created_at".to_owned(), n(sub.created_at.unix())),
         ("updated_at".to_owned(), n(sub.updated_at.unix())),
@@ -78,9 +78,13 @@ pub(super) fn subscription_from(item: &Item) -> Result<Subscription, StoreError>
         channel_type: r.opt_parsed("channel_type", ChannelType::parse)?,
         source: r.parsed("source", Source::parse)?,
         zapier_subscription_id: r.opt_s("zapier_subscription_id").map(str::to_owned),
-        is_active: r.bool("is_active")?,
-        disabled_reason: r.opt_parsed("disabled_reason", DisabledReason::parse)?,
-        disabled_at: r.opt_ts("disabled_at")?,
+        state: match r.bool("is_active")? {
+            true => SubscriptionState::Active,
+            false => SubscriptionState::Disabled {
+                reason: r.parsed("disabled_reason", DisabledReason::parse)?,
+                at: r.ts("disabled_at")?,
+            },
+        },
         consecutive_failures: r.n("consecutive_failures")?,
         last_delivery_at: r.opt_ts("last_delivery_at")?,
         last_success_at: r.opt_ts("last_success_at")?,
@@ -205,78 +209,35 @@ impl SubscriptionStore for DynamoStore {
         }
     }
 
-    #[instrument(skip(self))]
-    async fn delete_subscription(
+    #[instrument(skip(self, change))]
+    async fn change_subscription(
         &self,
         account: AccountId,
         id: SubscriptionId,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        // A concurrent auto-disable or reactivation can change the state between the read
-        // and the conditional write; the write's condition catches it and we look again.
-        for _ in 0..5 {
-            let sub = self.get_subscription(account, id).await?.ok_or(StoreError::NotFound)?;
-            if sub.disabled_reason == Some(DisabledReason::Deleted) {
-                return Ok(());
-            }
-            let mut e = Expr::default();
-            e.set("disabled_reason", s(DisabledReason::Deleted.as_str()))
-                .set("disabled_at", n(now.unix()))
-                .set("updated_at", n(now.unix()))
-                .set("is_active", AttributeValue::Bool(false))
-                .remove("route_pk");
-            let active = e.name("is_active");
-            let expected = e.value(AttributeValue::Bool(sub.is_active));
-            let condition = format!("{active} = {expected}");
-            let mut items = vec![e.transact_update(&self.table, subscription_key(account, id), &condition)?];
-            if sub.is_active {
-                items.push(self.counter_update(account, -1, None)?);
-            }
-            if self.transact(items).await?.is_ok() {
-                return Ok(());
-            }
-        }
-        Err(StoreError::Conflict)
-    }
-
-    #[instrument(skip(self))]
-    async fn reactivate_subscription(
-        &self,
-        account: AccountId,
-        id: SubscriptionId,
-        seen_disabled_at: Option<Timestamp>,
+        change: &SubscriptionChange,
         cap: ActiveCap,
-        now: Timestamp,
-    ) -> Result<Subscription, StoreError> {
-        let mut e = Expr::default();
-        e.set("is_active", AttributeValue::Bool(true))
-            .set("consecutive_failures", n(0))
-            .set("updated_at", n(now.unix()))
-            .set("route_pk", s(route_pk(account)))
-            .remove("disabled_reason")
-            .remove("disabled_at")
-            .remove(EXHAUSTED_EVENTS);
-        let active = e.name("is_active");
-        let inactive = e.value(AttributeValue::Bool(false));
-        let disabled_at = e.name("disabled_at");
-        let seen = match seen_disabled_at {
-            Some(t) => format!("{disabled_at} = {}", e.value(n(t.unix()))),
-            None => format!("attribute_not_exists({disabled_at})"),
-        };
-        let condition = format!("attribute_exists(pk) AND {active} = {inactive} AND {seen}");
+    ) -> Result<Applied, StoreError> {
+        let (e, condition) = change_expression(account, change);
+        let key = subscription_key(account, id);
+        let delta = change.active_delta();
+        if delta == 0 {
+            return match self.update(key, &e, Some(&condition)).await? {
+                Some(item) => Ok(Applied::Changed(subscription_from(&item)?)),
+                None => self.refused(account, id).await,
+            };
+        }
+        // The state and the account's active count move in one transaction: of concurrent
+        // changes exactly one moves the count.
         let items = vec![
-            e.transact_update(&self.table, subscription_key(account, id), &condition)?,
-            self.counter_update(account, 1, Some(cap))?,
+            e.transact_update(&self.table, key, &condition)?,
+            self.counter_update(account, delta, (delta > 0).then_some(cap))?,
         ];
         match self.transact(items).await? {
-            Ok(()) => self.get_subscription(account, id).await?.ok_or(StoreError::NotFound),
+            Ok(()) => self.get_subscription(account, id).await?.map(Applied::Changed).ok_or(StoreError::NotFound),
             Err(failed) if failed.get(1) == Some(&true) && failed.first() != Some(&true) => {
                 Err(StoreError::LimitReached)
             }
-            Err(_) => match self.get_subscription(account, id).await? {
-                None => Err(StoreError::NotFound),
-                Some(_) => Err(StoreError::Conflict),
-            },
+            Err(_) => self.refused(account, id).await,
         }
     }
 
@@ -291,93 +252,92 @@ impl SubscriptionStore for DynamoStore {
             .expression_attribute_values(":route", s(route_pk(account)));
         self.query_all(query).await?.iter().map(subscription_from).collect()
     }
+}
 
-    #[instrument(skip(self))]
-    async fn record_delivery(
-        &self,
-        account: AccountId,
-        subscription: SubscriptionId,
-        at: Timestamp,
-        error: Option<&Reason>,
-    ) -> Result<(), StoreError> {
-        let mut e = Expr::default();
-        e.set("last_delivery_at", n(at.unix()));
-        match error {
-            None => {
-                e.set("last_success_at", n(at.unix())).set("consecutive_failures", n(0)).remove(EXHAUSTED_EVENTS);
-            }
-            Some(reason) => {
-                e.set("last_error", s(reason.to_string()));
-            }
-        }
-        // Not over a later attempt's fields (a write that waited in a record task).
-        let last = e.name("last_delivery_at");
-        let when = e.value(n(at.unix()));
-        let condition = format!("attribute_exists(pk) AND (attribute_not_exists({last}) OR {last} <= {when})");
-        match self.update(subscription_key(account, subscription), &e, Some(&condition)).await? {
-            Some(_) => Ok(()),
-            None => match self.get_item(subscription_key(account, subscription)).await? {
-                Some(_) => Ok(()),
-                None => Err(StoreError::NotFound),
-            },
+impl DynamoStore {
+    /// A change's condition failed: the subscription as it is, or `NotFound`.
+    async fn refused(&self, account: AccountId, id: SubscriptionId) -> Result<Applied, StoreError> {
+        self.get_subscription(account, id).await?.map(Applied::Refused).ok_or(StoreError::NotFound)
+    }
+}
+
+/// The attributes of a state: `is_active`, `disabled_reason`, `disabled_at`, and `route_pk`
+/// (the `routes` index) while it takes events.
+fn set_state(e: &mut Expr, account: AccountId, state: SubscriptionState) {
+    e.set("is_active", AttributeValue::Bool(state.is_active()))
+        .set_opt("disabled_reason", state.disabled_reason().map(|r| s(r.as_str())))
+        .set_opt("disabled_at", state.disabled_at().map(|t| n(t.unix())))
+        .set_opt("route_pk", state.takes_events().then(|| s(route_pk(account))));
+}
+
+fn state_condition(e: &mut Expr, state: SubscriptionState) -> String {
+    let active = e.name("is_active");
+    let is_active = e.value(AttributeValue::Bool(state.is_active()));
+    match state {
+        SubscriptionState::Active => format!("{active} = {is_active}"),
+        SubscriptionState::Disabled { reason, at } => {
+            let (reason_name, reason) = (e.name("disabled_reason"), e.value(s(reason.as_str())));
+            let (at_name, at) = (e.name("disabled_at"), e.value(n(at.unix())));
+            format!("{active} = {is_active} AND {reason_name} = {reason} AND {at_name} = {at}")
         }
     }
+}
 
-    #[instrument(skip(self))]
-    async fn record_exhausted(
-        &self,
-        account: AccountId,
-        subscription: SubscriptionId,
-        event_id: &str,
-        reason: &Reason,
-        at: Timestamp,
-        disable_after: u32,
-    ) -> Result<Exhausted, StoreError> {
-        // One atomic ADD, so concurrent workers cannot lose an increment; conditional, so an
-        // event counts once (its id joins a set that the next delivery clears), only while
-        // the subscription is active, and never past the threshold.
-        let mut e = Expr::default();
-        e.add("consecutive_failures", n(1))
-            .add(EXHAUSTED_EVENTS, AttributeValue::Ss(vec![event_id.to_owned()]))
-            .set("last_error", s(reason.to_string()))
-            .set("last_delivery_at", n(at.unix()));
-        let (active, yes) = (e.name("is_active"), e.value(AttributeValue::Bool(true)));
-        let (events, this_event) = (e.name(EXHAUSTED_EVENTS), e.value(s(event_id)));
-        let (count, threshold) = (e.name("consecutive_failures"), e.value(n(disable_after)));
-        let condition = format!(
-            "attribute_exists(pk) AND {active} = {yes} AND NOT contains({events}, {this_event}) AND {count} < {threshold}"
-        );
-        let mut sub = match self.update(subscription_key(account, subscription), &e, Some(&condition)).await? {
-            Some(item) => subscription_from(&item)?,
-            None => self.get_subscription(account, subscription).await?.ok_or(StoreError::NotFound)?,
-        };
-        if !(sub.is_active && sub.consecutive_failures >= disable_after) {
-            return Ok(Exhausted { subscription: sub, disabled_now: false });
-        }
-        // Disabling is conditional on still being active, and leaves the cap in the same
-        // transaction: of concurrent workers exactly one disables.
-        let mut d = Expr::default();
-        d.set("is_active", AttributeValue::Bool(false))
-            .set("disabled_reason", s(DisabledReason::AutoDisabled.as_str()))
-            .set("disabled_at", n(at.unix()))
-            .set("updated_at", n(at.unix()));
-        let active = d.name("is_active");
-        let yes = d.value(AttributeValue::Bool(true));
-        let items = vec![
-            d.transact_update(&self.table, subscription_key(account, subscription), &format!("{active} = {yes}"))?,
-            self.counter_update(account, -1, None)?,
-        ];
-        let disabled_now = self.transact(items).await?.is_ok();
-        if disabled_now {
-            sub.is_active = false;
-            sub.disabled_reason = Some(DisabledReason::AutoDisabled);
-            sub.disabled_at = Some(at);
-            sub.updated_at = at;
-        } else if let Some(current) = self.get_subscription(account, subscription).await? {
-            sub = current;
-        }
-        Ok(Exhausted { subscription: sub, disabled_now })
+/// A domain change as one update: its fields as `SET`/`ADD`/`REMOVE`, its requirements as
+/// the condition (with the item's existence).
+pub(super) fn change_expression(account: AccountId, change: &SubscriptionChange) -> (Expr, String) {
+    let mut e = Expr::default();
+    let mut conditions = vec!["attribute_exists(pk)".to_owned()];
+    for requirement in &change.requires {
+        conditions.push(match requirement {
+            Requirement::State(state) => state_condition(&mut e, *state),
+            Requirement::DeliveredNoLaterThan(at) => {
+                let (last, when) = (e.name("last_delivery_at"), e.value(n(at.unix())));
+                format!("(attribute_not_exists({last}) OR {last} <= {when})")
+            }
+            Requirement::EventNotCounted(event) => {
+                format!("NOT contains({}, {})", e.name(EXHAUSTED_EVENTS), e.value(s(event)))
+            }
+            Requirement::FailuresBelow(limit) => {
+                format!("{} < {}", e.name("consecutive_failures"), e.value(n(limit)))
+            }
+        });
     }
+    if let Some(state) = change.state {
+        set_state(&mut e, account, state);
+    }
+    match change.failures {
+        Some(FailureCount::Reset) => {
+            e.set("consecutive_failures", n(0));
+        }
+        // ADD, so concurrent workers cannot lose an increment.
+        Some(FailureCount::Increment) => {
+            e.add("consecutive_failures", n(1));
+        }
+        None => {}
+    }
+    match &change.counted_events {
+        Some(CountedEvents::Add(event)) => {
+            e.add(EXHAUSTED_EVENTS, AttributeValue::Ss(vec![event.clone()]));
+        }
+        Some(CountedEvents::Clear) => {
+            e.remove(EXHAUSTED_EVENTS);
+        }
+        None => {}
+    }
+    for (attr, at) in [
+        ("last_delivery_at", change.last_delivery_at),
+        ("last_success_at", change.last_success_at),
+        ("updated_at", change.updated_at),
+    ] {
+        if let Some(at) = at {
+            e.set(attr, n(at.unix()));
+        }
+    }
+    if let Some(error) = &change.last_error {
+        e.set("last_error", s(error));
+    }
+    (e, conditions.join(" AND "))
 }
 
 #[cfg(test)]
@@ -397,9 +357,7 @@ mod tests {
             channel_type: Some(ChannelType::Domain),
             source: Source::Zapier,
             zapier_subscription_id: Some("zap_1".into()),
-            is_active: false,
-            disabled_reason: Some(DisabledReason::AutoDisabled),
-            disabled_at: Some(T.plus_seconds(9)),
+            state: SubscriptionState::Disabled { reason: DisabledReason::AutoDisabled, at: T.plus_seconds(9) },
             consecutive_failures: 5,
             last_delivery_at: Some(T.plus_seconds(8)),
             last_success_at: Some(T.plus_seconds(2)),
@@ -434,7 +392,10 @@ mod tests {
 
     #[test]
     fn a_deleted_subscription_leaves_the_routes_index() {
-        let deleted = Subscription { disabled_reason: Some(DisabledReason::Deleted), ..subscription() };
+        let deleted = Subscription {
+            state: SubscriptionState::Disabled { reason: DisabledReason::Deleted, at: T },
+            ..subscription()
+        };
         assert!(!subscription_item(&deleted).contains_key("route_pk"));
     }
 }

@@ -43,13 +43,7 @@ impl FailureStore for MemoryStore {
         id: FailureId,
         now: Timestamp,
     ) -> Result<Failure, StoreError> {
-        let mut state = self.lock();
-        let failure = state.failures.get_mut(&(account, id)).ok_or(StoreError::NotFound)?;
-        failure.status = failure.status.retrigger().map_err(|_| StoreError::Conflict)?;
-        failure.reason = None;
-        failure.last_attempt_at = now;
-        failure.updated_at = now;
-        Ok(failure.clone())
+        self.change_failure(account, id, &FailureChange::retrigger(now), now)?.ok_or(StoreError::Conflict)
     }
 
     async fn settle_failure(
@@ -59,25 +53,10 @@ impl FailureStore for MemoryStore {
         outcome: &RetriggerOutcome,
         now: Timestamp,
     ) -> Result<Option<Failure>, StoreError> {
-        let mut state = self.lock();
-        let Some(failure) = state.failures.get_mut(&(account, id)) else {
-            return Ok(None);
-        };
-        let Ok(next) = failure.status.settle(outcome) else {
-            return Ok(None);
-        };
-        failure.status = next;
-        failure.reason = match outcome {
-            RetriggerOutcome::Delivered => None,
-            RetriggerOutcome::Failed(reason) => Some(reason.clone()),
-        };
-        failure.updated_at = now;
-        let settled = failure.clone();
-        if settled.status == FailureStatus::Resolved {
-            let expires_at = now.plus_days(hookpost_domain::failure::RESOLVED_RETENTION_DAYS);
-            state.expire(Expiring::ResolvedFailure((account, id)), expires_at, now);
+        match self.change_failure(account, id, &FailureChange::settle(outcome, now), now) {
+            Err(StoreError::NotFound) => Ok(None),
+            other => other,
         }
-        Ok(Some(settled))
     }
 
     async fn stuck_pending_failures(&self, before: Timestamp, limit: u32) -> Result<Vec<Failure>, StoreError> {
@@ -85,9 +64,32 @@ impl FailureStore for MemoryStore {
         Ok(state
             .failures
             .values()
-            .filter(|f| f.status == FailureStatus::Pending && f.updated_at < before)
+            .filter(|f| f.pending_since().is_some_and(|since| since < before))
             .take(limit as usize)
             .cloned()
             .collect())
+    }
+}
+
+impl MemoryStore {
+    /// Applies a transition the domain decided: `None` when the record is not in the status
+    /// it requires.
+    fn change_failure(
+        &self,
+        account: AccountId,
+        id: FailureId,
+        change: &FailureChange,
+        now: Timestamp,
+    ) -> Result<Option<Failure>, StoreError> {
+        let mut state = self.lock();
+        let failure = state.failures.get_mut(&(account, id)).ok_or(StoreError::NotFound)?;
+        if change.apply(failure).is_err() {
+            return Ok(None);
+        }
+        let changed = failure.clone();
+        if let Some(expires_at) = change.expires_at {
+            state.expire(Expiring::ResolvedFailure((account, id)), expires_at, now);
+        }
+        Ok(Some(changed))
     }
 }

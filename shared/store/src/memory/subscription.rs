@@ -75,56 +75,34 @@ impl SubscriptionStore for MemoryStore {
         Ok(sub.clone())
     }
 
-    async fn delete_subscription(
+    async fn change_subscription(
         &self,
         account: AccountId,
         id: SubscriptionId,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        let sub = state.subscriptions.get_mut(&(account, id)).ok_or(StoreError::NotFound)?;
-        if sub.disabled_reason == Some(DisabledReason::Deleted) {
-            return Ok(());
-        }
-        let was_active = sub.is_active;
-        sub.is_active = false;
-        sub.disabled_reason = Some(DisabledReason::Deleted);
-        sub.disabled_at = Some(now);
-        sub.updated_at = now;
-        if was_active {
-            let row = state.account_mut(account)?;
-            row.active_subscriptions = row.active_subscriptions.saturating_sub(1);
-        }
-        Ok(())
-    }
-
-    async fn reactivate_subscription(
-        &self,
-        account: AccountId,
-        id: SubscriptionId,
-        seen_disabled_at: Option<Timestamp>,
+        change: &SubscriptionChange,
         cap: ActiveCap,
-        now: Timestamp,
-    ) -> Result<Subscription, StoreError> {
-        let mut state = self.lock();
+    ) -> Result<Applied, StoreError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
         let sub = state.subscriptions.get(&(account, id)).ok_or(StoreError::NotFound)?;
-        if sub.is_active || sub.disabled_at != seen_disabled_at {
-            return Err(StoreError::Conflict);
+        let no_events = BTreeSet::new();
+        let counted = state.exhausted_events.get(&(account, id)).unwrap_or(&no_events);
+        if !change.holds(sub, counted) {
+            return Ok(Applied::Refused(sub.clone()));
         }
+        let delta = change.active_delta();
         let row = state.account_mut(account)?;
-        if row.active_subscriptions >= cap.0 {
+        if delta > 0 && row.active_subscriptions >= cap.0 {
             return Err(StoreError::LimitReached);
         }
-        row.active_subscriptions += 1;
+        row.active_subscriptions = row.active_subscriptions.saturating_add_signed(delta as i32);
         let sub = state.subscriptions.get_mut(&(account, id)).ok_or(StoreError::NotFound)?;
-        sub.is_active = true;
-        sub.disabled_reason = None;
-        sub.disabled_at = None;
-        sub.consecutive_failures = 0;
-        sub.updated_at = now;
-        let sub = sub.clone();
-        state.exhausted_events.remove(&(account, id));
-        Ok(sub)
+        let counted = state.exhausted_events.entry((account, id)).or_default();
+        change.apply(sub, counted);
+        if counted.is_empty() {
+            state.exhausted_events.remove(&(account, id));
+        }
+        Ok(Applied::Changed(sub.clone()))
     }
 
     async fn routable_subscriptions(&self, account: AccountId) -> Result<Vec<Subscription>, StoreError> {
@@ -133,65 +111,8 @@ impl SubscriptionStore for MemoryStore {
             .subscriptions
             .range((account, SubscriptionId::MIN)..=(account, SubscriptionId::MAX))
             .map(|(_, sub)| sub)
-            .filter(|sub| sub.disabled_reason != Some(DisabledReason::Deleted))
+            .filter(|sub| sub.state.takes_events())
             .cloned()
             .collect())
-    }
-
-    async fn record_delivery(
-        &self,
-        account: AccountId,
-        subscription: SubscriptionId,
-        at: Timestamp,
-        error: Option<&Reason>,
-    ) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        let sub = state.subscriptions.get_mut(&(account, subscription)).ok_or(StoreError::NotFound)?;
-        if sub.last_delivery_at.is_some_and(|last| last > at) {
-            return Ok(());
-        }
-        sub.last_delivery_at = Some(at);
-        match error {
-            None => {
-                sub.last_success_at = Some(at);
-                sub.consecutive_failures = 0;
-                state.exhausted_events.remove(&(account, subscription));
-            }
-            Some(reason) => sub.last_error = Some(reason.to_string()),
-        }
-        Ok(())
-    }
-
-    async fn record_exhausted(
-        &self,
-        account: AccountId,
-        subscription: SubscriptionId,
-        event_id: &str,
-        reason: &Reason,
-        at: Timestamp,
-        disable_after: u32,
-    ) -> Result<Exhausted, StoreError> {
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        let sub = state.subscriptions.get_mut(&(account, subscription)).ok_or(StoreError::NotFound)?;
-        let counted = state.exhausted_events.entry((account, subscription)).or_default();
-        if sub.is_active && sub.consecutive_failures < disable_after && counted.insert(event_id.to_owned()) {
-            sub.consecutive_failures += 1;
-            sub.last_error = Some(reason.to_string());
-            sub.last_delivery_at = Some(at);
-        }
-        let disabled_now = sub.is_active && sub.consecutive_failures >= disable_after;
-        if disabled_now {
-            sub.is_active = false;
-            sub.disabled_reason = Some(DisabledReason::AutoDisabled);
-            sub.disabled_at = Some(at);
-            sub.updated_at = at;
-        }
-        let subscription = sub.clone();
-        if disabled_now {
-            let row = guard.account_mut(account)?;
-            row.active_subscriptions = row.active_subscriptions.saturating_sub(1);
-        }
-        Ok(Exhausted { subscription, disabled_now })
     }
 }

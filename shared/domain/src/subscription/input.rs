@@ -1,86 +1,16 @@
-//! Webhook subscriptions (SPEC §3): the model, what a client may send to create or change
-//! one, and what it sees back.
+//! What a client may send to create or change a subscription, checked field by field.
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
-use rand::RngCore;
-use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::account::{string_enum, ChannelType};
+use super::{Authentication, Source, Subscription, MAX_EVENTS, MAX_HEADERS, MAX_NAME_LEN};
 use crate::address::DestinationPolicy;
 use crate::error::ApiError;
-use crate::ids::{AccountId, ChannelId, SubscriptionId};
+use crate::ids::ChannelId;
 use crate::input::Fields;
 use crate::time::Timestamp;
 use crate::url_rules::{url_host, validate_webhook_url};
-
-pub const SECRET_PREFIX: &str = "whsec_";
-pub const SECRET_PREFIX_LEN: usize = 12;
-pub const MAX_HEADERS: usize = 10;
-pub const MAX_EVENTS: usize = 100;
-pub const MAX_NAME_LEN: usize = 200;
-pub const DEFAULT_MAX_ACTIVE: u32 = 25;
-/// How long a disabled subscription may still be reactivated.
-pub const REACTIVATION_WINDOW_DAYS: i64 = 90;
-
-string_enum!(Source { Zapier => "zapier", Dashboard => "dashboard" });
-string_enum!(DisabledReason { Deleted => "deleted", AutoDisabled => "auto_disabled" });
-
-/// How hookpost authenticates to the receiver, besides the signature. Write-only.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub enum Authentication {
-    #[default]
-    None,
-    Basic {
-        username: String,
-        password: String,
-    },
-    Bearer {
-        token: String,
-    },
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Subscription {
-    pub id: SubscriptionId,
-    pub account_id: AccountId,
-    pub name: String,
-    pub url: String,
-    pub events: Vec<String>,
-    /// The signing secret in full (`whsec_...`): needed to sign, never returned after create.
-    pub secret: String,
-    pub channel_id: Option<ChannelId>,
-    pub channel_type: Option<ChannelType>,
-    pub source: Source,
-    pub zapier_subscription_id: Option<String>,
-    pub is_active: bool,
-    pub disabled_reason: Option<DisabledReason>,
-    pub disabled_at: Option<Timestamp>,
-    pub consecutive_failures: u32,
-    pub last_delivery_at: Option<Timestamp>,
-    pub last_success_at: Option<Timestamp>,
-    pub last_error: Option<String>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-    pub created_by_user_id: Option<String>,
-    pub headers: BTreeMap<String, String>,
-    pub authentication: Authentication,
-    /// The secret replaced by the last rotation, still signing until the time given.
-    pub previous_secret: Option<(String, Timestamp)>,
-}
-
-/// `whsec_` + base64 of 32 random bytes: the Standard Webhooks secret format.
-pub fn generate_secret() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("{SECRET_PREFIX}{}", base64::engine::general_purpose::STANDARD.encode(bytes))
-}
-
-pub fn secret_prefix(secret: &str) -> String {
-    secret.chars().take(SECRET_PREFIX_LEN).collect()
-}
 
 /// Event types: 1–100 chars of `[a-z0-9_.-]` (SPEC §4).
 pub fn is_valid_event_type(s: &str) -> bool {
@@ -370,173 +300,21 @@ pub fn parse_subscription_patch(body: Value, policy: &DestinationPolicy) -> Resu
     Ok(patch)
 }
 
-/// Whether a disabled subscription may be reactivated now (SPEC §3).
-pub fn check_reactivation(sub: &Subscription, now: Timestamp) -> Result<(), ApiError> {
-    if sub.is_active {
-        return Err(ApiError::InvalidState("the webhook subscription is already active".to_owned()));
-    }
-    let disabled_at = sub.disabled_at.unwrap_or(sub.updated_at);
-    if now.unix() - disabled_at.unix() > REACTIVATION_WINDOW_DAYS * 86_400 {
-        return Err(ApiError::InvalidState(format!(
-            "the webhook subscription was disabled more than {REACTIVATION_WINDOW_DAYS} days ago"
-        )));
-    }
-    Ok(())
-}
-
-/// What clients see of a subscription: every field of the seed, always present.
-#[derive(Debug, Serialize)]
-pub struct SubscriptionView<'a> {
-    pub id: SubscriptionId,
-    pub name: &'a str,
-    pub url: &'a str,
-    pub events: &'a [String],
-    pub secret_prefix: String,
-    pub channel_id: Option<&'a ChannelId>,
-    pub channel_type: Option<ChannelType>,
-    pub source: Source,
-    pub zapier_subscription_id: Option<&'a str>,
-    pub is_active: bool,
-    pub disabled_reason: Option<DisabledReason>,
-    pub consecutive_failures: u32,
-    pub last_delivery_at: Option<Timestamp>,
-    pub last_success_at: Option<Timestamp>,
-    pub last_error: Option<&'a str>,
-    pub created_at: Timestamp,
-    pub created_by_user_id: Option<&'a str>,
-    /// Only in the answer to create and rotate-secret.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret: Option<&'a str>,
-}
-
-impl Subscription {
-    pub fn view(&self) -> SubscriptionView<'_> {
-        SubscriptionView {
-            id: self.id,
-            name: &self.name,
-            url: &self.url,
-            events: &self.events,
-            secret_prefix: secret_prefix(&self.secret),
-            channel_id: self.channel_id.as_ref(),
-            channel_type: self.channel_type,
-            source: self.source,
-            zapier_subscription_id: self.zapier_subscription_id.as_deref(),
-            is_active: self.is_active,
-            disabled_reason: self.disabled_reason,
-            consecutive_failures: self.consecutive_failures,
-            last_delivery_at: self.last_delivery_at,
-            last_success_at: self.last_success_at,
-            last_error: self.last_error.as_deref(),
-            created_at: self.created_at,
-            created_by_user_id: self.created_by_user_id.as_deref(),
-            secret: None,
-        }
-    }
-
-    /// The view with the plaintext secret: the create answer, shown once.
-    pub fn view_with_secret(&self) -> SubscriptionView<'_> {
-        SubscriptionView { secret: Some(&self.secret), ..self.view() }
-    }
-
-    /// Builds a new active subscription from a validated request.
-    pub fn create(
-        account_id: AccountId,
-        input: NewSubscription,
-        channel_type: Option<ChannelType>,
-        user_id: Option<String>,
-        now: Timestamp,
-    ) -> Self {
-        let created_by_user_id = match input.source {
-            Source::Dashboard => user_id,
-            Source::Zapier => None,
-        };
-        Self {
-            id: SubscriptionId::new(),
-            account_id,
-            name: input.name,
-            url: input.url,
-            events: input.events,
-            secret: generate_secret(),
-            channel_id: input.channel_id,
-            channel_type,
-            source: input.source,
-            zapier_subscription_id: input.zapier_subscription_id,
-            is_active: true,
-            disabled_reason: None,
-            disabled_at: None,
-            consecutive_failures: 0,
-            last_delivery_at: None,
-            last_success_at: None,
-            last_error: None,
-            created_at: now,
-            updated_at: now,
-            created_by_user_id,
-            headers: input.headers,
-            authentication: input.authentication,
-            previous_secret: None,
-        }
-    }
-}
-
-impl Subscription {
-    /// The secrets that sign a delivery at `now`: the current one, and the previous one
-    /// while a rotation's overlap lasts.
-    pub fn signing_secrets(&self, now: Timestamp) -> Vec<&str> {
-        let mut secrets = vec![self.secret.as_str()];
-        if let Some((previous, until)) = &self.previous_secret {
-            if now < *until {
-                secrets.push(previous);
-            }
-        }
-        secrets
-    }
-}
-
-/// Filters of `GET /api/v1/webhook-subscriptions`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SubscriptionFilter {
-    pub source: Option<Source>,
-    pub is_active: Option<bool>,
-}
-
-impl SubscriptionFilter {
-    pub fn matches(&self, sub: &Subscription) -> bool {
-        self.source.is_none_or(|s| s == sub.source) && self.is_active.is_none_or(|a| a == sub.is_active)
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use base64::Engine;
     use serde_json::json;
 
+    use super::super::test_support::{policy, sample};
     use super::*;
+    use crate::account::ChannelType;
     use crate::error::Issue;
-
-    fn policy() -> DestinationPolicy {
-        DestinationPolicy::default()
-    }
+    use crate::ids::AccountId;
 
     fn issues(err: ApiError) -> Vec<Issue> {
         match err {
             ApiError::Validation(i) => i,
             other => panic!("expected validation_error, got {other:?}"),
         }
-    }
-
-    fn sample() -> Subscription {
-        let input = parse_new_subscription(json!({"url": "https://example.com/h"}), &policy()).unwrap();
-        Subscription::create(AccountId::new(), input, None, Some("u1".into()), Timestamp::from_unix(1000))
-    }
-
-    #[test]
-    fn secrets_have_the_standard_webhooks_format() {
-        let s = generate_secret();
-        let raw = base64::engine::general_purpose::STANDARD.decode(s.strip_prefix("whsec_").unwrap()).unwrap();
-        assert_eq!(raw.len(), 32);
-        assert_eq!(secret_prefix(&s).len(), 12);
-        assert!(s.starts_with(&secret_prefix(&s)));
-        assert_ne!(s, generate_secret());
     }
 
     #[test]
@@ -659,41 +437,6 @@ mod tests {
     }
 
     #[test]
-    fn view_hides_secret_and_credentials() {
-        let mut sub = sample();
-        sub.authentication = Authentication::Bearer { token: "tok-123".into() };
-        sub.headers.insert("x-key".into(), "hdr-secret".into());
-        let v = serde_json::to_value(sub.view()).unwrap();
-        let text = v.to_string();
-        assert!(!text.contains(&sub.secret) && !text.contains("tok-123") && !text.contains("hdr-secret"));
-        assert_eq!(v["secret_prefix"], secret_prefix(&sub.secret));
-        for field in [
-            "id",
-            "name",
-            "url",
-            "events",
-            "secret_prefix",
-            "channel_id",
-            "channel_type",
-            "source",
-            "zapier_subscription_id",
-            "is_active",
-            "disabled_reason",
-            "consecutive_failures",
-            "last_delivery_at",
-            "last_success_at",
-            "last_error",
-            "created_at",
-            "created_by_user_id",
-        ] {
-            assert!(v.get(field).is_some(), "{field} missing");
-        }
-        assert!(v.get("secret").is_none());
-        let with = serde_json::to_value(sub.view_with_secret()).unwrap();
-        assert_eq!(with["secret"], sub.secret.as_str());
-    }
-
-    #[test]
     fn patch_rules() {
         let p = parse_subscription_patch(json!({"name": "New", "events": [], "headers": null}), &policy()).unwrap();
         assert_eq!(p.name.as_deref(), Some("New"));
@@ -726,39 +469,6 @@ mod tests {
         assert_eq!(sub.url, "https://new.example.com/x");
         assert_eq!(sub.name, "example.com", "name is kept");
         assert_eq!(sub.updated_at.unix(), 2000);
-    }
-
-    #[test]
-    fn reactivation_window() {
-        let mut sub = sample();
-        assert_eq!(check_reactivation(&sub, Timestamp::from_unix(2000)).unwrap_err().code(), "invalid_state");
-        sub.is_active = false;
-        sub.disabled_reason = Some(DisabledReason::Deleted);
-        sub.disabled_at = Some(Timestamp::from_unix(0));
-        assert!(check_reactivation(&sub, Timestamp::from_unix(90 * 86_400)).is_ok());
-        assert_eq!(
-            check_reactivation(&sub, Timestamp::from_unix(90 * 86_400 + 1)).unwrap_err().code(),
-            "invalid_state"
-        );
-    }
-
-    #[test]
-    fn filters() {
-        let mut sub = sample();
-        assert!(SubscriptionFilter::default().matches(&sub));
-        assert!(SubscriptionFilter { source: Some(Source::Dashboard), is_active: Some(true) }.matches(&sub));
-        sub.is_active = false;
-        assert!(!SubscriptionFilter { source: None, is_active: Some(true) }.matches(&sub));
-        assert!(!SubscriptionFilter { source: Some(Source::Zapier), is_active: None }.matches(&sub));
-    }
-
-    #[test]
-    fn rotation_overlap_signs_with_both() {
-        let mut sub = sample();
-        assert_eq!(sub.signing_secrets(Timestamp::from_unix(0)), vec![sub.secret.as_str()]);
-        sub.previous_secret = Some(("whsec_old".into(), Timestamp::from_unix(100)));
-        assert_eq!(sub.signing_secrets(Timestamp::from_unix(99)), vec![sub.secret.as_str(), "whsec_old"]);
-        assert_eq!(sub.signing_secrets(Timestamp::from_unix(100)), vec![sub.secret.as_str()]);
     }
 
     #[test]
