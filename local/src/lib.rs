@@ -36,7 +36,8 @@ pub mod parse_errors;
 pub mod routes;
 
 use durable::SqsQueues;
-use routes::{Guard, RouteEntry};
+use hookpost_http::Access;
+use routes::RouteEntry;
 
 /// Everything `hookpost-local` is started with.
 #[derive(Clone, Debug)]
@@ -514,7 +515,7 @@ impl Server {
             return refuse(ApiError::NotFound("route"));
         };
         template.clone_into(&mut facts.route);
-        let Some(route) = self.routes.iter().find(|r| r.template == template && r.method == method) else {
+        let Some(entry) = self.routes.iter().find(|r| r.route.template == template && r.route.method == method) else {
             return refuse(hookpost_http::routes::method_not_allowed(&method, template));
         };
         let authorization = req.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -522,14 +523,14 @@ impl Server {
 
         // The gate before the body, as in API Gateway: an anonymous caller learns nothing.
         let mut context = ApiGatewayProxyRequestContext::default();
-        match route.guard {
-            Guard::Internal => {
+        match entry.route.access {
+            Access::Operator => {
                 if !self.admin_ok(authorization.as_deref()) {
                     return refuse(ApiError::Unauthorized);
                 }
             }
-            Guard::Public => {}
-            Guard::Customer => {
+            Access::Public => {}
+            Access::AnyPlan | Access::Scoped(_) => {
                 match authorizer::authorize(self.app.store.as_ref(), authorization.as_deref(), self.app.clock.now())
                     .await
                 {
@@ -564,7 +565,7 @@ impl Server {
             query.entry(k.into_owned()).or_default().push(v.into_owned());
         }
         context.http_method = parts.method.clone();
-        context.resource_path = Some(route.template.to_owned());
+        context.resource_path = Some(entry.route.template.to_owned());
         context.path = Some(path.clone());
         context.stage = Some("local".to_owned());
         context.request_id.clone_from(&facts.request_id);
@@ -573,10 +574,10 @@ impl Server {
             .with_path_parameters(path_params)
             .with_query_string_parameters(QueryMap::from(query))
             .with_request_context(RequestContext::ApiGatewayV1(context));
-        let res = (route.handler)(Arc::clone(&self.app), lambda_req).await;
+        let res = (entry.handler)(Arc::clone(&self.app), lambda_req).await;
         // The portal's files are compressed here, as API Gateway compresses them in AWS
         // (`MinimumCompressionSize`); API answers stay as the handlers wrote them.
-        to_hyper(if route.guard == Guard::Public && gzip_ok { gzip(res) } else { res })
+        to_hyper(if entry.route.access == Access::Public && gzip_ok { gzip(res) } else { res })
     }
 }
 

@@ -1,37 +1,31 @@
-//! The route table: every function's handler on the path API Gateway gives it in
-//! `template.yaml`.
+//! The route table: every declared route (`hookpost_http::routes`) mounted on the function
+//! that answers it in AWS, and API Gateway's way of finding a path's resource.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use hookpost_http::routes::{self, Route};
 use hookpost_http::App;
 use lambda_http::{Body, BoxFuture, Request, Response};
 
 pub type Handler = fn(Arc<App>, Request) -> BoxFuture<'static, Response<Body>>;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Guard {
-    /// A customer route: the authorizer runs first.
-    Customer,
-    /// An operator route: IAM in AWS, the admin key here.
-    Internal,
-    /// The portal's page and files: no credential (its API calls carry the session).
-    Public,
-}
-
+/// A route (declared once, in `hookpost_http::routes`) and the function that answers it.
 pub struct RouteEntry {
-    pub method: &'static str,
-    pub template: &'static str,
-    pub guard: Guard,
+    pub route: Route,
     pub handler: Handler,
 }
 
-macro_rules! route {
-    ($method:literal, $template:literal, $guard:ident, $krate:ident) => {
+impl RouteEntry {
+    pub fn template(&self) -> &'static str {
+        self.route.template
+    }
+}
+
+macro_rules! mount {
+    ($route:ident, $krate:ident) => {
         RouteEntry {
-            method: $method,
-            template: $template,
-            guard: Guard::$guard,
+            route: routes::$route,
             handler: |app, req| Box::pin(async move { $krate::handle(&app, req).await }),
         }
     };
@@ -39,40 +33,30 @@ macro_rules! route {
 
 pub fn table() -> Vec<RouteEntry> {
     vec![
-        route!("GET", "/api/v1/me", Customer, get_me),
-        route!("POST", "/api/v1/webhook-subscriptions", Customer, create_webhook_subscription),
-        route!("GET", "/api/v1/webhook-subscriptions", Customer, list_webhook_subscriptions),
-        route!("GET", "/api/v1/webhook-subscriptions/{id}", Customer, get_webhook_subscription),
-        route!("PATCH", "/api/v1/webhook-subscriptions/{id}", Customer, update_webhook_subscription),
-        route!("DELETE", "/api/v1/webhook-subscriptions/{id}", Customer, delete_webhook_subscription),
-        route!("POST", "/api/v1/webhook-subscriptions/{id}/reactivate", Customer, reactivate_webhook_subscription),
-        route!("POST", "/api/v1/webhook-subscriptions/{id}/test", Customer, test_webhook_subscription),
-        route!(
-            "POST",
-            "/api/v1/webhook-subscriptions/{id}/rotate-secret",
-            Customer,
-            rotate_webhook_subscription_secret
-        ),
-        route!("GET", "/api/v1/webhook-subscriptions/{id}/attempts", Customer, list_webhook_subscription_attempts),
-        route!("GET", "/api/v4/tasks/webhook_failures", Customer, list_webhook_failures),
-        route!("GET", "/api/v4/tasks/webhook_failures/{webhook_failure_id}", Customer, get_webhook_failure),
-        route!(
-            "POST",
-            "/api/v4/tasks/webhook_failures/{webhook_failure_id}/retrigger",
-            Customer,
-            retrigger_webhook_failure
-        ),
-        route!("POST", "/api/v4/tasks/webhook_failures/recover", Customer, recover_webhook_failures),
-        route!("POST", "/internal/v1/accounts", Internal, create_account),
-        route!("PATCH", "/internal/v1/accounts/{id}", Internal, update_account),
-        route!("DELETE", "/internal/v1/accounts/{id}", Internal, erase_account),
-        route!("POST", "/internal/v1/accounts/{id}/channels", Internal, create_channel),
-        route!("POST", "/internal/v1/accounts/{id}/tokens", Internal, issue_token),
-        route!("DELETE", "/internal/v1/accounts/{id}/tokens/{token_id}", Internal, revoke_token),
-        route!("POST", "/internal/v1/accounts/{id}/portal-sessions", Internal, create_portal_session),
-        route!("POST", "/internal/v1/events", Internal, publish_event),
-        route!("GET", "/portal", Public, portal),
-        route!("GET", "/portal/{file}", Public, portal),
+        mount!(GET_ME, get_me),
+        mount!(CREATE_WEBHOOK_SUBSCRIPTION, create_webhook_subscription),
+        mount!(LIST_WEBHOOK_SUBSCRIPTIONS, list_webhook_subscriptions),
+        mount!(GET_WEBHOOK_SUBSCRIPTION, get_webhook_subscription),
+        mount!(UPDATE_WEBHOOK_SUBSCRIPTION, update_webhook_subscription),
+        mount!(DELETE_WEBHOOK_SUBSCRIPTION, delete_webhook_subscription),
+        mount!(REACTIVATE_WEBHOOK_SUBSCRIPTION, reactivate_webhook_subscription),
+        mount!(TEST_WEBHOOK_SUBSCRIPTION, test_webhook_subscription),
+        mount!(ROTATE_WEBHOOK_SUBSCRIPTION_SECRET, rotate_webhook_subscription_secret),
+        mount!(LIST_WEBHOOK_SUBSCRIPTION_ATTEMPTS, list_webhook_subscription_attempts),
+        mount!(LIST_WEBHOOK_FAILURES, list_webhook_failures),
+        mount!(GET_WEBHOOK_FAILURE, get_webhook_failure),
+        mount!(RETRIGGER_WEBHOOK_FAILURE, retrigger_webhook_failure),
+        mount!(RECOVER_WEBHOOK_FAILURES, recover_webhook_failures),
+        mount!(CREATE_ACCOUNT, create_account),
+        mount!(UPDATE_ACCOUNT, update_account),
+        mount!(ERASE_ACCOUNT, erase_account),
+        mount!(CREATE_CHANNEL, create_channel),
+        mount!(ISSUE_TOKEN, issue_token),
+        mount!(REVOKE_TOKEN, revoke_token),
+        mount!(CREATE_PORTAL_SESSION, create_portal_session),
+        mount!(PUBLISH_EVENT, publish_event),
+        mount!(PORTAL_PAGE, portal),
+        mount!(PORTAL_FILE, portal),
     ]
 }
 
@@ -81,7 +65,7 @@ pub fn table() -> Vec<RouteEntry> {
 pub fn resource(routes: &[RouteEntry], path: &str) -> Option<(&'static str, HashMap<String, String>)> {
     routes
         .iter()
-        .filter_map(|r| match_template(r.template, path).map(|params| (r.template, params)))
+        .filter_map(|r| match_template(r.template(), path).map(|params| (r.template(), params)))
         .max_by_key(|(template, _)| template.split('/').filter(|s| !s.starts_with('{')).count())
 }
 
@@ -144,19 +128,23 @@ mod tests {
     }
 
     #[test]
-    fn every_route_is_unique() {
-        let routes = table();
-        for (i, a) in routes.iter().enumerate() {
-            for b in &routes[i + 1..] {
-                assert!(!(a.method == b.method && a.template == b.template), "{} {}", a.method, a.template);
-            }
-        }
+    fn every_route_is_mounted_once() {
+        let mounted: Vec<Route> = table().iter().map(|entry| entry.route).collect();
+        assert_eq!(mounted, routes::ROUTES, "each declared route has its handler, in the declared order");
     }
 }
 
 #[cfg(test)]
 mod template_tests {
     use super::*;
+
+    /// (method, template) of every declared route, sorted.
+    fn declared() -> Vec<(String, String)> {
+        let mut declared: Vec<(String, String)> =
+            routes::ROUTES.iter().map(|r| (r.method.to_owned(), r.template.to_owned())).collect();
+        declared.sort();
+        declared
+    }
 
     /// (method, path) of every `Type: Api` event in template.yaml.
     fn template_routes() -> Vec<(String, String)> {
@@ -174,22 +162,15 @@ mod template_tests {
     }
 
     #[test]
-    fn local_routes_are_the_templates_routes() {
-        let mut local: Vec<(String, String)> =
-            table().iter().map(|r| (r.method.to_owned(), r.template.to_owned())).collect();
+    fn declared_routes_are_the_templates_routes() {
         let mut deployed: Vec<(String, String)> = template_routes().into_iter().filter(|(m, _)| m != "ANY").collect();
-        local.sort();
         deployed.sort();
-        assert_eq!(local, deployed);
-        let mut catalogue: Vec<(String, String)> =
-            hookpost_http::routes::ROUTES.iter().map(|(m, t)| (m.to_string(), t.to_string())).collect();
-        catalogue.sort();
-        assert_eq!(local, catalogue, "hookpost_http::routes::ROUTES lists every route");
+        assert_eq!(declared(), deployed);
     }
 
     #[test]
     fn every_resource_falls_through_to_the_405_function() {
-        let mut resources: Vec<String> = table().iter().map(|r| r.template.to_owned()).collect();
+        let mut resources: Vec<String> = routes::ROUTES.iter().map(|r| r.template.to_owned()).collect();
         resources.sort();
         resources.dedup();
         let mut any: Vec<String> = template_routes().into_iter().filter(|(m, _)| m == "ANY").map(|(_, p)| p).collect();
@@ -219,11 +200,8 @@ mod template_tests {
 
     #[test]
     fn openapi_documents_every_route() {
-        let mut local: Vec<(String, String)> =
-            table().iter().map(|r| (r.method.to_owned(), r.template.to_owned())).collect();
         let mut documented = openapi_routes();
-        local.sort();
         documented.sort();
-        assert_eq!(local, documented);
+        assert_eq!(declared(), documented);
     }
 }

@@ -3,11 +3,11 @@
 use hookpost_domain::input::Fields;
 use hookpost_domain::{Account, AccountId, ApiError};
 use hookpost_http::parse::json_body;
-use hookpost_http::{App, Reply};
+use hookpost_http::{routes, App, Reply};
 use lambda_http::{Body, Request, Response};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    app.respond_internal(async {
+    app.respond_internal(&routes::CREATE_ACCOUNT, &req, async {
         let mut fields = Fields::from_value(json_body(&req)?)?;
         let (name, plan) = Account::read_fields(&mut fields, true);
         fields.finish()?;

@@ -4,13 +4,13 @@
 use hookpost_domain::input::Fields;
 use hookpost_domain::{ApiError, Channel, ChannelId, ChannelType};
 use hookpost_http::parse::{account_id, json_body};
-use hookpost_http::{App, Reply};
+use hookpost_http::{routes, App, Reply};
 use hookpost_store::StoreError;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    app.respond_internal(async {
+    app.respond_internal(&routes::CREATE_CHANNEL, &req, async {
         let account = account_id(&req)?;
         let mut fields = Fields::from_value(json_body(&req)?)?;
         let channel_id = fields.required_string("channel_id").and_then(|c| {

@@ -12,13 +12,13 @@ use hookpost_domain::token::{
 };
 use hookpost_domain::{ApiError, Scope, TokenId};
 use hookpost_http::parse::{account_id, json_body};
-use hookpost_http::{App, Reply};
+use hookpost_http::{routes, App, Reply};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    app.respond_internal(async {
+    app.respond_internal(&routes::CREATE_PORTAL_SESSION, &req, async {
         let account = account_id(&req)?;
         let body = match req.body() {
             Body::Empty => json!({}),

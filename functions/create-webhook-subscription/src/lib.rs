@@ -3,18 +3,15 @@
 //! this answer and in no other.
 
 use hookpost_domain::subscription::{parse_new_subscription, Subscription};
-use hookpost_domain::{ApiError, Scope};
+use hookpost_domain::ApiError;
 use hookpost_http::parse::json_body;
-use hookpost_http::{Access, App, Reply, Route};
+use hookpost_http::{routes, App, Reply};
 use hookpost_store::StoreError;
 use lambda_http::{Body, Request, Response};
 
-pub const ROUTE: Route =
-    Route { method: "POST", template: "/api/v1/webhook-subscriptions", access: Access::Scoped(Scope::WebhooksManage) };
-
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
-    app.respond(&ROUTE, req, |caller| async move {
+    app.respond(&routes::CREATE_WEBHOOK_SUBSCRIPTION, req, |caller| async move {
         let input = parse_new_subscription(json_body(req)?, &app.config.destinations)?;
         let channel_type = match &input.channel_id {
             None => None,

@@ -2,21 +2,15 @@
 //! With `?purge=true` the subscription is erased with its history (attempts and failure
 //! records): 204, and from then on 404.
 
-use hookpost_domain::{ApiError, Scope};
+use hookpost_domain::ApiError;
 use hookpost_http::parse::{subscription_id, Query, SUBSCRIPTION};
-use hookpost_http::{Access, App, Reply, Route};
+use hookpost_http::{routes, App, Reply};
 use hookpost_store::StoreError;
 use lambda_http::{Body, Request, Response};
 
-pub const ROUTE: Route = Route {
-    method: "DELETE",
-    template: "/api/v1/webhook-subscriptions/{id}",
-    access: Access::Scoped(Scope::WebhooksManage),
-};
-
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
-    app.respond(&ROUTE, req, |caller| async move {
+    app.respond(&routes::DELETE_WEBHOOK_SUBSCRIPTION, req, |caller| async move {
         let id = subscription_id(req)?;
         let mut query = Query::new(req, &["purge"]);
         let purge = query.bool("purge").unwrap_or(false);

@@ -5,12 +5,12 @@
 //! nothing left answers zeros. Deliveries still queued for it find no subscription and stop.
 
 use hookpost_http::parse::account_id;
-use hookpost_http::{App, Reply};
+use hookpost_http::{routes, App, Reply};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    app.respond_internal(async {
+    app.respond_internal(&routes::ERASE_ACCOUNT, &req, async {
         let id = account_id(&req)?;
         let removed = app.eraser()?.erase_account(id).await?;
         tracing::warn!(

@@ -2,15 +2,13 @@
 //! shows at once here even while the authorizer's cached context still has the old one.
 
 use hookpost_domain::ApiError;
-use hookpost_http::{Access, App, Reply, Route};
+use hookpost_http::{routes, App, Reply};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
-pub const ROUTE: Route = Route { method: "GET", template: "/api/v1/me", access: Access::AnyPlan };
-
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
-    app.respond(&ROUTE, req, |caller| async move {
+    app.respond(&routes::GET_ME, req, |caller| async move {
         let account = app.store.get_account(caller.account_id).await?.ok_or(ApiError::Unauthorized)?;
         Reply::json(
             200,

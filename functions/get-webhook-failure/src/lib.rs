@@ -1,20 +1,14 @@
 //! `GET /api/v4/tasks/webhook_failures/{webhook_failure_id}`: `{"webhook_failure": {...}}`,
 //! exactly as the seed; 404 for an unknown, malformed or another account's id.
 
-use hookpost_domain::{ApiError, Scope};
+use hookpost_domain::ApiError;
 use hookpost_http::parse::{failure_id, FAILURE};
-use hookpost_http::{Access, App, Keyed, Reply, Route};
+use hookpost_http::{routes, App, Keyed, Reply};
 use lambda_http::{Body, Request, Response};
-
-pub const ROUTE: Route = Route {
-    method: "GET",
-    template: "/api/v4/tasks/webhook_failures/{webhook_failure_id}",
-    access: Access::Scoped(Scope::WebhooksRead),
-};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
-    app.respond(&ROUTE, req, |caller| async move {
+    app.respond(&routes::GET_WEBHOOK_FAILURE, req, |caller| async move {
         let id = failure_id(req)?;
         let failure = app.store.get_failure(caller.account_id, id).await?.ok_or(ApiError::NotFound(FAILURE))?;
         Reply::json(200, &Keyed("webhook_failure", &failure.view()))

@@ -7,12 +7,12 @@ use hookpost_domain::token::{
 };
 use hookpost_domain::{ApiError, TokenId};
 use hookpost_http::parse::{account_id, json_body};
-use hookpost_http::{App, Reply};
+use hookpost_http::{routes, App, Reply};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    app.respond_internal(async {
+    app.respond_internal(&routes::ISSUE_TOKEN, &req, async {
         let account = account_id(&req)?;
         let mut fields = Fields::from_value(json_body(&req)?)?;
         let scopes = read_scopes(&mut fields);

@@ -4,13 +4,10 @@
 //! the time-ordered failure ids.
 
 use hookpost_domain::failure::{FailureQuery, FailureStatus, FailureView};
-use hookpost_domain::{Scope, Timestamp};
+use hookpost_domain::Timestamp;
 use hookpost_http::parse::Query;
-use hookpost_http::{Access, App, PageReply, Reply, Route};
+use hookpost_http::{routes, App, PageReply, Reply};
 use lambda_http::{Body, Request, Response};
-
-pub const ROUTE: Route =
-    Route { method: "GET", template: "/api/v4/tasks/webhook_failures", access: Access::Scoped(Scope::WebhooksRead) };
 
 fn timestamp(query: &mut Query<'_>, name: &str) -> Option<Timestamp> {
     let raw = query.get(name)?;
@@ -42,7 +39,7 @@ pub fn parse_query(req: &Request) -> Result<FailureQuery, hookpost_domain::ApiEr
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
-    app.respond(&ROUTE, req, |caller| async move {
+    app.respond(&routes::LIST_WEBHOOK_FAILURES, req, |caller| async move {
         let query = parse_query(req)?;
         let page = if query.selects_nothing() {
             hookpost_store::Page { items: Vec::new(), total: 0 }

@@ -3,20 +3,14 @@
 //! `offset`.
 
 use hookpost_domain::delivery::AttemptView;
-use hookpost_domain::{ApiError, Scope};
+use hookpost_domain::ApiError;
 use hookpost_http::parse::{subscription_id, Query, SUBSCRIPTION};
-use hookpost_http::{Access, App, PageReply, Reply, Route};
+use hookpost_http::{routes, App, PageReply, Reply};
 use lambda_http::{Body, Request, Response};
-
-pub const ROUTE: Route = Route {
-    method: "GET",
-    template: "/api/v1/webhook-subscriptions/{id}/attempts",
-    access: Access::Scoped(Scope::WebhooksRead),
-};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
-    app.respond(&ROUTE, req, |caller| async move {
+    app.respond(&routes::LIST_WEBHOOK_SUBSCRIPTION_ATTEMPTS, req, |caller| async move {
         let id = subscription_id(req)?;
         let mut query = Query::new(req, &["limit", "offset"]);
         let limit = query.int("limit", 1, 100, 25);

@@ -2,20 +2,16 @@
 //! paged by `limit` (1–100, default 25) and `offset`, with the filtered `total`.
 
 use hookpost_domain::subscription::{Source, SubscriptionFilter, SubscriptionView};
-use hookpost_domain::Scope;
 use hookpost_http::parse::Query;
-use hookpost_http::{Access, App, PageReply, Reply, Route};
+use hookpost_http::{routes, App, PageReply, Reply};
 use lambda_http::{Body, Request, Response};
-
-pub const ROUTE: Route =
-    Route { method: "GET", template: "/api/v1/webhook-subscriptions", access: Access::Scoped(Scope::WebhooksRead) };
 
 pub const DEFAULT_LIMIT: u32 = 25;
 pub const MAX_OFFSET: u32 = 1_000_000;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
-    app.respond(&ROUTE, req, |caller| async move {
+    app.respond(&routes::LIST_WEBHOOK_SUBSCRIPTIONS, req, |caller| async move {
         let mut query = Query::new(req, &["limit", "offset", "source", "is_active"]);
         let limit = query.int("limit", 1, 100, DEFAULT_LIMIT);
         let offset = query.int("offset", 0, MAX_OFFSET, 0);

@@ -18,7 +18,7 @@ use hookpost_domain::failure::Failure;
 use hookpost_domain::subscription::Subscription;
 use hookpost_domain::ApiError;
 use hookpost_http::parse::json_body;
-use hookpost_http::{App, Reply};
+use hookpost_http::{routes, App, Reply};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
@@ -31,7 +31,7 @@ fn body_len(req: &Request) -> usize {
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    app.respond_internal(async {
+    app.respond_internal(&routes::PUBLISH_EVENT, &req, async {
         if body_len(&req) > MAX_EVENT_BYTES {
             return Err(ApiError::PayloadTooLarge);
         }

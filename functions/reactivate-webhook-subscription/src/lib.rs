@@ -2,21 +2,15 @@
 //! subscription becomes active again within 90 days of being disabled, if the cap allows.
 
 use hookpost_domain::subscription::lifecycle;
-use hookpost_domain::{ApiError, Scope};
+use hookpost_domain::ApiError;
 use hookpost_http::parse::{no_body, subscription_id, SUBSCRIPTION};
-use hookpost_http::{Access, App, Reply, Route};
+use hookpost_http::{routes, App, Reply};
 use hookpost_store::{Applied, StoreError};
 use lambda_http::{Body, Request, Response};
 
-pub const ROUTE: Route = Route {
-    method: "POST",
-    template: "/api/v1/webhook-subscriptions/{id}/reactivate",
-    access: Access::Scoped(Scope::WebhooksManage),
-};
-
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
-    app.respond(&ROUTE, req, |caller| async move {
+    app.respond(&routes::REACTIVATE_WEBHOOK_SUBSCRIPTION, req, |caller| async move {
         let id = subscription_id(req)?;
         no_body(req)?;
         let now = app.clock.now();

@@ -11,18 +11,12 @@ use futures::StreamExt;
 use hookpost_delivery::retrigger::start_retrigger;
 use hookpost_domain::failure::{FailureQuery, FailureStatus, RECOVER_LIMIT};
 use hookpost_domain::input::Fields;
-use hookpost_domain::{ApiError, Scope, SubscriptionId, Timestamp};
+use hookpost_domain::{ApiError, SubscriptionId, Timestamp};
 use hookpost_http::parse::json_body_or_empty;
-use hookpost_http::{Access, App, Reply, Route};
+use hookpost_http::{routes, App, Reply};
 use hookpost_store::StoreError;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-
-pub const ROUTE: Route = Route {
-    method: "POST",
-    template: "/api/v4/tasks/webhook_failures/recover",
-    access: Access::Scoped(Scope::WebhooksManage),
-};
 
 /// Conditional writes and sends in flight at once.
 const CONCURRENCY: usize = 32;
@@ -62,7 +56,7 @@ pub fn parse_body(req: &Request) -> Result<FailureQuery, ApiError> {
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
-    app.respond(&ROUTE, req, |caller| async move {
+    app.respond(&routes::RECOVER_WEBHOOK_FAILURES, req, |caller| async move {
         let query = parse_body(req)?;
         let queue = app.queue()?;
         if query.selects_nothing() {

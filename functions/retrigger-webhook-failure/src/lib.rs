@@ -6,17 +6,11 @@
 
 use hookpost_delivery::retrigger::start_retrigger;
 use hookpost_domain::failure::{FailureStatus, RetriggerOutcome};
-use hookpost_domain::{ApiError, Reason, Scope};
+use hookpost_domain::{ApiError, Reason};
 use hookpost_http::parse::{failure_id, no_body, FAILURE};
-use hookpost_http::{Access, App, Keyed, Reply, Route};
+use hookpost_http::{routes, App, Keyed, Reply};
 use hookpost_store::StoreError;
 use lambda_http::{Body, Request, Response};
-
-pub const ROUTE: Route = Route {
-    method: "POST",
-    template: "/api/v4/tasks/webhook_failures/{webhook_failure_id}/retrigger",
-    access: Access::Scoped(Scope::WebhooksManage),
-};
 
 fn not_retriggerable(status: FailureStatus) -> ApiError {
     ApiError::InvalidState(format!("the webhook failure is {status}; only an inactive failure can be retriggered"))
@@ -24,7 +18,7 @@ fn not_retriggerable(status: FailureStatus) -> ApiError {
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
-    app.respond(&ROUTE, req, |caller| async move {
+    app.respond(&routes::RETRIGGER_WEBHOOK_FAILURE, req, |caller| async move {
         let id = failure_id(req)?;
         no_body(req)?;
         let queue = app.queue()?;

@@ -3,24 +3,18 @@
 //! old secret too, so receivers can switch without dropping a delivery.
 
 use hookpost_domain::subscription::generate_secret;
-use hookpost_domain::{ApiError, Scope};
+use hookpost_domain::ApiError;
 use hookpost_http::parse::{no_body, subscription_id, SUBSCRIPTION};
-use hookpost_http::{Access, App, Reply, Route};
+use hookpost_http::{routes, App, Reply};
 use hookpost_store::StoreError;
 use lambda_http::{Body, Request, Response};
-
-pub const ROUTE: Route = Route {
-    method: "POST",
-    template: "/api/v1/webhook-subscriptions/{id}/rotate-secret",
-    access: Access::Scoped(Scope::WebhooksManage),
-};
 
 /// How long the previous secret keeps signing.
 pub const OVERLAP_SECS: i64 = 24 * 3600;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
-    app.respond(&ROUTE, req, |caller| async move {
+    app.respond(&routes::ROTATE_WEBHOOK_SUBSCRIPTION_SECRET, req, |caller| async move {
         let id = subscription_id(req)?;
         no_body(req)?;
         app.live_subscription(caller.account_id, id).await?;

@@ -5,23 +5,17 @@
 use hookpost_delivery::worker::build_request;
 use hookpost_domain::delivery::{Attempt, AttemptKey};
 use hookpost_domain::event::{new_event_id, Event};
-use hookpost_domain::{ApiError, Scope};
+use hookpost_domain::ApiError;
 use hookpost_http::parse::{no_body, subscription_id};
-use hookpost_http::{Access, App, Reply, Route};
+use hookpost_http::{routes, App, Reply};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-
-pub const ROUTE: Route = Route {
-    method: "POST",
-    template: "/api/v1/webhook-subscriptions/{id}/test",
-    access: Access::Scoped(Scope::WebhooksManage),
-};
 
 pub const TEST_EVENT: &str = "webhook.test";
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
-    app.respond(&ROUTE, req, |caller| async move {
+    app.respond(&routes::TEST_WEBHOOK_SUBSCRIPTION, req, |caller| async move {
         let id = subscription_id(req)?;
         no_body(req)?;
         let sub = app.live_subscription(caller.account_id, id).await?;

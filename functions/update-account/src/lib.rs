@@ -5,12 +5,12 @@
 use hookpost_domain::input::Fields;
 use hookpost_domain::{Account, ApiError};
 use hookpost_http::parse::{account_id, json_body};
-use hookpost_http::{App, Reply};
+use hookpost_http::{routes, App, Reply};
 use hookpost_store::StoreError;
 use lambda_http::{Body, Request, Response};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    app.respond_internal(async {
+    app.respond_internal(&routes::UPDATE_ACCOUNT, &req, async {
         let id = account_id(&req)?;
         let mut fields = Fields::from_value(json_body(&req)?)?;
         let (name, plan) = Account::read_fields(&mut fields, false);

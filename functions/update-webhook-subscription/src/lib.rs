@@ -3,21 +3,15 @@
 //! before retriggering its failures.
 
 use hookpost_domain::subscription::parse_subscription_patch;
-use hookpost_domain::{ApiError, Scope};
+use hookpost_domain::ApiError;
 use hookpost_http::parse::{json_body, subscription_id, SUBSCRIPTION};
-use hookpost_http::{Access, App, Reply, Route};
+use hookpost_http::{routes, App, Reply};
 use hookpost_store::StoreError;
 use lambda_http::{Body, Request, Response};
 
-pub const ROUTE: Route = Route {
-    method: "PATCH",
-    template: "/api/v1/webhook-subscriptions/{id}",
-    access: Access::Scoped(Scope::WebhooksManage),
-};
-
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
-    app.respond(&ROUTE, req, |caller| async move {
+    app.respond(&routes::UPDATE_WEBHOOK_SUBSCRIPTION, req, |caller| async move {
         let id = subscription_id(req)?;
         let patch = parse_subscription_patch(json_body(req)?, &app.config.destinations)?;
         let sub = if patch.is_empty() {

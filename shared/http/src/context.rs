@@ -42,6 +42,16 @@ pub fn caller_of(req: &Request) -> Option<Caller> {
     }
 }
 
+/// API Gateway's id of this request (hookpost-local makes one up): what a customer quotes
+/// and what ties a request's log lines together.
+pub fn request_id(req: &Request) -> Option<String> {
+    match req.request_context_ref()? {
+        RequestContext::ApiGatewayV1(ctx) => ctx.request_id.clone(),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
