@@ -1,7 +1,5 @@
 //! Dollars per million deliveries, from the DynamoDB tallies and AWS list prices.
 
-use crate::dynamo::Measured;
-
 // AWS list prices, us-east-1, on-demand, as of 2026-11 (aws.amazon.com/<service>/pricing).
 const DYNAMODB_PER_WRITE_UNIT: f64 = 0.625 / 1e6;
 const DYNAMODB_PER_READ_UNIT: f64 = 0.125 / 1e6;
@@ -52,16 +50,17 @@ pub fn per_million_deliveries(subscriptions: f64, read_units: f64, write_units: 
     }
 }
 
-pub fn print(rows: &[Measured]) {
-    println!(
-        "| per million deliveries | API Gateway (publish) | Lambda | SQS | DynamoDB | total | without API Gateway |"
+/// The cost table (Markdown) for events fanned out to `subscriptions` each, given what one
+/// such event cost in DynamoDB: rows of `(subscriptions, read units, write units)`.
+pub fn table(rows: &[(f64, f64, f64)]) -> String {
+    let mut out = String::from(
+        "| per million deliveries | API Gateway (publish) | Lambda | SQS | DynamoDB | total | without API Gateway |\n\
+         |---|---|---|---|---|---|---|\n",
     );
-    println!("|---|---|---|---|---|---|---|");
-    for (subscriptions, operation) in [(1.0, crate::dynamo::DELIVER_ONE), (10.0, crate::dynamo::DELIVER_TEN)] {
-        let Some(row) = rows.iter().find(|r| r.operation == operation) else { continue };
-        let c = per_million_deliveries(subscriptions, row.tally.read_units, row.tally.write_units);
-        println!(
-            "| {subscriptions} subscription(s) per event | ${:.3} | ${:.3} | ${:.3} | ${:.3} | **${:.2}** | ${:.2} |",
+    for &(subscriptions, read_units, write_units) in rows {
+        let c = per_million_deliveries(subscriptions, read_units, write_units);
+        out += &format!(
+            "| {subscriptions} subscription(s) per event | ${:.3} | ${:.3} | ${:.3} | ${:.3} | **${:.2}** | ${:.2} |\n",
             c.api_gateway,
             c.lambda,
             c.sqs,
@@ -70,6 +69,7 @@ pub fn print(rows: &[Measured]) {
             c.without_ingress()
         );
     }
+    out
 }
 
 #[cfg(test)]
@@ -86,5 +86,14 @@ mod tests {
         assert!((one.sqs - 0.48).abs() < 1e-9);
         assert!((ten.sqs - 0.12).abs() < 1e-9);
         assert!(ten.total() < one.total());
+    }
+
+    #[test]
+    fn the_table_has_a_row_per_fan_out_with_its_total() {
+        let text = table(&[(1.0, 2.0, 4.0), (10.0, 11.0, 22.0)]);
+        let total = per_million_deliveries(10.0, 11.0, 22.0).total();
+        assert_eq!(text.lines().count(), 4);
+        assert!(text.contains("| 10 subscription(s) per event |"));
+        assert!(text.contains(&format!("**${total:.2}**")));
     }
 }

@@ -397,7 +397,14 @@ pub async fn run(opts: &Options) -> Result<(), String> {
     let missed: Vec<_> =
         rows.iter().filter(|m| m.target.is_some_and(|t| m.tally.total_calls() > t)).map(|m| m.operation).collect();
     println!();
-    crate::cost::print(&rows);
+    let priced: Vec<(f64, f64, f64)> = [(1.0, DELIVER_ONE), (10.0, DELIVER_TEN)]
+        .into_iter()
+        .filter_map(|(subscriptions, operation)| {
+            let row = rows.iter().find(|r| r.operation == operation)?;
+            Some((subscriptions, row.tally.read_units, row.tally.write_units))
+        })
+        .collect();
+    print!("{}", crate::cost::table(&priced));
     if missed.is_empty() {
         Ok(())
     } else {

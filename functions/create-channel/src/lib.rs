@@ -13,20 +13,15 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     app.respond_internal(&routes::CREATE_CHANNEL, &req, async {
         let account = account_id(&req)?;
         let mut fields = Fields::from_value(json_body(&req)?)?;
-        let channel_id = fields.required_string("channel_id").and_then(|c| {
-            let parsed = ChannelId::parse(&c);
-            if parsed.is_none() {
-                fields.issue("channel_id", "must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':', '-'");
-            }
-            parsed
-        });
-        let channel_type = fields.required_string("channel_type").and_then(|t| {
-            let parsed = ChannelType::parse(&t);
-            if parsed.is_none() {
-                fields.issue("channel_type", format!("must be one of {}", ChannelType::choices()));
-            }
-            parsed
-        });
+        let raw = fields.required_string("channel_id");
+        let channel_id = fields.parsed("channel_id", raw, ChannelId::parse, ChannelId::EXPECTED);
+        let raw = fields.required_string("channel_type");
+        let channel_type = fields.parsed(
+            "channel_type",
+            raw,
+            ChannelType::parse,
+            format!("must be one of {}", ChannelType::choices()),
+        );
         fields.finish()?;
         let (Some(channel_id), Some(channel_type)) = (channel_id, channel_type) else {
             return Err(ApiError::Internal);

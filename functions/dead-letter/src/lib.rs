@@ -9,6 +9,7 @@
 
 use hookpost_domain::delivery::{DeliveryTask, TaskKind};
 use hookpost_domain::failure::Failure;
+use hookpost_domain::writes::{keep_event, Retention, Write};
 use hookpost_domain::Reason;
 use hookpost_http::App;
 use lambda_http::aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -26,13 +27,15 @@ pub async fn record_dead_task(app: &App, task: &DeliveryTask) -> Result<(), Stri
     else {
         return Ok(());
     };
-    // A task that carries its event stores it first, so the record can be retriggered.
     let event = match task.carried_event() {
         Some(event) => {
-            store
-                .put_event(&event, event.expires_at(app.config.event_retention_days))
-                .await
-                .map_err(|e| e.to_string())?;
+            let retention = Retention {
+                event_days: app.config.event_retention_days,
+                attempt_days: app.config.attempt_retention_days,
+            };
+            if let Some(Write::KeepEvent { event, expires_at }) = keep_event(task, &event, retention) {
+                store.put_event(&event, expires_at).await.map_err(|e| e.to_string())?;
+            }
             Some(event)
         }
         None => store.get_event(task.account_id, &task.event_id).await.map_err(|e| e.to_string())?,

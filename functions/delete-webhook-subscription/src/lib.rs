@@ -2,10 +2,8 @@
 //! With `?purge=true` the subscription is erased with its history (attempts and failure
 //! records): 204, and from then on 404.
 
-use hookpost_domain::ApiError;
 use hookpost_http::parse::{subscription_id, Query, SUBSCRIPTION};
-use hookpost_http::{routes, App, Reply};
-use hookpost_store::StoreError;
+use hookpost_http::{routes, App, OrNotFound, Reply};
 use lambda_http::{Body, Request, Response};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -30,11 +28,8 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         } else {
             app.store.delete_subscription(caller.account_id, id, now).await
         };
-        match deleted {
-            Ok(()) => Ok(Reply::no_content()),
-            Err(StoreError::NotFound) => Err(ApiError::NotFound(SUBSCRIPTION)),
-            Err(err) => Err(err.into()),
-        }
+        deleted.or_not_found(SUBSCRIPTION)?;
+        Ok(Reply::no_content())
     })
     .await
 }

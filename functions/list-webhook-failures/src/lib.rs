@@ -4,19 +4,9 @@
 //! the time-ordered failure ids.
 
 use hookpost_domain::failure::{FailureQuery, FailureStatus, FailureView};
-use hookpost_domain::Timestamp;
 use hookpost_http::parse::Query;
 use hookpost_http::{routes, App, PageReply, Reply};
 use lambda_http::{Body, Request, Response};
-
-fn timestamp(query: &mut Query<'_>, name: &str) -> Option<Timestamp> {
-    let raw = query.get(name)?;
-    let parsed = Timestamp::parse_rfc3339(raw);
-    if parsed.is_none() {
-        query.issue(name, "must be an RFC 3339 timestamp, e.g. 2026-03-15T10:00:00Z");
-    }
-    parsed
-}
 
 /// Reads the listing's query string.
 pub fn parse_query(req: &Request) -> Result<FailureQuery, hookpost_domain::ApiError> {
@@ -24,8 +14,8 @@ pub fn parse_query(req: &Request) -> Result<FailureQuery, hookpost_domain::ApiEr
     let mut q = FailureQuery::open();
     q.limit = query.int("limit", 1, 100, 100);
     q.offset = query.int("offset", 0, 1_000_000, 0);
-    q.created_gte = timestamp(&mut query, "created_at[gte]");
-    q.created_lt = timestamp(&mut query, "created_at[lt]");
+    q.created_gte = query.timestamp("created_at[gte]");
+    q.created_lt = query.timestamp("created_at[lt]");
     if let Some(raw) = query.get("status") {
         let statuses: Option<Vec<FailureStatus>> = raw.split(',').map(FailureStatus::parse).collect();
         match statuses {

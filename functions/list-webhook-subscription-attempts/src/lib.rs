@@ -3,9 +3,8 @@
 //! `offset`.
 
 use hookpost_domain::delivery::AttemptView;
-use hookpost_domain::ApiError;
 use hookpost_http::parse::{subscription_id, Query, SUBSCRIPTION};
-use hookpost_http::{routes, App, PageReply, Reply};
+use hookpost_http::{routes, App, Found, PageReply, Reply};
 use lambda_http::{Body, Request, Response};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -20,7 +19,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             app.store.get_subscription(caller.account_id, id),
             app.store.list_attempts(caller.account_id, id, limit, offset)
         );
-        sub?.ok_or(ApiError::NotFound(SUBSCRIPTION))?;
+        sub.found(SUBSCRIPTION)?;
         let page = page?;
         let attempts: Vec<AttemptView<'_>> = page.items.iter().map(|a| a.view()).collect();
         Reply::json(

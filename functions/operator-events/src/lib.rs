@@ -55,7 +55,7 @@ pub struct EventBridgeBus {
 impl EventBridgeBus {
     /// `HOOKPOST_OPERATOR_EVENT_BUS` (default `default`), and `HOOKPOST_EVENTS_ENDPOINT` for
     /// an EventBridge-compatible server in local runs (moto), else AWS's.
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, hookpost_store::aws::AwsConfigError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let endpoint = var("HOOKPOST_EVENTS_ENDPOINT");
         let aws = hookpost_store::aws::lambda_aws_config(endpoint.as_deref())?;

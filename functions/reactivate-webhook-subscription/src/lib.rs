@@ -4,7 +4,7 @@
 use hookpost_domain::subscription::lifecycle;
 use hookpost_domain::ApiError;
 use hookpost_http::parse::{no_body, subscription_id, SUBSCRIPTION};
-use hookpost_http::{routes, App, Reply};
+use hookpost_http::{routes, App, Found, Reply};
 use hookpost_store::{Applied, StoreError};
 use lambda_http::{Body, Request, Response};
 
@@ -14,7 +14,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         let id = subscription_id(req)?;
         no_body(req)?;
         let now = app.clock.now();
-        let sub = app.store.get_subscription(caller.account_id, id).await?.ok_or(ApiError::NotFound(SUBSCRIPTION))?;
+        let sub = app.store.get_subscription(caller.account_id, id).await.found(SUBSCRIPTION)?;
         let change = lifecycle::reactivate(&sub, now)?;
         // The change requires the state just read, so a concurrent change (another
         // reactivation, a delete) refuses it instead of double-counting the cap.

@@ -11,7 +11,7 @@ use futures::StreamExt;
 use hookpost_delivery::retrigger::start_retrigger;
 use hookpost_domain::failure::{FailureQuery, FailureStatus, RECOVER_LIMIT};
 use hookpost_domain::input::Fields;
-use hookpost_domain::{ApiError, SubscriptionId, Timestamp};
+use hookpost_domain::{ApiError, SubscriptionId};
 use hookpost_http::parse::json_body_or_empty;
 use hookpost_http::{routes, App, Reply};
 use hookpost_store::StoreError;
@@ -21,34 +21,20 @@ use serde_json::json;
 /// Conditional writes and sends in flight at once.
 const CONCURRENCY: usize = 32;
 
-fn read_time(fields: &mut Fields, name: &str) -> Option<Timestamp> {
-    let raw = fields.opt_string(name)?;
-    let parsed = Timestamp::parse_rfc3339(&raw);
-    if parsed.is_none() {
-        fields.issue(name, "must be an RFC 3339 timestamp");
-    }
-    parsed
-}
-
 /// The range and subscription to recover; an empty body means every inactive failure.
 pub fn parse_body(req: &Request) -> Result<FailureQuery, ApiError> {
     let mut fields = Fields::from_value(json_body_or_empty(req)?)?;
     fields.refuse_null(&["created_at[gte]", "created_at[lt]", "webhook_id"]);
-    let created_gte = read_time(&mut fields, "created_at[gte]");
-    let created_lt = read_time(&mut fields, "created_at[lt]");
-    let subscription = fields.opt_string("webhook_id").map(|id| {
-        let parsed = SubscriptionId::parse(&id);
-        if parsed.is_none() {
-            fields.issue("webhook_id", "must be a webhook subscription id");
-        }
-        parsed
-    });
+    let created_gte = fields.opt_timestamp("created_at[gte]");
+    let created_lt = fields.opt_timestamp("created_at[lt]");
+    let raw = fields.opt_string("webhook_id");
+    let subscription = fields.parsed("webhook_id", raw, SubscriptionId::parse, "must be a webhook subscription id");
     fields.finish()?;
     Ok(FailureQuery {
         created_gte,
         created_lt,
         statuses: vec![FailureStatus::Inactive],
-        subscription: subscription.flatten(),
+        subscription,
         limit: u32::try_from(RECOVER_LIMIT).unwrap_or(u32::MAX),
         offset: 0,
     })

@@ -3,19 +3,15 @@
 
 use hookpost_domain::{ApiError, TokenId};
 use hookpost_http::parse::{account_id, path_param};
-use hookpost_http::{routes, App, Reply};
-use hookpost_store::StoreError;
+use hookpost_http::{routes, App, OrNotFound, Reply};
 use lambda_http::{Body, Request, Response};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     app.respond_internal(&routes::REVOKE_TOKEN, &req, async {
         let account = account_id(&req)?;
         let token = TokenId::parse(path_param(&req, "token_id")?).ok_or(ApiError::NotFound("token"))?;
-        match app.store.revoke_token(account, token).await {
-            Ok(()) => Ok(Reply::no_content()),
-            Err(StoreError::NotFound) => Err(ApiError::NotFound("token")),
-            Err(err) => Err(err.into()),
-        }
+        app.store.revoke_token(account, token).await.or_not_found("token")?;
+        Ok(Reply::no_content())
     })
     .await
 }

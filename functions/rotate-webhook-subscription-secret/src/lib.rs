@@ -3,10 +3,8 @@
 //! old secret too, so receivers can switch without dropping a delivery.
 
 use hookpost_domain::subscription::generate_secret;
-use hookpost_domain::ApiError;
 use hookpost_http::parse::{no_body, subscription_id, SUBSCRIPTION};
-use hookpost_http::{routes, App, Reply};
-use hookpost_store::StoreError;
+use hookpost_http::{routes, App, OrNotFound, Reply};
 use lambda_http::{Body, Request, Response};
 
 /// How long the previous secret keeps signing.
@@ -20,11 +18,12 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         app.live_subscription(caller.account_id, id).await?;
         let now = app.clock.now();
         let secret = generate_secret();
-        match app.store.rotate_secret(caller.account_id, id, &secret, now.plus_seconds(OVERLAP_SECS), now).await {
-            Ok(rotated) => Reply::json(200, &rotated.view_with_secret()),
-            Err(StoreError::NotFound) => Err(ApiError::NotFound(SUBSCRIPTION)),
-            Err(err) => Err(err.into()),
-        }
+        let rotated = app
+            .store
+            .rotate_secret(caller.account_id, id, &secret, now.plus_seconds(OVERLAP_SECS), now)
+            .await
+            .or_not_found(SUBSCRIPTION)?;
+        Reply::json(200, &rotated.view_with_secret())
     })
     .await
 }

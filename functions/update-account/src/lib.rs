@@ -3,10 +3,9 @@
 //! the gate within the 300 s cache time.
 
 use hookpost_domain::input::Fields;
-use hookpost_domain::{Account, ApiError};
+use hookpost_domain::Account;
 use hookpost_http::parse::{account_id, json_body};
-use hookpost_http::{routes, App, Reply};
-use hookpost_store::StoreError;
+use hookpost_http::{routes, App, OrNotFound, Reply};
 use lambda_http::{Body, Request, Response};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -18,11 +17,8 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             fields.issue("body", "give name and/or plan");
         }
         fields.finish()?;
-        match app.store.update_account(id, name, plan).await {
-            Ok(account) => Reply::json(200, &account.operator_view()),
-            Err(StoreError::NotFound) => Err(ApiError::NotFound("account")),
-            Err(err) => Err(err.into()),
-        }
+        let account = app.store.update_account(id, name, plan).await.or_not_found("account")?;
+        Reply::json(200, &account.operator_view())
     })
     .await
 }

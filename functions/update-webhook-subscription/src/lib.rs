@@ -3,10 +3,8 @@
 //! before retriggering its failures.
 
 use hookpost_domain::subscription::parse_subscription_patch;
-use hookpost_domain::ApiError;
 use hookpost_http::parse::{json_body, subscription_id, SUBSCRIPTION};
-use hookpost_http::{routes, App, Reply};
-use hookpost_store::StoreError;
+use hookpost_http::{routes, App, Found, OrNotFound, Reply};
 use lambda_http::{Body, Request, Response};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -15,13 +13,12 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         let id = subscription_id(req)?;
         let patch = parse_subscription_patch(json_body(req)?, &app.config.destinations)?;
         let sub = if patch.is_empty() {
-            app.store.get_subscription(caller.account_id, id).await?.ok_or(ApiError::NotFound(SUBSCRIPTION))?
+            app.store.get_subscription(caller.account_id, id).await.found(SUBSCRIPTION)?
         } else {
-            match app.store.update_subscription(caller.account_id, id, &patch, app.clock.now()).await {
-                Ok(sub) => sub,
-                Err(StoreError::NotFound) => return Err(ApiError::NotFound(SUBSCRIPTION)),
-                Err(err) => return Err(err.into()),
-            }
+            app.store
+                .update_subscription(caller.account_id, id, &patch, app.clock.now())
+                .await
+                .or_not_found(SUBSCRIPTION)?
         };
         Reply::json(200, &sub.view())
     })

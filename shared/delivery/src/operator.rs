@@ -39,18 +39,30 @@ pub struct SignedWebhook {
     clock: Arc<dyn Clock>,
 }
 
+/// Why the operator webhook cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookSetupError {
+    #[error("HOOKPOST_OPERATOR_WEBHOOK_URL: {0}")]
+    Url(String),
+    #[error("HOOKPOST_OPERATOR_WEBHOOK_SECRET must be a whsec_ secret (base64 after the prefix)")]
+    Secret,
+    #[error(transparent)]
+    Tls(#[from] crate::sender::TlsSetupError),
+}
+
 impl SignedWebhook {
     /// The operator chose this URL, so the customer-facing destination guard does not apply:
     /// any scheme of http(s) and any address (a collector on the same host is common).
-    pub fn new(url: &str, secret: &str, clock: Arc<dyn Clock>) -> Result<Self, String> {
-        let parsed = url::Url::parse(url).map_err(|e| format!("HOOKPOST_OPERATOR_WEBHOOK_URL: {e}"))?;
+    pub fn new(url: &str, secret: &str, clock: Arc<dyn Clock>) -> Result<Self, WebhookSetupError> {
+        let parsed = url::Url::parse(url).map_err(|e| WebhookSetupError::Url(e.to_string()))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err("HOOKPOST_OPERATOR_WEBHOOK_URL must be an http:// or https:// URL".to_owned());
+            return Err(WebhookSetupError::Url("must be an http:// or https:// URL".to_owned()));
         }
-        hookpost_domain::signing::secret_key(secret)
-            .map_err(|_| "HOOKPOST_OPERATOR_WEBHOOK_SECRET must be a whsec_ secret (base64 after the prefix)")?;
-        let everywhere =
-            DestinationPolicy { allow_http: true, allow_cidrs: hookpost_domain::Cidr::parse_list("0.0.0.0/0,::/0")? };
+        hookpost_domain::signing::secret_key(secret).map_err(|_| WebhookSetupError::Secret)?;
+        let everywhere = DestinationPolicy {
+            allow_http: true,
+            allow_cidrs: vec![hookpost_domain::Cidr::ALL_V4, hookpost_domain::Cidr::ALL_V6],
+        };
         let sender = Sender::new(everywhere, hookpost_domain::ResolveOverrides::default())?;
         Ok(Self { url: url.to_owned(), secret: secret.to_owned(), sender: Arc::new(sender), clock })
     }

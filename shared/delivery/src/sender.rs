@@ -218,19 +218,27 @@ pub struct Sender {
     pool: Arc<Pool>,
 }
 
+/// Why the sender's TLS client cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("no trusted root certificates found on this system")]
+    NoRoots,
+    #[error("TLS configuration: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
 /// A TLS client trusting the system's roots, HTTP/1.1 only, on the same crypto provider the
 /// AWS SDK uses.
-pub fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
+pub fn tls_config() -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
     let mut roots = rustls::RootCertStore::empty();
     let found = rustls_native_certs::load_native_certs();
     let (added, _) = roots.add_parsable_certificates(found.certs);
     if added == 0 {
-        return Err("no trusted root certificates found on this system".to_owned());
+        return Err(TlsSetupError::NoRoots);
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS configuration: {e}"))?
+        .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -243,7 +251,7 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
 impl Sender {
     /// The production sender: the system resolver (but for `overrides`), real TCP, the
     /// system's roots.
-    pub fn new(policy: DestinationPolicy, overrides: hookpost_domain::ResolveOverrides) -> Result<Self, String> {
+    pub fn new(policy: DestinationPolicy, overrides: hookpost_domain::ResolveOverrides) -> Result<Self, TlsSetupError> {
         let resolver: Arc<dyn Resolver> = if overrides.is_empty() {
             Arc::new(SystemResolver)
         } else {

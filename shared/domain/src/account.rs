@@ -134,13 +134,7 @@ impl Account {
             }
         });
         let plan = if required { fields.required_string("plan") } else { fields.opt_string_not_null("plan") };
-        let plan = plan.and_then(|p| {
-            let parsed = Plan::parse(&p);
-            if parsed.is_none() {
-                fields.issue("plan", format!("must be one of {}", Plan::choices()));
-            }
-            parsed
-        });
+        let plan = fields.parsed("plan", plan, Plan::parse, format!("must be one of {}", Plan::choices()));
         (name, plan)
     }
 }

@@ -86,6 +86,11 @@ pub struct Cidr {
 }
 
 impl Cidr {
+    /// Every IPv4 address.
+    pub const ALL_V4: Cidr = Cidr { base: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), prefix: 0 };
+    /// Every IPv6 address.
+    pub const ALL_V6: Cidr = Cidr { base: IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), prefix: 0 };
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
@@ -188,6 +193,11 @@ impl DestinationPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_everything_ranges_are_what_their_text_says() {
+        assert_eq!(Cidr::parse_list("0.0.0.0/0,::/0").unwrap(), vec![Cidr::ALL_V4, Cidr::ALL_V6]);
+    }
 
     #[test]
     fn resolve_overrides_answer_listed_names_then_the_wildcard() {

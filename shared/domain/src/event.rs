@@ -78,13 +78,8 @@ pub fn new_event_id() -> String {
 
 pub fn parse_publish(body: Value) -> Result<PublishRequest, ApiError> {
     let mut f = Fields::from_value(body)?;
-    let account_id = f.required_string("account_id").and_then(|a| {
-        let parsed = AccountId::parse(&a);
-        if parsed.is_none() {
-            f.issue("account_id", "must be an account id (uuid)");
-        }
-        parsed
-    });
+    let raw = f.required_string("account_id");
+    let account_id = f.parsed("account_id", raw, AccountId::parse, "must be an account id (uuid)");
     let event_type = f.required_string("event").filter(|e| {
         let ok = is_valid_event_type(e);
         if !ok {
@@ -92,13 +87,8 @@ pub fn parse_publish(body: Value) -> Result<PublishRequest, ApiError> {
         }
         ok
     });
-    let channel_id = f.opt_string("channel_id").and_then(|c| {
-        let parsed = ChannelId::parse(&c);
-        if parsed.is_none() {
-            f.issue("channel_id", "must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':', '-'");
-        }
-        parsed
-    });
+    let raw = f.opt_string("channel_id");
+    let channel_id = f.parsed("channel_id", raw, ChannelId::parse, ChannelId::EXPECTED);
     let data = match f.take("data") {
         Some(v @ Value::Object(_)) => Some(v.to_string()),
         Some(_) => {

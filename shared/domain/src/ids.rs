@@ -90,6 +90,9 @@ uuid_id!(
 pub struct ChannelId(String);
 
 impl ChannelId {
+    /// What a client is told when a channel id is malformed.
+    pub const EXPECTED: &'static str = "must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':', '-'";
+
     pub const MAX_LEN: usize = 128;
 
     pub fn parse(s: &str) -> Option<Self> {

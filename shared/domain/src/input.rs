@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, Issue};
+use crate::time::Timestamp;
 
 /// A float that is a whole, non-negative number.
 fn whole(f: f64) -> Option<u64> {
@@ -51,6 +52,28 @@ impl Fields {
                 None
             }
         }
+    }
+
+    /// `raw` (as one of the readers here read it) through `parse`, with an issue on `name`
+    /// saying what it `must` be when that fails.
+    pub fn parsed<T>(
+        &mut self,
+        name: &str,
+        raw: Option<String>,
+        parse: impl FnOnce(&str) -> Option<T>,
+        must: impl Into<String>,
+    ) -> Option<T> {
+        let parsed = parse(&raw?);
+        if parsed.is_none() {
+            self.issue(name, must);
+        }
+        parsed
+    }
+
+    /// An optional RFC 3339 timestamp.
+    pub fn opt_timestamp(&mut self, name: &str) -> Option<Timestamp> {
+        let raw = self.opt_string(name);
+        self.parsed(name, raw, Timestamp::parse_rfc3339, Timestamp::RFC3339_EXPECTED)
     }
 
     /// Refuses `null` for each of `names`: optional fields that have no "nothing" value (leave

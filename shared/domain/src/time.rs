@@ -34,6 +34,9 @@ impl Timestamp {
 
     /// Parses any RFC 3339 timestamp (any offset). A fractional second is rounded up, so
     /// that both `>= t` and `< t` keep their meaning on whole-second data.
+    /// What a client is told when a field should have been a timestamp.
+    pub const RFC3339_EXPECTED: &'static str = "must be an RFC 3339 timestamp, e.g. 2026-03-15T10:00:00Z";
+
     pub fn parse_rfc3339(s: &str) -> Option<Self> {
         let parsed = OffsetDateTime::parse(s, &Rfc3339).ok()?;
         let secs = parsed.unix_timestamp();

@@ -134,8 +134,8 @@ pub fn disabled_subscription(
 }
 
 /// Storing the event a failure record will point at, when only the task has it (see
-/// [`crate::event::stored_at_publish`]).
-fn keep_event(task: &DeliveryTask, event: &Event, retention: Retention) -> Option<Write> {
+/// [`crate::event::stored_at_publish`]): the worker's records and the dead-letter consumer's.
+pub fn keep_event(task: &DeliveryTask, event: &Event, retention: Retention) -> Option<Write> {
     task.event
         .is_some()
         .then(|| Write::KeepEvent { event: event.clone(), expires_at: event.expires_at(retention.event_days) })

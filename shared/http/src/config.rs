@@ -73,26 +73,57 @@ impl Default for Config {
     }
 }
 
-fn parse_positive(name: &str, value: &str) -> Result<u32, String> {
-    value
-        .trim()
-        .parse::<u32>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| format!("{name} must be a positive integer, got `{value}`"))
+/// A configuration variable whose value cannot be used: which one, and what it must be.
+/// A function refuses to start with it rather than run on a guess.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {problem}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub problem: String,
 }
 
-fn parse_bool(name: &str, value: &str) -> Result<bool, String> {
+impl ConfigError {
+    fn of(name: &'static str) -> impl FnOnce(String) -> Self {
+        move |problem| Self { name, problem }
+    }
+}
+
+fn parse_positive(name: &'static str, value: &str) -> Result<u32, ConfigError> {
+    parsed_if(name, value, |n: &u32| *n > 0, "must be a positive integer")
+}
+
+fn parse_within<T>(name: &'static str, value: &str, min: T, max: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    parsed_if(name, value, |n| (&min..=&max).contains(&n), &format!("must be {min} to {max}"))
+}
+
+fn parsed_if<T: std::str::FromStr>(
+    name: &'static str,
+    value: &str,
+    accept: impl Fn(&T) -> bool,
+    must: &str,
+) -> Result<T, ConfigError> {
+    value
+        .trim()
+        .parse::<T>()
+        .ok()
+        .filter(|n| accept(n))
+        .ok_or_else(|| ConfigError { name, problem: format!("{must}, got `{value}`") })
+}
+
+fn parse_bool(name: &'static str, value: &str) -> Result<bool, ConfigError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => Ok(true),
         "false" | "0" | "no" | "" => Ok(false),
-        _ => Err(format!("{name} must be true or false, got `{value}`")),
+        _ => Err(ConfigError { name, problem: format!("must be true or false, got `{value}`") }),
     }
 }
 
 impl Config {
     /// Reads the configuration through `get` (the process environment in production).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut config = Self::default();
         if let Some(table) = get("HOOKPOST_TABLE").filter(|t| !t.trim().is_empty()) {
             config.table = table.trim().to_owned();
@@ -108,13 +139,13 @@ impl Config {
             config.destinations.allow_http = parse_bool("HOOKPOST_ALLOW_HTTP", &v)?;
         }
         if let Some(v) = get("HOOKPOST_ALLOW_CIDRS") {
-            config.destinations.allow_cidrs = Cidr::parse_list(&v).map_err(|e| format!("HOOKPOST_ALLOW_CIDRS: {e}"))?;
+            config.destinations.allow_cidrs = Cidr::parse_list(&v).map_err(ConfigError::of("HOOKPOST_ALLOW_CIDRS"))?;
         }
         if let Some(v) = get("HOOKPOST_RESOLVE") {
-            config.resolve = ResolveOverrides::parse(&v).map_err(|e| format!("HOOKPOST_RESOLVE: {e}"))?;
+            config.resolve = ResolveOverrides::parse(&v).map_err(ConfigError::of("HOOKPOST_RESOLVE"))?;
         }
         if let Some(v) = get("HOOKPOST_RETRY_SCHEDULE") {
-            config.retry_schedule = RetrySchedule::parse(&v).map_err(|e| format!("HOOKPOST_RETRY_SCHEDULE: {e}"))?;
+            config.retry_schedule = RetrySchedule::parse(&v).map_err(ConfigError::of("HOOKPOST_RETRY_SCHEDULE"))?;
         }
         if let Some(v) = get("HOOKPOST_EVENT_RETENTION_DAYS") {
             config.event_retention_days = parse_positive("HOOKPOST_EVENT_RETENTION_DAYS", &v)?;
@@ -125,51 +156,41 @@ impl Config {
         config.queue_url = get("HOOKPOST_QUEUE_URL").filter(|q| !q.trim().is_empty());
         config.sqs_endpoint = get("HOOKPOST_SQS_ENDPOINT").filter(|e| !e.trim().is_empty());
         if let Some(v) = get("HOOKPOST_QUEUE_VISIBILITY_SECONDS") {
-            config.queue_visibility_secs = v
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|s| (MIN_QUEUE_VISIBILITY_SECS..=MAX_QUEUE_VISIBILITY_SECS).contains(s))
-                .ok_or_else(|| {
-                    format!(
-                        "HOOKPOST_QUEUE_VISIBILITY_SECONDS must be {MIN_QUEUE_VISIBILITY_SECS} to {MAX_QUEUE_VISIBILITY_SECS}, got `{v}`"
-                    )
-                })?;
+            config.queue_visibility_secs = parse_within(
+                "HOOKPOST_QUEUE_VISIBILITY_SECONDS",
+                &v,
+                MIN_QUEUE_VISIBILITY_SECS,
+                MAX_QUEUE_VISIBILITY_SECS,
+            )?;
         }
         if let Some(v) = get("HOOKPOST_QUEUE_CAPACITY") {
-            config.queue_capacity = v
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=10_000_000).contains(n))
-                .ok_or_else(|| format!("HOOKPOST_QUEUE_CAPACITY must be 1 to 10000000, got `{v}`"))?;
+            config.queue_capacity = parse_within("HOOKPOST_QUEUE_CAPACITY", &v, 1, 10_000_000)?;
         }
         let set = |name: &str| get(name).filter(|v| !v.trim().is_empty());
-        let named = |name: &str, e: String| format!("{name} {e}");
         if let Some(v) = set("HOOKPOST_PORTAL_PRODUCT_NAME") {
             config.portal.product_name =
-                portal::parse_product_name(&v).map_err(|e| named("HOOKPOST_PORTAL_PRODUCT_NAME", e))?;
+                portal::parse_product_name(&v).map_err(ConfigError::of("HOOKPOST_PORTAL_PRODUCT_NAME"))?;
         }
         if let Some(v) = set("HOOKPOST_PORTAL_LOGO_URL") {
             config.portal.logo_url =
-                Some(portal::parse_logo_url(&v).map_err(|e| named("HOOKPOST_PORTAL_LOGO_URL", e))?);
+                Some(portal::parse_logo_url(&v).map_err(ConfigError::of("HOOKPOST_PORTAL_LOGO_URL"))?);
         }
         if let Some(v) = set("HOOKPOST_PORTAL_ACCENT_COLOR") {
             config.portal.accent_color =
-                portal::parse_accent_color(&v).map_err(|e| named("HOOKPOST_PORTAL_ACCENT_COLOR", e))?;
+                portal::parse_accent_color(&v).map_err(ConfigError::of("HOOKPOST_PORTAL_ACCENT_COLOR"))?;
         }
         if let Some(v) = set("HOOKPOST_PORTAL_FRAME_ANCESTORS") {
             config.portal.frame_ancestors =
-                portal::parse_frame_ancestors(&v).map_err(|e| named("HOOKPOST_PORTAL_FRAME_ANCESTORS", e))?;
+                portal::parse_frame_ancestors(&v).map_err(ConfigError::of("HOOKPOST_PORTAL_FRAME_ANCESTORS"))?;
         }
         if let Some(v) = set("HOOKPOST_PUBLIC_BASE_URL") {
             config.portal.public_base_url =
-                Some(portal::parse_public_base_url(&v).map_err(|e| named("HOOKPOST_PUBLIC_BASE_URL", e))?);
+                Some(portal::parse_public_base_url(&v).map_err(ConfigError::of("HOOKPOST_PUBLIC_BASE_URL"))?);
         }
         Ok(config)
     }
 
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 }
@@ -180,7 +201,7 @@ mod tests {
 
     use super::*;
 
-    fn config(pairs: &[(&str, &str)]) -> Result<Config, String> {
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }

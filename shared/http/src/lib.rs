@@ -10,6 +10,7 @@ use hookpost_store::{ActiveCap, DynamoStore, ErasureStore, Store};
 
 pub mod config;
 pub mod context;
+mod found;
 mod gate;
 pub mod parse;
 mod reply;
@@ -18,12 +19,22 @@ mod runtime;
 
 pub use config::Config;
 pub use context::caller_of;
+pub use found::{Found, OrNotFound};
 pub use gate::check_access;
 pub use reply::{error_response, Keyed, PageReply, Reply};
 pub use routes::{Access, Route};
 pub use runtime::{
     cloudwatch_metrics, serve, serve_erasing, serve_events, serve_events_measured, serve_measured, RequestFacts,
 };
+
+/// Why a function cannot start: its configuration, or the AWS environment.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Aws(#[from] hookpost_store::aws::AwsConfigError),
+}
 
 /// What every handler runs against: the store, the configuration and the clock, built once
 /// per process.
@@ -98,7 +109,7 @@ impl App {
 
     /// A Lambda function's app: configuration from the environment, the DynamoDB table and
     /// (when `HOOKPOST_QUEUE_URL` is set) the SQS queue it names.
-    pub async fn from_env() -> Result<Self, String> {
+    pub async fn from_env() -> Result<Self, SetupError> {
         let config = Config::from_env()?;
         let aws = hookpost_store::aws::lambda_aws_config(config.dynamodb_endpoint.as_deref())?;
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table.clone());
@@ -161,7 +172,7 @@ impl App {
         account: hookpost_domain::AccountId,
         id: hookpost_domain::SubscriptionId,
     ) -> Result<hookpost_domain::subscription::Subscription, ApiError> {
-        let sub = self.store.get_subscription(account, id).await?.ok_or(ApiError::NotFound(parse::SUBSCRIPTION))?;
+        let sub = self.store.get_subscription(account, id).await.found(parse::SUBSCRIPTION)?;
         if sub.is_deleted() {
             return Err(ApiError::SubscriptionDeleted);
         }

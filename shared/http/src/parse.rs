@@ -141,10 +141,20 @@ impl<'a> Query<'a> {
 
     /// A parameter that must be one of the spellings `parse` accepts.
     pub fn choice<T>(&mut self, name: &str, parse: impl Fn(&str) -> Option<T>, choices: &str) -> Option<T> {
-        let raw = self.get(name)?;
-        let parsed = parse(raw);
+        self.parsed(name, parse, format!("must be one of {choices}"))
+    }
+
+    /// An RFC 3339 timestamp.
+    pub fn timestamp(&mut self, name: &str) -> Option<hookpost_domain::Timestamp> {
+        use hookpost_domain::Timestamp;
+        self.parsed(name, Timestamp::parse_rfc3339, Timestamp::RFC3339_EXPECTED)
+    }
+
+    /// A parameter through `parse`, with an issue saying what it `must` be when that fails.
+    fn parsed<T>(&mut self, name: &str, parse: impl FnOnce(&str) -> Option<T>, must: impl Into<String>) -> Option<T> {
+        let parsed = parse(self.get(name)?);
         if parsed.is_none() {
-            self.issue(name, format!("must be one of {choices}"));
+            self.issue(name, must);
         }
         parsed
     }

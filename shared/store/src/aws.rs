@@ -32,23 +32,32 @@ pub async fn aws_config(endpoint: Option<&str>) -> SdkConfig {
     loader.load().await
 }
 
+/// What the Lambda environment lacks for an AWS configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum AwsConfigError {
+    #[error("AWS_REGION is not set")]
+    NoRegion,
+    #[error("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")]
+    NoCredentials,
+}
+
 /// A Lambda function's AWS configuration, from the variables Lambda sets (`AWS_REGION`,
 /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, which stay valid for
 /// the execution environment's life). Nothing else is consulted, so the SDK's provider
 /// chain (STS, SSO, profile files, IMDS) is not linked into the functions: smaller
 /// artifacts, no start-up probing. With `endpoint` (tests), missing values get placeholders.
-pub fn lambda_aws_config(endpoint: Option<&str>) -> Result<SdkConfig, String> {
+pub fn lambda_aws_config(endpoint: Option<&str>) -> Result<SdkConfig, AwsConfigError> {
     use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let region = var("AWS_REGION")
         .or_else(|| var("AWS_DEFAULT_REGION"))
         .or_else(|| endpoint.map(|_| "us-east-1".to_owned()))
-        .ok_or("AWS_REGION is not set")?;
+        .ok_or(AwsConfigError::NoRegion)?;
     let credentials = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
         (Some(id), Some(secret)) => Credentials::new(id, secret, var("AWS_SESSION_TOKEN"), None, "lambda-environment"),
         _ if endpoint.is_some() => Credentials::new("hookpost", "hookpost", None, None, "hookpost-local"),
-        _ => return Err("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set".to_owned()),
+        _ => return Err(AwsConfigError::NoCredentials),
     };
     let mut builder = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())

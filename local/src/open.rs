@@ -1,0 +1,88 @@
+//! The store and the delivery queue the configuration asks for.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookpost_delivery::{InProcessQueue, Queue};
+use hookpost_http::{App, Config};
+use hookpost_store::{DynamoStore, ErasureStore, MemoryStore, Store};
+
+use crate::durable::SqsQueues;
+use crate::{StartError, VISIBILITY_TIMEOUT};
+
+/// An app on the store the options ask for — DynamoDB (creating the table if missing) or
+/// in-memory — with erasure.
+pub async fn open_app(config: &Config) -> Result<App, StartError> {
+    fn app<S: Store + ErasureStore + 'static>(store: S, config: &Config) -> App {
+        let store = Arc::new(store);
+        App::new(Arc::clone(&store) as Arc<dyn Store>, config.clone()).with_eraser(store)
+    }
+    match &config.dynamodb_endpoint {
+        Some(endpoint) => {
+            let client = hookpost_store::dynamo::connect(Some(endpoint)).await;
+            let store = DynamoStore::new(client, config.table.clone());
+            // A throttled or briefly unreachable endpoint is waited out, as any call would be.
+            let mut pauses = [1, 2, 4, 8].into_iter().map(Duration::from_secs);
+            loop {
+                match store.ensure_table().await {
+                    Ok(()) => return Ok(app(store, config)),
+                    Err(hookpost_store::StoreError::Unavailable(why)) if let Some(pause) = pauses.next() => {
+                        tracing::warn!(error = %why, "DynamoDB at {endpoint} is unavailable; trying again");
+                        tokio::time::sleep(pause).await;
+                    }
+                    Err(source) => return Err(StartError::Store { endpoint: endpoint.clone(), source }),
+                }
+            }
+        }
+        None => Ok(app(MemoryStore::new(), config)),
+    }
+}
+
+/// Where hookpost-local's delivery tasks wait: in memory with the memory store (a restart
+/// forgets them with everything else), on SQS whenever the state is kept in DynamoDB, so
+/// that a task outlives a crash as the account and the subscription do.
+#[derive(Clone)]
+pub enum Delivery {
+    InProcess(Arc<InProcessQueue>),
+    Sqs(Arc<SqsQueues>),
+}
+
+impl Delivery {
+    /// The queue the handlers send tasks to.
+    pub fn queue(&self) -> Arc<dyn Queue> {
+        match self {
+            Self::InProcess(queue) => Arc::clone(queue) as Arc<dyn Queue>,
+            Self::Sqs(queues) => queues.queue(),
+        }
+    }
+
+    /// Whether delivery tasks survive a crash of the process.
+    pub fn is_durable(&self) -> bool {
+        matches!(self, Self::Sqs(_))
+    }
+}
+
+/// Whether `endpoint` is AWS's own DynamoDB (then SQS is AWS's too, at its default address).
+fn is_aws_dynamodb(endpoint: &str) -> bool {
+    url::Url::parse(endpoint).ok().and_then(|u| u.host_str().map(str::to_owned)).is_some_and(|host| {
+        host.starts_with("dynamodb.") && (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"))
+    })
+}
+
+/// The delivery queues the configuration asks for: SQS when the state is in DynamoDB (at
+/// `HOOKPOST_SQS_ENDPOINT`, else at the DynamoDB endpoint), in-process otherwise.
+pub async fn open_delivery(config: &Config) -> Result<Delivery, StartError> {
+    let Some(dynamodb) = &config.dynamodb_endpoint else {
+        return Ok(Delivery::InProcess(Arc::new(InProcessQueue::with_capacity(
+            VISIBILITY_TIMEOUT,
+            config.queue_capacity,
+        ))));
+    };
+    let endpoint = config.sqs_endpoint.clone().or_else(|| (!is_aws_dynamodb(dynamodb)).then(|| dynamodb.clone()));
+    let aws = hookpost_store::aws::aws_config(endpoint.as_deref()).await;
+    let visibility = Duration::from_secs(u64::from(config.queue_visibility_secs));
+    let queues = SqsQueues::open(aws_sdk_sqs::Client::new(&aws), &config.table, visibility)
+        .await
+        .map_err(|source| StartError::Queue { at: endpoint.clone().unwrap_or_else(|| "AWS".to_owned()), source })?;
+    Ok(Delivery::Sqs(Arc::new(queues)))
+}
