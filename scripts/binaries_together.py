@@ -22,8 +22,9 @@ Variables a local run overrides must be ones the template declares (as `sam loca
 --env-vars` requires); parameters are overridden as `--parameter-overrides` would.
 
 The flow: operator → account, channel, token; the authorizer gates every customer call;
-subscriptions are created, read, listed, changed, rotated and tested; a publish reaches a
-receiver that verifies the signature with the stock `standardwebhooks` library; a receiver
+subscriptions are created, read, listed, changed, rotated and tested; a publish and a batch
+publish reach a receiver that verifies the signature with the stock `standardwebhooks`
+library; a receiver
 that keeps failing ends in a failure record; a DynamoDB outage seen by `deliver` sends a
 task through SQS's redrive to the dead-letter queue and the `dead-letter` binary records
 it; retrigger and recover resolve records; the sweeper returns a stuck retrigger; a token
@@ -675,6 +676,24 @@ class Harness:
         unknown = expect(gw.call("POST", "/internal/v1/events", body={"account_id": str(uuid.uuid4()), "event": "call.ended",
                                                                        "data": {}}), 404, "publish to an unknown account")
         assert unknown["error"] == "not_found", unknown
+
+        log("==> batch publish: each event on its own, in order, through the same function")
+        batch = expect(gw.call("POST", "/internal/v1/events/batch", body={"events": [
+            {"account_id": account["id"], "event": "call.ended", "channel_id": "dom_1", "data": {"call_id": 2},
+             "event_id": "evt_together_batch"},
+            {"account_id": account["id"], "event": "Not A Type", "data": {}},
+            {"account_id": str(uuid.uuid4()), "event": "call.ended", "data": {}},
+            {"account_id": account["id"], "event": "call.ended", "channel_id": "dom_1", "data": {"call_id": 1},
+             "event_id": "evt_together_1"},
+        ]}), 202, "batch publish")
+        results = batch["results"]
+        assert results[0] == {"event_id": "evt_together_batch", "subscriptions": 1}, results
+        assert results[1]["error"] == "validation_error" and results[2]["error"] == "not_found", results
+        assert results[3] == published, ("a repeat inside a batch is the same event", results, published)
+        self.feed("DeliveryQueue", "deliver", lambda: any(v[1] == "evt_together_batch" for v in rx.verified),
+                  "the batch's delivery")
+        refused = expect(gw.call("POST", "/internal/v1/events/batch", body={"events": []}), 400, "an empty batch")
+        assert refused["error"] == "validation_error", refused
 
         log("==> a receiver that keeps failing: retries through SQS, then a failure record")
         failing = expect(gw.call("POST", "/api/v1/webhook-subscriptions", bearer=pat, body={"url": rx.base + "/down"}),

@@ -55,6 +55,7 @@ pub fn table() -> Vec<RouteEntry> {
         mount!(REVOKE_TOKEN, revoke_token),
         mount!(CREATE_PORTAL_SESSION, create_portal_session),
         mount!(PUBLISH_EVENT, publish_event),
+        mount!(PUBLISH_EVENTS_BATCH, publish_event),
         mount!(PORTAL_PAGE, portal),
         mount!(PORTAL_FILE, portal),
     ]

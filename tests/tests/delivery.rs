@@ -290,6 +290,62 @@ async fn publish_refuses_bad_input(kind: StoreKind) {
     s.stop().await;
 }
 
+/// A batch publishes each event as a single publish would, answers each in order, and one
+/// event's refusal refuses only that event.
+async fn a_batch_publishes_each_event_on_its_own(kind: StoreKind) {
+    let s = server!(kind, "0");
+    let (account, pat) = s.customer().await;
+    let rx = Receiver::start(Answer::status(204)).await;
+    s.create_subscription(&pat, json!({"url": rx.url("/calls"), "events": ["call.ended"]})).await;
+    let (other_account, _) = s.customer().await;
+    let big = "x".repeat(300 * 1024);
+    let event = |event: &str, extra: Value| {
+        let mut body = json!({"account_id": account, "event": event, "data": {"n": 1}});
+        body.as_object_mut().unwrap().extend(extra.as_object().cloned().unwrap_or_default());
+        body
+    };
+    let batch = json!({"events": [
+        event("call.ended", json!({"event_id": "evt_batch_1"})),
+        event("Bad Type", json!({})),
+        event("call.ended", json!({})),
+        {"account_id": AccountId::new().to_string(), "event": "call.ended", "data": {}},
+        event("sms.sent", json!({})),
+        "not an event",
+        {"account_id": other_account, "event": "call.ended", "data": {"big": big}},
+        event("call.ended", json!({"event_id": "evt_batch_1"})),
+    ]});
+    let res = s.admin("POST", "/internal/v1/events/batch", batch.clone()).await;
+    assert_eq!(res.status, 202, "{}", res.text);
+    let results = res.body["results"].as_array().unwrap().clone();
+    assert_eq!(results.len(), 8, "one result per event, in order");
+    assert_eq!(results[0], json!({"event_id": "evt_batch_1", "subscriptions": 1}));
+    assert_eq!(results[1]["error"], "validation_error");
+    assert_eq!(results[1]["issues"][0]["field"], "event");
+    assert_eq!(results[2]["subscriptions"], 1);
+    assert!(results[2]["event_id"].as_str().unwrap().starts_with("evt_"));
+    assert_eq!(results[3]["error"], "not_found", "an unknown account refuses its event only");
+    assert_eq!(results[4]["subscriptions"], 0, "nobody wants sms.sent");
+    assert_eq!(results[5]["error"], "validation_error");
+    assert_eq!(results[6]["error"], "payload_too_large", "each event keeps the single publish's size limit");
+    assert_eq!(results[7], results[0], "a repeated id is the same event");
+    let got = rx.wait_for(2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rx.received().len(), 2, "evt_batch_1 once, the generated one once: {got:?}");
+
+    // The batch itself: a missing, empty or too long list, or a body over the limit.
+    for body in [json!({}), json!({"events": []}), json!({"events": "x"}), json!({"events": [{}], "extra": 1})] {
+        s.admin("POST", "/internal/v1/events/batch", body).await.assert_error(400, "validation_error");
+    }
+    let too_many: Vec<Value> = (0..101).map(|_| event("call.ended", json!({}))).collect();
+    s.admin("POST", "/internal/v1/events/batch", json!({"events": too_many}))
+        .await
+        .assert_error(400, "validation_error");
+    let huge: Vec<Value> = (0..3).map(|_| event("a", json!({"data": {"big": "y".repeat(200 * 1024)}}))).collect();
+    s.admin("POST", "/internal/v1/events/batch", json!({"events": huge})).await.assert_error(413, "payload_too_large");
+    s.call("POST", "/internal/v1/events/batch", None, batch).await.assert_error(401, "unauthorized");
+    s.stop().await;
+}
+
 async fn test_deliveries_touch_no_counter(kind: StoreKind) {
     let s = server!(kind, "0");
     let (_, pat) = s.customer().await;
@@ -438,6 +494,7 @@ on_both_stores!(
     five_failed_events_disable_and_the_sixth_is_recorded,
     retries_follow_the_schedule_and_stop_when_deleted,
     publish_refuses_bad_input,
+    a_batch_publishes_each_event_on_its_own,
 );
 
 /// A worker dropped mid-attempt leaves its task leased but unacknowledged; after the

@@ -7,20 +7,31 @@
 //! written. When the queue or the store cannot take the event, the answer is 503
 //! `unavailable` with `Retry-After`; a repeat with the same `event_id` then finishes what
 //! was started, without duplicating a record (their ids derive from the event).
+//!
+//! `POST /internal/v1/events/batch` publishes up to 100 events in one request, each by the
+//! same rules and on its own: `{"results": [...]}` in the request's order, each
+//! `{"event_id", "subscriptions"}` (that event is durable) or an error in the SPEC's
+//! envelope (that event alone was refused; repeat it, with its `event_id` if it had one).
+//! An account's routable subscriptions are read once per batch.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use hookpost_domain::delivery::{is_carried, DeliveryTask};
 use hookpost_domain::event::{
-    fan_out, new_event_id, parse_publish, stored_at_publish, wants, Event, FanOut, MAX_EVENT_BYTES,
+    fan_out, new_event_id, parse_publish, stored_at_publish, wants, Event, FanOut, PublishRequest, MAX_EVENT_BYTES,
 };
 use hookpost_domain::failure::Failure;
+use hookpost_domain::input::Fields;
 use hookpost_domain::subscription::Subscription;
+use hookpost_domain::AccountId;
 use hookpost_domain::ApiError;
 use hookpost_http::parse::json_body;
 use hookpost_http::{routes, App, Reply};
-use lambda_http::{Body, Request, Response};
-use serde_json::json;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde_json::{json, Value};
 
 fn body_len(req: &Request) -> usize {
     match req.body() {
@@ -30,79 +41,189 @@ fn body_len(req: &Request) -> usize {
     }
 }
 
+/// At most this many events in one batch publish.
+pub const MAX_BATCH_EVENTS: usize = 100;
+
+/// Both routes' entry: API Gateway (and hookpost-local) name the resource they matched.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let resource = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.resource_path.clone(),
+        _ => None,
+    };
+    if resource.as_deref() == Some(routes::PUBLISH_EVENTS_BATCH.template) {
+        publish_batch(app, req).await
+    } else {
+        publish_one(app, req).await
+    }
+}
+
+async fn publish_one(app: &App, req: Request) -> Response<Body> {
     app.respond_internal(&routes::PUBLISH_EVENT, &req, async {
         if body_len(&req) > MAX_EVENT_BYTES {
             return Err(ApiError::PayloadTooLarge);
         }
         let publish = parse_publish(json_body(&req)?)?;
-        let routable = app.store.routable_subscriptions(publish.account_id).await?;
-        // Subscriptions exist only under an existing account: the account is read only when
-        // there are none, to tell an unknown account (404) from one with nobody listening.
-        if routable.is_empty() && app.store.get_account(publish.account_id).await?.is_none() {
-            return Err(ApiError::NotFound("account"));
-        }
-        let now = app.clock.now();
-        // An id the caller chose can come back in a retry, so its fan-out is marked done only
-        // once every task is queued. A generated id cannot: nobody holds it until the 202,
-        // so the event (when it is stored at all) is stored as fanned out and the closing
-        // write is saved.
-        let chosen_id = publish.event_id.is_some();
-        let wanting: Vec<Subscription> =
-            routable.into_iter().filter(|s| wants(s, &publish.event_type, publish.channel_id.as_ref())).collect();
-        let deliver: Vec<&Subscription> = wanting.iter().filter(|s| fan_out(s) == FanOut::Deliver).collect();
-        let disabled: Vec<&Subscription> = wanting.iter().filter(|s| fan_out(s) == FanOut::RecordDisabled).collect();
-        let event = Event {
-            account_id: publish.account_id,
-            event_id: publish.event_id.unwrap_or_else(new_event_id),
-            event_type: publish.event_type,
-            channel_id: publish.channel_id,
-            data: publish.data,
-            created_at: now,
-            subscriptions: u32::try_from(deliver.len()).unwrap_or(u32::MAX),
-            fanned_out: !chosen_id,
-        };
-        let stored = if stored_at_publish(chosen_id, !disabled.is_empty(), is_carried(&event)) {
-            match app.store.put_event(&event, event.expires_at(app.config.event_retention_days)).await? {
-                None => event,
-                Some(existing) if existing.fanned_out => {
-                    return Reply::json(
-                        202,
-                        &json!({"event_id": existing.event_id, "subscriptions": existing.subscriptions}),
-                    );
-                }
-                // Accepted before, but its fan-out never finished (a crash, a 503): finish it
-                // now. At-least-once: a delivery may go out twice, with the same webhook-id.
-                Some(existing) => existing,
-            }
-        } else {
-            event
-        };
-
-        // The records first, the tasks last: a refusal (503) then never follows queued
-        // deliveries, and a repeat finds the records it wrote (their ids derive from the event).
-        for sub in disabled {
-            let failure = Failure::disabled_at_publish(sub, &stored.event_id, &stored.event_type, stored.created_at);
-            app.store.put_failure(&failure).await?;
-            hookpost_delivery::worker::failure_recorded(app.operator_events.as_ref(), &failure).await;
-        }
-        let queue = app.queue()?;
-        let first_delay = Duration::from_secs(u64::from(app.config.retry_schedule.delay_before(1).unwrap_or(0)));
-        let tasks: Vec<DeliveryTask> = deliver.iter().map(|sub| DeliveryTask::first_of(&stored, sub.id)).collect();
-        queue.enqueue_all(&tasks, first_delay).await.map_err(|e| {
-            tracing::warn!(error = %e, event_id = %stored.event_id, "the delivery queue refused a fan-out");
-            ApiError::Unavailable
-        })?;
-        // Everything is durable now: the answer is 202 whatever this last write does. Were it
-        // refused, a 503 would invite a repeat that sends every delivery again; left undone,
-        // only a repeat the caller makes anyway sends them again (same webhook-id).
-        if chosen_id {
-            if let Err(err) = app.store.mark_fanned_out(stored.account_id, &stored.event_id).await {
-                tracing::warn!(error = %err, event_id = %stored.event_id, "could not mark the event fanned out");
-            }
-        }
-        hookpost_delivery::metrics::published();
-        Reply::json(202, &json!({"event_id": stored.event_id, "subscriptions": stored.subscriptions}))
+        let routable = routable(app, publish.account_id).await?;
+        let published = fan_out_event(app, publish, &routable).await?;
+        Reply::json(202, &published)
     })
     .await
+}
+
+async fn publish_batch(app: &App, req: Request) -> Response<Body> {
+    app.respond_internal(&routes::PUBLISH_EVENTS_BATCH, &req, async {
+        let events = parse_batch(json_body(&req)?)?;
+        // Each event is read on its own: one event's mistake refuses that event only.
+        let parsed: Vec<Result<PublishRequest, ApiError>> = events.into_iter().map(parse_batch_event).collect();
+        let mut accounts: Vec<AccountId> =
+            parsed.iter().filter_map(|p| p.as_ref().ok().map(|p| p.account_id)).collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        let reads = futures::future::join_all(accounts.iter().map(|account| routable(app, *account))).await;
+        let routables: HashMap<AccountId, Result<Vec<Subscription>, ApiError>> =
+            accounts.into_iter().zip(reads).collect();
+        // An id given twice in one batch is one event: its repeats wait for the first, and
+        // then find it accepted (or try again what the first could not finish).
+        let mut seen = HashSet::new();
+        let repeats: Vec<bool> = parsed
+            .iter()
+            .map(|p| match p {
+                Ok(PublishRequest { account_id, event_id: Some(id), .. }) => !seen.insert((*account_id, id.clone())),
+                _ => false,
+            })
+            .collect();
+        let publish_one = |publish: Result<PublishRequest, ApiError>| {
+            let routables = &routables;
+            async move {
+                let publish = publish?;
+                match &routables[&publish.account_id] {
+                    Ok(routable) => fan_out_event(app, publish, routable).await,
+                    Err(err) => Err(err.clone()),
+                }
+            }
+        };
+        let (firsts, later): (Vec<_>, Vec<_>) = parsed.into_iter().zip(&repeats).partition(|(_, repeat)| !**repeat);
+        let mut firsts = futures::future::join_all(firsts.into_iter().map(|(p, _)| publish_one(p))).await.into_iter();
+        let mut later = futures::future::join_all(later.into_iter().map(|(p, _)| publish_one(p))).await.into_iter();
+        let outcomes: Vec<Result<Published, ApiError>> =
+            repeats.iter().filter_map(|repeat| if *repeat { later.next() } else { firsts.next() }).collect();
+        let results: Vec<Value> = outcomes
+            .iter()
+            .map(|outcome| match outcome {
+                Ok(published) => json!(published),
+                Err(err) => json!(err.body()),
+            })
+            .collect();
+        Reply::json(202, &json!({ "results": results }))
+    })
+    .await
+}
+
+/// The batch body: `{"events": [1 to 100 values]}`; what each value holds is checked per
+/// event.
+fn parse_batch(body: Value) -> Result<Vec<Value>, ApiError> {
+    let mut fields = Fields::from_value(body)?;
+    let events = match fields.take("events") {
+        Some(Value::Array(events)) if (1..=MAX_BATCH_EVENTS).contains(&events.len()) => events,
+        Some(Value::Array(_)) => {
+            fields.issue("events", format!("must hold 1 to {MAX_BATCH_EVENTS} events"));
+            Vec::new()
+        }
+        _ => {
+            fields.issue("events", format!("is required: an array of 1 to {MAX_BATCH_EVENTS} events"));
+            Vec::new()
+        }
+    };
+    fields.finish()?;
+    Ok(events)
+}
+
+/// One event of a batch, held to the single publish's rules, its size included.
+fn parse_batch_event(event: Value) -> Result<PublishRequest, ApiError> {
+    if event.to_string().len() > MAX_EVENT_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    parse_publish(event)
+}
+
+/// What publishing one event answers.
+#[derive(Serialize)]
+struct Published {
+    event_id: String,
+    subscriptions: u32,
+}
+
+/// The account's routable subscriptions; 404 for an unknown account. Subscriptions exist
+/// only under an existing account: the account is read only when there are none, to tell
+/// an unknown account from one with nobody listening.
+async fn routable(app: &App, account: AccountId) -> Result<Vec<Subscription>, ApiError> {
+    let routable = app.store.routable_subscriptions(account).await?;
+    if routable.is_empty() && app.store.get_account(account).await?.is_none() {
+        return Err(ApiError::NotFound("account"));
+    }
+    Ok(routable)
+}
+
+/// Stores (when the rule says so) and fans out one event to the account's `routable`
+/// subscriptions; `Ok` once it is durable.
+async fn fan_out_event(app: &App, publish: PublishRequest, routable: &[Subscription]) -> Result<Published, ApiError> {
+    let now = app.clock.now();
+    // An id the caller chose can come back in a retry, so its fan-out is marked done only
+    // once every task is queued. A generated id cannot: nobody holds it until the 202,
+    // so the event (when it is stored at all) is stored as fanned out and the closing
+    // write is saved.
+    let chosen_id = publish.event_id.is_some();
+    let wanting: Vec<&Subscription> =
+        routable.iter().filter(|s| wants(s, &publish.event_type, publish.channel_id.as_ref())).collect();
+    let deliver: Vec<&Subscription> = wanting.iter().copied().filter(|s| fan_out(s) == FanOut::Deliver).collect();
+    let disabled: Vec<&Subscription> =
+        wanting.iter().copied().filter(|s| fan_out(s) == FanOut::RecordDisabled).collect();
+    let event = Event {
+        account_id: publish.account_id,
+        event_id: publish.event_id.unwrap_or_else(new_event_id),
+        event_type: publish.event_type,
+        channel_id: publish.channel_id,
+        data: publish.data,
+        created_at: now,
+        subscriptions: u32::try_from(deliver.len()).unwrap_or(u32::MAX),
+        fanned_out: !chosen_id,
+    };
+    let stored = if stored_at_publish(chosen_id, !disabled.is_empty(), is_carried(&event)) {
+        match app.store.put_event(&event, event.expires_at(app.config.event_retention_days)).await? {
+            None => event,
+            Some(existing) if existing.fanned_out => {
+                return Ok(Published { event_id: existing.event_id, subscriptions: existing.subscriptions });
+            }
+            // Accepted before, but its fan-out never finished (a crash, a 503): finish it
+            // now. At-least-once: a delivery may go out twice, with the same webhook-id.
+            Some(existing) => existing,
+        }
+    } else {
+        event
+    };
+
+    // The records first, the tasks last: a refusal (503) then never follows queued
+    // deliveries, and a repeat finds the records it wrote (their ids derive from the event).
+    for sub in disabled {
+        let failure = Failure::disabled_at_publish(sub, &stored.event_id, &stored.event_type, stored.created_at);
+        app.store.put_failure(&failure).await?;
+        hookpost_delivery::worker::failure_recorded(app.operator_events.as_ref(), &failure).await;
+    }
+    let queue = app.queue()?;
+    let first_delay = Duration::from_secs(u64::from(app.config.retry_schedule.delay_before(1).unwrap_or(0)));
+    let tasks: Vec<DeliveryTask> = deliver.iter().map(|sub| DeliveryTask::first_of(&stored, sub.id)).collect();
+    queue.enqueue_all(&tasks, first_delay).await.map_err(|e| {
+        tracing::warn!(error = %e, event_id = %stored.event_id, "the delivery queue refused a fan-out");
+        ApiError::Unavailable
+    })?;
+    // Everything is durable now: the answer is 202 whatever this last write does. Were it
+    // refused, a 503 would invite a repeat that sends every delivery again; left undone,
+    // only a repeat the caller makes anyway sends them again (same webhook-id).
+    if chosen_id {
+        if let Err(err) = app.store.mark_fanned_out(stored.account_id, &stored.event_id).await {
+            tracing::warn!(error = %err, event_id = %stored.event_id, "could not mark the event fanned out");
+        }
+    }
+    hookpost_delivery::metrics::published();
+    Ok(Published { event_id: stored.event_id, subscriptions: stored.subscriptions })
 }

@@ -73,6 +73,7 @@ pub const ISSUE_TOKEN: Route = route("POST", "/internal/v1/accounts/{id}/tokens"
 pub const REVOKE_TOKEN: Route = route("DELETE", "/internal/v1/accounts/{id}/tokens/{token_id}", Operator);
 pub const CREATE_PORTAL_SESSION: Route = route("POST", "/internal/v1/accounts/{id}/portal-sessions", Operator);
 pub const PUBLISH_EVENT: Route = route("POST", "/internal/v1/events", Operator);
+pub const PUBLISH_EVENTS_BATCH: Route = route("POST", "/internal/v1/events/batch", Operator);
 pub const PORTAL_PAGE: Route = route("GET", "/portal", Public);
 pub const PORTAL_FILE: Route = route("GET", "/portal/{file}", Public);
 
@@ -99,6 +100,7 @@ pub const ROUTES: &[Route] = &[
     REVOKE_TOKEN,
     CREATE_PORTAL_SESSION,
     PUBLISH_EVENT,
+    PUBLISH_EVENTS_BATCH,
     PORTAL_PAGE,
     PORTAL_FILE,
 ];
