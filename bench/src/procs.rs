@@ -192,6 +192,46 @@ impl Api {
         Ok(status)
     }
 
+    /// Publishes one event per id of `ids` (each with `data`, already serialized) in one
+    /// `POST /internal/v1/events/batch`; returns the ids it refused for now (`unavailable`,
+    /// a full queue), to be sent again. Any other refusal is an error.
+    pub async fn publish_batch_serialized(
+        &self,
+        account: &str,
+        ids: &[String],
+        data: &str,
+    ) -> Result<Vec<String>, String> {
+        let events: Vec<String> = ids
+            .iter()
+            .map(|id| format!(r#"{{"account_id":"{account}","event":"bench.event","event_id":"{id}","data":{data}}}"#))
+            .collect();
+        let body = format!(r#"{{"events":[{}]}}"#, events.join(","));
+        let req = hyper::Request::builder()
+            .method("POST")
+            .uri(format!("{}/internal/v1/events/batch", self.base))
+            .header("authorization", format!("Bearer {ADMIN_KEY}"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let res = self.client.request(req).await.map_err(|e| format!("batch publish: {e}"))?;
+        let status = res.status().as_u16();
+        let bytes = res.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        let answer: Value = serde_json::from_slice(&bytes).map_err(|e| format!("batch publish answer: {e}"))?;
+        if status != 202 {
+            return Err(format!("batch publish answered {status}: {answer}"));
+        }
+        let results = answer["results"].as_array().ok_or("batch publish: no results")?;
+        let mut again = Vec::new();
+        for (id, result) in ids.iter().zip(results) {
+            match result["error"].as_str() {
+                None => {}
+                Some("unavailable") => again.push(id.clone()),
+                Some(other) => return Err(format!("batch publish refused {id}: {other}: {result}")),
+            }
+        }
+        Ok(again)
+    }
+
     /// The sink's count of requests received.
     pub async fn sink_count(&self) -> u64 {
         match self.call("GET", "/_count", None, None).await {
