@@ -34,15 +34,26 @@ impl Cost {
     }
 }
 
-/// Per million deliveries of events fanned out to `subscriptions` each, on the success
-/// path, given what one such event cost in DynamoDB.
-pub fn per_million_deliveries(subscriptions: f64, read_units: f64, write_units: f64) -> Cost {
+/// How events are fanned out and published: `subscriptions` deliveries per event,
+/// `events_per_publish` events per publish request (1, or up to 100 with batch publish).
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    pub subscriptions: f64,
+    pub events_per_publish: f64,
+}
+
+/// Per million deliveries of events of this `shape`, on the success path, given what one
+/// such event cost in DynamoDB. A batch publish is assumed to take as long per event as a
+/// single one (no saving is claimed on compute, only on requests).
+pub fn per_million_deliveries(shape: Shape, read_units: f64, write_units: f64) -> Cost {
+    let Shape { subscriptions, events_per_publish } = shape;
     let deliveries = 1e6;
     let events = deliveries / subscriptions;
+    let publishes = events / events_per_publish;
     let gb_seconds = events * PUBLISH_SECONDS * MEMORY_GB + deliveries / SQS_BATCH * DELIVER_BATCH_SECONDS * MEMORY_GB;
     Cost {
-        api_gateway: events * API_GATEWAY_REST_PER_REQUEST,
-        lambda: (events + deliveries / SQS_BATCH) * LAMBDA_PER_REQUEST + gb_seconds * LAMBDA_ARM64_PER_GB_SECOND,
+        api_gateway: publishes * API_GATEWAY_REST_PER_REQUEST,
+        lambda: (publishes + deliveries / SQS_BATCH) * LAMBDA_PER_REQUEST + gb_seconds * LAMBDA_ARM64_PER_GB_SECOND,
         // Publish sends an event's tasks ten to a SendMessageBatch; Lambda receives and
         // deletes in batches of ten.
         sqs: (events * (subscriptions / SQS_BATCH).ceil() + deliveries * 2.0 / SQS_BATCH) * SQS_PER_REQUEST,
@@ -50,17 +61,23 @@ pub fn per_million_deliveries(subscriptions: f64, read_units: f64, write_units: 
     }
 }
 
-/// The cost table (Markdown) for events fanned out to `subscriptions` each, given what one
-/// such event cost in DynamoDB: rows of `(subscriptions, read units, write units)`.
-pub fn table(rows: &[(f64, f64, f64)]) -> String {
+/// The cost table (Markdown), given what one event of each shape cost in DynamoDB: rows of
+/// `(shape, read units, write units)` per event.
+pub fn table(rows: &[(Shape, f64, f64)]) -> String {
     let mut out = String::from(
         "| per million deliveries | API Gateway (publish) | Lambda | SQS | DynamoDB | total | without API Gateway |\n\
          |---|---|---|---|---|---|---|\n",
     );
-    for &(subscriptions, read_units, write_units) in rows {
-        let c = per_million_deliveries(subscriptions, read_units, write_units);
+    for &(shape, read_units, write_units) in rows {
+        let c = per_million_deliveries(shape, read_units, write_units);
+        let publish = if shape.events_per_publish > 1.0 {
+            format!("{} per batch publish", shape.events_per_publish)
+        } else {
+            "one per publish".to_owned()
+        };
         out += &format!(
-            "| {subscriptions} subscription(s) per event | ${:.3} | ${:.3} | ${:.3} | ${:.3} | **${:.2}** | ${:.2} |\n",
+            "| {} subscription(s) per event, {publish} | ${:.3} | ${:.3} | ${:.3} | ${:.3} | **${:.2}** | ${:.2} |\n",
+            shape.subscriptions,
             c.api_gateway,
             c.lambda,
             c.sqs,
@@ -78,22 +95,28 @@ mod tests {
 
     #[test]
     fn fan_out_spreads_the_publish_over_its_deliveries() {
-        let one = per_million_deliveries(1.0, 1.0, 4.0);
-        let ten = per_million_deliveries(10.0, 1.0, 4.0);
+        let one = per_million_deliveries(Shape { subscriptions: 1.0, events_per_publish: 1.0 }, 1.0, 4.0);
+        let ten = per_million_deliveries(Shape { subscriptions: 10.0, events_per_publish: 1.0 }, 1.0, 4.0);
         assert!((one.api_gateway - 3.50).abs() < 1e-9);
         assert!((ten.api_gateway - 0.35).abs() < 1e-9);
         assert!((one.dynamodb - (0.125 + 2.5)).abs() < 1e-9);
         assert!((one.sqs - 0.48).abs() < 1e-9);
         assert!((ten.sqs - 0.12).abs() < 1e-9);
         assert!(ten.total() < one.total());
+        let batched = per_million_deliveries(Shape { subscriptions: 1.0, events_per_publish: 100.0 }, 1.0, 4.0);
+        assert!((batched.api_gateway - 0.035).abs() < 1e-9, "a hundred events share one request");
+        assert!(batched.lambda < one.lambda && (batched.dynamodb - one.dynamodb).abs() < 1e-9);
     }
 
     #[test]
     fn the_table_has_a_row_per_fan_out_with_its_total() {
-        let text = table(&[(1.0, 2.0, 4.0), (10.0, 11.0, 22.0)]);
-        let total = per_million_deliveries(10.0, 11.0, 22.0).total();
+        let ten = Shape { subscriptions: 10.0, events_per_publish: 1.0 };
+        let batched = Shape { subscriptions: 1.0, events_per_publish: 100.0 };
+        let text = table(&[(ten, 11.0, 22.0), (batched, 2.0, 4.0)]);
+        let total = per_million_deliveries(ten, 11.0, 22.0).total();
         assert_eq!(text.lines().count(), 4);
-        assert!(text.contains("| 10 subscription(s) per event |"));
+        assert!(text.contains("| 10 subscription(s) per event, one per publish |"));
+        assert!(text.contains("| 1 subscription(s) per event, 100 per batch publish |"));
         assert!(text.contains(&format!("**${total:.2}**")));
     }
 }

@@ -135,8 +135,11 @@ pub async fn run(opts: &Options) -> Result<(), String> {
             .for_each_concurrent(BATCH_CONNECTIONS, |b| {
                 let (api, account, data) = (&api, &account, &data);
                 async move {
-                    let mut ids: Vec<String> =
-                        (b * BATCH..((b + 1) * BATCH).min(events)).map(|i| format!("b{subscriptions}-{i}")).collect();
+                    // Chosen ids, as in the single-publish run: a refused event is sent again
+                    // without a second delivery.
+                    let mut ids: Vec<Option<String>> = (b * BATCH..((b + 1) * BATCH).min(events))
+                        .map(|i| Some(format!("b{subscriptions}-{i}")))
+                        .collect();
                     while !ids.is_empty() {
                         ids = api.publish_batch_serialized(account, &ids, data).await.expect("batch publish");
                         if !ids.is_empty() {

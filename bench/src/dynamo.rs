@@ -33,6 +33,7 @@ use hookpost_local::Delivery;
 use hookpost_store::DynamoStore;
 use serde_json::{json, Value};
 
+use crate::cost::Shape;
 use crate::procs::{Api, ADMIN_KEY};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -239,6 +240,9 @@ pub struct Options {
 /// The rows the cost table is computed from.
 pub const DELIVER_ONE: &str = "publish + deliver, 1 subscription, 2xx";
 pub const DELIVER_TEN: &str = "publish + deliver, 10 subscriptions, 2xx";
+pub const DELIVER_ONE_BATCHED: &str = "batch publish of 100 events + their deliveries, 1 subscription, 2xx";
+/// Events in the batch-publish row.
+const BATCHED_EVENTS: u64 = 100;
 
 /// One row of the report: an operation and what it cost.
 pub struct Measured {
@@ -303,6 +307,16 @@ pub async fn measure(endpoint: &str) -> Result<Vec<Measured>, String> {
 
     deliver(&api, &sink, &account, None, 1).await?;
     row(DELIVER_ONE, counter.settled().await, Some(4));
+
+    let before = sink.sink_count().await;
+    let data = json!({"order_id": "ord_0123456789", "blob": "x".repeat(960)}).to_string();
+    let generated: Vec<Option<String>> = (0..BATCHED_EVENTS).map(|_| None).collect();
+    let refused = api.publish_batch_serialized(&account, &generated, &data).await?;
+    if !refused.is_empty() {
+        return Err(format!("the batch publish refused {} events", refused.len()));
+    }
+    wait_for(&sink, before + BATCHED_EVENTS).await?;
+    row(DELIVER_ONE_BATCHED, counter.settled().await, None);
 
     deliver(&api, &sink, &account, Some("chosen-1"), 1).await?;
     row("publish with a chosen event_id + deliver, 1 subscription, 2xx", counter.settled().await, None);
@@ -397,13 +411,19 @@ pub async fn run(opts: &Options) -> Result<(), String> {
     let missed: Vec<_> =
         rows.iter().filter(|m| m.target.is_some_and(|t| m.tally.total_calls() > t)).map(|m| m.operation).collect();
     println!();
-    let priced: Vec<(f64, f64, f64)> = [(1.0, DELIVER_ONE), (10.0, DELIVER_TEN)]
-        .into_iter()
-        .filter_map(|(subscriptions, operation)| {
-            let row = rows.iter().find(|r| r.operation == operation)?;
-            Some((subscriptions, row.tally.read_units, row.tally.write_units))
-        })
-        .collect();
+    let single = |subscriptions| Shape { subscriptions, events_per_publish: 1.0 };
+    let batched = Shape { subscriptions: 1.0, events_per_publish: BATCHED_EVENTS as f64 };
+    let priced: Vec<(Shape, f64, f64)> = [
+        (single(1.0), DELIVER_ONE, 1.0),
+        (single(10.0), DELIVER_TEN, 1.0),
+        (batched, DELIVER_ONE_BATCHED, BATCHED_EVENTS as f64),
+    ]
+    .into_iter()
+    .filter_map(|(shape, operation, events)| {
+        let row = rows.iter().find(|r| r.operation == operation)?;
+        Some((shape, row.tally.read_units / events, row.tally.write_units / events))
+    })
+    .collect();
     print!("{}", crate::cost::table(&priced));
     if missed.is_empty() {
         Ok(())

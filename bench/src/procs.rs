@@ -192,18 +192,22 @@ impl Api {
         Ok(status)
     }
 
-    /// Publishes one event per id of `ids` (each with `data`, already serialized) in one
-    /// `POST /internal/v1/events/batch`; returns the ids it refused for now (`unavailable`,
-    /// a full queue), to be sent again. Any other refusal is an error.
+    /// Publishes one event per entry of `ids` (its `event_id`, or none for a generated one;
+    /// each with `data`, already serialized) in one `POST /internal/v1/events/batch`; returns
+    /// the entries it refused for now (`unavailable`, a full queue), to be sent again. Any
+    /// other refusal is an error.
     pub async fn publish_batch_serialized(
         &self,
         account: &str,
-        ids: &[String],
+        ids: &[Option<String>],
         data: &str,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<Option<String>>, String> {
         let events: Vec<String> = ids
             .iter()
-            .map(|id| format!(r#"{{"account_id":"{account}","event":"bench.event","event_id":"{id}","data":{data}}}"#))
+            .map(|id| {
+                let id = id.as_ref().map(|id| format!(r#","event_id":"{id}""#)).unwrap_or_default();
+                format!(r#"{{"account_id":"{account}","event":"bench.event"{id},"data":{data}}}"#)
+            })
             .collect();
         let body = format!(r#"{{"events":[{}]}}"#, events.join(","));
         let req = hyper::Request::builder()
@@ -226,7 +230,7 @@ impl Api {
             match result["error"].as_str() {
                 None => {}
                 Some("unavailable") => again.push(id.clone()),
-                Some(other) => return Err(format!("batch publish refused {id}: {other}: {result}")),
+                Some(other) => return Err(format!("batch publish refused {id:?}: {other}: {result}")),
             }
         }
         Ok(again)
