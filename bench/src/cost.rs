@@ -54,9 +54,10 @@ pub fn per_million_deliveries(shape: Shape, read_units: f64, write_units: f64) -
     Cost {
         api_gateway: publishes * API_GATEWAY_REST_PER_REQUEST,
         lambda: (publishes + deliveries / SQS_BATCH) * LAMBDA_PER_REQUEST + gb_seconds * LAMBDA_ARM64_PER_GB_SECOND,
-        // Publish sends an event's tasks ten to a SendMessageBatch; Lambda receives and
-        // deletes in batches of ten.
-        sqs: (events * (subscriptions / SQS_BATCH).ceil() + deliveries * 2.0 / SQS_BATCH) * SQS_PER_REQUEST,
+        // Publish sends a request's tasks ten to a SendMessageBatch (a batch publish across
+        // its events); Lambda receives and deletes in batches of ten.
+        sqs: (publishes * (events_per_publish * subscriptions / SQS_BATCH).ceil() + deliveries * 2.0 / SQS_BATCH)
+            * SQS_PER_REQUEST,
         dynamodb: events * (read_units * DYNAMODB_PER_READ_UNIT + write_units * DYNAMODB_PER_WRITE_UNIT),
     }
 }
@@ -106,6 +107,7 @@ mod tests {
         let batched = per_million_deliveries(Shape { subscriptions: 1.0, events_per_publish: 100.0 }, 1.0, 4.0);
         assert!((batched.api_gateway - 0.035).abs() < 1e-9, "a hundred events share one request");
         assert!(batched.lambda < one.lambda && (batched.dynamodb - one.dynamodb).abs() < 1e-9);
+        assert!((batched.sqs - 0.12).abs() < 1e-9, "tasks of ten events share a SendMessageBatch");
     }
 
     #[test]

@@ -195,6 +195,12 @@ impl Queue for Nudging {
         self.nudge.notify_one();
         sent
     }
+
+    async fn enqueue_each(&self, tasks: &[DeliveryTask], delay: Duration) -> Vec<Result<(), QueueError>> {
+        let sent = self.inner.enqueue_each(tasks, delay).await;
+        self.nudge.notify_one();
+        sent
+    }
 }
 
 #[derive(Clone, Copy)]

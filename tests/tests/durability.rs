@@ -87,6 +87,41 @@ async fn a_throttled_store_is_a_503_never_a_500() {
     s.stop().await;
 }
 
+/// In a batch, a queue that refuses one event's task refuses that event alone: the others
+/// are durable and delivered; the refused one, repeated with its id, is delivered once.
+#[tokio::test]
+async fn a_batch_answers_a_refused_fan_out_per_event() {
+    let (s, _, queue) = faulty_server("0").await;
+    let (account, pat) = s.customer().await;
+    let receiver = Receiver::start(Answer::status(204)).await;
+    s.create_subscription(&pat, json!({"url": receiver.url("/in")})).await;
+    let batch = json!({"events": [
+        event(&account, Some("evt_b1")),
+        event(&account, Some("evt_b2")),
+        event(&account, Some("evt_b3")),
+    ]});
+    queue.refuse(1);
+    let answer = s.admin("POST", "/internal/v1/events/batch", batch.clone()).await;
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    let results = answer.body["results"].as_array().unwrap().clone();
+    let refused: Vec<usize> = (0..3).filter(|i| results[*i]["error"] == "unavailable").collect();
+    assert_eq!(refused.len(), 1, "one task refused, one event refused: {results:?}");
+    let got = receiver.wait_for(2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), 2, "{got:?}");
+
+    let again = s.admin("POST", "/internal/v1/events/batch", batch).await;
+    let results = again.body["results"].as_array().unwrap().clone();
+    assert!(results.iter().all(|r| r["subscriptions"] == 1), "{results:?}");
+    receiver.wait_for(3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut ids: Vec<String> =
+        receiver.received().iter().map(|r| r.header("webhook-id").unwrap_or_default().to_owned()).collect();
+    ids.sort();
+    assert_eq!(ids, ["evt_b1", "evt_b2", "evt_b3"], "each event delivered once");
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn a_202_stands_once_everything_is_queued() {
     let (s, store, _) = faulty_server("0").await;

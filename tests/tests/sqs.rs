@@ -11,9 +11,11 @@ use hookpost_domain::{Account, AccountId, Plan, Timestamp};
 use hookpost_http::App;
 use hookpost_store::{ActiveCap, DynamoStore};
 use hookpost_tests::{delivery_config, dynamo_endpoint, Answer, Receiver};
+use lambda_http::aws_lambda_events::apigw::ApiGatewayProxyRequestContext;
 use lambda_http::aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use lambda_http::lambda_runtime::{Context, LambdaEvent};
-use lambda_http::Body;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, RequestExt};
 use serde_json::json;
 
 struct Setup {
@@ -205,6 +207,45 @@ async fn a_fan_out_goes_in_batches_and_carries_the_event() {
     assert!(response.batch_item_failures.is_empty());
     let got = s.receiver.wait_for(12).await;
     assert!(got.iter().all(|r| r.header("webhook-id") == Some(carried.event_id.as_str())));
+}
+
+/// A batch publish queues the tasks of all its events together (ten to a SendMessageBatch,
+/// across events), each event answered on its own.
+#[tokio::test]
+#[cfg_attr(skip_dynamodb, ignore = "HOOKPOST_SKIP_DYNAMODB=1: needs a DynamoDB endpoint")]
+async fn a_batch_publish_queues_every_events_tasks_together() {
+    let s = setup().await;
+    let account = s.account.id.to_string();
+    let events: Vec<serde_json::Value> =
+        (0..23).map(|n| json!({"account_id": account, "event": "call.ended", "data": {"n": n}})).collect();
+    let mut context = ApiGatewayProxyRequestContext::default();
+    context.resource_path = Some("/internal/v1/events/batch".to_owned());
+    let req = lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("/internal/v1/events/batch")
+        .header("content-type", "application/json")
+        .body(Body::Text(json!({"events": events}).to_string()))
+        .unwrap()
+        .with_request_context(RequestContext::ApiGatewayV1(context));
+    let res = publish_event::handle(&s.app, req).await;
+    assert_eq!(res.status(), 202);
+    let answer: serde_json::Value = match res.body() {
+        Body::Text(text) => serde_json::from_str(text).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let results = answer["results"].as_array().unwrap();
+    assert!(results.len() == 23 && results.iter().all(|r| r["subscriptions"] == 1), "{answer}");
+
+    let event = drain(&s).await;
+    let mut queued: Vec<String> = event
+        .records
+        .iter()
+        .map(|r| serde_json::from_str::<DeliveryTask>(r.body.as_deref().unwrap()).unwrap().event_id)
+        .collect();
+    queued.sort();
+    let mut answered: Vec<String> = results.iter().map(|r| r["event_id"].as_str().unwrap().to_owned()).collect();
+    answered.sort();
+    assert_eq!(queued, answered, "one task per event, each event's own");
 }
 
 #[tokio::test]

@@ -64,7 +64,16 @@ async fn publish_one(app: &App, req: Request) -> Response<Body> {
         }
         let publish = parse_publish(json_body(&req)?)?;
         let routable = routable(app, publish.account_id).await?;
-        let published = fan_out_event(app, publish, &routable).await?;
+        let published = match prepare(app, publish, &routable).await? {
+            Prepared::Done(published) => published,
+            Prepared::Ready(ready) => {
+                app.queue()?.enqueue_all(&ready.tasks, first_delay(app)).await.map_err(|e| {
+                    tracing::warn!(error = %e, event_id = %ready.event.event_id, "the delivery queue refused a fan-out");
+                    ApiError::Unavailable
+                })?;
+                finish(app, ready.event, ready.chosen_id).await
+            }
+        };
         Reply::json(202, &published)
     })
     .await
@@ -92,19 +101,11 @@ async fn publish_batch(app: &App, req: Request) -> Response<Body> {
                 _ => false,
             })
             .collect();
-        let publish_one = |publish: Result<PublishRequest, ApiError>| {
-            let routables = &routables;
-            async move {
-                let publish = publish?;
-                match &routables[&publish.account_id] {
-                    Ok(routable) => fan_out_event(app, publish, routable).await,
-                    Err(err) => Err(err.clone()),
-                }
-            }
-        };
-        let (firsts, later): (Vec<_>, Vec<_>) = parsed.into_iter().zip(&repeats).partition(|(_, repeat)| !**repeat);
-        let mut firsts = futures::future::join_all(firsts.into_iter().map(|(p, _)| publish_one(p))).await.into_iter();
-        let mut later = futures::future::join_all(later.into_iter().map(|(p, _)| publish_one(p))).await.into_iter();
+        let (firsts, later): (Vec<_>, Vec<_>) =
+            parsed.into_iter().zip(&repeats).map(|(p, repeat)| (p, *repeat)).partition(|(_, repeat)| !*repeat);
+        let firsts = publish_together(app, firsts.into_iter().map(|(p, _)| p).collect(), &routables).await;
+        let later = publish_together(app, later.into_iter().map(|(p, _)| p).collect(), &routables).await;
+        let (mut firsts, mut later) = (firsts.into_iter(), later.into_iter());
         let outcomes: Vec<Result<Published, ApiError>> =
             repeats.iter().filter_map(|repeat| if *repeat { later.next() } else { firsts.next() }).collect();
         let results: Vec<Value> = outcomes
@@ -164,9 +165,78 @@ async fn routable(app: &App, account: AccountId) -> Result<Vec<Subscription>, Ap
     Ok(routable)
 }
 
-/// Stores (when the rule says so) and fans out one event to the account's `routable`
-/// subscriptions; `Ok` once it is durable.
-async fn fan_out_event(app: &App, publish: PublishRequest, routable: &[Subscription]) -> Result<Published, ApiError> {
+/// Events of a batch, published together: each prepared on its own (concurrently), then
+/// every task of every ready event queued in as few requests as the queue allows (ten to
+/// an SQS batch, across events), then each event answered by its own tasks: durable when
+/// all of them are queued, `unavailable` otherwise.
+async fn publish_together(
+    app: &App,
+    publishes: Vec<Result<PublishRequest, ApiError>>,
+    routables: &HashMap<AccountId, Result<Vec<Subscription>, ApiError>>,
+) -> Vec<Result<Published, ApiError>> {
+    let prepared = futures::future::join_all(publishes.into_iter().map(|publish| async move {
+        let publish = publish?;
+        match &routables[&publish.account_id] {
+            Ok(routable) => prepare(app, publish, routable).await,
+            Err(err) => Err(err.clone()),
+        }
+    }))
+    .await;
+    let tasks: Vec<DeliveryTask> = prepared
+        .iter()
+        .filter_map(|p| match p {
+            Ok(Prepared::Ready(ready)) => Some(ready.tasks.iter().cloned()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    // A deployment without a queue answers each ready event with the same logged 500.
+    let queue = app.queue();
+    let mut queued = match &queue {
+        Ok(queue) => queue.enqueue_each(&tasks, first_delay(app)).await.into_iter(),
+        Err(_) => Vec::new().into_iter(),
+    };
+    let mut outcomes = Vec::with_capacity(prepared.len());
+    for prepared in prepared {
+        outcomes.push(match prepared {
+            Ok(Prepared::Ready(_)) if queue.is_err() => Err(ApiError::Internal),
+            Ok(Prepared::Ready(ready)) => {
+                let refused = queued.by_ref().take(ready.tasks.len()).filter_map(Result::err).last();
+                match refused {
+                    None => Ok(finish(app, ready.event, ready.chosen_id).await),
+                    Some(err) => {
+                        tracing::warn!(error = %err, event_id = %ready.event.event_id, "the delivery queue refused a fan-out");
+                        Err(ApiError::Unavailable)
+                    }
+                }
+            }
+            Ok(Prepared::Done(published)) => Ok(published),
+            Err(err) => Err(err),
+        });
+    }
+    outcomes
+}
+
+/// An event whose tasks are all that is left to queue.
+struct Ready {
+    event: Event,
+    tasks: Vec<DeliveryTask>,
+    chosen_id: bool,
+}
+
+enum Prepared {
+    /// Accepted before, its fan-out finished: the same answer again.
+    Done(Published),
+    Ready(Ready),
+}
+
+fn first_delay(app: &App) -> Duration {
+    Duration::from_secs(u64::from(app.config.retry_schedule.delay_before(1).unwrap_or(0)))
+}
+
+/// Everything of one event's publish before its tasks are queued: the event stored when the
+/// rule says so, the `subscription_disabled` records written, the tasks made.
+async fn prepare(app: &App, publish: PublishRequest, routable: &[Subscription]) -> Result<Prepared, ApiError> {
     let now = app.clock.now();
     // An id the caller chose can come back in a retry, so its fan-out is marked done only
     // once every task is queued. A generated id cannot: nobody holds it until the 202,
@@ -192,7 +262,10 @@ async fn fan_out_event(app: &App, publish: PublishRequest, routable: &[Subscript
         match app.store.put_event(&event, event.expires_at(app.config.event_retention_days)).await? {
             None => event,
             Some(existing) if existing.fanned_out => {
-                return Ok(Published { event_id: existing.event_id, subscriptions: existing.subscriptions });
+                return Ok(Prepared::Done(Published {
+                    event_id: existing.event_id,
+                    subscriptions: existing.subscriptions,
+                }));
             }
             // Accepted before, but its fan-out never finished (a crash, a 503): finish it
             // now. At-least-once: a delivery may go out twice, with the same webhook-id.
@@ -209,21 +282,20 @@ async fn fan_out_event(app: &App, publish: PublishRequest, routable: &[Subscript
         app.store.put_failure(&failure).await?;
         hookpost_delivery::worker::failure_recorded(app.operator_events.as_ref(), &failure).await;
     }
-    let queue = app.queue()?;
-    let first_delay = Duration::from_secs(u64::from(app.config.retry_schedule.delay_before(1).unwrap_or(0)));
     let tasks: Vec<DeliveryTask> = deliver.iter().map(|sub| DeliveryTask::first_of(&stored, sub.id)).collect();
-    queue.enqueue_all(&tasks, first_delay).await.map_err(|e| {
-        tracing::warn!(error = %e, event_id = %stored.event_id, "the delivery queue refused a fan-out");
-        ApiError::Unavailable
-    })?;
-    // Everything is durable now: the answer is 202 whatever this last write does. Were it
-    // refused, a 503 would invite a repeat that sends every delivery again; left undone,
-    // only a repeat the caller makes anyway sends them again (same webhook-id).
+    Ok(Prepared::Ready(Ready { event: stored, tasks, chosen_id }))
+}
+
+/// Once every task of `event` is queued: it is durable, and the answer is 202 whatever the
+/// last write does. Were it refused, a 503 would invite a repeat that sends every delivery
+/// again; left undone, only a repeat the caller makes anyway sends them again (same
+/// webhook-id).
+async fn finish(app: &App, event: Event, chosen_id: bool) -> Published {
     if chosen_id {
-        if let Err(err) = app.store.mark_fanned_out(stored.account_id, &stored.event_id).await {
-            tracing::warn!(error = %err, event_id = %stored.event_id, "could not mark the event fanned out");
+        if let Err(err) = app.store.mark_fanned_out(event.account_id, &event.event_id).await {
+            tracing::warn!(error = %err, event_id = %event.event_id, "could not mark the event fanned out");
         }
     }
     hookpost_delivery::metrics::published();
-    Ok(Published { event_id: stored.event_id, subscriptions: stored.subscriptions })
+    Published { event_id: event.event_id, subscriptions: event.subscriptions }
 }

@@ -16,7 +16,7 @@ use hookpost_domain::delivery::DeliveryTask;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("queue: {0}")]
 pub struct QueueError(pub String);
 
@@ -33,6 +33,17 @@ pub trait Queue: Send + Sync {
             self.enqueue(task, delay).await?;
         }
         Ok(())
+    }
+
+    /// Sends each task with the same delay and answers for each, in order, whether it is
+    /// queued: one refusal does not refuse the others (a batch publish answers per event).
+    /// Adapters that can send them in fewer requests do.
+    async fn enqueue_each(&self, tasks: &[DeliveryTask], delay: Duration) -> Vec<Result<(), QueueError>> {
+        let mut sent = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            sent.push(self.enqueue(task, delay).await);
+        }
+        sent
     }
 }
 

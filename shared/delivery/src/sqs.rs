@@ -95,41 +95,71 @@ impl Queue for SqsQueue {
     /// Up to ten tasks per `SendMessageBatch` (SQS bills a batch as one request); entries
     /// SQS refuses are sent once more one by one, and an error is returned only if that fails.
     async fn enqueue_all(&self, tasks: &[DeliveryTask], delay: Duration) -> Result<(), QueueError> {
+        self.enqueue_each(tasks, delay).await.into_iter().collect()
+    }
+
+    /// As `enqueue_all`, with an answer per task: a batch SQS refuses whole refuses its
+    /// tasks only, and an entry it refuses is sent once more on its own.
+    async fn enqueue_each(&self, tasks: &[DeliveryTask], delay: Duration) -> Vec<Result<(), QueueError>> {
         let (sqs_delay, not_before) = split_delay(Timestamp::now(), delay);
         let delay_seconds = i32::try_from(sqs_delay).unwrap_or(900);
-        let bodies = tasks.iter().map(|t| Self::body(t, not_before)).collect::<Result<Vec<_>, _>>()?;
-        for batch in batches(bodies) {
-            if batch.len() == 1 {
-                self.send_one(batch.into_iter().next().unwrap_or_default(), delay_seconds).await?;
-                continue;
-            }
-            let entries = batch
-                .iter()
-                .enumerate()
-                .map(|(i, body)| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(body)
-                        .delay_seconds(delay_seconds)
-                        .build()
-                        .map_err(|e| QueueError(e.to_string()))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let sent = self
-                .client
-                .send_message_batch()
-                .queue_url(&self.url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
-            for refused in sent.failed() {
-                let body = refused.id().parse::<usize>().ok().and_then(|i| batch.get(i)).cloned();
-                let body = body.ok_or_else(|| QueueError(format!("SQS refused an unknown entry {}", refused.id())))?;
-                self.send_one(body, delay_seconds).await?;
+        let bodies: Vec<Result<String, QueueError>> = tasks.iter().map(|t| Self::body(t, not_before)).collect();
+        let mut sent: Vec<Result<(), QueueError>> = Vec::with_capacity(tasks.len());
+        let mut ready = Vec::new();
+        for (i, body) in bodies.into_iter().enumerate() {
+            match body {
+                Ok(body) => {
+                    ready.push((i, body));
+                    sent.push(Ok(()));
+                }
+                Err(err) => sent.push(Err(err)),
             }
         }
-        Ok(())
+        let (order, bodies): (Vec<usize>, Vec<String>) = ready.into_iter().unzip();
+        let mut next = order.into_iter();
+        for batch in batches(bodies) {
+            let slots: Vec<usize> = next.by_ref().take(batch.len()).collect();
+            for (slot, outcome) in slots.iter().zip(self.send_batch(batch, delay_seconds).await) {
+                sent[*slot] = outcome;
+            }
+        }
+        sent
+    }
+}
+
+impl SqsQueue {
+    /// One `SendMessageBatch` (or a `SendMessage` for one body), an answer per body.
+    async fn send_batch(&self, batch: Vec<String>, delay_seconds: i32) -> Vec<Result<(), QueueError>> {
+        if batch.len() == 1 {
+            return vec![self.send_one(batch.into_iter().next().unwrap_or_default(), delay_seconds).await];
+        }
+        let entries = batch.iter().enumerate().map(|(i, body)| {
+            SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(body)
+                .delay_seconds(delay_seconds)
+                .build()
+                .map_err(|e| QueueError(e.to_string()))
+        });
+        let entries = match entries.collect::<Result<Vec<_>, _>>() {
+            Ok(entries) => entries,
+            Err(err) => return batch.iter().map(|_| Err(err.clone())).collect(),
+        };
+        let answer = self.client.send_message_batch().queue_url(&self.url).set_entries(Some(entries)).send().await;
+        let refused: Vec<usize> = match answer {
+            Ok(answer) => answer.failed().iter().filter_map(|f| f.id().parse::<usize>().ok()).collect(),
+            Err(err) => {
+                let err = QueueError(DisplayErrorContext(err).to_string());
+                return batch.iter().map(|_| Err(err.clone())).collect();
+            }
+        };
+        let mut sent: Vec<Result<(), QueueError>> = batch.iter().map(|_| Ok(())).collect();
+        for i in refused {
+            if let Some(body) = batch.get(i) {
+                sent[i] = self.send_one(body.clone(), delay_seconds).await;
+            }
+        }
+        sent
     }
 }
 
