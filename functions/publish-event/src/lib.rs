@@ -14,10 +14,10 @@
 //! envelope (that event alone was refused; repeat it, with its `event_id` if it had one).
 //! An account's routable subscriptions are read once per batch.
 
-use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use hookpost_domain::delivery::{is_carried, DeliveryTask};
+use hookpost_domain::error::ErrorBody;
 use hookpost_domain::event::{
     fan_out, new_event_id, parse_publish, stored_at_publish, wants, Event, FanOut, PublishRequest, MAX_EVENT_BYTES,
 };
@@ -27,11 +27,11 @@ use hookpost_domain::subscription::Subscription;
 use hookpost_domain::AccountId;
 use hookpost_domain::ApiError;
 use hookpost_http::parse::json_body;
-use hookpost_http::{routes, App, Reply};
+use hookpost_http::{routes, App, Keyed, Reply};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 fn body_len(req: &Request) -> usize {
     match req.body() {
@@ -88,16 +88,23 @@ async fn publish_batch(app: &App, req: Request) -> Response<Body> {
             parsed.iter().filter_map(|p| p.as_ref().ok().map(|p| p.account_id)).collect();
         accounts.sort_unstable();
         accounts.dedup();
-        let reads = futures::future::join_all(accounts.iter().map(|account| routable(app, *account))).await;
-        let routables: HashMap<AccountId, Result<Vec<Subscription>, ApiError>> =
-            accounts.into_iter().zip(reads).collect();
+        // A batch rarely spans many accounts: one read each, in turn (and a list, not a map:
+        // each publish function's zip stays within its 3 MB budget).
+        let mut routables: Routables = Vec::with_capacity(accounts.len());
+        for account in accounts {
+            routables.push((account, routable(app, account).await));
+        }
         // An id given twice in one batch is one event: its repeats wait for the first, and
         // then find it accepted (or try again what the first could not finish).
-        let mut seen = HashSet::new();
+        let mut seen: Vec<(AccountId, &str)> = Vec::new();
         let repeats: Vec<bool> = parsed
             .iter()
             .map(|p| match p {
-                Ok(PublishRequest { account_id, event_id: Some(id), .. }) => !seen.insert((*account_id, id.clone())),
+                Ok(PublishRequest { account_id, event_id: Some(id), .. }) => {
+                    let repeat = seen.contains(&(*account_id, id.as_str()));
+                    seen.push((*account_id, id));
+                    repeat
+                }
                 _ => false,
             })
             .collect();
@@ -108,14 +115,14 @@ async fn publish_batch(app: &App, req: Request) -> Response<Body> {
         let (mut firsts, mut later) = (firsts.into_iter(), later.into_iter());
         let outcomes: Vec<Result<Published, ApiError>> =
             repeats.iter().filter_map(|repeat| if *repeat { later.next() } else { firsts.next() }).collect();
-        let results: Vec<Value> = outcomes
+        let results: Vec<Outcome<'_>> = outcomes
             .iter()
             .map(|outcome| match outcome {
-                Ok(published) => json!(published),
-                Err(err) => json!(err.body()),
+                Ok(published) => Outcome::Published(published),
+                Err(err) => Outcome::Refused(err.body()),
             })
             .collect();
-        Reply::json(202, &json!({ "results": results }))
+        Reply::json(202, &Keyed("results", &results))
     })
     .await
 }
@@ -147,6 +154,14 @@ fn parse_batch_event(event: Value) -> Result<PublishRequest, ApiError> {
     parse_publish(event)
 }
 
+/// One event's answer in a batch: its acceptance, or its error in the usual envelope.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Outcome<'a> {
+    Published(&'a Published),
+    Refused(ErrorBody<'a>),
+}
+
 /// What publishing one event answers.
 #[derive(Serialize)]
 struct Published {
@@ -165,23 +180,31 @@ async fn routable(app: &App, account: AccountId) -> Result<Vec<Subscription>, Ap
     Ok(routable)
 }
 
-/// Events of a batch, published together: each prepared on its own (concurrently), then
+/// Each account's routable subscriptions (or why there are none to read).
+type Routables = Vec<(AccountId, Result<Vec<Subscription>, ApiError>)>;
+
+/// Events of a batch, published together: each prepared on its own (in turn: most need no
+/// I/O there, only a chosen id, a large event or a `subscription_disabled` record writes,
+/// and joining them concurrently would push the zip past its 3 MB budget), then
 /// every task of every ready event queued in as few requests as the queue allows (ten to
 /// an SQS batch, across events), then each event answered by its own tasks: durable when
 /// all of them are queued, `unavailable` otherwise.
 async fn publish_together(
     app: &App,
     publishes: Vec<Result<PublishRequest, ApiError>>,
-    routables: &HashMap<AccountId, Result<Vec<Subscription>, ApiError>>,
+    routables: &Routables,
 ) -> Vec<Result<Published, ApiError>> {
-    let prepared = futures::future::join_all(publishes.into_iter().map(|publish| async move {
-        let publish = publish?;
-        match &routables[&publish.account_id] {
-            Ok(routable) => prepare(app, publish, routable).await,
-            Err(err) => Err(err.clone()),
-        }
-    }))
-    .await;
+    let mut prepared = Vec::with_capacity(publishes.len());
+    for publish in publishes {
+        prepared.push(match publish {
+            Err(err) => Err(err),
+            Ok(publish) => match routables.iter().find(|(account, _)| *account == publish.account_id) {
+                Some((_, Ok(routable))) => prepare(app, publish, routable).await,
+                Some((_, Err(err))) => Err(err.clone()),
+                None => Err(ApiError::Internal),
+            },
+        });
+    }
     let tasks: Vec<DeliveryTask> = prepared
         .iter()
         .filter_map(|p| match p {
