@@ -66,7 +66,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                     // meanwhile (or gone) is skipped, never sent twice.
                     let pending = match store.retrigger_failure(account, id, now).await {
                         Ok(pending) => pending,
-                        Err(StoreError::Conflict | StoreError::NotFound) => return Ok(false),
+                        Err(StoreError::Conflict) => return Ok(false),
                         Err(err) => return Err(ApiError::from(err)),
                     };
                     start_retrigger(store.as_ref(), queue.as_ref(), &pending, now)

@@ -8,7 +8,7 @@ use hookpost_delivery::retrigger::start_retrigger;
 use hookpost_domain::failure::{FailureStatus, RetriggerOutcome};
 use hookpost_domain::{ApiError, Reason};
 use hookpost_http::parse::{failure_id, no_body, FAILURE};
-use hookpost_http::{routes, App, Keyed, Reply};
+use hookpost_http::{routes, App, Found, Keyed, Reply};
 use hookpost_store::StoreError;
 use lambda_http::{Body, Request, Response};
 
@@ -24,14 +24,13 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         let queue = app.queue()?;
         let now = app.clock.now();
         // The conditional write decides first (no read before it): a DynamoDB call fewer on
-        // every retrigger. Only a refusal reads the record, to name its state.
+        // every retrigger. Only a refusal reads the record: is it there, and in which state?
         let pending = match app.store.retrigger_failure(caller.account_id, id, now).await {
             Ok(pending) => pending,
             Err(StoreError::Conflict) => {
-                let status = app.store.get_failure(caller.account_id, id).await?.map(|f| f.status);
-                return Err(not_retriggerable(status.unwrap_or(FailureStatus::Pending)));
+                let failure = app.store.get_failure(caller.account_id, id).await.found(FAILURE)?;
+                return Err(not_retriggerable(failure.status));
             }
-            Err(StoreError::NotFound) => return Err(ApiError::NotFound(FAILURE)),
             Err(err) => return Err(err.into()),
         };
         // A subscription gone altogether is as deleted as a soft-deleted one: the record goes

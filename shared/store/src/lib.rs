@@ -284,8 +284,9 @@ pub trait FailureStore: Send + Sync {
     /// Query over the time-ordered ids of the range.
     async fn query_failures(&self, account: AccountId, query: &FailureQuery) -> Result<Page<Failure>, StoreError>;
     /// inactive → pending (reason cleared, `last_attempt_at` and `updated_at` = `now`), as
-    /// one conditional write: `Conflict` when the record is not inactive, `NotFound` when
-    /// there is none.
+    /// one conditional write and nothing else: `Conflict` when there is no inactive record
+    /// of that id (not there, or in another state). A caller that must tell which reads the
+    /// record; recovering a range need not.
     async fn retrigger_failure(&self, account: AccountId, id: FailureId, now: Timestamp)
         -> Result<Failure, StoreError>;
     /// pending → resolved (kept 90 more days) or inactive with the new reason. `None` when

@@ -98,13 +98,7 @@ impl FailureStore for DynamoStore {
         id: FailureId,
         now: Timestamp,
     ) -> Result<Failure, StoreError> {
-        match self.change_failure(account, id, &FailureChange::retrigger(now)).await? {
-            Some(failure) => Ok(failure),
-            None => match self.get_failure(account, id).await? {
-                None => Err(StoreError::NotFound),
-                Some(_) => Err(StoreError::Conflict),
-            },
-        }
+        self.change_failure(account, id, &FailureChange::retrigger(now)).await?.ok_or(StoreError::Conflict)
     }
 
     #[instrument(skip(self))]

@@ -43,7 +43,11 @@ impl FailureStore for MemoryStore {
         id: FailureId,
         now: Timestamp,
     ) -> Result<Failure, StoreError> {
-        self.change_failure(account, id, &FailureChange::retrigger(now), now)?.ok_or(StoreError::Conflict)
+        match self.change_failure(account, id, &FailureChange::retrigger(now), now) {
+            Ok(Some(pending)) => Ok(pending),
+            Ok(None) | Err(StoreError::NotFound) => Err(StoreError::Conflict),
+            Err(err) => Err(err),
+        }
     }
 
     async fn settle_failure(
