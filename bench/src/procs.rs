@@ -177,19 +177,22 @@ impl Api {
     /// [`Api::publish`] with `data` already serialized: a load generator should not spend
     /// its share of the CPU re-encoding the same object.
     pub async fn publish_serialized(&self, account: &str, event_id: Option<&str>, data: &str) -> Result<u16, String> {
-        let id = event_id.map(|id| format!(r#","event_id":"{id}""#)).unwrap_or_default();
-        let body = format!(r#"{{"account_id":"{account}","event":"bench.event"{id},"data":{data}}}"#);
+        let (status, _) = self.operator_post("/internal/v1/events", event_body(account, event_id, data)).await?;
+        Ok(status)
+    }
+
+    /// A POST on an operator route, its body already serialized: (status, answer).
+    async fn operator_post(&self, path: &str, body: String) -> Result<(u16, Bytes), String> {
         let req = hyper::Request::builder()
             .method("POST")
-            .uri(format!("{}/internal/v1/events", self.base))
+            .uri(format!("{}{path}", self.base))
             .header("authorization", format!("Bearer {ADMIN_KEY}"))
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
-        let res = self.client.request(req).await.map_err(|e| format!("publish: {e}"))?;
+        let res = self.client.request(req).await.map_err(|e| format!("POST {path}: {e}"))?;
         let status = res.status().as_u16();
-        res.into_body().collect().await.map_err(|e| e.to_string())?;
-        Ok(status)
+        Ok((status, res.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes()))
     }
 
     /// Publishes one event per entry of `ids` (its `event_id`, or none for a generated one;
@@ -202,24 +205,9 @@ impl Api {
         ids: &[Option<String>],
         data: &str,
     ) -> Result<Vec<Option<String>>, String> {
-        let events: Vec<String> = ids
-            .iter()
-            .map(|id| {
-                let id = id.as_ref().map(|id| format!(r#","event_id":"{id}""#)).unwrap_or_default();
-                format!(r#"{{"account_id":"{account}","event":"bench.event"{id},"data":{data}}}"#)
-            })
-            .collect();
+        let events: Vec<String> = ids.iter().map(|id| event_body(account, id.as_deref(), data)).collect();
         let body = format!(r#"{{"events":[{}]}}"#, events.join(","));
-        let req = hyper::Request::builder()
-            .method("POST")
-            .uri(format!("{}/internal/v1/events/batch", self.base))
-            .header("authorization", format!("Bearer {ADMIN_KEY}"))
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| e.to_string())?;
-        let res = self.client.request(req).await.map_err(|e| format!("batch publish: {e}"))?;
-        let status = res.status().as_u16();
-        let bytes = res.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        let (status, bytes) = self.operator_post("/internal/v1/events/batch", body).await?;
         let answer: Value = serde_json::from_slice(&bytes).map_err(|e| format!("batch publish answer: {e}"))?;
         if status != 202 {
             return Err(format!("batch publish answered {status}: {answer}"));
@@ -255,4 +243,10 @@ impl Api {
             .filter_map(|l| l.split_once(' ').and_then(|(id, at)| Some((id.to_owned(), at.parse().ok()?))))
             .collect()
     }
+}
+
+/// One `bench.event` publish body, `data` already serialized.
+fn event_body(account: &str, event_id: Option<&str>, data: &str) -> String {
+    let id = event_id.map(|id| format!(r#","event_id":"{id}""#)).unwrap_or_default();
+    format!(r#"{{"account_id":"{account}","event":"bench.event"{id},"data":{data}}}"#)
 }
