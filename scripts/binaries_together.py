@@ -181,8 +181,13 @@ class Function:
     """One function's process, polling its own runtime API emulator."""
 
     def __init__(self, logical_id, binary, zip_path, env, timeout, memory, out):
-        self.name, self.binary, self.timeout = logical_id, binary, timeout
+        self.name, self.binary, self.timeout, self.memory = logical_id, binary, timeout, memory
         self.invocations = 0
+        # What Lambda bills: from handing the event out to the function's answer, per request.
+        self.handed_out = {}
+        self.billed_seconds = 0.0
+        # SQS messages handed to it by its event-source mapping.
+        self.messages = 0
         self.pending = queue.Queue()
         self.results = {}
         self.cond = threading.Condition()
@@ -194,6 +199,8 @@ class Function:
                     self.send_error(404)
                     return
                 request_id, event = function.pending.get()
+                with function.cond:
+                    function.handed_out[request_id] = time.monotonic()
                 payload = json.dumps(event).encode()
                 self.send_response(200)
                 self.send_header("Lambda-Runtime-Aws-Request-Id", request_id)
@@ -211,6 +218,9 @@ class Function:
                 parts = self.path.split("/")
                 if "invocation" in parts and parts[-1] in ("response", "error"):
                     with function.cond:
+                        started = function.handed_out.pop(parts[-2], None)
+                        if started is not None:
+                            function.billed_seconds += time.monotonic() - started
                         function.results[parts[-2]] = (parts[-1], body)
                         function.cond.notify_all()
                 elif self.path.endswith("/init/error"):
@@ -270,6 +280,9 @@ class Function:
         if kind == "error":
             raise FunctionFailed(self, body.decode(errors="replace"))
         return json.loads(body) if body else None
+
+    def gb_seconds(self):
+        return self.billed_seconds * self.memory / 1024
 
     def stop(self):
         if self.process.poll() is None:
@@ -533,6 +546,7 @@ class Harness:
             records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
                         "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
                         "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": REGION} for m in messages]
+            function.messages += len(records)
             answer = function.invoke({"Records": records})
             failed = {f["itemIdentifier"] for f in (answer or {}).get("batchItemFailures", [])}
             for m in messages:
@@ -793,6 +807,7 @@ class Harness:
         self.least_privilege()
         self.metrics_documents()
         self.errors_logged_once()
+        self.compute_used()
 
         log("==> control: one permission taken away must make its function fail")
         iam = self.aws("iam")
@@ -877,6 +892,17 @@ class Harness:
             raise SystemExit(f"deliver wrote no usable metrics: {len(documents)} documents, {namespaces}, {sorted(names)}")
         log(f"==> metrics: deliver wrote {len(documents)} embedded-metric documents ({', '.join(sorted(names))})")
 
+    def compute_used(self):
+        """Lambda compute per function, measured: the input the cost model's Lambda line
+        would take instead of an assumption."""
+        log("==> Lambda compute this run used (billed duration × the template's memory)")
+        for binary, invocations, seconds, gb_seconds in billed(self):
+            per = f"{gb_seconds / invocations * 1e6:,.0f} µGB-s per invocation"
+            messages = self.function_of(binary).messages
+            if messages:
+                per += f", {gb_seconds / messages * 1e6:,.0f} µGB-s per SQS message ({messages} messages)"
+            log(f"    {binary:36} {invocations:4} invocations {seconds * 1000:9,.0f} ms  {gb_seconds:8.3f} GB-s  ({per})")
+
     def errors_logged_once(self):
         """No error is logged twice: the runtime's repeat of a handler's error is not written,
         and the authorizer's refusals (this run made several) are not errors at all."""
@@ -923,6 +949,14 @@ class Harness:
         for f in self.functions.values():
             f.stop()
         self.moto.stop()
+
+
+def billed(harness):
+    """The functions' billed time in this run, as Lambda would bill it (from the event handed
+    out to the answer, at the template's memory): measured against moto and loopback
+    receivers, so slower per call than DynamoDB in-region, not assumed."""
+    rows = sorted(harness.functions.values(), key=lambda f: -f.gb_seconds())
+    return [(f.binary, f.invocations, f.billed_seconds, f.gb_seconds()) for f in rows if f.invocations]
 
 
 def main():
