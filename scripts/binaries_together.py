@@ -419,10 +419,12 @@ def allows(policy, method_arn):
 
 class Receivers:
     """/ok/<n> answers 204 and verifies each delivery with the stock standardwebhooks library
-    against the secret the test registered for it; /down answers 500."""
+    against the secret the test registered for it; /down answers 500. A callable put in
+    `before_answer` under a path runs once, after verifying and before answering: what
+    happens while a delivery is on its way."""
 
     def __init__(self):
-        self.secrets, self.verified, self.failed = {}, [], []
+        self.secrets, self.verified, self.failed, self.before_answer = {}, [], [], {}
         receivers = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -436,6 +438,9 @@ class Receivers:
                     headers = {k.lower(): v for k, v in self.headers.items()}
                     Webhook(secret).verify(body, headers)
                     receivers.verified.append((self.path, headers["webhook-id"], json.loads(body)))
+                    meanwhile = receivers.before_answer.pop(self.path, None)
+                    if meanwhile:
+                        meanwhile()
                     self.send_response(204)
                 self.send_header("content-length", "0")
                 self.end_headers()
@@ -825,10 +830,11 @@ class Harness:
         log("without dynamodb:UpdateItem, create subscription answered 500 internal_error, as it would in AWS")
 
     def erasure(self, gw):
-        """An account with a bit of everything, and a delivery still queued, erased: the
-        answer counts what went, the queued delivery is never made, and a scan of the whole
-        table finds nothing that names the account."""
-        log("==> erasure: an account and everything it owns; its queued delivery stops")
+        """An account with a bit of everything erased while one of its deliveries is on its way
+        and another is queued: the answer counts what went, the delivery on its way logs no
+        attempt, the queued one is never made, and a scan of the whole table finds nothing
+        that names the account."""
+        log("==> erasure: an account and everything it owns, during a delivery; its queued delivery stops")
         rx = self.receivers
 
 
@@ -843,16 +849,28 @@ class Harness:
         expect(gw.call("POST", "/internal/v1/events", body={"account_id": acc, "event": "call.ended", "data": {},
                                                              "event_id": "evt_doomed_1"}), 202, "publish")
         self.feed("DeliveryQueue", "deliver", lambda: any(v[1] == "evt_doomed_1" for v in rx.verified), "the delivery")
+        during = []
+
+        def erase_before_answering():
+            # Before the receiver answers evt_doomed_2: one more event queued, then the erasure.
+            expect(gw.call("POST", "/internal/v1/events", body={"account_id": acc, "event": "call.ended", "data": {},
+                                                                 "event_id": "evt_doomed_3"}), 202, "publish")
+            during.append(expect(gw.call("DELETE", f"/internal/v1/accounts/{acc}"), 200, "erase the account"))
+
+        rx.before_answer["/ok/9"] = erase_before_answering
         expect(gw.call("POST", "/internal/v1/events", body={"account_id": acc, "event": "call.ended", "data": {},
                                                              "event_id": "evt_doomed_2"}), 202, "publish")
-        erased = expect(gw.call("DELETE", f"/internal/v1/accounts/{acc}"), 200, "erase the account")
+        # Its subscription had a success a moment ago, so this one writes only its attempt-log
+        # entry: the write that must find the subscription gone.
+        self.feed("DeliveryQueue", "deliver", lambda: bool(during), "the delivery during the erasure")
+        erased = during[0]
         removed = erased["removed"]
         assert erased["account_id"] == acc and removed["account"] == 1, erased
         assert (removed["tokens"], removed["portal_sessions"], removed["channels"], removed["subscriptions"]) == (1, 1, 1, 1), erased
-        assert removed["events"] == 2 and removed["attempts"] == 1 and removed["rate_limit_counters"] >= 1, erased
+        assert removed["events"] == 3 and removed["attempts"] == 1 and removed["rate_limit_counters"] >= 1, erased
         # The delivery queued before the erasure finds no subscription: no attempt is made.
         self.feed("DeliveryQueue", "deliver", lambda: self.queue_empty("DeliveryQueue"), "the queued delivery")
-        assert not any(v[1] == "evt_doomed_2" for v in rx.verified), "a delivery was made after the erasure"
+        assert not any(v[1] == "evt_doomed_3" for v in rx.verified), "a delivery was made after the erasure"
         expect(gw.call("GET", "/api/v1/me", bearer=pat), 401, "a token of an erased account")
         again = expect(gw.call("DELETE", f"/internal/v1/accounts/{acc}"), 200, "erase again")
         assert sum(again["removed"].values()) == 0, again

@@ -35,18 +35,31 @@ impl Cost {
 }
 
 /// How events are fanned out and published: `subscriptions` deliveries per event,
-/// `events_per_publish` events per publish request (1, or up to 100 with batch publish).
+/// `events_per_publish` events per publish request (1, or up to 100 with batch publish), at
+/// what `pace` each subscription takes them.
 #[derive(Clone, Copy, Debug)]
 pub struct Shape {
     pub subscriptions: f64,
     pub events_per_publish: f64,
+    pub pace: Pace,
+}
+
+/// What decides whether a success writes the subscription's delivery fields
+/// (`hookpost_domain::subscription::lifecycle::delivery_fields_due`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pace {
+    /// Each subscription has another success within the minute: a success writes its
+    /// attempt-log entry only.
+    Busy,
+    /// At most one success a minute per subscription: each also writes the fields.
+    Sparse,
 }
 
 /// Per million deliveries of events of this `shape`, on the success path, given what one
 /// such event cost in DynamoDB. A batch publish is assumed to take as long per event as a
 /// single one (no saving is claimed on compute, only on requests).
 pub fn per_million_deliveries(shape: Shape, read_units: f64, write_units: f64) -> Cost {
-    let Shape { subscriptions, events_per_publish } = shape;
+    let Shape { subscriptions, events_per_publish, .. } = shape;
     let deliveries = 1e6;
     let events = deliveries / subscriptions;
     let publishes = events / events_per_publish;
@@ -76,8 +89,12 @@ pub fn table(rows: &[(Shape, f64, f64)]) -> String {
         } else {
             "one per publish".to_owned()
         };
+        let pace = match shape.pace {
+            Pace::Busy => "busy",
+            Pace::Sparse => "sparse",
+        };
         out += &format!(
-            "| {} subscription(s) per event, {publish} | ${:.3} | ${:.3} | ${:.3} | ${:.3} | **${:.2}** | ${:.2} |\n",
+            "| {} subscription(s) per event, {publish}, {pace} | ${:.3} | ${:.3} | ${:.3} | ${:.3} | **${:.2}** | ${:.2} |\n",
             shape.subscriptions,
             c.api_gateway,
             c.lambda,
@@ -96,15 +113,21 @@ mod tests {
 
     #[test]
     fn fan_out_spreads_the_publish_over_its_deliveries() {
-        let one = per_million_deliveries(Shape { subscriptions: 1.0, events_per_publish: 1.0 }, 1.0, 4.0);
-        let ten = per_million_deliveries(Shape { subscriptions: 10.0, events_per_publish: 1.0 }, 1.0, 4.0);
+        let one =
+            per_million_deliveries(Shape { subscriptions: 1.0, events_per_publish: 1.0, pace: Pace::Busy }, 1.0, 4.0);
+        let ten =
+            per_million_deliveries(Shape { subscriptions: 10.0, events_per_publish: 1.0, pace: Pace::Busy }, 1.0, 4.0);
         assert!((one.api_gateway - 3.50).abs() < 1e-9);
         assert!((ten.api_gateway - 0.35).abs() < 1e-9);
         assert!((one.dynamodb - (0.125 + 2.5)).abs() < 1e-9);
         assert!((one.sqs - 0.48).abs() < 1e-9);
         assert!((ten.sqs - 0.12).abs() < 1e-9);
         assert!(ten.total() < one.total());
-        let batched = per_million_deliveries(Shape { subscriptions: 1.0, events_per_publish: 100.0 }, 1.0, 4.0);
+        let batched = per_million_deliveries(
+            Shape { subscriptions: 1.0, events_per_publish: 100.0, pace: Pace::Sparse },
+            1.0,
+            4.0,
+        );
         assert!((batched.api_gateway - 0.035).abs() < 1e-9, "a hundred events share one request");
         assert!(batched.lambda < one.lambda && (batched.dynamodb - one.dynamodb).abs() < 1e-9);
         assert!((batched.sqs - 0.12).abs() < 1e-9, "tasks of ten events share a SendMessageBatch");
@@ -112,13 +135,13 @@ mod tests {
 
     #[test]
     fn the_table_has_a_row_per_fan_out_with_its_total() {
-        let ten = Shape { subscriptions: 10.0, events_per_publish: 1.0 };
-        let batched = Shape { subscriptions: 1.0, events_per_publish: 100.0 };
+        let ten = Shape { subscriptions: 10.0, events_per_publish: 1.0, pace: Pace::Busy };
+        let batched = Shape { subscriptions: 1.0, events_per_publish: 100.0, pace: Pace::Sparse };
         let text = table(&[(ten, 11.0, 22.0), (batched, 2.0, 4.0)]);
         let total = per_million_deliveries(ten, 11.0, 22.0).total();
         assert_eq!(text.lines().count(), 4);
-        assert!(text.contains("| 10 subscription(s) per event, one per publish |"));
-        assert!(text.contains("| 1 subscription(s) per event, 100 per batch publish |"));
+        assert!(text.contains("| 10 subscription(s) per event, one per publish, busy |"));
+        assert!(text.contains("| 1 subscription(s) per event, 100 per batch publish, sparse |"));
         assert!(text.contains(&format!("**${total:.2}**")));
     }
 }

@@ -33,7 +33,7 @@ use hookpost_local::Delivery;
 use hookpost_store::DynamoStore;
 use serde_json::{json, Value};
 
-use crate::cost::Shape;
+use crate::cost::{Pace, Shape};
 use crate::procs::{Api, ADMIN_KEY};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -238,9 +238,14 @@ pub struct Options {
 }
 
 /// The rows the cost table is computed from.
-pub const DELIVER_ONE: &str = "publish + deliver, 1 subscription, 2xx";
-pub const DELIVER_TEN: &str = "publish + deliver, 10 subscriptions, 2xx";
-pub const DELIVER_ONE_BATCHED: &str = "batch publish of 100 events + their deliveries, 1 subscription, 2xx";
+/// A subscription's first success in a minute writes its delivery fields; the next ones
+/// within the minute write only their attempt-log entries (`delivery_fields_due`).
+pub const DELIVER_ONE_SPARSE: &str = "publish + deliver, 1 subscription, 2xx, its first success in a minute";
+pub const DELIVER_ONE: &str = "publish + deliver, 1 subscription, 2xx, another success within the minute";
+pub const DELIVER_TEN_SPARSE: &str = "publish + deliver, 10 subscriptions, 2xx, their first success in a minute";
+pub const DELIVER_TEN: &str = "publish + deliver, 10 subscriptions, 2xx, another success within the minute";
+pub const DELIVER_ONE_BATCHED: &str =
+    "batch publish of 100 events + their deliveries, 1 subscription, 2xx, within the minute";
 /// Events in the batch-publish row.
 const BATCHED_EVENTS: u64 = 100;
 
@@ -306,6 +311,8 @@ pub async fn measure(endpoint: &str) -> Result<Vec<Measured>, String> {
     row("list subscriptions (1)", api_row(counter.settled().await), None);
 
     deliver(&api, &sink, &account, None, 1).await?;
+    row(DELIVER_ONE_SPARSE, counter.settled().await, None);
+    deliver(&api, &sink, &account, None, 1).await?;
     row(DELIVER_ONE, counter.settled().await, Some(4));
 
     let before = sink.sink_count().await;
@@ -329,6 +336,8 @@ pub async fn measure(endpoint: &str) -> Result<Vec<Measured>, String> {
     counter.settled().await;
     expect(&api, "GET", "/api/v1/webhook-subscriptions", &token10, 200).await?;
     row("list subscriptions (10)", api_row(counter.settled().await), None);
+    deliver(&api, &sink, &account10, None, 10).await?;
+    row(DELIVER_TEN_SPARSE, counter.settled().await, None);
     deliver(&api, &sink, &account10, None, 10).await?;
     row(DELIVER_TEN, counter.settled().await, None);
 
@@ -364,6 +373,36 @@ pub async fn measure(endpoint: &str) -> Result<Vec<Measured>, String> {
 
     running.shutdown().await;
     Ok(rows)
+}
+
+/// The cost table's rows: `(shape, read units, write units)` per event, from the measured
+/// rows. A sparse batch is the busy batch plus what a sparse delivery costs over a busy one
+/// (the delivery-fields write), both measured.
+pub fn priced(rows: &[Measured]) -> Vec<(Shape, f64, f64)> {
+    let units = |operation: &str, events: f64| {
+        let row = rows.iter().find(|r| r.operation == operation)?;
+        Some((row.tally.read_units / events, row.tally.write_units / events))
+    };
+    let single = |subscriptions, pace| Shape { subscriptions, events_per_publish: 1.0, pace };
+    let batched = |pace| Shape { subscriptions: 1.0, events_per_publish: BATCHED_EVENTS as f64, pace };
+    let mut priced: Vec<(Shape, f64, f64)> = [
+        (single(1.0, Pace::Busy), DELIVER_ONE),
+        (single(1.0, Pace::Sparse), DELIVER_ONE_SPARSE),
+        (single(10.0, Pace::Busy), DELIVER_TEN),
+        (single(10.0, Pace::Sparse), DELIVER_TEN_SPARSE),
+    ]
+    .into_iter()
+    .filter_map(|(shape, operation)| units(operation, 1.0).map(|(r, w)| (shape, r, w)))
+    .collect();
+    if let Some((r, w)) = units(DELIVER_ONE_BATCHED, BATCHED_EVENTS as f64) {
+        priced.push((batched(Pace::Busy), r, w));
+        if let (Some((busy_r, busy_w)), Some((sparse_r, sparse_w))) =
+            (units(DELIVER_ONE, 1.0), units(DELIVER_ONE_SPARSE, 1.0))
+        {
+            priced.push((batched(Pace::Sparse), r + sparse_r - busy_r, w + sparse_w - busy_w));
+        }
+    }
+    priced
 }
 
 async fn expect(api: &Api, method: &str, path: &str, token: &str, status: u16) -> Result<Value, String> {
@@ -411,20 +450,7 @@ pub async fn run(opts: &Options) -> Result<(), String> {
     let missed: Vec<_> =
         rows.iter().filter(|m| m.target.is_some_and(|t| m.tally.total_calls() > t)).map(|m| m.operation).collect();
     println!();
-    let single = |subscriptions| Shape { subscriptions, events_per_publish: 1.0 };
-    let batched = Shape { subscriptions: 1.0, events_per_publish: BATCHED_EVENTS as f64 };
-    let priced: Vec<(Shape, f64, f64)> = [
-        (single(1.0), DELIVER_ONE, 1.0),
-        (single(10.0), DELIVER_TEN, 1.0),
-        (batched, DELIVER_ONE_BATCHED, BATCHED_EVENTS as f64),
-    ]
-    .into_iter()
-    .filter_map(|(shape, operation, events)| {
-        let row = rows.iter().find(|r| r.operation == operation)?;
-        Some((shape, row.tally.read_units / events, row.tally.write_units / events))
-    })
-    .collect();
-    print!("{}", crate::cost::table(&priced));
+    print!("{}", crate::cost::table(&priced(&rows)));
     if missed.is_empty() {
         Ok(())
     } else {

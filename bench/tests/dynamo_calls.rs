@@ -1,7 +1,9 @@
 //! The DynamoDB call budget per operation (docs/BENCHMARKS.md), held as a test: counted by
 //! the benchmark's SDK interceptor against the DynamoDB-compatible server of the tests.
 
-use hookpost_bench::dynamo::{measure, DELIVER_ONE, DELIVER_ONE_BATCHED};
+use hookpost_bench::dynamo::{
+    measure, DELIVER_ONE, DELIVER_ONE_BATCHED, DELIVER_ONE_SPARSE, DELIVER_TEN, DELIVER_TEN_SPARSE,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(skip_dynamodb, ignore = "HOOKPOST_SKIP_DYNAMODB=1: needs a DynamoDB endpoint")]
@@ -19,14 +21,19 @@ async fn operations_stay_within_their_dynamodb_call_budget() {
     assert_eq!(calls("retrigger"), 3, "the conditional write, the subscription check, the counter");
     // Publish: the routes query (the event rides in the task and is stored only if a failure
     // comes to point at it; the account is read only when nobody listens). The worker: the
-    // subscription, the attempt log, the subscription's delivery fields.
+    // subscription, the subscription again just before the attempt log (an erased one takes
+    // no entry), the attempt log; the delivery fields only on a subscription's first success
+    // in a minute.
+    assert_eq!(calls(DELIVER_ONE_SPARSE), 5);
     assert_eq!(calls(DELIVER_ONE), 4);
-    assert_eq!(calls("publish + deliver, 10 subscriptions, 2xx"), 1 + 3 * 10, "the query, three calls a delivery");
+    assert_eq!(calls(DELIVER_TEN_SPARSE), 1 + 4 * 10, "the query, four calls a delivery");
+    assert_eq!(calls(DELIVER_TEN), 1 + 3 * 10, "the query, three calls a delivery");
     // A batch of 100 events to one account: one routes query for all of them, then the
-    // worker's calls per delivery (a delivery-fields write that comes after a later one's
-    // is refused and reads the subscription back, so the reads vary with timing).
+    // worker's calls per delivery; the subscription's fields were written a moment before.
     let batched = &rows.iter().find(|r| r.operation == DELIVER_ONE_BATCHED).expect("the batch row").tally;
     assert_eq!(batched.calls.get("Query"), Some(&1), "one routes query for the hundred events");
+    assert_eq!(batched.calls.get("GetItem"), Some(&200), "the subscription before and after each attempt");
     assert_eq!(batched.calls.get("PutItem"), Some(&100), "an attempt-log item each");
-    assert_eq!(batched.calls.get("UpdateItem"), Some(&100), "the delivery fields each");
+    assert_eq!(batched.calls.get("UpdateItem"), None, "no delivery fields within the minute");
+    assert_eq!(batched.write_units, 100.0, "one write unit a delivery");
 }

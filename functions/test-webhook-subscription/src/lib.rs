@@ -6,8 +6,8 @@ use hookpost_delivery::worker::build_request;
 use hookpost_domain::delivery::{Attempt, AttemptKey};
 use hookpost_domain::event::{new_event_id, Event};
 use hookpost_domain::ApiError;
-use hookpost_http::parse::{no_body, subscription_id};
-use hookpost_http::{routes, App, Reply};
+use hookpost_http::parse::{no_body, subscription_id, SUBSCRIPTION};
+use hookpost_http::{routes, App, OrNotFound, Reply};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
@@ -49,7 +49,12 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             attempted_at: now,
             log_key: AttemptKey::now(),
         };
-        app.store.record_attempt(&attempt, now.plus_days(i64::from(app.config.attempt_retention_days))).await?;
+        // Purged while the test was on its way: the log keeps nothing of it, and the caller
+        // learns the subscription is gone.
+        app.store
+            .record_attempt(&attempt, now.plus_days(i64::from(app.config.attempt_retention_days)))
+            .await
+            .or_not_found(SUBSCRIPTION)?;
         Reply::json(
             200,
             &json!({

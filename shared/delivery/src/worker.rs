@@ -305,7 +305,10 @@ impl Worker {
 
     async fn apply(&self, write: &Write) -> Result<Applied, StepError> {
         match write {
-            Write::LogAttempt { attempt, expires_at } => self.store.record_attempt(attempt, *expires_at).await?,
+            Write::LogAttempt { attempt, expires_at } => match self.store.record_attempt(attempt, *expires_at).await {
+                Err(StoreError::NotFound) => return Ok(Applied::Stop),
+                other => other?,
+            },
             Write::DeliveryFields { account_id, subscription_id, at, error } => {
                 match self.store.record_delivery(*account_id, *subscription_id, *at, error.as_ref()).await {
                     Err(StoreError::NotFound) => return Ok(Applied::Stop),

@@ -15,13 +15,14 @@ use crate::event::Event;
 use crate::failure::{Failure, RetriggerOutcome};
 use crate::ids::{AccountId, FailureId, SubscriptionId};
 use crate::reason::Reason;
-use crate::subscription::Subscription;
+use crate::subscription::{lifecycle, Subscription};
 use crate::time::Timestamp;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "write", rename_all = "snake_case")]
 pub enum Write {
-    /// Appends the attempt to the log under its fixed key (a repeat overwrites the entry).
+    /// Appends the attempt to the log under its fixed key (a repeat overwrites the entry);
+    /// a subscription that no longer exists ends the list.
     LogAttempt { attempt: Attempt, expires_at: Timestamp },
     /// The subscription's delivery fields: `last_delivery_at`, then `last_success_at` and
     /// `consecutive_failures = 0` (no error) or `last_error`. Skipped when a later attempt
@@ -72,12 +73,18 @@ pub fn after_attempt(
 ) -> Vec<Write> {
     let now = attempt.attempted_at;
     let reason = attempt.reason.clone();
-    let fields =
-        Write::DeliveryFields { account_id: sub.account_id, subscription_id: sub.id, at: now, error: reason.clone() };
-    // The subscription's fields first: that write requires the subscription, so once it is
-    // gone (purged, its account erased) nothing more of this attempt is written.
-    let mut writes =
-        vec![fields, Write::LogAttempt { expires_at: now.plus_days(i64::from(retention.attempt_days)), attempt }];
+    // Each of the first two writes requires the subscription, so once it is gone (purged,
+    // its account erased) nothing more of this attempt is written. The fields only when
+    // they change meaningfully (`lifecycle::delivery_fields_due`): a success soon after a
+    // recorded one is one write, its log entry.
+    let fields = lifecycle::delivery_fields_due(sub, now, reason.as_ref()).then(|| Write::DeliveryFields {
+        account_id: sub.account_id,
+        subscription_id: sub.id,
+        at: now,
+        error: reason.clone(),
+    });
+    let log = Write::LogAttempt { expires_at: now.plus_days(i64::from(retention.attempt_days)), attempt };
+    let mut writes: Vec<Write> = fields.into_iter().chain([log]).collect();
     match (&task.kind, reason) {
         (TaskKind::Retrigger { failure_id }, reason) => writes.push(Write::SettleFailure {
             account_id: sub.account_id,
@@ -226,6 +233,18 @@ mod tests {
         let writes = writes_after(&task, &sub, &event, &ok, None);
         assert_eq!(names(&writes), ["fields", "log"]);
         assert!(matches!(&writes[0], Write::DeliveryFields { error: None, .. }));
+    }
+
+    #[test]
+    fn a_success_soon_after_a_recorded_one_is_only_logged() {
+        let (mut sub, event) = fixture();
+        let task = DeliveryTask::first_of(&event, sub.id);
+        sub.last_success_at = Some(Timestamp::from_unix(T));
+        sub.last_delivery_at = Some(Timestamp::from_unix(T));
+        let ok = Outcome::Delivered { status: 200 };
+        assert_eq!(names(&writes_after(&task, &sub, &event, &ok, None)), ["log"]);
+        let busy = Outcome::Failed(Reason::HttpStatus(503));
+        assert_eq!(names(&writes_after(&task, &sub, &event, &busy, None)), ["fields", "log", "enqueue"]);
     }
 
     #[test]

@@ -97,6 +97,7 @@ macro_rules! store_contract_tests {
             routable_subscriptions_leave_out_deleted_ones,
             failures_round_trip_newest_first,
             attempts_are_listed_newest_first,
+            an_attempt_of_a_subscription_that_is_gone_is_not_logged,
             deliveries_update_the_subscription,
             concurrent_exhaustions_count_every_one_and_disable_once,
             an_event_counts_once_and_only_while_active,

@@ -306,7 +306,9 @@ pub trait FailureStore: Send + Sync {
 #[async_trait]
 pub trait AttemptStore: Send + Sync {
     /// Appends to the attempt log (kept until `expires_at`); the same attempt (same
-    /// `log_key`) written again replaces itself.
+    /// `log_key`) written again replaces itself. `NotFound`, and nothing kept, when the
+    /// subscription is gone (purged, its account erased): an attempt in flight then leaves
+    /// nothing behind.
     async fn record_attempt(&self, attempt: &Attempt, expires_at: Timestamp) -> Result<(), StoreError>;
     /// A subscription's attempts, newest first.
     async fn list_attempts(

@@ -174,7 +174,17 @@ mod tests {
     #[tokio::test]
     async fn events_and_attempts_leave_when_their_retention_ends() {
         let store = MemoryStore::new();
-        let (acc, sub) = (AccountId::new(), SubscriptionId::new());
+        let acc = AccountId::new();
+        let owner = Account { id: acc, name: "Acme".into(), plan: Plan::Pro, created_at: T };
+        store.create_account(&owner).await.unwrap();
+        let input = hookpost_domain::subscription::parse_new_subscription(
+            serde_json::json!({"url": "https://example.com/hook"}),
+            &hookpost_domain::DestinationPolicy::default(),
+        )
+        .unwrap();
+        let created = Subscription::create(acc, input, None, None, T);
+        store.create_subscription(&created, crate::ActiveCap(1)).await.unwrap();
+        let sub = created.id;
         store.put_event(&event(acc, "evt_old", T), T.plus_days(1)).await.unwrap();
         store.record_attempt(&attempt(acc, sub, T, 1), T.plus_days(1)).await.unwrap();
         let later = T.plus_days(1).plus_seconds(-1);

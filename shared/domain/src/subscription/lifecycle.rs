@@ -201,6 +201,24 @@ pub fn reactivate(sub: &Subscription, now: Timestamp) -> Result<SubscriptionChan
     })
 }
 
+/// How far behind the latest success `last_success_at` and `last_delivery_at` may be while
+/// successes follow successes: a success within this many seconds of the one recorded, with
+/// no failure counted since, writes nothing to the subscription (its attempt is still
+/// logged). Writes are the bill: a subscription taking many deliveries a minute costs one
+/// write per attempt instead of two.
+pub const SUCCESS_FIELDS_GRANULARITY_SECS: i64 = 60;
+
+/// Whether an attempt at `at` ending in `error` (or a success) must write the delivery
+/// fields of `sub` as read before it. Always after a failure (`last_error`,
+/// `last_delivery_at`), after a success that ends a run of failures, and after a success
+/// more than [`SUCCESS_FIELDS_GRANULARITY_SECS`] after the last one recorded.
+pub fn delivery_fields_due(sub: &Subscription, at: Timestamp, error: Option<&Reason>) -> bool {
+    let recent = |field: Option<Timestamp>| {
+        field.is_some_and(|t| at.unix().saturating_sub(t.unix()) < SUCCESS_FIELDS_GRANULARITY_SECS)
+    };
+    error.is_some() || sub.consecutive_failures > 0 || !recent(sub.last_success_at) || !recent(sub.last_delivery_at)
+}
+
 /// The delivery fields after an attempt at `at`: `last_delivery_at`; a success also sets
 /// `last_success_at` and ends the run of failures; an error sets `last_error`. Not over a
 /// later attempt's fields (a write that waited in a record task).
@@ -333,6 +351,25 @@ mod tests {
         assert_eq!(after.last_error.as_deref(), Some("http_status: 500"), "the last error stays to be read");
         assert!(applied(&after, &record_attempt(AT, None)).is_none(), "an earlier attempt's fields come too late");
         assert_eq!(delivered.active_delta(), 0);
+    }
+
+    #[test]
+    fn a_success_soon_after_a_recorded_one_writes_no_fields() {
+        let mut sub = sample();
+        assert!(delivery_fields_due(&sub, AT, None), "the first success is recorded");
+        let (after, _) = applied(&sub, &record_attempt(AT, None)).unwrap();
+        sub = after;
+        let within = AT.plus_seconds(SUCCESS_FIELDS_GRANULARITY_SECS - 1);
+        let beyond = AT.plus_seconds(SUCCESS_FIELDS_GRANULARITY_SECS);
+        assert!(!delivery_fields_due(&sub, within, None));
+        assert!(!delivery_fields_due(&sub, AT.plus_seconds(-5), None), "an older attempt's fields are not due");
+        assert!(delivery_fields_due(&sub, beyond, None), "past the granularity it is written again");
+        assert!(delivery_fields_due(&sub, within, Some(&Reason::Timeout)), "every failure is written");
+        sub.consecutive_failures = 1;
+        assert!(delivery_fields_due(&sub, within, None), "a success ending a run of failures is written");
+        sub.consecutive_failures = 0;
+        sub.last_delivery_at = None;
+        assert!(delivery_fields_due(&sub, within, None));
     }
 
     #[test]

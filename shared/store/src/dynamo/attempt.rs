@@ -72,6 +72,13 @@ pub(super) fn attempt_from(account: AccountId, item: &Item) -> Result<Attempt, S
 impl AttemptStore for DynamoStore {
     #[instrument(skip_all, fields(account = %attempt.account_id, subscription = %attempt.subscription_id))]
     async fn record_attempt(&self, attempt: &Attempt, expires_at: Timestamp) -> Result<(), StoreError> {
+        // Erasure and purge delete the subscription before they read its history for the last
+        // time, so a log entry put right after this read is still found by them; a
+        // subscription already gone takes none. (A put cannot be conditional on another item
+        // without a transaction, which would cost twice the write units.)
+        if self.get_item(subscription_key(attempt.account_id, attempt.subscription_id)).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
         self.put(attempt_item(attempt, expires_at)).await
     }
 

@@ -7,6 +7,9 @@ impl AttemptStore for MemoryStore {
     async fn record_attempt(&self, attempt: &Attempt, expires_at: Timestamp) -> Result<(), StoreError> {
         let key = (attempt.account_id, attempt.subscription_id, attempt.attempted_at, attempt.log_key);
         let mut state = self.lock();
+        if !state.subscriptions.contains_key(&(attempt.account_id, attempt.subscription_id)) {
+            return Err(StoreError::NotFound);
+        }
         state.attempts.insert(key, attempt.clone());
         state.expire(Expiring::Attempt(key), expires_at, attempt.attempted_at);
         Ok(())
