@@ -478,6 +478,12 @@ class Harness:
         events.put_targets(Rule="hookpost-operator-events", EventBusName=bus, Targets=[{"Id": "probe", "Arn": probe_arn}])
         queues = [k for k, v in self.template.resources.items() if v["Type"] == "AWS::SQS::Queue"]
         self.template.create_queues(self.moto.client("sqs"), {q: q for q in queues}, TEST_VISIBILITY_SECS)
+        # The ingest bus's rule as the template declares it: its pattern, its target queue.
+        rule = self.template.resources["IngestRule"]["Properties"]
+        self.ingest_bus = self.template.resolve(rule["EventBusName"])
+        events.put_rule(Name="hookpost-ingest", EventBusName=self.ingest_bus, EventPattern=json.dumps(rule["EventPattern"]))
+        events.put_targets(Rule="hookpost-ingest", EventBusName=self.ingest_bus,
+                           Targets=[{"Id": t["Id"], "Arn": self.template.resolve(t["Arn"])} for t in rule["Targets"]])
 
     def iam_user(self, name, statements):
         iam = self.moto.client("iam")
@@ -714,6 +720,8 @@ class Harness:
         refused = expect(gw.call("POST", "/internal/v1/events/batch", body={"events": []}), 400, "an empty batch")
         assert refused["error"] == "validation_error", refused
 
+        self.ingest(account["id"])
+
         log("==> a receiver that keeps failing: retries through SQS, then a failure record")
         failing = expect(gw.call("POST", "/api/v1/webhook-subscriptions", bearer=pat, body={"url": rx.base + "/down"}),
                          201, "create failing subscription")
@@ -828,6 +836,36 @@ class Harness:
         if denied[0] != 500:
             raise SystemExit(f"without dynamodb:UpdateItem creating a subscription should fail, got {denied}")
         log("without dynamodb:UpdateItem, create subscription answered 500 internal_error, as it would in AWS")
+
+    def ingest(self, account_id):
+        """Publishing without API Gateway: a message sent to the ingest queue and an entry put
+        on the ingest bus (its rule, from the template, sends it to the queue) are published
+        by ingest-events and delivered; an event for no account is kept in the ingest
+        dead-letter queue with its error."""
+        log("==> the ingest queue: SQS messages and an EventBridge PutEvents entry, published by ingest-events")
+        rx, sqs = self.receivers, self.aws("sqs")
+
+        def event(n, **extra):
+            return {"account_id": account_id, "event": "call.ended", "channel_id": "dom_1", "data": {"call_id": n}, **extra}
+
+        sqs.send_message_batch(QueueUrl=self.template.refs["IngestQueue"], Entries=[
+            {"Id": "0", "MessageBody": json.dumps(event(10, event_id="evt_ingest_sqs"))},
+            {"Id": "1", "MessageBody": json.dumps({**event(11), "account_id": str(uuid.uuid4())})},
+        ])
+        put = self.aws("events").put_events(Entries=[{"Source": "acme.billing", "DetailType": "hookpost.publish",
+                                                     "Detail": json.dumps(event(12, event_id="evt_ingest_bus")),
+                                                     "EventBusName": self.ingest_bus}])
+        assert put["FailedEntryCount"] == 0, put
+        ingested = {"evt_ingest_sqs", "evt_ingest_bus"}
+        self.feed("IngestQueue", "ingest-events", lambda: self.queue_empty("IngestQueue"), "the ingest queue")
+        self.feed("DeliveryQueue", "deliver", lambda: ingested <= {v[1] for v in rx.verified}, "the ingested deliveries")
+        kept = sqs.receive_message(QueueUrl=self.template.refs["IngestDeadLetterQueue"], MaxNumberOfMessages=10,
+                                   MessageAttributeNames=["All"], WaitTimeSeconds=1).get("Messages", [])
+        assert len(kept) == 1, kept
+        error = json.loads(kept[0]["MessageAttributes"]["hookpost-error"]["StringValue"])
+        assert error["error"] == "not_found", error
+        log(f"    {len(ingested)} events delivered from the queue and the bus; 1 kept in the ingest dead-letter "
+            f"queue ({error['error']}: {error['message']})")
 
     def erasure(self, gw):
         """An account with a bit of everything erased while one of its deliveries is on its way

@@ -64,6 +64,7 @@ EXPECTED = [
     ("method-not-allowed", 405),
     ("deliver", "batch"),
     ("dead-letter", "batch"),
+    ("ingest-events", "batch"),
     ("sweep-pending-failures", "swept"),
     ("operator-events", "batch"),
 ]
@@ -195,7 +196,9 @@ def main():
     # The names hookpost-local gives its queues, so both can share one table.
     template.create_table(aws("dynamodb"), args.table)
     template.create_queues(sqs, {"DeliveryQueue": f"{args.table}-deliveries",
-                                 "DeadLetterQueue": f"{args.table}-dead-letters"})
+                                 "DeadLetterQueue": f"{args.table}-dead-letters",
+                                 "IngestQueue": f"{args.table}-ingest",
+                                 "IngestDeadLetterQueue": f"{args.table}-ingest-dead-letters"})
     deliveries_url, deliveries_arn = template.refs["DeliveryQueue"], template.attrs["DeliveryQueue.Arn"]
     dead_letters_arn = template.attrs["DeadLetterQueue.Arn"]
     fn = Functions(args.invoke)
@@ -265,12 +268,23 @@ def main():
     # The failing subscription's task, as SQS redrives it once deliver has failed on it 5 times.
     down = next(m for m in messages if subs["down"]["id"] in m["Body"])
     events["dead-letter"] = sqs_event([down], dead_letters_arn)
-    for binary in ("deliver", "dead-letter"):
+    # An event sent to the ingest queue, as its event-source mapping hands it to ingest-events
+    # (which publishes it: its deliveries are queued for later, like any publish's).
+    ingest_url = template.refs["IngestQueue"]
+    sqs.send_message(QueueUrl=ingest_url, MessageBody=json.dumps({
+        "account_id": acc["id"], "event": "call.ended", "data": {"call_id": "c_2", "duration_s": 12}}))
+    ingested = sqs.receive_message(QueueUrl=ingest_url, MaxNumberOfMessages=1, AttributeNames=["All"],
+                                   WaitTimeSeconds=1).get("Messages", [])
+    if not ingested:
+        sys.exit("the ingest queue did not hand back the event sent to it")
+    events["ingest-events"] = sqs_event(ingested, template.attrs["IngestQueue.Arn"])
+    for binary in ("deliver", "dead-letter", "ingest-events"):
         answer = fn.invoke(binary, events[binary])
         if answer != {"batchItemFailures": []}:
             sys.exit(f"{binary}: expected every message handled, got {answer}")
     for m in messages:
         sqs.delete_message(QueueUrl=deliveries_url, ReceiptHandle=m["ReceiptHandle"])
+    sqs.delete_message(QueueUrl=ingest_url, ReceiptHandle=ingested[0]["ReceiptHandle"])
 
     listed = answered(fn.invoke("list-webhook-failures", customer(
         "GET", "/api/v4/tasks/webhook_failures", "/api/v4/tasks/webhook_failures")), 200, "list-webhook-failures")

@@ -1,7 +1,7 @@
 //! hookpost-local's durable delivery, used whenever it keeps its state outside memory: the
 //! delivery queue and dead-letter queue of the AWS deployment, on SQS (at the DynamoDB
 //! endpoint, which moto serves too, or at `--sqs-endpoint`), worked by the same `deliver`
-//! and `dead-letter` handlers as in Lambda.
+//! and `dead-letter` handlers as in Lambda; and the ingest queue, worked by `ingest-events`.
 //!
 //! A loop stands in for Lambda's event-source mapping. It receives up to ten messages when
 //! that many workers are idle (so a received message never waits for a worker while its
@@ -34,11 +34,14 @@ const RETENTION_SECS: u32 = 1_209_600;
 /// The most messages one receive returns.
 const RECEIVE_BATCH: usize = 10;
 
-/// The two queues of one hookpost table.
+/// The queues of one hookpost table.
 pub struct SqsQueues {
     client: Client,
     deliveries: String,
     dead_letters: String,
+    /// The ingest queue (publishing without HTTP) and where its rejected events go.
+    ingest: String,
+    ingest_dead_letters: String,
     visibility: Duration,
     /// Wakes the receive loop when this process queued something, so an idle loop can poll
     /// rarely without delaying a fresh publish.
@@ -62,39 +65,29 @@ fn queue_name(table: &str, suffix: &str) -> String {
 
 impl SqsQueues {
     /// The queues of `table`, created when missing: `<table>-deliveries` (redriving to the
-    /// dead-letter queue after [`MAX_RECEIVES`]) and `<table>-dead-letters`.
+    /// dead-letter queue after [`MAX_RECEIVES`]) and `<table>-dead-letters`; `<table>-ingest`
+    /// (redriving to `<table>-ingest-dead-letters`), as in `template.yaml`.
     pub async fn open(client: Client, table: &str, visibility: Duration) -> Result<Self, SqsError> {
-        let retention = RETENTION_SECS.to_string();
-        let dead_letters = ensure_queue(
-            &client,
-            &queue_name(table, "dead-letters"),
-            &[(QueueAttributeName::MessageRetentionPeriod, &retention)],
-        )
-        .await?;
-        let arn = client
-            .get_queue_attributes()
-            .queue_url(&dead_letters)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(sqs_error)?
-            .attributes
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-            .ok_or_else(|| SqsError("the dead-letter queue has no ARN".to_owned()))?;
-        let redrive =
-            serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": MAX_RECEIVES.to_string()}).to_string();
-        let visibility_secs = visibility.as_secs().to_string();
-        let deliveries = ensure_queue(
-            &client,
-            &queue_name(table, "deliveries"),
-            &[
-                (QueueAttributeName::MessageRetentionPeriod, &retention),
-                (QueueAttributeName::VisibilityTimeout, &visibility_secs),
-                (QueueAttributeName::RedrivePolicy, &redrive),
-            ],
-        )
-        .await?;
-        Ok(Self { client, deliveries, dead_letters, visibility, nudge: Arc::new(Notify::new()) })
+        let (dead_letters, deliveries) = queue_pair(&client, table, "deliveries", "dead-letters", visibility).await?;
+        let (ingest_dead_letters, ingest) =
+            queue_pair(&client, table, "ingest", "ingest-dead-letters", visibility).await?;
+        Ok(Self {
+            client,
+            deliveries,
+            dead_letters,
+            ingest,
+            ingest_dead_letters,
+            visibility,
+            nudge: Arc::new(Notify::new()),
+        })
+    }
+
+    pub fn ingest_url(&self) -> &str {
+        &self.ingest
+    }
+
+    pub fn ingest_dead_letters_url(&self) -> &str {
+        &self.ingest_dead_letters
     }
 
     /// Whether the delivery queue answers (for `/readyz`).
@@ -148,8 +141,56 @@ impl SqsQueues {
             handler: Handler::DeadLetter,
         };
         dead_letters.spawn(&mut set, app, 1, drain.clone());
+        let ingest = Mapping {
+            client: self.client.clone(),
+            url: self.ingest.clone(),
+            visibility: self.visibility,
+            idle_poll: Duration::from_secs(1),
+            nudge: None,
+            handler: Handler::Ingest { dead_letters: self.ingest_dead_letters.clone() },
+        };
+        ingest.spawn(&mut set, app, 1, drain.clone());
         set
     }
+}
+
+/// A queue and its dead-letter queue (`<table>-<dead>`, after [`MAX_RECEIVES`] receives):
+/// their URLs, the dead-letter queue's first.
+async fn queue_pair(
+    client: &Client,
+    table: &str,
+    live: &str,
+    dead: &str,
+    visibility: Duration,
+) -> Result<(String, String), SqsError> {
+    let retention = RETENTION_SECS.to_string();
+    let dead_letters =
+        ensure_queue(client, &queue_name(table, dead), &[(QueueAttributeName::MessageRetentionPeriod, &retention)])
+            .await?;
+    let arn = client
+        .get_queue_attributes()
+        .queue_url(&dead_letters)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(sqs_error)?
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .ok_or_else(|| SqsError(format!("the queue {dead} has no ARN")))?;
+    let redrive =
+        serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": MAX_RECEIVES.to_string()}).to_string();
+    let visibility_secs = visibility.as_secs().to_string();
+    let queue = ensure_queue(
+        client,
+        &queue_name(table, live),
+        &[
+            (QueueAttributeName::MessageRetentionPeriod, &retention),
+            (QueueAttributeName::VisibilityTimeout, &visibility_secs),
+            (QueueAttributeName::RedrivePolicy, &redrive),
+        ],
+    )
+    .await?;
+    Ok((dead_letters, queue))
 }
 
 /// The queue URL of `name`, creating the queue when it does not exist; an existing queue
@@ -203,10 +244,14 @@ impl Queue for Nudging {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Handler {
     Deliver,
     DeadLetter,
+    /// The ingest queue's consumer, keeping what it rejects in `dead_letters`.
+    Ingest {
+        dead_letters: String,
+    },
 }
 
 /// One queue's event-source mapping.
@@ -228,13 +273,13 @@ impl Mapping {
         let (done_tx, done_rx) = mpsc::unbounded_channel::<String>();
         for _ in 0..workers {
             let (app, work_rx, done_tx, handler) =
-                (Arc::clone(app), Arc::clone(&work_rx), done_tx.clone(), self.handler);
+                (Arc::clone(app), Arc::clone(&work_rx), done_tx.clone(), self.handler.clone());
             let (client, url, visibility) = (self.client.clone(), self.url.clone(), self.visibility);
             set.spawn(async move {
                 loop {
                     let Some((message, permit)) = work_rx.lock().await.recv().await else { return };
                     let receipt = message.receipt_handle.clone();
-                    let handled = handle(&app, handler, message);
+                    let handled = handle(&app, &client, &handler, message);
                     let done = match &receipt {
                         Some(receipt) => keep_hidden(&client, &url, receipt, visibility, handled).await,
                         None => handled.await,
@@ -360,7 +405,7 @@ pub async fn keep_hidden<F: std::future::Future<Output = bool>>(
 }
 
 /// Runs the function's handler on a one-message event; whether it reported the message done.
-async fn handle(app: &App, handler: Handler, message: SqsMessage) -> bool {
+async fn handle(app: &App, client: &Client, handler: &Handler, message: SqsMessage) -> bool {
     let message_id = message.message_id.clone();
     let mut event = SqsEvent::default();
     event.records = vec![message];
@@ -368,6 +413,10 @@ async fn handle(app: &App, handler: Handler, message: SqsMessage) -> bool {
     let outcome = match handler {
         Handler::Deliver => deliver::handle(app, event).await,
         Handler::DeadLetter => dead_letter::handle(app, event).await,
+        Handler::Ingest { dead_letters } => {
+            let rejections = ingest_events::SqsRejections::new(client.clone(), dead_letters.clone());
+            ingest_events::handle(app, &rejections, event).await
+        }
     };
     match outcome {
         Ok(response) => response.batch_item_failures.is_empty(),

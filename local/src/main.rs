@@ -82,6 +82,7 @@ async fn main() {
             table = %running.app.config.table,
             deliveries = queues.deliveries_url(),
             dead_letters = queues.dead_letters_url(),
+            ingest = queues.ingest_url(),
             "state in DynamoDB, deliveries queued on SQS: a restart loses nothing that was accepted"
         ),
     }

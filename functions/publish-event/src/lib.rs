@@ -64,7 +64,7 @@ async fn publish_one(app: &App, req: Request) -> Response<Body> {
         }
         let publish = parse_publish(json_body(&req)?)?;
         let routable = routable(app, publish.account_id).await?;
-        let published = match prepare(app, publish, &routable).await? {
+        let published = match prepare(app, publish, None, &routable).await? {
             Prepared::Done(published) => published,
             Prepared::Ready(ready) => {
                 app.queue()?.enqueue_all(&ready.tasks, first_delay(app)).await.map_err(|e| {
@@ -83,38 +83,8 @@ async fn publish_batch(app: &App, req: Request) -> Response<Body> {
     app.respond_internal(&routes::PUBLISH_EVENTS_BATCH, &req, async {
         let events = parse_batch(json_body(&req)?)?;
         // Each event is read on its own: one event's mistake refuses that event only.
-        let parsed: Vec<Result<PublishRequest, ApiError>> = events.into_iter().map(parse_batch_event).collect();
-        let mut accounts: Vec<AccountId> =
-            parsed.iter().filter_map(|p| p.as_ref().ok().map(|p| p.account_id)).collect();
-        accounts.sort_unstable();
-        accounts.dedup();
-        // A batch rarely spans many accounts: one read each, in turn (and a list, not a map:
-        // each publish function's zip stays within its 3 MB budget).
-        let mut routables: Routables = Vec::with_capacity(accounts.len());
-        for account in accounts {
-            routables.push((account, routable(app, account).await));
-        }
-        // An id given twice in one batch is one event: its repeats wait for the first, and
-        // then find it accepted (or try again what the first could not finish).
-        let mut seen: Vec<(AccountId, &str)> = Vec::new();
-        let repeats: Vec<bool> = parsed
-            .iter()
-            .map(|p| match p {
-                Ok(PublishRequest { account_id, event_id: Some(id), .. }) => {
-                    let repeat = seen.contains(&(*account_id, id.as_str()));
-                    seen.push((*account_id, id));
-                    repeat
-                }
-                _ => false,
-            })
-            .collect();
-        let (firsts, later): (Vec<_>, Vec<_>) =
-            parsed.into_iter().zip(&repeats).map(|(p, repeat)| (p, *repeat)).partition(|(_, repeat)| !*repeat);
-        let firsts = publish_together(app, firsts.into_iter().map(|(p, _)| p).collect(), &routables).await;
-        let later = publish_together(app, later.into_iter().map(|(p, _)| p).collect(), &routables).await;
-        let (mut firsts, mut later) = (firsts.into_iter(), later.into_iter());
-        let outcomes: Vec<Result<Published, ApiError>> =
-            repeats.iter().filter_map(|repeat| if *repeat { later.next() } else { firsts.next() }).collect();
+        let incoming = events.into_iter().map(|event| Incoming { publish: parse_event(event), id_if_none: None });
+        let outcomes = publish_many(app, incoming.collect()).await;
         let results: Vec<Outcome<'_>> = outcomes
             .iter()
             .map(|outcome| match outcome {
@@ -125,6 +95,50 @@ async fn publish_batch(app: &App, req: Request) -> Response<Body> {
         Reply::json(202, &Keyed("results", &results))
     })
     .await
+}
+
+/// One event to publish, as read, and the id to give it when its publisher chose none.
+pub struct Incoming {
+    pub publish: Result<PublishRequest, ApiError>,
+    /// Instead of a new id: a queue message's own (a redelivered message keeps it, so its
+    /// deliveries go out again under the same `webhook-id`). The event is still treated as
+    /// one whose id nobody chose: not stored for idempotency.
+    pub id_if_none: Option<String>,
+}
+
+/// Publishes `incoming` events, each by the single publish's rules and on its own, and
+/// answers each in order: what a batch publish answers, and what the ingest queue's
+/// consumer acts on. An account's routable subscriptions are read once.
+pub async fn publish_many(app: &App, incoming: Vec<Incoming>) -> Vec<Result<Published, ApiError>> {
+    let mut accounts: Vec<AccountId> =
+        incoming.iter().filter_map(|i| i.publish.as_ref().ok().map(|p| p.account_id)).collect();
+    accounts.sort_unstable();
+    accounts.dedup();
+    // A batch rarely spans many accounts: one read each, in turn (and a list, not a map:
+    // each publish function's zip stays within its 3 MB budget).
+    let mut routables: Routables = Vec::with_capacity(accounts.len());
+    for account in accounts {
+        routables.push((account, routable(app, account).await));
+    }
+    // An id given twice in one batch is one event: its repeats wait for the first, and
+    // then find it accepted (or try again what the first could not finish).
+    let mut seen: Vec<(AccountId, &str)> = Vec::new();
+    let repeats: Vec<bool> = incoming
+        .iter()
+        .map(|i| match &i.publish {
+            Ok(PublishRequest { account_id, event_id: Some(id), .. }) => {
+                let repeat = seen.contains(&(*account_id, id.as_str()));
+                seen.push((*account_id, id));
+                repeat
+            }
+            _ => false,
+        })
+        .collect();
+    let (firsts, later): (Vec<_>, Vec<_>) = incoming.into_iter().zip(repeats.clone()).partition(|(_, repeat)| !*repeat);
+    let firsts = publish_together(app, firsts.into_iter().map(|(i, _)| i).collect(), &routables).await;
+    let later = publish_together(app, later.into_iter().map(|(i, _)| i).collect(), &routables).await;
+    let (mut firsts, mut later) = (firsts.into_iter(), later.into_iter());
+    repeats.iter().filter_map(|repeat| if *repeat { later.next() } else { firsts.next() }).collect()
 }
 
 /// The batch body: `{"events": [1 to 100 values]}`; what each value holds is checked per
@@ -146,8 +160,9 @@ fn parse_batch(body: Value) -> Result<Vec<Value>, ApiError> {
     Ok(events)
 }
 
-/// One event of a batch, held to the single publish's rules, its size included.
-fn parse_batch_event(event: Value) -> Result<PublishRequest, ApiError> {
+/// One event of a batch or of the ingest queue, held to the single publish's rules, its
+/// size included.
+pub fn parse_event(event: Value) -> Result<PublishRequest, ApiError> {
     if event.to_string().len() > MAX_EVENT_BYTES {
         return Err(ApiError::PayloadTooLarge);
     }
@@ -163,10 +178,10 @@ enum Outcome<'a> {
 }
 
 /// What publishing one event answers.
-#[derive(Serialize)]
-struct Published {
-    event_id: String,
-    subscriptions: u32,
+#[derive(Debug, Serialize)]
+pub struct Published {
+    pub event_id: String,
+    pub subscriptions: u32,
 }
 
 /// The account's routable subscriptions; 404 for an unknown account. Subscriptions exist
@@ -191,16 +206,17 @@ type Routables = Vec<(AccountId, Result<Vec<Subscription>, ApiError>)>;
 /// all of them are queued, `unavailable` otherwise.
 async fn publish_together(
     app: &App,
-    publishes: Vec<Result<PublishRequest, ApiError>>,
+    incoming: Vec<Incoming>,
     routables: &Routables,
 ) -> Vec<Result<Published, ApiError>> {
-    let mut prepared = Vec::with_capacity(publishes.len());
-    for publish in publishes {
+    let mut prepared = Vec::with_capacity(incoming.len());
+    for Incoming { publish, id_if_none } in incoming {
         prepared.push(match publish {
             Err(err) => Err(err),
             Ok(publish) => match routables.iter().find(|(account, _)| *account == publish.account_id) {
-                Some((_, Ok(routable))) => prepare(app, publish, routable).await,
+                Some((_, Ok(routable))) => prepare(app, publish, id_if_none, routable).await,
                 Some((_, Err(err))) => Err(err.clone()),
+                // Every parsed event's account was read before.
                 None => Err(ApiError::Internal),
             },
         });
@@ -259,7 +275,12 @@ fn first_delay(app: &App) -> Duration {
 
 /// Everything of one event's publish before its tasks are queued: the event stored when the
 /// rule says so, the `subscription_disabled` records written, the tasks made.
-async fn prepare(app: &App, publish: PublishRequest, routable: &[Subscription]) -> Result<Prepared, ApiError> {
+async fn prepare(
+    app: &App,
+    publish: PublishRequest,
+    id_if_none: Option<String>,
+    routable: &[Subscription],
+) -> Result<Prepared, ApiError> {
     let now = app.clock.now();
     // An id the caller chose can come back in a retry, so its fan-out is marked done only
     // once every task is queued. A generated id cannot: nobody holds it until the 202,
@@ -273,7 +294,7 @@ async fn prepare(app: &App, publish: PublishRequest, routable: &[Subscription]) 
         wanting.iter().copied().filter(|s| fan_out(s) == FanOut::RecordDisabled).collect();
     let event = Event {
         account_id: publish.account_id,
-        event_id: publish.event_id.unwrap_or_else(new_event_id),
+        event_id: publish.event_id.or(id_if_none).unwrap_or_else(new_event_id),
         event_type: publish.event_type,
         channel_id: publish.channel_id,
         data: publish.data,

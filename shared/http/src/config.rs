@@ -29,6 +29,9 @@ pub struct Config {
     pub attempt_retention_days: u32,
     /// `HOOKPOST_QUEUE_URL`: the SQS delivery queue (Lambda only).
     pub queue_url: Option<String>,
+    /// `HOOKPOST_INGEST_DEAD_LETTER_URL`: where the ingest queue's consumer keeps an event
+    /// that can never be published, with why (Lambda only).
+    pub ingest_dead_letter_url: Option<String>,
     /// `HOOKPOST_SQS_ENDPOINT`: an SQS-compatible server instead of AWS (hookpost-local's
     /// durable queues, a local run of the functions); by default the DynamoDB endpoint (moto
     /// serves both).
@@ -65,6 +68,7 @@ impl Default for Config {
             event_retention_days: DEFAULT_RETENTION_DAYS,
             attempt_retention_days: DEFAULT_RETENTION_DAYS,
             queue_url: None,
+            ingest_dead_letter_url: None,
             sqs_endpoint: None,
             queue_visibility_secs: DEFAULT_QUEUE_VISIBILITY_SECS,
             queue_capacity: hookpost_delivery::queue::DEFAULT_CAPACITY,
@@ -154,6 +158,7 @@ impl Config {
             config.attempt_retention_days = parse_positive("HOOKPOST_ATTEMPT_RETENTION_DAYS", &v)?;
         }
         config.queue_url = get("HOOKPOST_QUEUE_URL").filter(|q| !q.trim().is_empty());
+        config.ingest_dead_letter_url = get("HOOKPOST_INGEST_DEAD_LETTER_URL").filter(|q| !q.trim().is_empty());
         config.sqs_endpoint = get("HOOKPOST_SQS_ENDPOINT").filter(|e| !e.trim().is_empty());
         if let Some(v) = get("HOOKPOST_QUEUE_VISIBILITY_SECONDS") {
             config.queue_visibility_secs = parse_within(

@@ -52,6 +52,8 @@ pub struct App {
     eraser: Option<Arc<dyn ErasureStore>>,
     /// In Lambda, the DynamoDB adapter behind `store`.
     dynamo: Option<DynamoStore>,
+    /// In Lambda, an SQS client (for the queues a function names beyond the delivery queue).
+    sqs: Option<aws_sdk_sqs::Client>,
     /// Where failure records and auto-disables are told: hookpost-local's operator webhook
     /// when configured; otherwise (and in Lambda, for now) their log lines only.
     pub operator_events: Arc<dyn OperatorEvents>,
@@ -68,6 +70,7 @@ impl App {
             operator_events: Arc::new(LogOnly),
             eraser: None,
             dynamo: None,
+            sqs: None,
         }
     }
 
@@ -84,6 +87,11 @@ impl App {
             tracing::error!("this function was not given erasure (App::with_eraser)");
             ApiError::Internal
         })
+    }
+
+    /// A Lambda app's SQS client, for wiring that sends to a queue of its own.
+    pub fn sqs(&self) -> Option<&aws_sdk_sqs::Client> {
+        self.sqs.as_ref()
     }
 
     /// A Lambda app's DynamoDB store as itself, for wiring that needs more than `Store`.
@@ -118,10 +126,11 @@ impl App {
             Some(endpoint) => hookpost_store::aws::lambda_aws_config(Some(endpoint))?,
             None => aws,
         };
-        let queue =
-            config.queue_url.clone().map(|url| Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sqs_aws), url)));
+        let sqs = aws_sdk_sqs::Client::new(&sqs_aws);
+        let queue = config.queue_url.clone().map(|url| Arc::new(SqsQueue::new(sqs.clone(), url)));
         let mut app = Self::new(Arc::new(store.clone()), config);
         app.dynamo = Some(store);
+        app.sqs = Some(sqs);
         if let Some(queue) = queue {
             app = app.with_queue(queue);
         }
