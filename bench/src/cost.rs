@@ -34,14 +34,33 @@ impl Cost {
     }
 }
 
-/// How events are fanned out and published: `subscriptions` deliveries per event,
-/// `events_per_publish` events per publish request (1, or up to 100 with batch publish), at
-/// what `pace` each subscription takes them.
+/// How events are fanned out and published: `subscriptions` deliveries per event, how they
+/// come in (`ingress`), at what `pace` each subscription takes them.
 #[derive(Clone, Copy, Debug)]
 pub struct Shape {
     pub subscriptions: f64,
-    pub events_per_publish: f64,
+    pub ingress: Ingress,
     pub pace: Pace,
+}
+
+/// How events reach the publish code.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Ingress {
+    /// Through API Gateway: `per_request` events a request (1, or up to 100 batched).
+    Http { per_request: f64 },
+    /// The ingest queue: sent ten to a `SendMessageBatch`, received ten to an invocation
+    /// (one receive, one batched delete).
+    Queue,
+}
+
+impl Ingress {
+    /// Events per publish invocation.
+    fn per_invocation(self) -> f64 {
+        match self {
+            Self::Http { per_request } => per_request,
+            Self::Queue => SQS_BATCH,
+        }
+    }
 }
 
 /// What decides whether a success writes the subscription's delivery fields
@@ -59,17 +78,25 @@ pub enum Pace {
 /// such event cost in DynamoDB. A batch publish is assumed to take as long per event as a
 /// single one (no saving is claimed on compute, only on requests).
 pub fn per_million_deliveries(shape: Shape, read_units: f64, write_units: f64) -> Cost {
-    let Shape { subscriptions, events_per_publish, .. } = shape;
+    let Shape { subscriptions, ingress, .. } = shape;
     let deliveries = 1e6;
     let events = deliveries / subscriptions;
-    let publishes = events / events_per_publish;
+    let per_invocation = ingress.per_invocation();
+    let publishes = events / per_invocation;
     let gb_seconds = events * PUBLISH_SECONDS * MEMORY_GB + deliveries / SQS_BATCH * DELIVER_BATCH_SECONDS * MEMORY_GB;
+    let (api_requests, ingest_requests) = match ingress {
+        Ingress::Http { .. } => (publishes, 0.0),
+        // The team's send, Lambda's receive and its batched delete.
+        Ingress::Queue => (0.0, publishes * 3.0),
+    };
     Cost {
-        api_gateway: publishes * API_GATEWAY_REST_PER_REQUEST,
+        api_gateway: api_requests * API_GATEWAY_REST_PER_REQUEST,
         lambda: (publishes + deliveries / SQS_BATCH) * LAMBDA_PER_REQUEST + gb_seconds * LAMBDA_ARM64_PER_GB_SECOND,
-        // Publish sends a request's tasks ten to a SendMessageBatch (a batch publish across
-        // its events); Lambda receives and deletes in batches of ten.
-        sqs: (publishes * (events_per_publish * subscriptions / SQS_BATCH).ceil() + deliveries * 2.0 / SQS_BATCH)
+        // Publish sends an invocation's tasks ten to a SendMessageBatch (across its events);
+        // Lambda receives and deletes the deliveries in batches of ten.
+        sqs: (ingest_requests
+            + publishes * (per_invocation * subscriptions / SQS_BATCH).ceil()
+            + deliveries * 2.0 / SQS_BATCH)
             * SQS_PER_REQUEST,
         dynamodb: events * (read_units * DYNAMODB_PER_READ_UNIT + write_units * DYNAMODB_PER_WRITE_UNIT),
     }
@@ -84,10 +111,10 @@ pub fn table(rows: &[(Shape, f64, f64)]) -> String {
     );
     for &(shape, read_units, write_units) in rows {
         let c = per_million_deliveries(shape, read_units, write_units);
-        let publish = if shape.events_per_publish > 1.0 {
-            format!("{} per batch publish", shape.events_per_publish)
-        } else {
-            "one per publish".to_owned()
+        let publish = match shape.ingress {
+            Ingress::Http { per_request } if per_request > 1.0 => format!("{per_request} per batch publish"),
+            Ingress::Http { .. } => "one per publish".to_owned(),
+            Ingress::Queue => "through the ingest queue".to_owned(),
         };
         let pace = match shape.pace {
             Pace::Busy => "busy",
@@ -113,10 +140,16 @@ mod tests {
 
     #[test]
     fn fan_out_spreads_the_publish_over_its_deliveries() {
-        let one =
-            per_million_deliveries(Shape { subscriptions: 1.0, events_per_publish: 1.0, pace: Pace::Busy }, 1.0, 4.0);
-        let ten =
-            per_million_deliveries(Shape { subscriptions: 10.0, events_per_publish: 1.0, pace: Pace::Busy }, 1.0, 4.0);
+        let one = per_million_deliveries(
+            Shape { subscriptions: 1.0, ingress: Ingress::Http { per_request: 1.0 }, pace: Pace::Busy },
+            1.0,
+            4.0,
+        );
+        let ten = per_million_deliveries(
+            Shape { subscriptions: 10.0, ingress: Ingress::Http { per_request: 1.0 }, pace: Pace::Busy },
+            1.0,
+            4.0,
+        );
         assert!((one.api_gateway - 3.50).abs() < 1e-9);
         assert!((ten.api_gateway - 0.35).abs() < 1e-9);
         assert!((one.dynamodb - (0.125 + 2.5)).abs() < 1e-9);
@@ -124,19 +157,25 @@ mod tests {
         assert!((ten.sqs - 0.12).abs() < 1e-9);
         assert!(ten.total() < one.total());
         let batched = per_million_deliveries(
-            Shape { subscriptions: 1.0, events_per_publish: 100.0, pace: Pace::Sparse },
+            Shape { subscriptions: 1.0, ingress: Ingress::Http { per_request: 100.0 }, pace: Pace::Sparse },
             1.0,
             4.0,
         );
         assert!((batched.api_gateway - 0.035).abs() < 1e-9, "a hundred events share one request");
         assert!(batched.lambda < one.lambda && (batched.dynamodb - one.dynamodb).abs() < 1e-9);
         assert!((batched.sqs - 0.12).abs() < 1e-9, "tasks of ten events share a SendMessageBatch");
+        let queued = per_million_deliveries(Shape { ingress: Ingress::Queue, ..ONE }, 1.0, 4.0);
+        assert_eq!(queued.api_gateway, 0.0);
+        assert!((queued.sqs - (0.12 + 0.12)).abs() < 1e-9, "send, receive, delete per ten events on top");
+        assert!((queued.dynamodb - one.dynamodb).abs() < 1e-9);
     }
+
+    const ONE: Shape = Shape { subscriptions: 1.0, ingress: Ingress::Http { per_request: 1.0 }, pace: Pace::Busy };
 
     #[test]
     fn the_table_has_a_row_per_fan_out_with_its_total() {
-        let ten = Shape { subscriptions: 10.0, events_per_publish: 1.0, pace: Pace::Busy };
-        let batched = Shape { subscriptions: 1.0, events_per_publish: 100.0, pace: Pace::Sparse };
+        let ten = Shape { subscriptions: 10.0, ingress: Ingress::Http { per_request: 1.0 }, pace: Pace::Busy };
+        let batched = Shape { subscriptions: 1.0, ingress: Ingress::Http { per_request: 100.0 }, pace: Pace::Sparse };
         let text = table(&[(ten, 11.0, 22.0), (batched, 2.0, 4.0)]);
         let total = per_million_deliveries(ten, 11.0, 22.0).total();
         assert_eq!(text.lines().count(), 4);
