@@ -226,6 +226,16 @@ macro_rules! on_both_stores {
     };
 }
 
+/// A SPEC §4 event to publish: a `call.ended` for `account`, with `id` as its `event_id`
+/// when given.
+pub fn call_ended(account: &str, id: Option<&str>) -> Value {
+    let mut body = json!({"account_id": account, "event": "call.ended", "data": {"n": 1}});
+    if let Some(id) = id {
+        body["event_id"] = json!(id);
+    }
+    body
+}
+
 /// A configuration for delivery tests: loopback receivers allowed, a short schedule.
 pub fn delivery_config(schedule: &str) -> Config {
     let mut c = config();

@@ -13,7 +13,9 @@ use hookpost_http::App;
 use hookpost_local::Delivery;
 use hookpost_store::{MemoryStore, Store};
 use hookpost_tests::faulty::{FaultyQueue, FaultyStore};
-use hookpost_tests::{delivery_config, eventually, on_both_stores, Answer, Receiver, StoreKind, TestServer};
+use hookpost_tests::{
+    call_ended as event, delivery_config, eventually, on_both_stores, Answer, Receiver, StoreKind, TestServer,
+};
 use serde_json::{json, Value};
 
 const SUBS: &str = "/api/v1/webhook-subscriptions";
@@ -28,14 +30,6 @@ async fn faulty_server(schedule: &str) -> (TestServer, Arc<FaultyStore>, Arc<Fau
     let app = App::new(Arc::clone(&store) as Arc<dyn Store>, delivery_config(schedule))
         .with_queue(Arc::clone(&queue) as Arc<dyn Queue>);
     (TestServer::start_with(app, Delivery::InProcess(worked)).await, store, queue)
-}
-
-fn event(account: &str, id: Option<&str>) -> Value {
-    let mut body = json!({"account_id": account, "event": "call.ended", "data": {"n": 1}});
-    if let Some(id) = id {
-        body["event_id"] = json!(id);
-    }
-    body
 }
 
 #[tokio::test]

@@ -13,19 +13,11 @@ use hookpost_http::App;
 use hookpost_local::Delivery;
 use hookpost_store::{MemoryStore, Store};
 use hookpost_tests::faulty::FaultyQueue;
-use hookpost_tests::{delivery_config, Answer, Receiver, StoreKind, TestServer};
+use hookpost_tests::{call_ended as event, delivery_config, Answer, Receiver, StoreKind, TestServer};
 use ingest_events::{MemoryRejections, Rejected, ERROR_ATTRIBUTE};
 use lambda_http::aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use lambda_http::lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
-
-fn event(account: &str, id: Option<&str>) -> Value {
-    let mut body = json!({"account_id": account, "event": "call.ended", "data": {"n": 1}});
-    if let Some(id) = id {
-        body["event_id"] = json!(id);
-    }
-    body
-}
 
 #[tokio::test]
 #[cfg_attr(skip_dynamodb, ignore = "HOOKPOST_SKIP_DYNAMODB=1: needs a DynamoDB endpoint")]
