@@ -7,6 +7,7 @@ pub mod dynamo;
 pub mod faults;
 pub mod load;
 pub mod procs;
+pub mod publisher;
 pub mod sink;
 pub mod soak;
 pub mod startup;

@@ -13,6 +13,7 @@ USAGE:
   hookpost-bench dynamo   --endpoint URL
   hookpost-bench soak     --local-bin PATH --mode faults|crash|throttle [--events N] [--kills N]
                           [--receivers N] [--throttle SHARE] [--endpoint URL] [--drain-timeout SECS] [--out DIR]
+                          [--publish single|batch|ingest]
                           (fails when an accepted delivery is lost; --header prints the table head)
   hookpost-bench sink     ADDR          (the benchmark's HTTP sink; the others start it)
 ";
@@ -103,6 +104,10 @@ async fn run(command: &str, args: &Args) -> Result<(), String> {
                 receivers: usize::try_from(number("--receivers", 2)?)
                     .map_err(|_| "--receivers is too large")?
                     .clamp(1, 25),
+                via: {
+                    let via = args.value("--publish").unwrap_or_else(|| "single".to_owned());
+                    hookpost_bench::publisher::Via::parse(&via).ok_or_else(|| format!("unknown --publish {via}"))?
+                },
             };
             soak::run(&opts).await
         }

@@ -33,7 +33,8 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 
 use crate::faults::{Behaviour, FaultReceivers};
-use crate::procs::{free_addr, spawn_local_at, Api, Child, ADMIN_KEY};
+use crate::procs::{free_addr, spawn_local_at, Api, Child};
+use crate::publisher::{Publisher, Target, Via};
 use crate::throttle::ThrottleProxy;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +70,8 @@ pub struct Options {
     /// `crash` and `throttle`: receivers per event (half always 204, half failing half
     /// their attempts); the fault mix always has its five.
     pub receivers: usize,
+    /// How events are published (the ingest queue needs the durable store: SQS).
+    pub via: Via,
 }
 
 /// The retry schedule of the soak: three attempts, a second apart.
@@ -170,6 +173,7 @@ async fn soak(opts: &Options) -> Result<Report, String> {
         ("RUST_LOG", "warn".to_owned()),
     ];
     let mut proxy = None;
+    let table = format!("soak-{}", uuid_like());
     match opts.mode {
         // Hanging receivers hold a worker for 15 s each: enough workers that they do not
         // starve the others.
@@ -185,7 +189,7 @@ async fn soak(opts: &Options) -> Result<Report, String> {
                 endpoint
             };
             env.push(("HOOKPOST_DYNAMODB_ENDPOINT", endpoint));
-            env.push(("HOOKPOST_TABLE", format!("soak-{}", uuid_like())));
+            env.push(("HOOKPOST_TABLE", table.clone()));
         }
     }
     let log = opts.out_dir.join(format!("soak-{:?}-hookpost-local.log", opts.mode).to_lowercase());
@@ -201,34 +205,43 @@ async fn soak(opts: &Options) -> Result<Report, String> {
     }
 
     // Publish, and (crash mode) kill while publishing.
+    let target = match opts.via {
+        Via::Single | Via::Batch => Target::Http(Box::new(api.clone())),
+        Via::Ingest => {
+            if opts.mode == Mode::Faults {
+                return Err(
+                    "--publish ingest needs the durable store and its SQS queues (--mode crash or throttle)".into()
+                );
+            }
+            let endpoint = opts.endpoint.as_deref().ok_or("--publish ingest needs --endpoint (moto: SQS)")?;
+            let sqs = aws_sdk_sqs::Client::new(&hookpost_store::aws::aws_config(Some(endpoint)).await);
+            let name = format!("{table}-ingest");
+            let url = sqs.get_queue_url().queue_name(&name).send().await.map_err(|e| format!("{name}: {e}"))?;
+            Target::Queue(sqs, url.queue_url.ok_or("the ingest queue has no URL")?)
+        }
+    };
+    let publisher =
+        Arc::new(Publisher { target, via: opts.via, account: account.clone(), answers: Mutex::new(BTreeMap::new()) });
     let accepted = Arc::new(Mutex::new(HashSet::<String>::new()));
-    let answers = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
     let published = Arc::new(AtomicU64::new(0));
     let publishing_done = Arc::new(AtomicBool::new(false));
     let kills_during = opts.kills - opts.kills / 2;
     let kills_after = opts.kills / 2;
     let mut kills = 0;
     let started = Instant::now();
-    let publisher = {
-        let (api, account, accepted, answers, published, done) = (
-            api.clone(),
-            account.clone(),
-            Arc::clone(&accepted),
-            Arc::clone(&answers),
-            Arc::clone(&published),
-            Arc::clone(&publishing_done),
-        );
-        let events = opts.events;
+    let publishing = {
+        let (publisher, accepted, published, done) =
+            (Arc::clone(&publisher), Arc::clone(&accepted), Arc::clone(&published), Arc::clone(&publishing_done));
+        let (events, chunk) = (opts.events, opts.via.chunk());
         let concurrency = if opts.mode == Mode::Faults { 32 } else { 8 };
         tokio::spawn(async move {
-            futures::stream::iter(0..events)
-                .for_each_concurrent(concurrency, |i| {
-                    let (api, account, accepted, answers, published) =
-                        (&api, &account, &accepted, &answers, &published);
+            futures::stream::iter((0..events).step_by(chunk as usize))
+                .for_each_concurrent(concurrency, |first| {
+                    let (publisher, accepted, published) = (&publisher, &accepted, &published);
                     async move {
-                        let id = publish_until_accepted(api, account, i, answers).await;
-                        accepted.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
-                        published.fetch_add(1, Ordering::Relaxed);
+                        let ids = publisher.accept(first..(first + chunk).min(events)).await;
+                        published.fetch_add(ids.len() as u64, Ordering::Relaxed);
+                        accepted.lock().unwrap_or_else(|e| e.into_inner()).extend(ids);
                     }
                 })
                 .await;
@@ -248,7 +261,7 @@ async fn soak(opts: &Options) -> Result<Report, String> {
             kills += 1;
         }
     }
-    publisher.await.map_err(|e| format!("publisher: {e}"))?;
+    publishing.await.map_err(|e| format!("publisher: {e}"))?;
     let publish_secs = started.elapsed().as_secs_f64();
     let drain_started = Instant::now();
     if opts.mode == Mode::Crash {
@@ -280,7 +293,7 @@ async fn soak(opts: &Options) -> Result<Report, String> {
     report.events_accepted = accepted.len() as u64;
     report.pairs = pairs;
     report.failure_records = failure_records;
-    report.publish_answers = std::mem::take(&mut *answers.lock().unwrap_or_else(|e| e.into_inner()));
+    report.publish_answers = std::mem::take(&mut *publisher.answers.lock().unwrap_or_else(|e| e.into_inner()));
     report.kills = kills;
     report.throttled = proxy.as_ref().map(ThrottleProxy::counts).unwrap_or_default();
     report.publish_secs = publish_secs;
@@ -326,33 +339,6 @@ fn tally(receivers: &FaultReceivers, subscriptions: &[(String, String)], accepte
     }
     report.strays = everything_delivered.iter().filter(|id| !accepted.contains(id.as_str())).count() as u64;
     report
-}
-
-/// Publishes event `i` until it is accepted; returns its event id. Even events carry an
-/// id of the publisher's choosing and are repeated with it; odd ones let hookpost choose,
-/// and a failed publish is sent again as a new event.
-async fn publish_until_accepted(api: &Api, account: &str, i: u64, answers: &Mutex<BTreeMap<String, u64>>) -> String {
-    let chosen = i.is_multiple_of(2).then(|| format!("soak-{i}-{}", uuid_like()));
-    let mut body = json!({"account_id": account, "event": "soak.event", "data": {"n": i}});
-    if let Some(id) = &chosen {
-        body["event_id"] = json!(id);
-    }
-    let mut pause = Duration::from_millis(20);
-    loop {
-        let answer = api.call("POST", "/internal/v1/events", Some(ADMIN_KEY), Some(&body)).await;
-        let label = match &answer {
-            Ok((status, _)) => status.to_string(),
-            Err(_) => "no answer".to_owned(),
-        };
-        *answers.lock().unwrap_or_else(|e| e.into_inner()).entry(label).or_default() += 1;
-        if let Ok((202, value)) = &answer {
-            if let Some(id) = value["event_id"].as_str() {
-                return id.to_owned();
-            }
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(1));
-    }
 }
 
 /// The failure records listed (inactive and pending) for the customer.
@@ -429,6 +415,11 @@ fn print(opts: &Options, r: &Report) {
             let share = 100.0 * throttled as f64 / (throttled + passed).max(1) as f64;
             format!("DynamoDB throttled {:.0} % ({throttled} of {} calls)", share, throttled + passed)
         }
+    };
+    let mode = match opts.via {
+        Via::Single => mode,
+        Via::Batch => format!("{mode}, batch publish ({} a request)", crate::publisher::CHUNK),
+        Via::Ingest => format!("{mode}, through the ingest queue"),
     };
     let answers: Vec<String> = r.publish_answers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
     let per_thousand = 1000.0 * r.duplicates as f64 / r.delivered.max(1) as f64;
