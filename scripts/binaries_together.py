@@ -721,6 +721,7 @@ class Harness:
         assert refused["error"] == "validation_error", refused
 
         self.ingest(account["id"])
+        self.compute_per_delivery(gw, account["id"])
 
         log("==> a receiver that keeps failing: retries through SQS, then a failure record")
         failing = expect(gw.call("POST", "/api/v1/webhook-subscriptions", bearer=pat, body={"url": rx.base + "/down"}),
@@ -836,6 +837,25 @@ class Harness:
         if denied[0] != 500:
             raise SystemExit(f"without dynamodb:UpdateItem creating a subscription should fail, got {denied}")
         log("without dynamodb:UpdateItem, create subscription answered 500 internal_error, as it would in AWS")
+
+    def compute_per_delivery(self, gw, account_id):
+        """deliver's billed compute on the success path, measured: ten events of one batch
+        publish delivered, as the event-source mapping hands them over (against moto and a
+        loopback receiver: DynamoDB slower than in-region, the receiver faster than most)."""
+        log("==> compute per delivery on the success path: ten deliveries, billed duration × memory")
+        rx, deliver = self.receivers, self.function_of("deliver")
+        ids = {f"evt_compute_{i}" for i in range(10)}
+        events = [{"account_id": account_id, "event": "call.ended", "channel_id": "dom_1", "data": {"n": i},
+                   "event_id": f"evt_compute_{i}"} for i in range(10)]
+        expect(gw.call("POST", "/internal/v1/events/batch", body={"events": events}), 202, "batch publish")
+        seconds, invocations = deliver.billed_seconds, deliver.invocations
+        self.feed("DeliveryQueue", "deliver", lambda: ids <= {v[1] for v in rx.verified}, "ten deliveries")
+        seconds, invocations = deliver.billed_seconds - seconds, deliver.invocations - invocations
+        per_delivery = seconds * deliver.memory / 1024 / len(ids)
+        # The cost model's assumption: a batch of ten in 150 ms at 256 MB.
+        assumed = 0.150 * 256 / 1024 / 10
+        log(f"    {len(ids)} deliveries in {invocations} invocation(s), {seconds * 1000:,.0f} ms billed: "
+            f"{per_delivery * 1e6:,.0f} µGB-s per delivery (the cost model assumes {assumed * 1e6:,.0f})")
 
     def ingest(self, account_id):
         """Publishing without API Gateway: a message sent to the ingest queue and an entry put
