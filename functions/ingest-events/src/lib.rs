@@ -21,6 +21,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use hookpost_delivery::sqs::batches_by;
 use hookpost_domain::event::is_valid_event_id;
 use hookpost_domain::ApiError;
 use hookpost_http::App;
@@ -79,7 +80,10 @@ impl Rejections for SqsRejections {
             return vec![false; rejected.len()];
         };
         let mut kept = Vec::with_capacity(rejected.len());
-        for chunk in rejected.chunks(10) {
+        // Batches SQS takes: ten messages, the bodies and their error attributes within its
+        // batch size.
+        let all: Vec<&Rejected> = rejected.iter().collect();
+        for chunk in batches_by(all, |r| r.body.len() + ERROR_ATTRIBUTE.len() + r.error.len()) {
             let entries: Vec<SendMessageBatchRequestEntry> = chunk
                 .iter()
                 .enumerate()

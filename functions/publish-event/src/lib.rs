@@ -134,7 +134,8 @@ pub async fn publish_many(app: &App, incoming: Vec<Incoming>) -> Vec<Result<Publ
             _ => false,
         })
         .collect();
-    let (firsts, later): (Vec<_>, Vec<_>) = incoming.into_iter().zip(repeats.clone()).partition(|(_, repeat)| !*repeat);
+    let (firsts, later): (Vec<_>, Vec<_>) =
+        incoming.into_iter().zip(&repeats).map(|(i, repeat)| (i, *repeat)).partition(|(_, repeat)| !*repeat);
     let firsts = publish_together(app, firsts.into_iter().map(|(i, _)| i).collect(), &routables).await;
     let later = publish_together(app, later.into_iter().map(|(i, _)| i).collect(), &routables).await;
     let (mut firsts, mut later) = (firsts.into_iter(), later.into_iter());

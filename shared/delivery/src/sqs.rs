@@ -50,17 +50,24 @@ pub fn split_delay(now: Timestamp, delay: Duration) -> (u64, Option<i64>) {
 
 /// Splits message bodies into batches SQS accepts, in order.
 pub fn batches(bodies: Vec<String>) -> Vec<Vec<String>> {
-    let mut batches: Vec<Vec<String>> = Vec::new();
+    batches_by(bodies, String::len)
+}
+
+/// Splits messages into batches SQS accepts (ten messages, their `size` in bytes within the
+/// batch limit), in order.
+pub fn batches_by<T>(messages: Vec<T>, size: impl Fn(&T) -> usize) -> Vec<Vec<T>> {
+    let mut batches: Vec<Vec<T>> = Vec::new();
     let mut bytes = 0;
-    for body in bodies {
+    for message in messages {
+        let len = size(&message);
         match batches.last_mut() {
-            Some(batch) if batch.len() < MAX_BATCH_MESSAGES && bytes + body.len() <= MAX_BATCH_BYTES => {
-                bytes += body.len();
-                batch.push(body);
+            Some(batch) if batch.len() < MAX_BATCH_MESSAGES && bytes + len <= MAX_BATCH_BYTES => {
+                bytes += len;
+                batch.push(message);
             }
             _ => {
-                bytes = body.len();
-                batches.push(vec![body]);
+                bytes = len;
+                batches.push(vec![message]);
             }
         }
     }
