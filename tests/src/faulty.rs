@@ -12,12 +12,13 @@ use hookpost_domain::event::Event;
 use hookpost_domain::failure::{Failure, FailureQuery, RetriggerOutcome};
 use hookpost_domain::subscription::{Subscription, SubscriptionChange, SubscriptionFilter, SubscriptionPatch};
 use hookpost_domain::token::Token;
+use hookpost_domain::usage::Usage;
 use hookpost_domain::{
     Account, AccountId, Channel, ChannelId, FailureId, Plan, Reason, SubscriptionId, Timestamp, TokenId,
 };
 use hookpost_store::{
     AccountStore, ActiveCap, Applied, AttemptStore, EventStore, Exhausted, FailureStore, Page, RateLimitStore, Store,
-    StoreError, SubscriptionStore, TokenStore,
+    StoreError, SubscriptionStore, TokenStore, UsageStore,
 };
 
 /// How many more times each operation is refused.
@@ -132,6 +133,11 @@ faulty!(FailureStore {
 faulty!(AttemptStore {
     fn record_attempt(attempt: &Attempt, expires_at: Timestamp) -> ();
     fn list_attempts(account: AccountId, subscription: SubscriptionId, limit: u32, offset: u32) -> Page<Attempt>;
+});
+
+faulty!(UsageStore {
+    fn add_usage(account: AccountId, hour: Timestamp, usage: &Usage, expires_at: Timestamp) -> ();
+    fn usage_between(account: AccountId, from: Timestamp, to: Timestamp) -> Vec<(Timestamp, Usage)>;
 });
 
 /// A queue that sends to `inner`, except for the sends told to fail.

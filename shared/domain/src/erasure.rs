@@ -17,6 +17,7 @@ pub struct Removed {
     pub attempts: u64,
     pub failures: u64,
     pub rate_limit_counters: u64,
+    pub usage_counters: u64,
 }
 
 impl Removed {
@@ -32,6 +33,7 @@ impl Removed {
             attempts,
             failures,
             rate_limit_counters,
+            usage_counters,
         } = *self;
         account
             + tokens
@@ -42,6 +44,7 @@ impl Removed {
             + attempts
             + failures
             + rate_limit_counters
+            + usage_counters
     }
 }
 
@@ -61,8 +64,9 @@ mod tests {
             rate_limit_counters: 7,
             channels: 8,
             subscriptions: 9,
+            usage_counters: 10,
         };
-        assert_eq!(removed.total(), 45);
+        assert_eq!(removed.total(), 55);
         assert_eq!(serde_json::to_value(removed).unwrap()["rate_limit_counters"], 7);
     }
 }

@@ -22,6 +22,7 @@ pub mod subscription;
 pub mod time;
 pub mod token;
 pub mod url_rules;
+pub mod usage;
 pub mod writes;
 
 pub use account::{Account, Channel, ChannelType, Plan, Scope};

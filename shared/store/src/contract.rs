@@ -12,6 +12,7 @@ use hookpost_domain::subscription::{
     SubscriptionFilter, SubscriptionPatch, SubscriptionState,
 };
 use hookpost_domain::token::{generate, generate_pat, hash_pat, Token, TokenKind};
+use hookpost_domain::usage::{hour_of, Usage};
 use hookpost_domain::{
     Account, AccountId, Channel, ChannelId, ChannelType, DestinationPolicy, Plan, Reason, Scope, SubscriptionId,
     Timestamp, TokenId,
@@ -20,7 +21,7 @@ use serde_json::json;
 
 use crate::{
     AccountStore, ActiveCap, Applied, AttemptStore, ErasureStore, EventStore, FailureStore, RateLimitStore, Store,
-    StoreError, SubscriptionStore, TokenStore,
+    StoreError, SubscriptionStore, TokenStore, UsageStore,
 };
 
 const NOW: Timestamp = Timestamp::from_unix(1_780_000_000);
@@ -48,6 +49,7 @@ mod event;
 mod failure;
 mod subscription;
 mod token;
+mod usage;
 
 pub use self::account::*;
 pub use self::attempt::*;
@@ -56,6 +58,7 @@ pub use self::event::*;
 pub use self::failure::*;
 pub use self::subscription::*;
 pub use self::token::*;
+pub use self::usage::*;
 
 fn event(account: AccountId, id: &str) -> Event {
     Event {
@@ -93,6 +96,7 @@ macro_rules! store_contract_tests {
             patches_change_settings_only,
             delete_is_soft_and_reactivation_restores,
             rate_counters_count_per_key,
+            usage_adds_up_per_hour_and_reads_by_range,
             events_are_stored_once_per_id,
             routable_subscriptions_leave_out_deleted_ones,
             failures_round_trip_newest_first,

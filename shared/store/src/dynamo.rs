@@ -46,7 +46,7 @@ use tracing::instrument;
 
 use crate::{
     page_of, AccountStore, ActiveCap, Applied, AttemptStore, EventStore, FailureStore, Page, RateLimitStore,
-    StoreError, SubscriptionStore, TokenStore,
+    StoreError, SubscriptionStore, TokenStore, UsageStore,
 };
 
 mod account;
@@ -59,6 +59,7 @@ mod reader;
 pub mod stream;
 mod subscription;
 mod token;
+mod usage;
 
 use self::expr::*;
 use self::failure::*;

@@ -14,6 +14,7 @@ use hookpost_domain::subscription::{
     lifecycle, Subscription, SubscriptionChange, SubscriptionFilter, SubscriptionPatch,
 };
 use hookpost_domain::token::Token;
+use hookpost_domain::usage::Usage;
 use hookpost_domain::{
     Account, AccountId, Channel, ChannelId, FailureId, Plan, Reason, SubscriptionId, Timestamp, TokenId,
 };
@@ -230,6 +231,28 @@ pub trait RateLimitStore: Send + Sync {
     async fn hit_rate_counter(&self, account: AccountId, key: &str, expires_at: Timestamp) -> Result<u64, StoreError>;
 }
 
+/// Usage per account and hour: counters added to once per publish request and once per
+/// delivery batch (`hookpost_domain::usage`).
+#[async_trait]
+pub trait UsageStore: Send + Sync {
+    /// Adds `usage` to the account's counter of `hour` (an hour's start), kept until
+    /// `expires_at`. Additions, not writes: two at once both count.
+    async fn add_usage(
+        &self,
+        account: AccountId,
+        hour: Timestamp,
+        usage: &Usage,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// The account's counters of the hours starting in [`from`, `to`), oldest first.
+    async fn usage_between(
+        &self,
+        account: AccountId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(Timestamp, Usage)>, StoreError>;
+}
+
 /// Erasure on request: a customer's right to be forgotten, without manual queries.
 ///
 /// Both are resumable: they remove what stops new work first (the account, its tokens, the
@@ -323,12 +346,19 @@ pub trait AttemptStore: Send + Sync {
 /// Everything hookpost keeps. Erasure is apart: a `dyn Store` links every method of its
 /// adapter into a binary, and only the functions that erase need erasure's.
 pub trait Store:
-    AccountStore + TokenStore + SubscriptionStore + RateLimitStore + EventStore + FailureStore + AttemptStore
+    AccountStore + TokenStore + SubscriptionStore + RateLimitStore + EventStore + FailureStore + AttemptStore + UsageStore
 {
 }
 
 impl<T> Store for T where
-    T: AccountStore + TokenStore + SubscriptionStore + RateLimitStore + EventStore + FailureStore + AttemptStore
+    T: AccountStore
+        + TokenStore
+        + SubscriptionStore
+        + RateLimitStore
+        + EventStore
+        + FailureStore
+        + AttemptStore
+        + UsageStore
 {
 }
 

@@ -12,11 +12,12 @@ use hookpost_domain::event::Event;
 use hookpost_domain::failure::{Failure, FailureChange, FailureQuery, FailureStatus, RetriggerOutcome};
 use hookpost_domain::subscription::{Subscription, SubscriptionChange, SubscriptionFilter, SubscriptionPatch};
 use hookpost_domain::token::{Token, TokenKind};
+use hookpost_domain::usage::Usage;
 use hookpost_domain::{Account, AccountId, Channel, ChannelId, FailureId, Plan, SubscriptionId, Timestamp, TokenId};
 
 use crate::{
     page_of, AccountStore, ActiveCap, Applied, AttemptStore, ErasureStore, EventStore, FailureStore, Page,
-    RateLimitStore, StoreError, SubscriptionStore, TokenStore,
+    RateLimitStore, StoreError, SubscriptionStore, TokenStore, UsageStore,
 };
 
 /// Rate counters kept before stale ones are swept.
@@ -30,6 +31,8 @@ struct State {
     token_hashes: HashMap<(AccountId, TokenId), String>,
     subscriptions: BTreeMap<(AccountId, SubscriptionId), Subscription>,
     rate_counters: HashMap<(AccountId, String), (u64, Timestamp)>,
+    /// Usage by account and hour, oldest first within an account.
+    usage: BTreeMap<(AccountId, Timestamp), Usage>,
     events: HashMap<(AccountId, String), Event>,
     failures: BTreeMap<(AccountId, FailureId), Failure>,
     /// Keyed so that a reverse range walk is newest first: (account, subscription, time,
@@ -114,6 +117,7 @@ mod event;
 mod failure;
 mod subscription;
 mod token;
+mod usage;
 
 #[cfg(test)]
 mod tests {
@@ -132,6 +136,7 @@ mod tests {
         assert!(!state.channels.keys().any(|(a, _)| *a == erased));
         assert!(!state.subscriptions.keys().any(|(a, _)| *a == erased));
         assert!(!state.rate_counters.keys().any(|(a, _)| *a == erased));
+        assert!(!state.usage.keys().any(|(a, _)| *a == erased));
         assert!(!state.events.keys().any(|(a, _)| *a == erased));
         assert!(!state.failures.keys().any(|(a, _)| *a == erased));
         assert!(!state.attempts.keys().any(|(a, ..)| *a == erased));

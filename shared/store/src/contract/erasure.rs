@@ -77,6 +77,8 @@ async fn populated<S: Store>(store: &S) -> Owned {
     for route in ["GET /a#60", "POST /b#60"] {
         store.hit_rate_counter(account.id, route, NOW.plus_seconds(120)).await.unwrap();
     }
+    let used = Usage { events_published: 3, ..Usage::default() };
+    store.add_usage(account.id, hour_of(NOW), &used, NOW.plus_days(400)).await.unwrap();
     Owned { account, subscriptions: vec![live.id, gone.id], token_hashes, channel, event_ids }
 }
 
@@ -98,6 +100,8 @@ async fn assert_owned<S: Store>(store: &S, owned: &Owned, present: bool) {
     for id in &owned.event_ids {
         assert_eq!(store.get_event(acc, id).await.unwrap().is_some(), present, "event");
     }
+    let usage = store.usage_between(acc, hour_of(NOW), hour_of(NOW).plus_seconds(3_600)).await.unwrap();
+    assert_eq!(usage.len(), usize::from(present), "usage");
     assert_eq!(store.list_failures(acc).await.unwrap().len(), if present { 2 } else { 0 });
     let stuck = store.stuck_pending_failures(NOW.plus_days(1), 1000).await.unwrap();
     assert_eq!(stuck.iter().any(|f| f.account_id == acc), present, "the sweeper's index");
@@ -121,6 +125,7 @@ pub async fn erasure_removes_everything_an_account_owns<S: Store + ErasureStore>
             attempts: 3,
             failures: 2,
             rate_limit_counters: 2,
+            usage_counters: 1,
         }
     );
     assert_owned(store, &doomed, false).await;

@@ -179,7 +179,9 @@ impl DynamoStore {
             }
             self.delete_keys(batch.iter().map(key_of).collect()).await?;
         }
-        removed.rate_limit_counters += counters.len() as u64;
+        let usage = counters.iter().filter(|item| sk(item).starts_with("USAGE#")).count() as u64;
+        removed.usage_counters += usage;
+        removed.rate_limit_counters += counters.len() as u64 - usage;
         self.delete_keys(counters).await?;
         Ok(true)
     }

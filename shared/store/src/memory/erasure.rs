@@ -25,6 +25,7 @@ impl ErasureStore for MemoryStore {
         removed.failures = drain_count_ordered(&mut state.failures, |(owner, _)| mine(owner));
         removed.attempts = drain_count_ordered(&mut state.attempts, |(owner, ..)| mine(owner));
         removed.rate_limit_counters = drain_count(&mut state.rate_counters, |(owner, _)| mine(owner));
+        removed.usage_counters = drain_count_ordered(&mut state.usage, |(owner, _)| mine(owner));
         state.exhausted_events.retain(|(owner, _), _| !mine(owner));
         Ok(removed)
     }
