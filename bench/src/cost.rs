@@ -10,12 +10,18 @@ const API_GATEWAY_REST_PER_REQUEST: f64 = 3.50 / 1e6;
 
 // What the template sets and what the prices above are applied to.
 const MEMORY_GB: f64 = 256.0 / 1024.0;
+/// SQS's most messages a `SendMessageBatch`, `ReceiveMessage` or `DeleteMessageBatch`.
 const SQS_BATCH: f64 = 10.0;
+/// The delivery queue's event-source mapping: tasks an invocation of `deliver` (its
+/// `BatchSize`, gathered within a one-second batching window). Lambda's poller still
+/// receives and deletes them ten at a time.
+const DELIVER_BATCH: f64 = 100.0;
 // Assumptions, not measurements: a publish in AWS takes ~20 ms (its DynamoDB calls
-// in-region); a batch of ten deliveries, sent concurrently, ~150 ms when receivers answer
-// in ~100 ms.
+// in-region); deliveries sent concurrently take ~15 ms of billed time each (a batch of ten
+// in ~150 ms when receivers answer in ~100 ms). docs/BENCHMARKS.md sets the measured
+// figures beside them.
 const PUBLISH_SECONDS: f64 = 0.020;
-const DELIVER_BATCH_SECONDS: f64 = 0.150;
+const DELIVER_SECONDS: f64 = 0.015;
 
 pub struct Cost {
     pub api_gateway: f64,
@@ -83,7 +89,7 @@ pub fn per_million_deliveries(shape: Shape, read_units: f64, write_units: f64) -
     let events = deliveries / subscriptions;
     let per_invocation = ingress.per_invocation();
     let publishes = events / per_invocation;
-    let gb_seconds = events * PUBLISH_SECONDS * MEMORY_GB + deliveries / SQS_BATCH * DELIVER_BATCH_SECONDS * MEMORY_GB;
+    let gb_seconds = events * PUBLISH_SECONDS * MEMORY_GB + deliveries * DELIVER_SECONDS * MEMORY_GB;
     let (api_requests, ingest_requests) = match ingress {
         Ingress::Http { .. } => (publishes, 0.0),
         // The team's send, Lambda's receive and its batched delete.
@@ -91,9 +97,9 @@ pub fn per_million_deliveries(shape: Shape, read_units: f64, write_units: f64) -
     };
     Cost {
         api_gateway: api_requests * API_GATEWAY_REST_PER_REQUEST,
-        lambda: (publishes + deliveries / SQS_BATCH) * LAMBDA_PER_REQUEST + gb_seconds * LAMBDA_ARM64_PER_GB_SECOND,
+        lambda: (publishes + deliveries / DELIVER_BATCH) * LAMBDA_PER_REQUEST + gb_seconds * LAMBDA_ARM64_PER_GB_SECOND,
         // Publish sends an invocation's tasks ten to a SendMessageBatch (across its events);
-        // Lambda receives and deletes the deliveries in batches of ten.
+        // Lambda's poller receives and deletes the deliveries ten to a request.
         sqs: (ingest_requests
             + publishes * (per_invocation * subscriptions / SQS_BATCH).ceil()
             + deliveries * 2.0 / SQS_BATCH)
