@@ -756,6 +756,7 @@ class Harness:
 
         self.ingest(account["id"])
         self.compute_per_delivery(gw, account["id"], pat)
+        self.usage(gw, account["id"])
 
         log("==> a receiver that keeps failing: retries through SQS, then a failure record")
         failing = expect(gw.call("POST", "/api/v1/webhook-subscriptions", bearer=pat, body={"url": rx.base + "/down"}),
@@ -906,6 +907,28 @@ class Harness:
                 f"{seconds * 1000:,.0f} ms billed: {per_delivery * 1e6:,.0f} µGB-s per delivery "
                 f"(the cost model assumes {assumed * 1e6:,.0f} at batches of 10); "
                 f"CPU {cpu * 1000 / len(ids):.2f} ms per delivery")
+
+    def usage(self, gw, account_id):
+        """The account's usage, added to by publish-event, ingest-events and deliver once per
+        request or batch, read back through get-account-usage."""
+        log("==> usage per account: counted by publish and deliver, read by get-account-usage")
+        rx = self.receivers
+        # Test deliveries (`webhook.test`) are not usage.
+        delivered = sum(1 for path, _, body in rx.verified
+                        if path in ("/ok/1", "/slow/compute") and body["event"] != "webhook.test")
+        report = expect(gw.call("GET", f"/internal/v1/accounts/{account_id}/usage"), 200, "usage")
+        totals = report["totals"]
+        # Every event this account published so far went out once and was answered 2xx.
+        assert totals["events_published"] >= 200 and totals["deliveries"] == delivered, (totals, delivered)
+        assert totals["attempts"] == totals["deliveries"] and totals["failures"] == 0, totals
+        assert totals["bytes_delivered"] > 0 and totals["estimated_cost_usd"] > 0, totals
+        assert sum(h["attempts"] for h in report["hours"]) == totals["attempts"], report
+        refused = expect(gw.call("GET", f"/internal/v1/accounts/{account_id}/usage",
+                                 query={"from": "2026-01-01T00:00:00Z", "to": "2026-03-01T00:00:00Z"}), 400, "a long range")
+        assert refused["error"] == "validation_error", refused
+        expect(gw.call("GET", f"/internal/v1/accounts/{uuid.uuid4()}/usage"), 404, "an unknown account's usage")
+        log(f"    {totals['events_published']} events published, {totals['deliveries']} deliveries, "
+            f"{totals['bytes_delivered']:,} bytes: ${totals['estimated_cost_usd']:.6f} estimated")
 
     def ingest(self, account_id):
         """Publishing without API Gateway: a message sent to the ingest queue and an entry put

@@ -1,27 +1,9 @@
 //! Dollars per million deliveries, from the DynamoDB tallies and AWS list prices.
 
-// AWS list prices, us-east-1, on-demand, as of 2026-11 (aws.amazon.com/<service>/pricing).
-const DYNAMODB_PER_WRITE_UNIT: f64 = 0.625 / 1e6;
-const DYNAMODB_PER_READ_UNIT: f64 = 0.125 / 1e6;
-const LAMBDA_PER_REQUEST: f64 = 0.20 / 1e6;
-const LAMBDA_ARM64_PER_GB_SECOND: f64 = 0.000_013_333_4;
-const SQS_PER_REQUEST: f64 = 0.40 / 1e6;
-const API_GATEWAY_REST_PER_REQUEST: f64 = 3.50 / 1e6;
-
-// What the template sets and what the prices above are applied to.
-const MEMORY_GB: f64 = 256.0 / 1024.0;
-/// SQS's most messages a `SendMessageBatch`, `ReceiveMessage` or `DeleteMessageBatch`.
-const SQS_BATCH: f64 = 10.0;
-/// The delivery queue's event-source mapping: tasks an invocation of `deliver` (its
-/// `BatchSize`, gathered within a one-second batching window). Lambda's poller still
-/// receives and deletes them ten at a time.
-const DELIVER_BATCH: f64 = 100.0;
-// Assumptions, not measurements: a publish in AWS takes ~20 ms (its DynamoDB calls
-// in-region); deliveries sent concurrently take ~15 ms of billed time each (a batch of ten
-// in ~150 ms when receivers answer in ~100 ms). docs/BENCHMARKS.md sets the measured
-// figures beside them.
-const PUBLISH_SECONDS: f64 = 0.020;
-const DELIVER_SECONDS: f64 = 0.015;
+use hookpost_domain::price::{
+    API_GATEWAY_REST_PER_REQUEST, DELIVER_BATCH, DELIVER_SECONDS, DYNAMODB_PER_READ_UNIT, DYNAMODB_PER_WRITE_UNIT,
+    LAMBDA_ARM64_PER_GB_SECOND, LAMBDA_PER_REQUEST, MEMORY_GB, PUBLISH_SECONDS, SQS_BATCH, SQS_PER_REQUEST,
+};
 
 pub struct Cost {
     pub api_gateway: f64,
@@ -89,6 +71,10 @@ pub fn per_million_deliveries(shape: Shape, read_units: f64, write_units: f64) -
     let events = deliveries / subscriptions;
     let per_invocation = ingress.per_invocation();
     let publishes = events / per_invocation;
+    // Usage counters: an account check (a strongly consistent read) and an `ADD` (one write
+    // unit) per publish invocation and per deliver batch — one account to each, as when one
+    // account is busy.
+    let usage_flushes = publishes + deliveries / DELIVER_BATCH;
     let gb_seconds = events * PUBLISH_SECONDS * MEMORY_GB + deliveries * DELIVER_SECONDS * MEMORY_GB;
     let (api_requests, ingest_requests) = match ingress {
         Ingress::Http { .. } => (publishes, 0.0),
@@ -104,7 +90,8 @@ pub fn per_million_deliveries(shape: Shape, read_units: f64, write_units: f64) -
             + publishes * (per_invocation * subscriptions / SQS_BATCH).ceil()
             + deliveries * 2.0 / SQS_BATCH)
             * SQS_PER_REQUEST,
-        dynamodb: events * (read_units * DYNAMODB_PER_READ_UNIT + write_units * DYNAMODB_PER_WRITE_UNIT),
+        dynamodb: events * (read_units * DYNAMODB_PER_READ_UNIT + write_units * DYNAMODB_PER_WRITE_UNIT)
+            + usage_flushes * (DYNAMODB_PER_READ_UNIT + DYNAMODB_PER_WRITE_UNIT),
     }
 }
 
@@ -158,7 +145,9 @@ mod tests {
         );
         assert!((one.api_gateway - 3.50).abs() < 1e-9);
         assert!((ten.api_gateway - 0.35).abs() < 1e-9);
-        assert!((one.dynamodb - (0.125 + 2.5)).abs() < 1e-9);
+        // The event's units, and a usage check and addition per publish and per deliver batch.
+        let usage = |flushes: f64| flushes * (0.125 + 0.625) / 1e6;
+        assert!((one.dynamodb - (0.125 + 2.5 + usage(1e6 + 1e4))).abs() < 1e-9);
         assert!((one.sqs - 0.48).abs() < 1e-9);
         assert!((ten.sqs - 0.12).abs() < 1e-9);
         assert!(ten.total() < one.total());
@@ -168,12 +157,13 @@ mod tests {
             4.0,
         );
         assert!((batched.api_gateway - 0.035).abs() < 1e-9, "a hundred events share one request");
-        assert!(batched.lambda < one.lambda && (batched.dynamodb - one.dynamodb).abs() < 1e-9);
+        assert!(batched.lambda < one.lambda);
+        assert!((batched.dynamodb - (0.125 + 2.5 + usage(1e4 + 1e4))).abs() < 1e-9, "usage once per request");
         assert!((batched.sqs - 0.12).abs() < 1e-9, "tasks of ten events share a SendMessageBatch");
         let queued = per_million_deliveries(Shape { ingress: Ingress::Queue, ..ONE }, 1.0, 4.0);
         assert_eq!(queued.api_gateway, 0.0);
         assert!((queued.sqs - (0.12 + 0.12)).abs() < 1e-9, "send, receive, delete per ten events on top");
-        assert!((queued.dynamodb - one.dynamodb).abs() < 1e-9);
+        assert!((queued.dynamodb - (0.125 + 2.5 + usage(1e5 + 1e4))).abs() < 1e-9, "usage once per ten events");
     }
 
     const ONE: Shape = Shape { subscriptions: 1.0, ingress: Ingress::Http { per_request: 1.0 }, pace: Pace::Busy };

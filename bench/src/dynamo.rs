@@ -44,6 +44,10 @@ struct CallInfo {
     operation: &'static str,
     /// The sweeper's scan of the `pending` index: a timer's work, not the operation's.
     background: bool,
+    /// A usage counter's addition or the account check before it: hookpost-local adds
+    /// in-process usage every second, Lambda once per request or batch (priced apart, by
+    /// `cost::USAGE_*`).
+    usage: bool,
     consistent: bool,
     write_units: f64,
 }
@@ -58,6 +62,8 @@ pub struct Tally {
     pub calls: BTreeMap<&'static str, u64>,
     pub read_units: f64,
     pub write_units: f64,
+    /// Usage counters' calls, kept out of the rest.
+    pub usage_calls: u64,
 }
 
 impl Tally {
@@ -74,6 +80,7 @@ impl Tally {
         self.calls.retain(|_, n| *n > 0);
         self.read_units -= other.read_units;
         self.write_units -= other.write_units;
+        self.usage_calls = self.usage_calls.saturating_sub(other.usage_calls);
         self
     }
 
@@ -143,7 +150,10 @@ impl Intercept for Counter {
             _ => 0,
         };
         let mut tally = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if info.background {
+        if info.usage {
+            tally.usage_calls += 1;
+        }
+        if info.background || info.usage {
             return Ok(());
         }
         *tally.calls.entry(info.operation).or_default() += 1;
@@ -157,10 +167,12 @@ impl Intercept for Counter {
 }
 
 fn classify(input: &Input) -> CallInfo {
-    let mut info = CallInfo { operation: "Other", background: false, consistent: false, write_units: 0.0 };
+    let mut info =
+        CallInfo { operation: "Other", background: false, usage: false, consistent: false, write_units: 0.0 };
     if let Some(get) = input.downcast_ref::<GetItemInput>() {
         info.operation = "GetItem";
         info.consistent = get.consistent_read == Some(true);
+        info.usage = get.projection_expression.as_deref() == Some(hookpost_store::dynamo::USAGE_CHECK_PROJECTION);
     } else if let Some(query) = input.downcast_ref::<QueryInput>() {
         info.operation = "Query";
         info.background = query.index_name.as_deref() == Some(hookpost_store::dynamo::PENDING_INDEX);
@@ -170,6 +182,12 @@ fn classify(input: &Input) -> CallInfo {
         info.write_units = put.item.as_ref().map(write_units).unwrap_or(1.0);
     } else if let Some(update) = input.downcast_ref::<UpdateItemInput>() {
         info.operation = "UpdateItem";
+        info.usage = update
+            .key
+            .as_ref()
+            .and_then(|key| key.get("sk"))
+            .and_then(|sk| sk.as_s().ok())
+            .is_some_and(|sk| sk.starts_with("USAGE#"));
         info.write_units =
             update_units(update.update_expression.as_deref(), update.expression_attribute_values.as_ref());
     } else if input.downcast_ref::<DeleteItemInput>().is_some() {

@@ -120,6 +120,22 @@ pub fn spawn_delivery(
         }
         Delivery::Sqs(queues) => queues.spawn(app, workers, drain),
     };
+    if let Delivery::InProcess(_) = delivery {
+        // In-process workers take one task at a time: their usage is written every second
+        // (and once more when they stop), not once a delivery.
+        let app = Arc::clone(app);
+        let mut drain = drain.clone();
+        set.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = drain.wait_for(|draining| *draining) => break,
+                    () = tokio::time::sleep(USAGE_FLUSH_EVERY) => {}
+                }
+                app.flush_usage().await;
+            }
+            app.flush_usage().await;
+        });
+    }
     let app = Arc::clone(app);
     let mut drain = drain.clone();
     set.spawn(async move {
@@ -140,6 +156,8 @@ pub fn spawn_delivery(
 
 /// How often hookpost-local looks for retriggers lost for 15 minutes.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(30);
+/// How often the in-process workers' usage is added to the hourly counters.
+pub const USAGE_FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 /// Binds and serves in the background, with the delivery workers.
 pub async fn start(options: Options) -> Result<Running, StartError> {

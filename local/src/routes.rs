@@ -50,6 +50,7 @@ pub fn table() -> Vec<RouteEntry> {
         mount!(CREATE_ACCOUNT, create_account),
         mount!(UPDATE_ACCOUNT, update_account),
         mount!(ERASE_ACCOUNT, erase_account),
+        mount!(GET_ACCOUNT_USAGE, get_account_usage),
         mount!(CREATE_CHANNEL, create_channel),
         mount!(ISSUE_TOKEN, issue_token),
         mount!(REVOKE_TOKEN, revoke_token),

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use hookpost_domain::failure::FailureStatus;
-use hookpost_domain::AccountId;
+use hookpost_domain::{AccountId, Clock, Timestamp};
 use hookpost_tests::{delivery_config, eventually, on_both_stores, Answer, Received, Receiver, StoreKind, TestServer};
 use serde_json::{json, Value};
 
@@ -485,7 +485,82 @@ async fn the_attempt_log_pages_and_stays_private(kind: StoreKind) {
     s.stop().await;
 }
 
+/// Each account's usage, counted once per publish request and per delivery batch, reads back
+/// by hour with its estimated cost; a repeat and a test delivery are not usage; the range is
+/// checked; erasure takes the counters with the account.
+async fn usage_counts_what_an_account_published_delivered_and_failed(kind: StoreKind) {
+    let s = server!(kind, "0");
+    let (account, pat) = s.customer().await;
+    let (bystander, _) = s.customer().await;
+    let ok = Receiver::start(Answer::status(204)).await;
+    let down = Receiver::start(Answer::status(500)).await;
+    let calls = s.create_subscription(&pat, json!({"url": ok.url("/calls"), "events": ["call.ended"]})).await;
+    s.create_subscription(&pat, json!({"url": down.url("/sms"), "events": ["sms.sent"]})).await;
+    let event =
+        |event: &str, id: &str| json!({"account_id": account, "event": event, "data": {"n": 1}, "event_id": id});
+    let batch = json!({"events": [
+        event("call.ended", "evt_u1"), event("call.ended", "evt_u2"), event("sms.sent", "evt_u3"),
+        event("nobody.listens", "evt_u4"), event("Bad Type", "evt_u5"),
+    ]});
+    assert_eq!(s.admin("POST", "/internal/v1/events/batch", batch).await.status, 202);
+    publish(&s, &account, "call.ended", json!({"event_id": "evt_u6"})).await;
+    publish(&s, &account, "call.ended", json!({"event_id": "evt_u6"})).await;
+    let test = s.call("POST", &format!("{SUBS}/{}/test", calls["id"].as_str().unwrap()), Some(&pat), json!({})).await;
+    assert_eq!(test.status, 200, "{}", test.text);
+    ok.wait_for(4).await;
+
+    let path = format!("/internal/v1/accounts/{account}/usage");
+    let expected = json!({"events_published": 5, "deliveries": 3, "attempts": 4, "failures": 1});
+    let counts = |totals: &Value| {
+        json!({"events_published": totals["events_published"], "deliveries": totals["deliveries"],
+               "attempts": totals["attempts"], "failures": totals["failures"]})
+    };
+    eventually(|| async {
+        (counts(&s.admin("GET", &path, Value::Null).await.body["totals"]) == expected).then_some(())
+    })
+    .await;
+    let report = s.admin("GET", &path, Value::Null).await.body;
+    assert_eq!(counts(&report["totals"]), expected, "{report}");
+    let bodies: usize =
+        ok.received().iter().filter(|r| r.json()["event"] != "webhook.test").map(|r| r.body.len()).sum();
+    assert_eq!(report["totals"]["bytes_delivered"], bodies, "the request bodies answered 2xx");
+    assert!(report["totals"]["estimated_cost_usd"].as_f64().unwrap() > 0.0);
+    let hour = Timestamp::from_unix(s.clock.now().unix() / 3_600 * 3_600);
+    assert_eq!(report["hours"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(report["hours"][0]["hour"], hour.to_rfc3339());
+    assert_eq!(report["hours"][0]["attempts"], 4);
+    assert_eq!(report["to"], hour.plus_seconds(3_600).to_rfc3339(), "through the current hour");
+    assert_eq!(report["from"], hour.plus_seconds(3_600).plus_days(-1).to_rfc3339(), "a day by default");
+
+    // A range before any usage, or one that ends where this hour starts, has none.
+    let before = s.admin("GET", &format!("{path}?to={}", hour.to_rfc3339()), Value::Null).await;
+    assert_eq!(
+        (before.status, &before.body["totals"]["attempts"], &before.body["hours"]),
+        (200, &json!(0), &json!([]))
+    );
+    let bystanders = s.admin("GET", &format!("/internal/v1/accounts/{bystander}/usage"), Value::Null).await;
+    assert_eq!(bystanders.body["totals"]["events_published"], 0);
+    for query in [
+        "from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
+        "from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z",
+        "from=yesterday",
+        "since=2026-01-01T00:00:00Z",
+    ] {
+        s.admin("GET", &format!("{path}?{query}"), Value::Null).await.assert_error(400, "validation_error");
+    }
+    s.admin("GET", &format!("/internal/v1/accounts/{}/usage", AccountId::new()), Value::Null)
+        .await
+        .assert_error(404, "not_found");
+    s.call("GET", &path, Some(&pat), Value::Null).await.assert_error(401, "unauthorized");
+
+    let erased = s.admin("DELETE", &format!("/internal/v1/accounts/{account}"), Value::Null).await;
+    assert_eq!(erased.body["removed"]["usage_counters"], 1, "{}", erased.text);
+    s.admin("GET", &path, Value::Null).await.assert_error(404, "not_found");
+    s.stop().await;
+}
+
 on_both_stores!(
+    usage_counts_what_an_account_published_delivered_and_failed,
     test_deliveries_touch_no_counter,
     rotation_signs_with_both_secrets_for_a_day,
     the_attempt_log_pages_and_stays_private,

@@ -9,6 +9,7 @@
 
 use hookpost_domain::delivery::{DeliveryTask, TaskKind};
 use hookpost_domain::failure::Failure;
+use hookpost_domain::usage::Usage;
 use hookpost_domain::writes::{keep_event, Retention, Write};
 use hookpost_domain::Reason;
 use hookpost_http::App;
@@ -53,6 +54,7 @@ pub async fn record_dead_task(app: &App, task: &DeliveryTask) -> Result<(), Stri
         now,
     );
     store.put_failure(&failure).await.map_err(|e| e.to_string())?;
+    app.usage.add(failure.account_id, Usage { failures: 1, ..Usage::default() });
     hookpost_delivery::worker::failure_recorded(app.operator_events.as_ref(), &failure).await;
     tracing::warn!(
         operator_event = "delivery_task_dead",
@@ -86,5 +88,6 @@ pub async fn handle(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchR
             response.batch_item_failures.push(failure);
         }
     }
+    app.flush_usage().await;
     Ok(response)
 }

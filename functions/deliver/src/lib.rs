@@ -39,6 +39,8 @@ pub async fn handle(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchR
     let worker = app.worker().map_err(|e| e.to_string())?;
     let records = event.payload.records;
     let results = futures::future::join_all(records.iter().map(|m| process(app, &worker, m))).await;
+    // The batch's usage, one addition per account.
+    app.flush_usage().await;
     let mut response = SqsBatchResponse::default();
     for (message, result) in records.iter().zip(results) {
         if let Err(err) = result {

@@ -24,6 +24,7 @@ use hookpost_domain::event::{
 use hookpost_domain::failure::Failure;
 use hookpost_domain::input::Fields;
 use hookpost_domain::subscription::Subscription;
+use hookpost_domain::usage::Usage;
 use hookpost_domain::AccountId;
 use hookpost_domain::ApiError;
 use hookpost_http::parse::json_body;
@@ -74,6 +75,7 @@ async fn publish_one(app: &App, req: Request) -> Response<Body> {
                 finish(app, ready.event, ready.chosen_id).await
             }
         };
+        app.flush_usage().await;
         Reply::json(202, &published)
     })
     .await
@@ -85,6 +87,7 @@ async fn publish_batch(app: &App, req: Request) -> Response<Body> {
         // Each event is read on its own: one event's mistake refuses that event only.
         let incoming = events.into_iter().map(|event| Incoming { publish: parse_event(event), id_if_none: None });
         let outcomes = publish_many(app, incoming.collect()).await;
+        app.flush_usage().await;
         let results: Vec<Outcome<'_>> = outcomes
             .iter()
             .map(|outcome| match outcome {
@@ -325,6 +328,7 @@ async fn prepare(
     for sub in disabled {
         let failure = Failure::disabled_at_publish(sub, &stored.event_id, &stored.event_type, stored.created_at);
         app.store.put_failure(&failure).await?;
+        app.usage.add(failure.account_id, Usage { failures: 1, ..Usage::default() });
         hookpost_delivery::worker::failure_recorded(app.operator_events.as_ref(), &failure).await;
     }
     let tasks: Vec<DeliveryTask> = deliver.iter().map(|sub| DeliveryTask::first_of(&stored, sub.id)).collect();
@@ -342,5 +346,6 @@ async fn finish(app: &App, event: Event, chosen_id: bool) -> Published {
         }
     }
     hookpost_delivery::metrics::published();
+    app.usage.add(event.account_id, Usage { events_published: 1, ..Usage::default() });
     Published { event_id: event.event_id, subscriptions: event.subscriptions }
 }

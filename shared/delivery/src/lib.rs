@@ -8,10 +8,12 @@ pub mod retrigger;
 pub mod sender;
 pub mod sqs;
 pub mod sweep;
+pub mod usage;
 pub mod worker;
 
 pub use operator::OperatorEvents;
 pub use queue::{InProcessQueue, Queue, QueueError};
 pub use sender::{OutgoingRequest, SendReport, Sender};
 pub use sqs::SqsQueue;
+pub use usage::UsageTally;
 pub use worker::Worker;

@@ -26,6 +26,7 @@ use hookpost_domain::failure::{Failure, RetriggerOutcome};
 use hookpost_domain::operator_event::OperatorEvent;
 use hookpost_domain::signing::signature_header;
 use hookpost_domain::subscription::{Authentication, DisabledReason, Subscription};
+use hookpost_domain::usage::Usage;
 use hookpost_domain::writes::{after_attempt, disabled_subscription, Retention, Write};
 use hookpost_domain::{Clock, Reason, Timestamp};
 use hookpost_store::{Store, StoreError};
@@ -34,6 +35,7 @@ use serde_json::value::RawValue;
 use crate::operator::OperatorEvents;
 use crate::queue::{Queue, QueueError};
 use crate::sender::{OutgoingRequest, SendReport, Sender};
+use crate::usage::UsageTally;
 
 pub const USER_AGENT: &str = concat!("hookpost/", env!("CARGO_PKG_VERSION"));
 pub const DEFAULT_ATTEMPT_RETENTION_DAYS: u32 = 30;
@@ -71,6 +73,8 @@ pub struct Worker {
     pub event_retention_days: u32,
     /// Told of each failure record and auto-disable.
     pub operator_events: Arc<dyn OperatorEvents>,
+    /// Counts each attempt and failure record; whoever runs the worker flushes it.
+    pub usage: Arc<UsageTally>,
 }
 
 /// The signed request for one attempt of `event` to `sub` at `now`.
@@ -203,8 +207,12 @@ impl Worker {
 
     /// Sends one attempt and returns what its outcome must write.
     async fn attempt(&self, task: &DeliveryTask, sub: &Subscription, event: &Event, now: Timestamp) -> Vec<Write> {
+        let mut body_bytes = 0;
         let report = match build_request(sub, event, now) {
-            Ok(request) => self.sender.send(&request).await,
+            Ok(request) => {
+                body_bytes = request.body.len() as u64;
+                self.sender.send(&request).await
+            }
             Err(err) => {
                 // Not the receiver's fault and not fixable by retrying: record and move on.
                 tracing::error!(error = %err, "cannot build the delivery");
@@ -235,6 +243,11 @@ impl Worker {
         let since_publish = (task.attempt == 1 && report.outcome.reason().is_none())
             .then(|| (now.unix() - event.created_at.unix()).max(0) as f64);
         crate::metrics::attempt(report.outcome.reason().as_ref(), report.duration_ms, since_publish);
+        let delivered = u64::from(report.outcome.reason().is_none());
+        self.usage.add(
+            sub.account_id,
+            Usage { attempts: 1, deliveries: delivered, bytes_delivered: delivered * body_bytes, ..Usage::default() },
+        );
         let attempt = Attempt {
             account_id: sub.account_id,
             subscription_id: sub.id,
@@ -321,6 +334,7 @@ impl Worker {
             }
             Write::RecordFailure { failure } => {
                 self.store.put_failure(failure).await?;
+                self.usage.add(failure.account_id, Usage { failures: 1, ..Usage::default() });
                 failure_recorded(self.operator_events.as_ref(), failure).await;
             }
             Write::CountExhausted { account_id, subscription_id, event_id, reason, at } => {

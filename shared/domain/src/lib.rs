@@ -15,6 +15,7 @@ pub mod ids;
 pub mod input;
 pub mod operator_event;
 pub mod portal;
+pub mod price;
 pub mod rate_limit;
 pub mod reason;
 pub mod signing;

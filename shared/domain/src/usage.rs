@@ -5,7 +5,17 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::ApiError;
+use crate::price::{
+    DELIVER_BATCH, DELIVER_SECONDS, DYNAMODB_PER_READ_UNIT, DYNAMODB_PER_WRITE_UNIT, LAMBDA_ARM64_PER_GB_SECOND,
+    LAMBDA_PER_REQUEST, MEMORY_GB, PUBLISH_SECONDS, SQS_BATCH, SQS_PER_REQUEST,
+};
 use crate::time::Timestamp;
+
+/// How long an hour's counters are kept: long enough to bill a year against the last.
+pub const RETENTION_DAYS: i64 = 400;
+/// The widest range one usage request may sum.
+pub const MAX_RANGE_DAYS: i64 = 31;
 
 /// What an account used (in one hour, or summed over several).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +36,27 @@ impl Usage {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
+
+    /// What this usage cost in AWS, in US dollars, by the benchmark's model (list prices;
+    /// `docs/BENCHMARKS.md`): per event published, the publish's compute and its share of
+    /// an invocation (ten events to one); per attempt, its task's SQS send, receive and
+    /// delete (ten to a request), its share of a `deliver` invocation and its compute, two
+    /// subscription reads and the attempt-log write; per failed attempt, the subscription's
+    /// delivery fields; per failure record, its write. API Gateway is left out: it depends
+    /// on how events are published ($3.50 a million requests; a batch publish carries up
+    /// to 100 events, the ingest queue none).
+    pub fn estimated_cost_usd(&self) -> f64 {
+        let per_event = PUBLISH_SECONDS * MEMORY_GB * LAMBDA_ARM64_PER_GB_SECOND + LAMBDA_PER_REQUEST / SQS_BATCH;
+        let per_attempt = 3.0 * SQS_PER_REQUEST / SQS_BATCH
+            + LAMBDA_PER_REQUEST / DELIVER_BATCH
+            + DELIVER_SECONDS * MEMORY_GB * LAMBDA_ARM64_PER_GB_SECOND
+            + 2.0 * DYNAMODB_PER_READ_UNIT
+            + DYNAMODB_PER_WRITE_UNIT;
+        let failed_attempts = self.attempts.saturating_sub(self.deliveries);
+        self.events_published as f64 * per_event
+            + self.attempts as f64 * per_attempt
+            + (failed_attempts + self.failures) as f64 * DYNAMODB_PER_WRITE_UNIT
+    }
 }
 
 impl std::ops::AddAssign for Usage {
@@ -37,6 +68,40 @@ impl std::ops::AddAssign for Usage {
         self.failures += failures;
         self.bytes_delivered += bytes_delivered;
     }
+}
+
+/// A usage figure as the API shows it: the counts and their estimated cost.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct UsageView {
+    #[serde(flatten)]
+    pub usage: Usage,
+    /// In US dollars, rounded to a millionth of a cent.
+    pub estimated_cost_usd: f64,
+}
+
+impl From<Usage> for UsageView {
+    fn from(usage: Usage) -> Self {
+        Self { usage, estimated_cost_usd: (usage.estimated_cost_usd() * 1e8).round() / 1e8 }
+    }
+}
+
+/// The hours a usage request sums: those starting in [`from`, `to`). Without `to`, up to and
+/// including the hour `now` is in; without `from`, the 24 hours before `to`. At most
+/// [`MAX_RANGE_DAYS`] at once.
+pub fn range(
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<(Timestamp, Timestamp), ApiError> {
+    let to = to.unwrap_or_else(|| hour_of(now).plus_seconds(3_600));
+    let from = from.unwrap_or_else(|| to.plus_days(-1));
+    if from >= to {
+        return Err(ApiError::invalid_field("from", "must be before to"));
+    }
+    if to.unix() - from.unix() > MAX_RANGE_DAYS * 86_400 {
+        return Err(ApiError::invalid_field("to", format!("must be at most {MAX_RANGE_DAYS} days after from")));
+    }
+    Ok((from, to))
 }
 
 /// The hour `t` falls in: its counter's key.
@@ -58,5 +123,47 @@ mod tests {
         total += Usage { events_published: 2, deliveries: 1, attempts: 3, failures: 1, bytes_delivered: 10 };
         total += Usage { deliveries: 1, attempts: 1, bytes_delivered: 5, ..Usage::default() };
         assert_eq!(total, Usage { events_published: 2, deliveries: 2, attempts: 4, failures: 1, bytes_delivered: 15 });
+    }
+
+    #[test]
+    fn a_range_defaults_to_the_last_day_through_the_current_hour_and_stays_within_a_month() {
+        let now = Timestamp::from_unix(100 * 3_600 + 10);
+        let to = Timestamp::from_unix(101 * 3_600);
+        assert_eq!(range(None, None, now).unwrap(), (to.plus_days(-1), to));
+        let from = Timestamp::from_unix(3_600);
+        assert_eq!(range(Some(from), None, now).unwrap(), (from, to));
+        assert_eq!(range(None, Some(from), now).unwrap(), (from.plus_days(-1), from));
+        let refused = |from, to| range(Some(from), Some(to), now).unwrap_err().code();
+        assert_eq!(refused(to, to), "validation_error");
+        assert_eq!(refused(to, from), "validation_error");
+        assert_eq!(refused(from, from.plus_days(MAX_RANGE_DAYS).plus_seconds(1)), "validation_error");
+        assert!(range(Some(from), Some(from.plus_days(MAX_RANGE_DAYS)), now).is_ok());
+    }
+
+    #[test]
+    fn the_view_shows_the_counts_beside_their_cost() {
+        let view = UsageView::from(Usage { events_published: 1, attempts: 1, deliveries: 1, ..Usage::default() });
+        let json = serde_json::to_value(view).unwrap();
+        assert_eq!(json["events_published"], 1);
+        assert_eq!(json["bytes_delivered"], 0);
+        assert!(json["estimated_cost_usd"].as_f64().unwrap() > 0.0);
+    }
+
+    #[test]
+    fn a_million_routine_deliveries_cost_what_the_benchmark_prices_them_at() {
+        let routine = Usage {
+            events_published: 1_000_000,
+            deliveries: 1_000_000,
+            attempts: 1_000_000,
+            failures: 0,
+            bytes_delivered: 1 << 30,
+        };
+        // The cost table's busy row at one subscription, a batch publish of 100, without its
+        // API Gateway share ($0.035) and the routes read (half a read unit a batch).
+        let cost = routine.estimated_cost_usd();
+        assert!((cost - 1.134).abs() < 0.001, "{cost}");
+        let failing = Usage { deliveries: 0, failures: 1_000_000, ..routine };
+        assert!((failing.estimated_cost_usd() - cost - 1.25).abs() < 1e-9, "a fields write and a record each");
+        assert_eq!(Usage::default().estimated_cost_usd(), 0.0);
     }
 }

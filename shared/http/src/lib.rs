@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use hookpost_delivery::operator::LogOnly;
-use hookpost_delivery::{OperatorEvents, Queue, Sender, SqsQueue, Worker};
+use hookpost_delivery::{OperatorEvents, Queue, Sender, SqsQueue, UsageTally, Worker};
 use hookpost_domain::{ApiError, Clock, SystemClock};
 use hookpost_store::{ActiveCap, DynamoStore, ErasureStore, Store};
 
@@ -57,6 +57,9 @@ pub struct App {
     /// Where failure records and auto-disables are told: hookpost-local's operator webhook
     /// when configured; otherwise (and in Lambda, for now) their log lines only.
     pub operator_events: Arc<dyn OperatorEvents>,
+    /// What this app's publishes and deliveries used since it was last written
+    /// ([`App::flush_usage`]).
+    pub usage: Arc<UsageTally>,
 }
 
 impl App {
@@ -68,6 +71,7 @@ impl App {
             queue: None,
             sender: Arc::new(OnceLock::new()),
             operator_events: Arc::new(LogOnly),
+            usage: Arc::new(UsageTally::default()),
             eraser: None,
             dynamo: None,
             sqs: None,
@@ -156,6 +160,13 @@ impl App {
         Ok(Arc::clone(self.sender.get_or_init(|| Arc::new(sender))))
     }
 
+    /// Writes what was counted since the last call to each account's hourly counter: at the
+    /// end of each publish request, delivery batch and dead-letter batch (hookpost-local's
+    /// in-process workers: every second).
+    pub async fn flush_usage(&self) {
+        self.usage.flush(self.store.as_ref(), self.clock.now()).await;
+    }
+
     /// The delivery worker over this app's store, queue, sender, schedule and clock.
     pub fn worker(&self) -> Result<Worker, ApiError> {
         Ok(Worker {
@@ -167,6 +178,7 @@ impl App {
             attempt_retention_days: self.config.attempt_retention_days,
             event_retention_days: self.config.event_retention_days,
             operator_events: Arc::clone(&self.operator_events),
+            usage: Arc::clone(&self.usage),
         })
     }
 

@@ -68,6 +68,7 @@ pub const RECOVER_WEBHOOK_FAILURES: Route =
 pub const CREATE_ACCOUNT: Route = route("POST", "/internal/v1/accounts", Operator);
 pub const UPDATE_ACCOUNT: Route = route("PATCH", "/internal/v1/accounts/{id}", Operator);
 pub const ERASE_ACCOUNT: Route = route("DELETE", "/internal/v1/accounts/{id}", Operator);
+pub const GET_ACCOUNT_USAGE: Route = route("GET", "/internal/v1/accounts/{id}/usage", Operator);
 pub const CREATE_CHANNEL: Route = route("POST", "/internal/v1/accounts/{id}/channels", Operator);
 pub const ISSUE_TOKEN: Route = route("POST", "/internal/v1/accounts/{id}/tokens", Operator);
 pub const REVOKE_TOKEN: Route = route("DELETE", "/internal/v1/accounts/{id}/tokens/{token_id}", Operator);
@@ -95,6 +96,7 @@ pub const ROUTES: &[Route] = &[
     CREATE_ACCOUNT,
     UPDATE_ACCOUNT,
     ERASE_ACCOUNT,
+    GET_ACCOUNT_USAGE,
     CREATE_CHANNEL,
     ISSUE_TOKEN,
     REVOKE_TOKEN,

@@ -66,6 +66,7 @@ use self::failure::*;
 use self::reader::*;
 use self::subscription::*;
 
+pub use self::usage::USAGE_CHECK_PROJECTION;
 pub use aws_sdk_dynamodb::Client;
 
 pub const TTL_ATTRIBUTE: &str = "expires_at";

@@ -236,7 +236,10 @@ pub trait RateLimitStore: Send + Sync {
 #[async_trait]
 pub trait UsageStore: Send + Sync {
     /// Adds `usage` to the account's counter of `hour` (an hour's start), kept until
-    /// `expires_at`. Additions, not writes: two at once both count.
+    /// `expires_at`. Additions, not writes: two at once both count. `NotFound` when the
+    /// account is gone: an erasure that ran while the usage was counted leaves no counter
+    /// behind (erasure deletes the account before its last pass over the counters, so an
+    /// addition after this check is found by that pass).
     async fn add_usage(
         &self,
         account: AccountId,

@@ -130,6 +130,10 @@ pub async fn erasure_removes_everything_an_account_owns<S: Store + ErasureStore>
     );
     assert_owned(store, &doomed, false).await;
     assert_owned(store, &bystander, true).await;
+    // A delivery batch that ends after the erasure counts nothing for the erased account.
+    let late = store.add_usage(doomed.account.id, hour_of(NOW), &Usage { attempts: 1, ..Usage::default() }, NOW).await;
+    assert!(matches!(late, Err(StoreError::NotFound)), "{late:?}");
+    assert_owned(store, &doomed, false).await;
     // The bystander's counters were left alone.
     assert_eq!(store.hit_rate_counter(bystander.account.id, "GET /a#60", NOW.plus_seconds(120)).await.unwrap(), 2);
     // Idempotent: a second call (a retry after a timeout) finds nothing and says so.

@@ -32,4 +32,6 @@ pub async fn usage_adds_up_per_hour_and_reads_by_range<S: AccountStore + UsageSt
     assert_eq!(store.usage_between(acc.id, second, second.plus_seconds(1)).await.unwrap().len(), 1);
     assert!(store.usage_between(acc.id, second, first).await.unwrap().is_empty(), "an empty range");
     assert!(store.usage_between(AccountId::new(), first, second).await.unwrap().is_empty());
+    let nobody = store.add_usage(AccountId::new(), first, &delivered, expires).await;
+    assert!(matches!(nobody, Err(StoreError::NotFound)), "no account, no counter: {nobody:?}");
 }

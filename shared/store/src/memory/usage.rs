@@ -12,7 +12,11 @@ impl UsageStore for MemoryStore {
         _expires_at: Timestamp,
     ) -> Result<(), StoreError> {
         // One counter per account and hour: small enough to keep for the process's life.
-        *self.lock().usage.entry((account, hour)).or_default() += *usage;
+        let mut state = self.lock();
+        if !state.accounts.contains_key(&account) {
+            return Err(StoreError::NotFound);
+        }
+        *state.usage.entry((account, hour)).or_default() += *usage;
         Ok(())
     }
 
