@@ -905,7 +905,7 @@ class Harness:
             per_delivery = seconds * deliver.memory / 1024 / len(ids)
             log(f"    batches of {batch_size}: {len(ids)} deliveries in {invocations} invocation(s), "
                 f"{seconds * 1000:,.0f} ms billed: {per_delivery * 1e6:,.0f} µGB-s per delivery "
-                f"(the cost model assumes {assumed * 1e6:,.0f} at batches of 10); "
+                f"(the cost model assumes {assumed * 1e6:,.0f}); "
                 f"CPU {cpu * 1000 / len(ids):.2f} ms per delivery")
 
     def usage(self, gw, account_id):
