@@ -2,7 +2,8 @@
 //! by hour and in total — events published, deliveries, attempts, failures, bytes delivered
 //! and their estimated AWS cost — from the hourly counters publish and delivery add to once
 //! per request or batch. Hours starting in [`from`, `to`) (RFC 3339; by default the 24 hours
-//! up to and including the current one, at most 31 days); hours with no usage are left out.
+//! up to and including the current one; any range, bounded by the 400 days counters are
+//! kept); hours with no usage are left out.
 
 use hookpost_domain::usage::{range, Usage, UsageView};
 use hookpost_domain::Timestamp;
@@ -33,7 +34,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         let mut query = Query::new(&req, &["from", "to"]);
         let (from, to) = (query.timestamp("from"), query.timestamp("to"));
         query.finish()?;
-        let (from, to) = range(from, to, app.clock.now())?;
+        let (from, to) = range(from, to, app.clock.now());
         let account = app.store.get_account(id).await.found("account")?;
         let hours = app.store.usage_between(account.id, from, to).await?;
         let mut totals = Usage::default();
