@@ -123,35 +123,45 @@ pub fn spawn_delivery(
     if let Delivery::InProcess(_) = delivery {
         // In-process workers take one task at a time: their usage is written every second
         // (and once more when they stop), not once a delivery.
-        let app = Arc::clone(app);
+        let flushing = Arc::clone(app);
+        set.spawn(every(USAGE_FLUSH_EVERY, drain.clone(), move || {
+            let app = Arc::clone(&flushing);
+            async move { app.flush_usage().await }
+        }));
+        let last = Arc::clone(app);
         let mut drain = drain.clone();
         set.spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = drain.wait_for(|draining| *draining) => break,
-                    () = tokio::time::sleep(USAGE_FLUSH_EVERY) => {}
-                }
-                app.flush_usage().await;
-            }
-            app.flush_usage().await;
+            let _ = drain.wait_for(|draining| *draining).await;
+            last.flush_usage().await;
         });
     }
     let app = Arc::clone(app);
-    let mut drain = drain.clone();
-    set.spawn(async move {
-        loop {
-            tokio::select! {
-                _ = drain.wait_for(|draining| *draining) => return,
-                () = tokio::time::sleep(SWEEP_EVERY) => {}
-            }
+    set.spawn(every(SWEEP_EVERY, drain.clone(), move || {
+        let app = Arc::clone(&app);
+        async move {
             match return_lost_retriggers(app.store.as_ref(), app.clock.now()).await {
                 Ok(0) => {}
                 Ok(returned) => tracing::info!(log = "sweep", returned, "swept lost retriggers"),
                 Err(err) => tracing::warn!(error = %err, "sweeping lost retriggers failed"),
             }
         }
-    });
+    }));
     set
+}
+
+/// Runs `work` every `period` until `drain` turns true.
+async fn every<F, Fut>(period: Duration, mut drain: watch::Receiver<bool>, work: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    loop {
+        tokio::select! {
+            _ = drain.wait_for(|draining| *draining) => return,
+            () = tokio::time::sleep(period) => {}
+        }
+        work().await;
+    }
 }
 
 /// How often hookpost-local looks for retriggers lost for 15 minutes.
