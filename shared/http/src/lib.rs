@@ -60,6 +60,9 @@ pub struct App {
     /// What this app's publishes and deliveries used since it was last written
     /// ([`App::flush_usage`]).
     pub usage: Arc<UsageTally>,
+    /// Whether the handlers write usage at the end of each request and batch (Lambda), or
+    /// leave it to a timer ([`App::with_usage_on_a_timer`]: hookpost-local).
+    usage_on_a_timer: bool,
 }
 
 impl App {
@@ -72,6 +75,7 @@ impl App {
             sender: Arc::new(OnceLock::new()),
             operator_events: Arc::new(LogOnly),
             usage: Arc::new(UsageTally::default()),
+            usage_on_a_timer: false,
             eraser: None,
             dynamo: None,
             sqs: None,
@@ -105,6 +109,14 @@ impl App {
 
     pub fn with_operator_events(mut self, events: Arc<dyn OperatorEvents>) -> Self {
         self.operator_events = events;
+        self
+    }
+
+    /// Leaves writing usage to whoever calls [`App::write_usage`] on a timer: hookpost-local
+    /// works its durable queues one message a handler call, where a write per call would be
+    /// a write per delivery.
+    pub fn with_usage_on_a_timer(mut self) -> Self {
+        self.usage_on_a_timer = true;
         self
     }
 
@@ -160,10 +172,17 @@ impl App {
         Ok(Arc::clone(self.sender.get_or_init(|| Arc::new(sender))))
     }
 
-    /// Writes what was counted since the last call to each account's hourly counter: at the
-    /// end of each publish request, delivery batch and dead-letter batch (hookpost-local's
-    /// in-process workers: every second).
+    /// The end of a publish request, ingest batch, delivery batch or dead-letter batch: writes
+    /// what was counted to each account's hourly counter, unless the app writes usage on a
+    /// timer.
     pub async fn flush_usage(&self) {
+        if !self.usage_on_a_timer {
+            self.write_usage().await;
+        }
+    }
+
+    /// Writes what was counted since the last write to each account's hourly counter.
+    pub async fn write_usage(&self) {
         self.usage.flush(self.store.as_ref(), self.clock.now()).await;
     }
 
