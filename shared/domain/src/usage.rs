@@ -30,10 +30,6 @@ pub struct Usage {
 }
 
 impl Usage {
-    pub fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
-
     /// What this usage cost in AWS, in US dollars, by the benchmark's model (list prices;
     /// `docs/BENCHMARKS.md`): per event published, the publish's compute and its share of
     /// an invocation (ten events to one); per attempt, its task's SQS send, receive and
@@ -106,7 +102,6 @@ mod tests {
         assert_eq!(hour_of(Timestamp::from_unix(7_200)), Timestamp::from_unix(7_200));
         assert_eq!(hour_of(Timestamp::from_unix(-1)), Timestamp::from_unix(-3_600));
         let mut total = Usage::default();
-        assert!(total.is_empty());
         total += Usage { events_published: 2, deliveries: 1, attempts: 3, failures: 1, bytes_delivered: 10 };
         total += Usage { deliveries: 1, attempts: 1, bytes_delivered: 5, ..Usage::default() };
         assert_eq!(total, Usage { events_published: 2, deliveries: 2, attempts: 4, failures: 1, bytes_delivered: 15 });
