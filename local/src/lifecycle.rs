@@ -68,8 +68,9 @@ impl Running {
             }
         }
         self.workers.shutdown().await;
-        // What the last deliveries used (a kill -9 loses up to a second of counts, never a task).
-        self.app.write_usage().await;
+        // What the last deliveries used and delivered (a kill -9 loses up to a second of counts
+        // and `deliveries` lines, never a task: the attempt log has every attempt).
+        self.app.write_tallies().await;
         let forgotten = match &self.delivery {
             Delivery::InProcess(queue) => queue.len(),
             Delivery::Sqs(_) => 0,
@@ -122,13 +123,13 @@ pub fn spawn_delivery(
         }
         Delivery::Sqs(queues) => queues.spawn(app, workers, drain),
     };
-    // Usage is written every second (and once more when the workers have stopped), not once
-    // a handler call: the in-process workers and the durable queues' loop hand the handlers
-    // one task at a time (`App::with_usage_on_a_timer`, set in `start_with_app`).
+    // Usage and the delivered log are written every second (and once more when the workers
+    // have stopped), not once a handler call: the in-process workers and the durable queues' loop hand the handlers
+    // one task at a time (`App::with_tallies_on_a_timer`, set in `start_with_app`).
     let writing = Arc::clone(app);
-    set.spawn(every(USAGE_WRITE_EVERY, drain.clone(), move || {
+    set.spawn(every(TALLIES_WRITE_EVERY, drain.clone(), move || {
         let app = Arc::clone(&writing);
-        async move { app.write_usage().await }
+        async move { app.write_tallies().await }
     }));
     let app = Arc::clone(app);
     set.spawn(every(SWEEP_EVERY, drain.clone(), move || {
@@ -161,8 +162,9 @@ where
 
 /// How often hookpost-local looks for retriggers lost for 15 minutes.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(30);
-/// How often hookpost-local adds the usage it counted to the hourly counters.
-pub const USAGE_WRITE_EVERY: Duration = Duration::from_secs(1);
+/// How often hookpost-local logs the attempts it delivered and adds the usage it counted to
+/// the hourly counters.
+pub const TALLIES_WRITE_EVERY: Duration = Duration::from_secs(1);
 
 /// Binds and serves in the background, with the delivery workers.
 pub async fn start(options: Options) -> Result<Running, StartError> {
@@ -186,7 +188,7 @@ pub async fn start_with_app(
 ) -> Result<Running, StartError> {
     // Tasks are sent to the app's queue: `delivery`'s, unless the caller gave the app one of
     // its own in front of it (tests put a fault injector there).
-    let app = app.with_usage_on_a_timer();
+    let app = app.with_tallies_on_a_timer();
     let app = Arc::new(if app.queue.is_some() { app } else { app.with_queue(delivery.queue()) });
     let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Listen { addr, source })?;

@@ -88,6 +88,6 @@ pub async fn handle(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchR
             response.batch_item_failures.push(failure);
         }
     }
-    app.flush_usage().await;
+    app.flush_tallies().await;
     Ok(response)
 }

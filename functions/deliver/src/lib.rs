@@ -40,7 +40,7 @@ pub async fn handle(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchR
     let records = event.payload.records;
     let results = futures::future::join_all(records.iter().map(|m| process(app, &worker, m))).await;
     // The batch's usage, one addition per account.
-    app.flush_usage().await;
+    app.flush_tallies().await;
     let mut response = SqsBatchResponse::default();
     for (message, result) in records.iter().zip(results) {
         if let Err(err) = result {

@@ -166,7 +166,7 @@ pub async fn handle(
 ) -> Result<SqsBatchResponse, Error> {
     let messages = &event.payload.records;
     let outcomes = publish_many(app, messages.iter().map(read).collect()).await;
-    app.flush_usage().await;
+    app.flush_tallies().await;
     let mut response = SqsBatchResponse::default();
     let mut rejected = Vec::new();
     for (message, outcome) in messages.iter().zip(outcomes) {

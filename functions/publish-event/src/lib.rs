@@ -75,7 +75,7 @@ async fn publish_one(app: &App, req: Request) -> Response<Body> {
                 finish(app, ready.event, ready.chosen_id).await
             }
         };
-        app.flush_usage().await;
+        app.flush_tallies().await;
         Reply::json(202, &published)
     })
     .await
@@ -87,7 +87,7 @@ async fn publish_batch(app: &App, req: Request) -> Response<Body> {
         // Each event is read on its own: one event's mistake refuses that event only.
         let incoming = events.into_iter().map(|event| Incoming { publish: parse_event(event), id_if_none: None });
         let outcomes = publish_many(app, incoming.collect()).await;
-        app.flush_usage().await;
+        app.flush_tallies().await;
         let results: Vec<Outcome<'_>> = outcomes
             .iter()
             .map(|outcome| match outcome {

@@ -1,6 +1,7 @@
 //! Delivery: the sender behind the destination guard, the Queue port and its adapters, and
 //! the worker step.
 
+pub mod delivered;
 pub mod metrics;
 pub mod operator;
 pub mod queue;
@@ -11,6 +12,7 @@ pub mod sweep;
 pub mod usage;
 pub mod worker;
 
+pub use delivered::DeliveredLog;
 pub use operator::OperatorEvents;
 pub use queue::{InProcessQueue, Queue, QueueError};
 pub use sender::{OutgoingRequest, SendReport, Sender};

@@ -32,6 +32,7 @@ use hookpost_domain::{Clock, Reason, Timestamp};
 use hookpost_store::{Store, StoreError};
 use serde_json::value::RawValue;
 
+use crate::delivered::DeliveredLog;
 use crate::operator::OperatorEvents;
 use crate::queue::{Queue, QueueError};
 use crate::sender::{OutgoingRequest, SendReport, Sender};
@@ -75,6 +76,8 @@ pub struct Worker {
     pub operator_events: Arc<dyn OperatorEvents>,
     /// Counts each attempt and failure record; whoever runs the worker flushes it.
     pub usage: Arc<UsageTally>,
+    /// Lists each delivered attempt; whoever runs the worker writes it with the usage.
+    pub delivered: Arc<DeliveredLog>,
 }
 
 /// The signed request for one attempt of `event` to `sub` at `now`.
@@ -224,22 +227,38 @@ impl Worker {
                 }
             }
         };
-        tracing::info!(
-            log = "delivery_attempt",
-            event_id = %event.event_id,
-            event = %event.event_type,
-            account_id = %sub.account_id,
-            subscription_id = %sub.id,
-            attempt = task.attempt,
-            outcome = if report.outcome.reason().is_none() { "delivered" } else { "failed" },
-            reason = report.outcome.reason().map(|r| r.to_string()),
-            status_code = report.outcome.status_code(),
-            duration_ms = report.duration_ms,
-            "delivery attempt {} of {} to subscription {}",
-            task.attempt,
-            event.event_id,
-            sub.id
-        );
+        match &report.outcome {
+            // Delivered: listed in the batch's `deliveries` line (crate::delivered), its own
+            // line only at debug level.
+            Outcome::Delivered { status } => {
+                tracing::debug!(
+                    log = "delivery_attempt",
+                    event_id = %event.event_id,
+                    event = %event.event_type,
+                    account_id = %sub.account_id,
+                    subscription_id = %sub.id,
+                    attempt = task.attempt,
+                    outcome = "delivered",
+                    status_code = status,
+                    duration_ms = report.duration_ms,
+                    "delivery attempt delivered"
+                );
+                self.delivered.add(sub.account_id, &event.event_id, sub.id, task.attempt, *status, report.duration_ms);
+            }
+            Outcome::Failed(reason) => tracing::info!(
+                log = "delivery_attempt",
+                event_id = %event.event_id,
+                event = %event.event_type,
+                account_id = %sub.account_id,
+                subscription_id = %sub.id,
+                attempt = task.attempt,
+                outcome = "failed",
+                reason = %reason,
+                status_code = reason.status_code(),
+                duration_ms = report.duration_ms,
+                "delivery attempt failed"
+            ),
+        }
         let since_publish = (task.attempt == 1 && report.outcome.reason().is_none())
             .then(|| (now.unix() - event.created_at.unix()).max(0) as f64);
         crate::metrics::attempt(report.outcome.reason().as_ref(), report.duration_ms, since_publish);

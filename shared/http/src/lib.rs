@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use hookpost_delivery::operator::LogOnly;
-use hookpost_delivery::{OperatorEvents, Queue, Sender, SqsQueue, UsageTally, Worker};
+use hookpost_delivery::{DeliveredLog, OperatorEvents, Queue, Sender, SqsQueue, UsageTally, Worker};
 use hookpost_domain::{ApiError, Clock, SystemClock};
 use hookpost_store::{ActiveCap, DynamoStore, ErasureStore, Store};
 
@@ -58,11 +58,14 @@ pub struct App {
     /// when configured; otherwise (and in Lambda, for now) their log lines only.
     pub operator_events: Arc<dyn OperatorEvents>,
     /// What this app's publishes and deliveries used since it was last written
-    /// ([`App::flush_usage`]).
+    /// ([`App::flush_tallies`]).
     pub usage: Arc<UsageTally>,
-    /// Whether the handlers write usage at the end of each request and batch (Lambda), or
-    /// leave it to a timer ([`App::with_usage_on_a_timer`]: hookpost-local).
-    usage_on_a_timer: bool,
+    /// The attempts this app's deliveries delivered since they were last logged, written
+    /// with the usage ([`App::flush_tallies`]): a line per account, not per delivery.
+    pub delivered: Arc<DeliveredLog>,
+    /// Whether the handlers write usage and the delivered log at the end of each request
+    /// and batch (Lambda), or leave them to a timer ([`App::with_tallies_on_a_timer`]: hookpost-local).
+    tallies_on_a_timer: bool,
 }
 
 impl App {
@@ -75,7 +78,8 @@ impl App {
             sender: Arc::new(OnceLock::new()),
             operator_events: Arc::new(LogOnly),
             usage: Arc::new(UsageTally::default()),
-            usage_on_a_timer: false,
+            delivered: Arc::new(DeliveredLog::default()),
+            tallies_on_a_timer: false,
             eraser: None,
             dynamo: None,
             sqs: None,
@@ -112,11 +116,11 @@ impl App {
         self
     }
 
-    /// Leaves writing usage to whoever calls [`App::write_usage`] on a timer: hookpost-local
-    /// works its durable queues one message a handler call, where a write per call would be
-    /// a write per delivery.
-    pub fn with_usage_on_a_timer(mut self) -> Self {
-        self.usage_on_a_timer = true;
+    /// Leaves writing usage and the delivered log to whoever calls [`App::write_tallies`] on
+    /// a timer: hookpost-local works its durable queues one message a handler call, where a
+    /// write per call would be a write (and a log line) per delivery.
+    pub fn with_tallies_on_a_timer(mut self) -> Self {
+        self.tallies_on_a_timer = true;
         self
     }
 
@@ -172,17 +176,19 @@ impl App {
         Ok(Arc::clone(self.sender.get_or_init(|| Arc::new(sender))))
     }
 
-    /// The end of a publish request, ingest batch, delivery batch or dead-letter batch: writes
-    /// what was counted to each account's hourly counter, unless the app writes usage on a
-    /// timer.
-    pub async fn flush_usage(&self) {
-        if !self.usage_on_a_timer {
-            self.write_usage().await;
+    /// The end of a publish request, ingest batch, delivery batch or dead-letter batch: logs
+    /// the attempts delivered and writes what was counted to each account's hourly counter,
+    /// unless the app does both on a timer.
+    pub async fn flush_tallies(&self) {
+        if !self.tallies_on_a_timer {
+            self.write_tallies().await;
         }
     }
 
-    /// Writes what was counted since the last write to each account's hourly counter.
-    pub async fn write_usage(&self) {
+    /// Logs the attempts delivered since the last write (`deliveries` lines) and writes what
+    /// was counted to each account's hourly counter.
+    pub async fn write_tallies(&self) {
+        self.delivered.write();
         self.usage.flush(self.store.as_ref(), self.clock.now()).await;
     }
 
@@ -198,6 +204,7 @@ impl App {
             event_retention_days: self.config.event_retention_days,
             operator_events: Arc::clone(&self.operator_events),
             usage: Arc::clone(&self.usage),
+            delivered: Arc::clone(&self.delivered),
         })
     }
 
