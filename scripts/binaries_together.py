@@ -293,6 +293,12 @@ class Function:
     def gb_seconds(self):
         return self.billed_seconds * self.memory / 1024
 
+    def logged_bytes(self):
+        """What the function has written to stdout and stderr so far: in AWS, what CloudWatch
+        Logs ingests from it (besides Lambda's own START and REPORT lines)."""
+        self.log.flush()
+        return os.path.getsize(self.log_path)
+
     def cpu_seconds(self):
         """User and system CPU time of the function's process so far (Linux /proc)."""
         with open(f"/proc/{self.process.pid}/stat") as f:
@@ -890,23 +896,27 @@ class Harness:
             ids = {f"evt_compute_{round_}_{i}" for i in range(100)}
             events = [{"account_id": account_id, "event": "compute.measured", "data": {"n": i}, "event_id": e}
                       for i, e in enumerate(sorted(ids))]
-            published = publish.billed_seconds
+            published, publish_logged = publish.billed_seconds, publish.logged_bytes()
             expect(gw.call("POST", "/internal/v1/events/batch", body={"events": events}), 202, "batch publish")
-            published = publish.billed_seconds - published
+            published, publish_logged = publish.billed_seconds - published, publish.logged_bytes() - publish_logged
             if round_ == 0:
                 log(f"    the batch publish of {len(ids)} events (chosen ids: stored, marked fanned out), "
                     f"{published * 1000:,.0f} ms billed: {published * publish.memory / 1024 / len(ids) * 1e6:,.0f} "
-                    f"µGB-s per event (the cost model assumes {0.020 * 256 / 1024 * 1e6:,.0f})")
+                    f"µGB-s per event (the cost model assumes {0.020 * 256 / 1024 * 1e6:,.0f}); "
+                    f"{publish_logged:,} bytes logged")
             seconds, invocations, cpu = deliver.billed_seconds, deliver.invocations, deliver.cpu_seconds()
+            logged = deliver.logged_bytes()
             self.feed("DeliveryQueue", "deliver", lambda: ids <= {v[1] for v in rx.verified}, f"{len(ids)} deliveries",
                       batch_size=batch_size)
             seconds, invocations = deliver.billed_seconds - seconds, deliver.invocations - invocations
-            cpu = deliver.cpu_seconds() - cpu
+            cpu, logged = deliver.cpu_seconds() - cpu, deliver.logged_bytes() - logged
             per_delivery = seconds * deliver.memory / 1024 / len(ids)
             log(f"    batches of {batch_size}: {len(ids)} deliveries in {invocations} invocation(s), "
                 f"{seconds * 1000:,.0f} ms billed: {per_delivery * 1e6:,.0f} µGB-s per delivery "
                 f"(the cost model assumes {assumed * 1e6:,.0f}); "
-                f"CPU {cpu * 1000 / len(ids):.2f} ms per delivery")
+                f"CPU {cpu * 1000 / len(ids):.2f} ms per delivery; "
+                f"{logged:,} bytes logged ({logged / len(ids):,.0f} per delivery, what CloudWatch Logs ingests "
+                f"besides Lambda's own lines)")
 
     def usage(self, gw, account_id):
         """The account's usage, added to by publish-event, ingest-events and deliver once per

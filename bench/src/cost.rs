@@ -1,8 +1,10 @@
 //! Dollars per million deliveries, from the DynamoDB tallies and AWS list prices.
 
 use hookpost_domain::price::{
-    API_GATEWAY_REST_PER_REQUEST, DELIVER_BATCH, DELIVER_SECONDS, DYNAMODB_PER_READ_UNIT, DYNAMODB_PER_WRITE_UNIT,
-    LAMBDA_ARM64_PER_GB_SECOND, LAMBDA_PER_REQUEST, MEMORY_GB, PUBLISH_SECONDS, SQS_BATCH, SQS_PER_REQUEST,
+    API_GATEWAY_REST_PER_REQUEST, CLOUDWATCH_LOGS_PER_BYTE, DELIVER_BATCH, DELIVER_SECONDS, DYNAMODB_PER_READ_UNIT,
+    DYNAMODB_PER_WRITE_UNIT, LAMBDA_ARM64_PER_GB_SECOND, LAMBDA_PER_REQUEST, LOG_BYTES_PER_DELIVERY,
+    LOG_BYTES_PER_DELIVER_INVOCATION, LOG_BYTES_PER_PUBLISH_INVOCATION, MEMORY_GB, PUBLISH_SECONDS, SQS_BATCH,
+    SQS_PER_REQUEST,
 };
 
 pub struct Cost {
@@ -10,11 +12,13 @@ pub struct Cost {
     pub lambda: f64,
     pub sqs: f64,
     pub dynamodb: f64,
+    /// CloudWatch Logs' ingestion of what the functions write.
+    pub logs: f64,
 }
 
 impl Cost {
     pub fn total(&self) -> f64 {
-        self.api_gateway + self.lambda + self.sqs + self.dynamodb
+        self.api_gateway + self.lambda + self.sqs + self.dynamodb + self.logs
     }
 
     pub fn without_ingress(&self) -> f64 {
@@ -92,6 +96,10 @@ pub fn per_million_deliveries(shape: Shape, read_units: f64, write_units: f64) -
             * SQS_PER_REQUEST,
         dynamodb: events * (read_units * DYNAMODB_PER_READ_UNIT + write_units * DYNAMODB_PER_WRITE_UNIT)
             + usage_flushes * (DYNAMODB_PER_READ_UNIT + DYNAMODB_PER_WRITE_UNIT),
+        logs: (deliveries * LOG_BYTES_PER_DELIVERY
+            + deliveries / DELIVER_BATCH * LOG_BYTES_PER_DELIVER_INVOCATION
+            + publishes * LOG_BYTES_PER_PUBLISH_INVOCATION)
+            * CLOUDWATCH_LOGS_PER_BYTE,
     }
 }
 
@@ -99,8 +107,8 @@ pub fn per_million_deliveries(shape: Shape, read_units: f64, write_units: f64) -
 /// `(shape, read units, write units)` per event.
 pub fn table(rows: &[(Shape, f64, f64)]) -> String {
     let mut out = String::from(
-        "| per million deliveries | API Gateway (publish) | Lambda | SQS | DynamoDB | total | without API Gateway |\n\
-         |---|---|---|---|---|---|---|\n",
+        "| per million deliveries | API Gateway (publish) | Lambda | SQS | DynamoDB | CloudWatch Logs | total | without API Gateway |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
     for &(shape, read_units, write_units) in rows {
         let c = per_million_deliveries(shape, read_units, write_units);
@@ -114,12 +122,13 @@ pub fn table(rows: &[(Shape, f64, f64)]) -> String {
             Pace::Sparse => "sparse",
         };
         out += &format!(
-            "| {} subscription(s) per event, {publish}, {pace} | ${:.3} | ${:.3} | ${:.3} | ${:.3} | **${:.2}** | ${:.2} |\n",
+            "| {} subscription(s) per event, {publish}, {pace} | ${:.3} | ${:.3} | ${:.3} | ${:.3} | ${:.3} | **${:.2}** | ${:.2} |\n",
             shape.subscriptions,
             c.api_gateway,
             c.lambda,
             c.sqs,
             c.dynamodb,
+            c.logs,
             c.total(),
             c.without_ingress()
         );
@@ -160,6 +169,11 @@ mod tests {
         assert!(batched.lambda < one.lambda);
         assert!((batched.dynamodb - (0.125 + 2.5 + usage(1e4 + 1e4))).abs() < 1e-9, "usage once per request");
         assert!((batched.sqs - 0.12).abs() < 1e-9, "tasks of ten events share a SendMessageBatch");
+        // CloudWatch Logs: an entry a delivery, a deliver invocation's lines a hundred
+        // deliveries, a publish invocation's an event — or a hundred.
+        let gib = f64::from(1u32 << 30);
+        assert!((one.logs - (82e6 + 2_400.0 * 1e4 + 1_300.0 * 1e6) * 0.50 / gib).abs() < 1e-9);
+        assert!((batched.logs - (82e6 + 2_400.0 * 1e4 + 1_300.0 * 1e4) * 0.50 / gib).abs() < 1e-9);
         let queued = per_million_deliveries(Shape { ingress: Ingress::Queue, ..ONE }, 1.0, 4.0);
         assert_eq!(queued.api_gateway, 0.0);
         assert!((queued.sqs - (0.12 + 0.12)).abs() < 1e-9, "send, receive, delete per ten events on top");

@@ -482,6 +482,60 @@ fn logs_say_what_happened_and_never_a_secret() {
     assert_eq!((attempt["subscription_id"].as_str(), attempt["attempt"].as_u64()), (Some(sub.as_str()), Some(1)));
 }
 
+/// At the default level a delivered attempt is listed in its account's `deliveries` line
+/// (written every second), not given a line of its own; a failed attempt has its own line
+/// with the reason.
+#[test]
+fn a_failed_attempt_has_its_own_line_and_delivered_ones_are_listed_together() {
+    let receiver = StdReceiver::start();
+    receiver.script.lock().unwrap().push_back(503);
+    let local = spawn(
+        &[],
+        &[
+            ("HOOKPOST_ADMIN_KEY", "k"),
+            ("HOOKPOST_ALLOW_HTTP", "true"),
+            ("HOOKPOST_ALLOW_CIDRS", "127.0.0.0/8"),
+            ("HOOKPOST_LOG_FORMAT", "json"),
+            ("HOOKPOST_RETRY_SCHEDULE", "0,1"),
+        ],
+    );
+    let (account, _, sub) = customer(&local, "k", &receiver);
+    for id in ["evt_retried", "evt_at_once"] {
+        let event = format!(r#"{{"account_id":"{account}","event":"call.ended","event_id":"{id}","data":{{}}}}"#);
+        assert_eq!(request(&local.addr, "POST", "/internal/v1/events", "k", &event).0, 202);
+    }
+    assert_eq!(receiver.wait_delivered("evt_retried", 30), 2, "a 503, then a 204");
+    receiver.wait_delivered("evt_at_once", 30);
+    let mut records: Vec<serde_json::Value> = Vec::new();
+    let listed = |records: &[serde_json::Value]| -> usize {
+        records.iter().filter(|r| r["log"] == "deliveries").map(|r| r["delivered"].as_u64().unwrap_or(0) as usize).sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while listed(&records) < 2 && Instant::now() < deadline {
+        if let Ok(line) = local.lines.recv_timeout(Duration::from_millis(100)) {
+            records.push(serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}")));
+        }
+    }
+    signal_and_wait(local, "-TERM");
+
+    let attempts: Vec<&serde_json::Value> = records.iter().filter(|r| r["log"] == "delivery_attempt").collect();
+    assert_eq!(attempts.len(), 1, "only the failed attempt has a line: {attempts:?}");
+    let failed = attempts[0];
+    assert_eq!((failed["event_id"].as_str(), failed["attempt"].as_u64()), (Some("evt_retried"), Some(1)));
+    assert_eq!((failed["outcome"].as_str(), failed["reason"].as_str()), (Some("failed"), Some("http_status: 503")));
+    assert_eq!(failed["status_code"].as_u64(), Some(503));
+    let entries: Vec<&str> = records
+        .iter()
+        .filter(|r| r["log"] == "deliveries" && r["account_id"] == account.as_str())
+        .flat_map(|r| r["attempts"].as_str().unwrap_or_default().split(", "))
+        .collect();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    for (id, attempt) in [("evt_retried", 2), ("evt_at_once", 1)] {
+        let prefix = format!("{id} {sub} #{attempt} 204 ");
+        assert!(entries.iter().any(|e| e.starts_with(&prefix) && e.ends_with("ms")), "{prefix} in {entries:?}");
+    }
+}
+
 /// In memory, the delivery queue is bounded: past `HOOKPOST_QUEUE_CAPACITY` tasks a publish
 /// answers 503 `unavailable` with `Retry-After` instead of growing, and `/metrics` shows
 /// the queue against its bound.

@@ -24,3 +24,23 @@ pub const DELIVER_BATCH: f64 = 100.0;
 // scripts/test-binaries measures beside them.
 pub const PUBLISH_SECONDS: f64 = 0.020;
 pub const DELIVER_SECONDS: f64 = 0.015;
+
+/// CloudWatch Logs ingestion of Lambda's logs (Standard class, the first 10 TB of a month),
+/// per byte: AWS counts a GB as 2^30 bytes, and 26 bytes on top of each log event (line).
+pub const CLOUDWATCH_LOGS_PER_BYTE: f64 = 0.50 / 1_073_741_824.0;
+pub const LOG_EVENT_OVERHEAD_BYTES: f64 = 26.0;
+// What the functions write, measured by scripts/test-binaries (the `deliver` and
+// `publish-event` zips, AWS_LAMBDA_LOG_FORMAT=JSON, on the success path; 2026-11-30), each
+// line with its 26 bytes:
+// - a delivered attempt's entry in its batch's `deliveries` line (measured 68 bytes with a
+//   16-character event id; here with a 30-character one, `evt_` and a ULID);
+// - a failed attempt's own `delivery_attempt` line;
+// - what a `deliver` invocation writes besides its entries (the `deliveries` line's fields,
+//   the embedded-metric document: 1,900 bytes measured) and Lambda's START and REPORT
+//   lines (~450 bytes, not the function's to measure);
+// - what a publish invocation writes (its `request` line and metric document: 736 bytes
+//   measured) and START and REPORT.
+pub const LOG_BYTES_PER_DELIVERY: f64 = 82.0;
+pub const LOG_BYTES_PER_FAILED_ATTEMPT: f64 = 560.0;
+pub const LOG_BYTES_PER_DELIVER_INVOCATION: f64 = 2_400.0;
+pub const LOG_BYTES_PER_PUBLISH_INVOCATION: f64 = 1_300.0;

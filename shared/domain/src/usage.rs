@@ -6,8 +6,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::price::{
-    DELIVER_BATCH, DELIVER_SECONDS, DYNAMODB_PER_READ_UNIT, DYNAMODB_PER_WRITE_UNIT, LAMBDA_ARM64_PER_GB_SECOND,
-    LAMBDA_PER_REQUEST, MEMORY_GB, PUBLISH_SECONDS, SQS_BATCH, SQS_PER_REQUEST,
+    CLOUDWATCH_LOGS_PER_BYTE, DELIVER_BATCH, DELIVER_SECONDS, DYNAMODB_PER_READ_UNIT, DYNAMODB_PER_WRITE_UNIT,
+    LAMBDA_ARM64_PER_GB_SECOND, LAMBDA_PER_REQUEST, LOG_BYTES_PER_DELIVER_INVOCATION, LOG_BYTES_PER_DELIVERY,
+    LOG_BYTES_PER_FAILED_ATTEMPT, LOG_BYTES_PER_PUBLISH_INVOCATION, MEMORY_GB, PUBLISH_SECONDS, SQS_BATCH,
+    SQS_PER_REQUEST,
 };
 use crate::time::Timestamp;
 
@@ -34,21 +36,29 @@ impl Usage {
     /// `docs/BENCHMARKS.md`): per event published, the publish's compute and its share of
     /// an invocation (ten events to one); per attempt, its task's SQS send, receive and
     /// delete (ten to a request), its share of a `deliver` invocation and its compute, two
-    /// subscription reads and the attempt-log write; per failed attempt, the subscription's
-    /// delivery fields; per failure record, its write. API Gateway is left out: it depends
+    /// subscription reads, the attempt-log write and its log bytes (CloudWatch Logs); per
+    /// failed attempt, the subscription's delivery fields and a log line of its own; per
+    /// failure record, its write. Publish invocations' log lines are shared as their
+    /// requests are (ten events to one). API Gateway is left out: it depends
     /// on how events are published ($3.50 a million requests; a batch publish carries up
     /// to 100 events, the ingest queue none).
     pub fn estimated_cost_usd(&self) -> f64 {
-        let per_event = PUBLISH_SECONDS * MEMORY_GB * LAMBDA_ARM64_PER_GB_SECOND + LAMBDA_PER_REQUEST / SQS_BATCH;
+        let per_event = PUBLISH_SECONDS * MEMORY_GB * LAMBDA_ARM64_PER_GB_SECOND
+            + (LAMBDA_PER_REQUEST + LOG_BYTES_PER_PUBLISH_INVOCATION * CLOUDWATCH_LOGS_PER_BYTE) / SQS_BATCH;
         let per_attempt = 3.0 * SQS_PER_REQUEST / SQS_BATCH
-            + LAMBDA_PER_REQUEST / DELIVER_BATCH
+            + (LAMBDA_PER_REQUEST + LOG_BYTES_PER_DELIVER_INVOCATION * CLOUDWATCH_LOGS_PER_BYTE) / DELIVER_BATCH
             + DELIVER_SECONDS * MEMORY_GB * LAMBDA_ARM64_PER_GB_SECOND
             + 2.0 * DYNAMODB_PER_READ_UNIT
-            + DYNAMODB_PER_WRITE_UNIT;
+            + DYNAMODB_PER_WRITE_UNIT
+            + LOG_BYTES_PER_DELIVERY * CLOUDWATCH_LOGS_PER_BYTE;
+        // A failed attempt has a log line of its own instead of an entry in its batch's.
+        let per_failed_attempt =
+            DYNAMODB_PER_WRITE_UNIT + (LOG_BYTES_PER_FAILED_ATTEMPT - LOG_BYTES_PER_DELIVERY) * CLOUDWATCH_LOGS_PER_BYTE;
         let failed_attempts = self.attempts.saturating_sub(self.deliveries);
         self.events_published as f64 * per_event
             + self.attempts as f64 * per_attempt
-            + (failed_attempts + self.failures) as f64 * DYNAMODB_PER_WRITE_UNIT
+            + failed_attempts as f64 * per_failed_attempt
+            + self.failures as f64 * DYNAMODB_PER_WRITE_UNIT
     }
 }
 
@@ -137,11 +147,16 @@ mod tests {
             bytes_delivered: 1 << 30,
         };
         // The cost table's busy row at one subscription, a batch publish of 100, without its
-        // API Gateway share ($0.035) and the routes read (half a read unit a batch).
+        // API Gateway share ($0.035) and the routes read (half a read unit a batch): $1.134,
+        // and CloudWatch Logs' $0.110 (236 bytes an event: its delivery's entry, a share of
+        // a deliver invocation's lines and of a publish invocation's, ten events to one).
         let cost = routine.estimated_cost_usd();
-        assert!((cost - 1.134).abs() < 0.001, "{cost}");
+        let logs = 236e6 * 0.50 / f64::from(1u32 << 30);
+        assert!((cost - 1.134 - logs).abs() < 0.001, "{cost}");
         let failing = Usage { deliveries: 0, failures: 1_000_000, ..routine };
-        assert!((failing.estimated_cost_usd() - cost - 1.25).abs() < 1e-9, "a fields write and a record each");
+        // A fields write, a record, and a log line of its own instead of an entry.
+        let failing_logs = (560.0 - 82.0) * 1e6 * 0.50 / f64::from(1u32 << 30);
+        assert!((failing.estimated_cost_usd() - cost - 1.25 - failing_logs).abs() < 1e-9, "{}", failing.estimated_cost_usd());
         assert_eq!(Usage::default().estimated_cost_usd(), 0.0);
     }
 }

@@ -31,8 +31,11 @@ fn init_tracing() {
     // are logged by the hook below instead.
     let not_repeated = filter_fn(|meta| meta.target() != "lambda_runtime::layers::panic");
     let fmt = tracing_subscriber::fmt::layer().with_ansi(false);
-    // JSON lines carry their own timestamp; Lambda stamps plain text lines itself.
-    let fmt = if json { fmt.json().flatten_event(true).boxed() } else { fmt.without_time().boxed() };
+    // JSON lines carry their own timestamp; Lambda stamps plain text lines itself. The
+    // current span (the invocation's request and trace ids) is kept, the list of spans
+    // around it — the same span again — is not: CloudWatch Logs bills each line's bytes.
+    let fmt =
+        if json { fmt.json().flatten_event(true).with_span_list(false).boxed() } else { fmt.without_time().boxed() };
     let _ = tracing_subscriber::registry().with(fmt.with_filter(level).with_filter(not_repeated)).try_init();
     std::panic::set_hook(Box::new(|panic| tracing::error!(panic = %panic, "the handler panicked")));
 }
