@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::price::{
     CLOUDWATCH_LOGS_PER_BYTE, DELIVER_BATCH, DELIVER_SECONDS, DYNAMODB_PER_READ_UNIT, DYNAMODB_PER_WRITE_UNIT,
-    LAMBDA_ARM64_PER_GB_SECOND, LAMBDA_PER_REQUEST, LOG_BYTES_PER_DELIVER_INVOCATION, LOG_BYTES_PER_DELIVERY,
+    LAMBDA_ARM64_PER_GB_SECOND, LAMBDA_PER_REQUEST, LOG_BYTES_PER_DELIVERY, LOG_BYTES_PER_DELIVER_INVOCATION,
     LOG_BYTES_PER_FAILED_ATTEMPT, LOG_BYTES_PER_PUBLISH_INVOCATION, MEMORY_GB, PUBLISH_SECONDS, SQS_BATCH,
     SQS_PER_REQUEST,
 };
@@ -52,8 +52,8 @@ impl Usage {
             + DYNAMODB_PER_WRITE_UNIT
             + LOG_BYTES_PER_DELIVERY * CLOUDWATCH_LOGS_PER_BYTE;
         // A failed attempt has a log line of its own instead of an entry in its batch's.
-        let per_failed_attempt =
-            DYNAMODB_PER_WRITE_UNIT + (LOG_BYTES_PER_FAILED_ATTEMPT - LOG_BYTES_PER_DELIVERY) * CLOUDWATCH_LOGS_PER_BYTE;
+        let per_failed_attempt = DYNAMODB_PER_WRITE_UNIT
+            + (LOG_BYTES_PER_FAILED_ATTEMPT - LOG_BYTES_PER_DELIVERY) * CLOUDWATCH_LOGS_PER_BYTE;
         let failed_attempts = self.attempts.saturating_sub(self.deliveries);
         self.events_published as f64 * per_event
             + self.attempts as f64 * per_attempt
@@ -156,7 +156,11 @@ mod tests {
         let failing = Usage { deliveries: 0, failures: 1_000_000, ..routine };
         // A fields write, a record, and a log line of its own instead of an entry.
         let failing_logs = (560.0 - 82.0) * 1e6 * 0.50 / f64::from(1u32 << 30);
-        assert!((failing.estimated_cost_usd() - cost - 1.25 - failing_logs).abs() < 1e-9, "{}", failing.estimated_cost_usd());
+        assert!(
+            (failing.estimated_cost_usd() - cost - 1.25 - failing_logs).abs() < 1e-9,
+            "{}",
+            failing.estimated_cost_usd()
+        );
         assert_eq!(Usage::default().estimated_cost_usd(), 0.0);
     }
 }
