@@ -264,6 +264,19 @@ pub const DELIVER_TEN_SPARSE: &str = "publish + deliver, 10 subscriptions, 2xx, 
 pub const DELIVER_TEN: &str = "publish + deliver, 10 subscriptions, 2xx, another success within the minute";
 pub const DELIVER_ONE_BATCHED: &str =
     "batch publish of 100 events + their deliveries, 1 subscription, 2xx, within the minute";
+/// The same, the hundred deliveries worked as Lambda works them: `deliver`'s handler given
+/// them as one SQS batch (the template's `BatchSize`), whose tasks of one subscription share
+/// one read of it. The cost table prices batched publishes by this row.
+pub const DELIVER_ONE_BATCHED_LAMBDA: &str =
+    "batch publish of 100 events + their deliveries as one deliver batch, 1 subscription, 2xx, within the minute";
+/// A hundred events to one subscription, published one per request, their deliveries as
+/// one `deliver` batch.
+pub const DELIVER_ONE_LAMBDA: &str =
+    "100 publishes + their deliveries as one deliver batch, 1 subscription, 2xx, within the minute";
+/// Ten events to ten subscriptions each, published one per request, their hundred
+/// deliveries as one `deliver` batch (ten tasks to each subscription).
+pub const DELIVER_TEN_LAMBDA: &str =
+    "10 publishes + their deliveries as one deliver batch, 10 subscriptions, 2xx, within the minute";
 /// Events in the batch-publish row.
 const BATCHED_EVENTS: u64 = 100;
 
@@ -298,7 +311,11 @@ pub async fn measure(endpoint: &str) -> Result<Vec<Measured>, String> {
     let app = App::new(Arc::new(store), config);
     let server_app = app.clone();
     // The in-process queue: this counts DynamoDB's calls alone (SQS is priced apart).
-    let queue = Delivery::InProcess(Arc::new(InProcessQueue::new(Duration::from_secs(60))));
+    let in_process = Arc::new(InProcessQueue::new(Duration::from_secs(60)));
+    // `deliver`'s handler, for the rows measured as Lambda works a batch.
+    let mut lambda_app = app.clone();
+    lambda_app.queue = Some(Arc::clone(&in_process) as Arc<dyn hookpost_delivery::Queue>);
+    let queue = Delivery::InProcess(Arc::clone(&in_process));
     let addr: SocketAddr = "127.0.0.1:0".parse().map_err(|_| "address")?;
     let mut running = hookpost_local::start_with_app(addr, Some(ADMIN_KEY.to_owned()), server_app, queue, 16)
         .await
@@ -343,6 +360,24 @@ pub async fn measure(endpoint: &str) -> Result<Vec<Measured>, String> {
     wait_for(&sink, before + BATCHED_EVENTS).await?;
     row(DELIVER_ONE_BATCHED, counter.settled().await, None);
 
+    // The same, the deliveries handed to `deliver` as one SQS batch.
+    running.stop_workers().await;
+    counter.settled().await;
+    let before = sink.sink_count().await;
+    let refused = api.publish_batch_serialized(&account, &generated, &data).await?;
+    if !refused.is_empty() {
+        return Err(format!("the batch publish refused {} events", refused.len()));
+    }
+    deliver_as_one_batch(&lambda_app, &in_process, BATCHED_EVENTS).await?;
+    wait_for(&sink, before + BATCHED_EVENTS).await?;
+    row(DELIVER_ONE_BATCHED_LAMBDA, counter.settled().await, None);
+    let before = sink.sink_count().await;
+    publish_singly(&api, &account, BATCHED_EVENTS).await?;
+    deliver_as_one_batch(&lambda_app, &in_process, BATCHED_EVENTS).await?;
+    wait_for(&sink, before + BATCHED_EVENTS).await?;
+    row(DELIVER_ONE_LAMBDA, counter.settled().await, None);
+    running.start_workers(16);
+
     deliver(&api, &sink, &account, Some("chosen-1"), 1).await?;
     row("publish with a chosen event_id + deliver, 1 subscription, 2xx", counter.settled().await, None);
 
@@ -358,6 +393,15 @@ pub async fn measure(endpoint: &str) -> Result<Vec<Measured>, String> {
     row(DELIVER_TEN_SPARSE, counter.settled().await, None);
     deliver(&api, &sink, &account10, None, 10).await?;
     row(DELIVER_TEN, counter.settled().await, None);
+
+    running.stop_workers().await;
+    counter.settled().await;
+    let before = sink.sink_count().await;
+    publish_singly(&api, &account10, 10).await?;
+    deliver_as_one_batch(&lambda_app, &in_process, 100).await?;
+    wait_for(&sink, before + 100).await?;
+    row(DELIVER_TEN_LAMBDA, counter.settled().await, None);
+    running.start_workers(16);
 
     let (account_f, token_f) = api.customer().await;
     api.subscribe(&token_f, &fail_url(0)).await;
@@ -408,24 +452,37 @@ pub fn priced(rows: &[Measured]) -> Vec<(Shape, f64, f64)> {
     // batch (its one routes query shared by ten events instead of a hundred: +0.05 read
     // units an event, not counted).
     let queued = |pace| Shape { subscriptions: 1.0, ingress: Ingress::Queue, pace };
+    // The busy rows as Lambda works a `deliver` batch of 100 (tasks of one subscription
+    // share its read); a sparse row adds what a sparse delivery costs over a busy one in
+    // hookpost-local (the delivery fields' write), both measured.
+    let sparse = |busy: Option<(f64, f64)>, busy_local: &str, sparse_local: &str| match (
+        busy,
+        units(busy_local, 1.0),
+        units(sparse_local, 1.0),
+    ) {
+        (Some((r, w)), Some((busy_r, busy_w)), Some((sparse_r, sparse_w))) => {
+            Some((r + sparse_r - busy_r, w + sparse_w - busy_w))
+        }
+        _ => None,
+    };
+    let (one_busy, ten_busy) = (units(DELIVER_ONE_LAMBDA, BATCHED_EVENTS as f64), units(DELIVER_TEN_LAMBDA, 10.0));
     let mut priced: Vec<(Shape, f64, f64)> = [
-        (single(1.0, Pace::Busy), DELIVER_ONE),
-        (single(1.0, Pace::Sparse), DELIVER_ONE_SPARSE),
-        (single(10.0, Pace::Busy), DELIVER_TEN),
-        (single(10.0, Pace::Sparse), DELIVER_TEN_SPARSE),
+        (single(1.0, Pace::Busy), one_busy),
+        (single(1.0, Pace::Sparse), sparse(one_busy, DELIVER_ONE, DELIVER_ONE_SPARSE)),
+        (single(10.0, Pace::Busy), ten_busy),
+        (single(10.0, Pace::Sparse), sparse(ten_busy, DELIVER_TEN, DELIVER_TEN_SPARSE)),
     ]
     .into_iter()
-    .filter_map(|(shape, operation)| units(operation, 1.0).map(|(r, w)| (shape, r, w)))
+    .filter_map(|(shape, units)| units.map(|(r, w)| (shape, r, w)))
     .collect();
-    if let Some((r, w)) = units(DELIVER_ONE_BATCHED, BATCHED_EVENTS as f64) {
+    let batch_busy = units(DELIVER_ONE_BATCHED_LAMBDA, BATCHED_EVENTS as f64);
+    if let (Some((r, w)), Some((sparse_r, sparse_w))) =
+        (batch_busy, sparse(batch_busy, DELIVER_ONE, DELIVER_ONE_SPARSE))
+    {
         priced.push((batched(Pace::Busy), r, w));
-        if let (Some((busy_r, busy_w)), Some((sparse_r, sparse_w))) =
-            (units(DELIVER_ONE, 1.0), units(DELIVER_ONE_SPARSE, 1.0))
-        {
-            priced.push((batched(Pace::Sparse), r + sparse_r - busy_r, w + sparse_w - busy_w));
-            priced.push((queued(Pace::Busy), r, w));
-            priced.push((queued(Pace::Sparse), r + sparse_r - busy_r, w + sparse_w - busy_w));
-        }
+        priced.push((batched(Pace::Sparse), sparse_r, sparse_w));
+        priced.push((queued(Pace::Busy), r, w));
+        priced.push((queued(Pace::Sparse), sparse_r, sparse_w));
     }
     priced
 }
@@ -444,6 +501,49 @@ async fn deliver(api: &Api, sink: &Api, account: &str, event_id: Option<&str>, r
         202 => wait_for(sink, before + requests).await,
         status => Err(format!("publish answered {status}")),
     }
+}
+
+/// Publishes `events` 1 KiB events one per request (with the workers stopped: their tasks
+/// stay queued).
+async fn publish_singly(api: &Api, account: &str, events: u64) -> Result<(), String> {
+    let data = json!({"order_id": "ord_0123456789", "blob": "x".repeat(960)});
+    for _ in 0..events {
+        match api.publish(account, None, &data).await? {
+            202 => {}
+            status => return Err(format!("publish answered {status}")),
+        }
+    }
+    Ok(())
+}
+
+/// Takes `tasks` tasks from the in-process queue and works them as `deliver` works an SQS
+/// batch in Lambda (the same handler), then acknowledges them.
+async fn deliver_as_one_batch(app: &App, queue: &InProcessQueue, tasks: u64) -> Result<(), String> {
+    use lambda_http::aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+    let mut leases = Vec::new();
+    for _ in 0..tasks {
+        let lease = tokio::time::timeout(Duration::from_secs(10), queue.receive())
+            .await
+            .map_err(|_| format!("only {} of {tasks} tasks were queued", leases.len()))?;
+        leases.push(lease);
+    }
+    let mut event = SqsEvent::default();
+    for (i, lease) in leases.iter().enumerate() {
+        let mut message = SqsMessage::default();
+        message.message_id = Some(i.to_string());
+        message.body = Some(serde_json::to_string(&lease.task).map_err(|e| e.to_string())?);
+        event.records.push(message);
+    }
+    let invocation =
+        lambda_http::lambda_runtime::LambdaEvent::new(event, lambda_http::lambda_runtime::Context::default());
+    let response = deliver::handle(app, invocation).await.map_err(|e| e.to_string())?;
+    if !response.batch_item_failures.is_empty() {
+        return Err(format!("{} tasks of the batch failed", response.batch_item_failures.len()));
+    }
+    for lease in leases {
+        queue.ack(lease);
+    }
+    Ok(())
 }
 
 async fn wait_for(sink: &Api, count: u64) -> Result<(), String> {

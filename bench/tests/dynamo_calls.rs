@@ -2,7 +2,8 @@
 //! the benchmark's SDK interceptor against the DynamoDB-compatible server of the tests.
 
 use hookpost_bench::dynamo::{
-    measure, DELIVER_ONE, DELIVER_ONE_BATCHED, DELIVER_ONE_SPARSE, DELIVER_TEN, DELIVER_TEN_SPARSE,
+    measure, DELIVER_ONE, DELIVER_ONE_BATCHED, DELIVER_ONE_BATCHED_LAMBDA, DELIVER_ONE_LAMBDA, DELIVER_ONE_SPARSE,
+    DELIVER_TEN, DELIVER_TEN_LAMBDA, DELIVER_TEN_SPARSE,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,4 +37,23 @@ async fn operations_stay_within_their_dynamodb_call_budget() {
     assert_eq!(batched.calls.get("PutItem"), Some(&100), "an attempt-log item each");
     assert_eq!(batched.calls.get("UpdateItem"), None, "no delivery fields within the minute");
     assert_eq!(batched.write_units, 100.0, "one write unit a delivery");
+    // The same hundred as one `deliver` batch (Lambda's way): the subscription is read once
+    // for the batch, and again, strongly consistent, before each attempt's log entry.
+    let lambda = &rows.iter().find(|r| r.operation == DELIVER_ONE_BATCHED_LAMBDA).expect("the Lambda batch row").tally;
+    assert_eq!(lambda.calls.get("Query"), Some(&1));
+    assert_eq!(lambda.calls.get("GetItem"), Some(&(1 + 100)), "one shared read, one check per attempt");
+    assert_eq!(lambda.calls.get("PutItem"), Some(&100));
+    assert_eq!(lambda.calls.get("UpdateItem"), None);
+    assert_eq!(lambda.read_units, 0.5 + 1.0 + 100.0, "the query, the shared read, the checks");
+    // A hundred single publishes, their tasks as one batch: a routes query each, one read.
+    let singly = &rows.iter().find(|r| r.operation == DELIVER_ONE_LAMBDA).expect("the single-publish batch row").tally;
+    assert_eq!(singly.calls.get("Query"), Some(&100));
+    assert_eq!(singly.calls.get("GetItem"), Some(&(1 + 100)));
+    assert_eq!(singly.calls.get("PutItem"), Some(&100));
+    // Ten events to ten subscriptions, their hundred tasks as one batch: ten tasks share
+    // each subscription's read.
+    let ten = &rows.iter().find(|r| r.operation == DELIVER_TEN_LAMBDA).expect("the ten-subscription batch row").tally;
+    assert_eq!(ten.calls.get("Query"), Some(&10), "a routes query a publish");
+    assert_eq!(ten.calls.get("GetItem"), Some(&(10 + 100)));
+    assert_eq!(ten.calls.get("PutItem"), Some(&100));
 }

@@ -36,7 +36,8 @@ async fn process(app: &App, worker: &Worker, message: &SqsMessage) -> Result<(),
 }
 
 pub async fn handle(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
-    let worker = app.worker().map_err(|e| e.to_string())?;
+    // One batch: its tasks of one subscription share one read of it.
+    let worker = app.worker().map_err(|e| e.to_string())?.sharing_reads();
     let records = event.payload.records;
     let results = futures::future::join_all(records.iter().map(|m| process(app, &worker, m))).await;
     // The batch's usage, one addition per account.

@@ -13,7 +13,8 @@
 //! never sent again to get its outcome recorded. Only a crash between the send and the
 //! record (or the store and the queue failing together) can make a delivery go out twice.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
@@ -28,7 +29,7 @@ use hookpost_domain::signing::signature_header;
 use hookpost_domain::subscription::{Authentication, DisabledReason, Subscription};
 use hookpost_domain::usage::Usage;
 use hookpost_domain::writes::{after_attempt, disabled_subscription, Retention, Write};
-use hookpost_domain::{Clock, Reason, Timestamp};
+use hookpost_domain::{AccountId, Clock, Reason, SubscriptionId, Timestamp};
 use hookpost_store::{Store, StoreError};
 use serde_json::value::RawValue;
 
@@ -78,6 +79,16 @@ pub struct Worker {
     pub usage: Arc<UsageTally>,
     /// Lists each delivered attempt; whoever runs the worker writes it with the usage.
     pub delivered: Arc<DeliveredLog>,
+    /// For a worker given one batch ([`Worker::sharing_reads`]): the subscription reads its
+    /// tasks share.
+    pub shared_reads: Option<Arc<SharedReads>>,
+}
+
+/// The subscription reads of one batch: its tasks of one subscription share the first one's
+/// read (made once, even when they all ask at the same moment) instead of a read each.
+#[derive(Default)]
+pub struct SharedReads {
+    reads: Mutex<HashMap<(AccountId, SubscriptionId), Arc<tokio::sync::OnceCell<Option<Subscription>>>>>,
 }
 
 /// The signed request for one attempt of `event` to `sub` at `now`.
@@ -150,6 +161,30 @@ fn report_auto_disable(sub: &Subscription, reason: &Reason) {
 }
 
 impl Worker {
+    /// This worker for one batch of tasks worked together (`deliver`'s SQS batch): its
+    /// tasks of one subscription share one read of it. They act on the subscription as it
+    /// was when the batch began — as they did when each read it, all at the batch's start
+    /// (a batch's tasks run together) — and each attempt's log entry is still preceded by
+    /// its own strongly consistent read (`record_attempt`: an erasure during the batch
+    /// leaves no entry). A worker that lives longer than a batch (hookpost-local's) must not
+    /// share: its reads would grow old.
+    #[must_use]
+    pub fn sharing_reads(self) -> Self {
+        Self { shared_reads: Some(Arc::default()), ..self }
+    }
+
+    async fn subscription(&self, account: AccountId, id: SubscriptionId) -> Result<Option<Subscription>, StoreError> {
+        let Some(shared) = &self.shared_reads else {
+            return self.store.get_subscription(account, id).await;
+        };
+        let cell = {
+            let mut reads = shared.reads.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(reads.entry((account, id)).or_default())
+        };
+        // A failed read is not kept: the next task of the subscription reads again.
+        cell.get_or_try_init(|| self.store.get_subscription(account, id)).await.cloned()
+    }
+
     /// Works one task. `Ok` means the task is finished (its outcome recorded, or handed on
     /// in a record task); `Err` means it must come back.
     pub async fn process(&self, task: &DeliveryTask) -> Result<(), StepError> {
@@ -160,10 +195,10 @@ impl Worker {
         let now = self.clock.now();
         // The event travels in the task when it is small; otherwise both reads go together.
         let (sub, event) = match task.carried_event() {
-            Some(event) => (self.store.get_subscription(task.account_id, task.subscription_id).await?, Some(event)),
+            Some(event) => (self.subscription(task.account_id, task.subscription_id).await?, Some(event)),
             None => {
                 let (sub, event) = tokio::join!(
-                    self.store.get_subscription(task.account_id, task.subscription_id),
+                    self.subscription(task.account_id, task.subscription_id),
                     self.store.get_event(task.account_id, &task.event_id)
                 );
                 (sub?, event?)

@@ -36,7 +36,8 @@ impl Usage {
     /// `docs/BENCHMARKS.md`): per event published, the publish's compute and its share of
     /// an invocation (ten events to one); per attempt, its task's SQS send, receive and
     /// delete (ten to a request), its share of a `deliver` invocation and its compute, two
-    /// subscription reads, the attempt-log write and its log bytes (CloudWatch Logs); per
+    /// subscription reads (an upper bound: a batch's tasks of one subscription share the
+    /// first of them), the attempt-log write and its log bytes (CloudWatch Logs); per
     /// failed attempt, the subscription's delivery fields and a log line of its own; per
     /// failure record, its write. Publish invocations' log lines are shared as their
     /// requests are (ten events to one). API Gateway is left out: it depends
@@ -146,9 +147,10 @@ mod tests {
             failures: 0,
             bytes_delivered: 1 << 30,
         };
-        // The cost table's busy row at one subscription, a batch publish of 100, without its
-        // API Gateway share ($0.035) and the routes read (half a read unit a batch): $1.134,
-        // and CloudWatch Logs' $0.110 (236 bytes an event: its delivery's entry, a share of
+        // The cost table's busy row at one subscription, a batch publish of 100, as it was
+        // priced before a batch's tasks shared their subscription's read (the estimate keeps
+        // a read each, an upper bound), without its API Gateway share ($0.035) and the routes
+        // read (half a read unit a batch): $1.134, and CloudWatch Logs' $0.110 (236 bytes an event: its delivery's entry, a share of
         // a deliver invocation's lines and of a publish invocation's, ten events to one).
         let cost = routine.estimated_cost_usd();
         let logs = 236e6 * 0.50 / f64::from(1u32 << 30);

@@ -205,6 +205,7 @@ impl App {
             operator_events: Arc::clone(&self.operator_events),
             usage: Arc::clone(&self.usage),
             delivered: Arc::clone(&self.delivered),
+            shared_reads: None,
         })
     }
 
