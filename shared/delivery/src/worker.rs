@@ -88,8 +88,11 @@ pub struct Worker {
 /// read (made once, even when they all ask at the same moment) instead of a read each.
 #[derive(Default)]
 pub struct SharedReads {
-    reads: Mutex<HashMap<(AccountId, SubscriptionId), Arc<tokio::sync::OnceCell<Option<Subscription>>>>>,
+    reads: Mutex<HashMap<(AccountId, SubscriptionId), Arc<SharedRead>>>,
 }
+
+/// One subscription's read, made by the first task that asks (`None`: there is none).
+type SharedRead = tokio::sync::OnceCell<Option<Subscription>>;
 
 /// The signed request for one attempt of `event` to `sub` at `now`.
 pub fn build_request(sub: &Subscription, event: &Event, now: Timestamp) -> Result<OutgoingRequest, String> {
