@@ -63,14 +63,7 @@ impl DeliveredLog {
         for account in accounts {
             let entries: Vec<&str> = delivered.iter().filter(|(a, _)| *a == account).map(|(_, e)| e.as_str()).collect();
             for chunk in entries.chunks(PER_LINE) {
-                let mut attempts = String::with_capacity(chunk.iter().map(|e| e.len() + 2).sum());
-                for (i, entry) in chunk.iter().enumerate() {
-                    if i > 0 {
-                        attempts.push_str(", ");
-                    }
-                    attempts.push_str(entry);
-                }
-                lines.push((account, chunk.len(), attempts));
+                lines.push((account, chunk.len(), chunk.join(", ")));
             }
         }
         lines
