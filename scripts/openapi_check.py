@@ -149,6 +149,13 @@ parameters = {{ "body.account_id" = {{ dictionary = "accounts", probability = 0.
 include-operation-id = "createWebhookSubscription"
 parameters = {{ "body.channel_id" = {{ dictionary = "channels", probability = 0.5 }} }}
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429"]
+
+# Nor this one: two header names that differ only in letter case are one HTTP header, so
+# an object naming both is refused (400 validation_error, SPEC section 3). Create's block
+# above already expects a 400.
+[[operations]]
+include-operation-id = "updateWebhookSubscription"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429"]
 """
             )
         command = [

@@ -75,7 +75,7 @@ async fn a_published_event_reaches_each_matching_subscription_once(kind: StoreKi
     .await;
     let rx = Receiver::start(Answer::status(204)).await;
     let all = s
-        .create_subscription(&pat, json!({"url": rx.url("/all"), "headers": {"x-team": "crm"}, "authentication": {"method": "bearer", "token": "t0k"}}))
+        .create_subscription(&pat, json!({"url": rx.url("/all"), "headers": {"X-Team": "crm"}, "authentication": {"method": "bearer", "token": "t0k"}}))
         .await;
     let calls = s
         .create_subscription(&pat, json!({"url": rx.url("/calls"), "events": ["call.ended"], "channel_id": "dom_1"}))

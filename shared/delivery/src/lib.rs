@@ -2,6 +2,7 @@
 //! the worker step.
 
 pub mod delivered;
+mod header_case;
 pub mod metrics;
 pub mod operator;
 pub mod queue;

@@ -350,6 +350,9 @@ impl Sender {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_owned(),
         };
+        // Names the subscription wrote in another case than hyper's lower case.
+        let spelling =
+            crate::header_case::extensions_keeping_case(request.headers.iter().map(|(n, _)| n.as_str())).await;
         let build = || {
             let mut builder = hyper::Request::builder()
                 .method(hyper::Method::POST)
@@ -360,7 +363,12 @@ impl Sender {
                 builder = builder.header(name.as_str(), value.as_str());
             }
             // A header the request cannot carry: hookpost could not make this delivery.
-            builder.body(Full::new(request.body.clone())).map_err(|_| Outcome::Failed(Reason::DeliveryError))
+            let mut built =
+                builder.body(Full::new(request.body.clone())).map_err(|_| Outcome::Failed(Reason::DeliveryError))?;
+            if let Some(spelling) = &spelling {
+                *built.extensions_mut() = spelling.clone();
+            }
+            Ok(built)
         };
 
         // An idle connection first. If the receiver closed it meanwhile, hyper hands the

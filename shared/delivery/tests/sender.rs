@@ -483,3 +483,41 @@ async fn a_kept_connection_that_breaks_mid_exchange_is_not_sent_on_again() {
         assert_eq!(dialer.0.lock().unwrap().len(), 1, "no second connection for the broken exchange");
     }
 }
+
+/// A receiver that answers one request with 204 and hands back its head as the bytes read.
+async fn head_recorder() -> (SocketAddr, tokio::sync::oneshot::Receiver<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut read = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !read.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the request ended before its head");
+            read.extend_from_slice(&buf[..n]);
+        }
+        let head_end = read.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let _ = tx.send(String::from_utf8_lossy(&read[..head_end]).into_owned());
+        stream.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await.unwrap();
+    });
+    (addr, rx)
+}
+
+#[tokio::test]
+async fn header_names_go_out_as_the_subscription_wrote_them() {
+    let (addr, head) = head_recorder().await;
+    let mut outgoing = request(format!("http://{addr}/"));
+    outgoing.headers.push(("X-Tenant".into(), "acme".into()));
+    outgoing.headers.push(("x-team".into(), "crm".into()));
+    outgoing.headers.push(("X-API-Version".into(), "2".into()));
+    let report = sender(loopback_policy()).send(&outgoing).await;
+    assert_eq!(report.outcome, Outcome::Delivered { status: 204 });
+    let head = head.await.unwrap();
+    let lines: Vec<&str> = head.split("\r\n").collect();
+    for wanted in ["X-Tenant: acme", "x-team: crm", "X-API-Version: 2", "webhook-id: evt_1", "content-length: 17"] {
+        assert!(lines.contains(&wanted), "{wanted:?} not in the request head:\n{head}");
+    }
+}

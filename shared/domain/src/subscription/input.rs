@@ -44,31 +44,33 @@ fn is_token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
+/// Extra headers, kept with their names as written: HTTP treats `X-Tenant` and `x-tenant`
+/// alike, so names are compared without case — two that differ only in case are refused,
+/// and hookpost's own names are refused in any case.
 fn read_headers(fields: &mut Fields, value: Map<String, Value>) -> BTreeMap<String, String> {
     if value.len() > MAX_HEADERS {
         fields.issue("headers", format!("at most {MAX_HEADERS} headers"));
     }
     let mut out = BTreeMap::new();
+    let mut seen: Vec<String> = Vec::with_capacity(value.len());
     for (name, v) in value {
         let field = format!("headers.{name}");
         let lower = name.to_ascii_lowercase();
         if name.is_empty() || name.len() > 100 || !name.bytes().all(is_token_char) {
             fields.issue(&field, "is not a valid header name");
-        } else if name != lower {
-            // HTTP treats names alike in any case; one spelling keeps two from colliding.
-            fields.issue(&field, format!("header names are written in lower case: {lower}"));
         } else if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("webhook-") {
             fields.issue(&field, "is set by hookpost and cannot be overridden");
-        } else if let std::collections::btree_map::Entry::Vacant(slot) = out.entry(lower) {
+        } else if seen.contains(&lower) {
+            fields.issue(&field, "is given twice (header names are compared without regard to case)");
+        } else {
+            seen.push(lower);
             match v {
                 Value::String(s) if s.len() <= 1024 && s.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) => {
-                    slot.insert(s);
+                    out.insert(name, s);
                 }
                 Value::String(_) => fields.issue(&field, "must be at most 1024 visible ASCII characters"),
                 _ => fields.issue(&field, "must be a string"),
             }
-        } else {
-            fields.issue(&field, "is given twice");
         }
     }
     out
@@ -356,7 +358,7 @@ mod tests {
     fn every_field_problem_is_reported() {
         let err = parse_new_subscription(
             json!({
-                "name": "", "events": ["UPPER"], "source": "email", "headers": {"Content-Type": "x", "X-A": 1, "Upper-Case": "y"},
+                "name": "", "events": ["UPPER"], "source": "email", "headers": {"Content-Type": "x", "X-A": 1, "X-B": "y", "x-b": "z"},
                 "authentication": {"method": "bearer"}, "colour": "red"
             }),
             &policy(),
@@ -370,7 +372,7 @@ mod tests {
             "source",
             "headers.Content-Type",
             "headers.X-A",
-            "headers.Upper-Case",
+            "headers.x-b",
             "authentication.token",
             "colour",
         ] {
@@ -385,6 +387,28 @@ mod tests {
         let e = parse_new_subscription(json!({"url": "https://e.com", "zapier_subscription_id": "z"}), &policy())
             .unwrap_err();
         assert_eq!(issues(e)[0].field, "zapier_subscription_id");
+    }
+
+    #[test]
+    fn header_names_keep_their_case_and_collide_without_it() {
+        let n = parse_new_subscription(
+            json!({"url": "https://e.com", "headers": {"X-Tenant": "acme", "x-team": "crm"}}),
+            &policy(),
+        )
+        .unwrap();
+        let names: Vec<&str> = n.headers.keys().map(String::as_str).collect();
+        assert_eq!(names, ["X-Tenant", "x-team"], "names are kept as written");
+
+        let e = parse_new_subscription(
+            json!({"url": "https://e.com", "headers": {"X-Tenant": "a", "x-tenant": "b"}}),
+            &policy(),
+        )
+        .unwrap_err();
+        let fields: Vec<String> = issues(e).into_iter().map(|i| i.field).collect();
+        assert_eq!(fields, ["headers.x-tenant"], "the second spelling of one name is the fault");
+
+        let p = parse_subscription_patch(json!({"headers": {"X-Request-Source": "hookpost"}}), &policy()).unwrap();
+        assert_eq!(p.headers.unwrap().get("X-Request-Source").map(String::as_str), Some("hookpost"));
     }
 
     #[test]
