@@ -139,7 +139,16 @@ class Template:
             if "MessageRetentionPeriod" in props:
                 attributes["MessageRetentionPeriod"] = str(props["MessageRetentionPeriod"])
             name = names[logical_id]
-            url = sqs.create_queue(QueueName=name)["QueueUrl"]
+            created = {}
+            if props.get("FifoQueue"):
+                # As CloudFormation names a FIFO queue: with the .fifo suffix SQS requires.
+                name = name if name.endswith(".fifo") else f"{name}.fifo"
+                created["FifoQueue"] = "true"
+                for attribute in ("ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"):
+                    if attribute in props:
+                        value = props[attribute]
+                        created[attribute] = str(value).lower() if isinstance(value, bool) else str(value)
+            url = sqs.create_queue(QueueName=name, Attributes=created)["QueueUrl"]
             if attributes:
                 sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
             self.refs[logical_id] = url

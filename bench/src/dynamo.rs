@@ -277,6 +277,8 @@ pub const DELIVER_ONE_LAMBDA: &str =
 /// deliveries as one `deliver` batch (ten tasks to each subscription).
 pub const DELIVER_TEN_LAMBDA: &str =
     "10 publishes + their deliveries as one deliver batch, 10 subscriptions, 2xx, within the minute";
+/// One event to a `fifo` subscription: its group's head is read before the attempt.
+pub const DELIVER_ONE_FIFO: &str = "publish + deliver, 1 fifo subscription, 2xx, its first success in a minute";
 /// Events in the batch-publish row.
 const BATCHED_EVENTS: u64 = 100;
 
@@ -308,7 +310,8 @@ pub async fn measure(endpoint: &str) -> Result<Vec<Measured>, String> {
     config.destinations.allow_cidrs = hookpost_domain::Cidr::parse_list("127.0.0.0/8")?;
     // A whole failing cycle (five attempts) without waiting the production delays.
     config.retry_schedule = hookpost_domain::delivery::RetrySchedule::parse("0,0,0,0,0")?;
-    let app = App::new(Arc::new(store), config);
+    let store = Arc::new(store);
+    let app = App::new(Arc::clone(&store) as Arc<dyn hookpost_store::Store>, config).with_delivery_control(store);
     let server_app = app.clone();
     // The in-process queue: this counts DynamoDB's calls alone (SQS is priced apart).
     let in_process = Arc::new(InProcessQueue::new(Duration::from_secs(60)));
@@ -380,6 +383,13 @@ pub async fn measure(endpoint: &str) -> Result<Vec<Measured>, String> {
 
     deliver(&api, &sink, &account, Some("chosen-1"), 1).await?;
     row("publish with a chosen event_id + deliver, 1 subscription, 2xx", counter.settled().await, None);
+
+    // An ordered subscription (SPEC §10): its own account, one event, delivered.
+    let (account_fifo, token_fifo) = api.customer().await;
+    api.subscribe_with(&token_fifo, json!({"url": ok_url(0), "ordering": "fifo"})).await;
+    counter.settled().await;
+    deliver(&api, &sink, &account_fifo, None, 1).await?;
+    row(DELIVER_ONE_FIFO, counter.settled().await, None);
 
     let (account10, token10) = api.customer().await;
     for i in 0..10 {

@@ -1,7 +1,9 @@
 //! hookpost-local's durable delivery, used whenever it keeps its state outside memory: the
 //! delivery queue and dead-letter queue of the AWS deployment, on SQS (at the DynamoDB
 //! endpoint, which moto serves too, or at `--sqs-endpoint`), worked by the same `deliver`
-//! and `dead-letter` handlers as in Lambda; and the ingest queue, worked by `ingest-events`.
+//! and `dead-letter` handlers as in Lambda; the FIFO delivery queue of `fifo` subscriptions
+//! and its dead-letter queue, worked by the same two, a message at a time (as Lambda's
+//! event source for it is set); and the ingest queue, worked by `ingest-events`.
 //!
 //! A loop stands in for Lambda's event-source mapping. It receives up to ten messages when
 //! that many workers are idle (so a received message never waits for a worker while its
@@ -19,7 +21,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, QueueAttributeName};
 use aws_sdk_sqs::Client;
-use hookpost_delivery::{Queue, QueueError, SqsQueue};
+use hookpost_delivery::{HoldQueue, Queue, QueueError, SqsQueue};
 use hookpost_domain::delivery::DeliveryTask;
 use hookpost_http::App;
 use lambda_http::aws_lambda_events::sqs::{SqsEvent, SqsMessage};
@@ -33,19 +35,27 @@ pub const MAX_RECEIVES: u32 = 5;
 const RETENTION_SECS: u32 = 1_209_600;
 /// The most messages one receive returns.
 const RECEIVE_BATCH: usize = 10;
+/// A FIFO head can be received this often (its attempts, its holds in 12-hour steps, the
+/// redeliveries after a crash) before SQS moves it to the dead-letter queue (as in
+/// `template.yaml`).
+pub const FIFO_MAX_RECEIVES: u32 = 100;
 
 /// The queues of one hookpost table.
 pub struct SqsQueues {
     client: Client,
     deliveries: String,
     dead_letters: String,
+    /// The FIFO queue of ordered tasks, and its dead-letter queue.
+    fifo: String,
+    fifo_dead_letters: String,
     /// The ingest queue (publishing without HTTP) and where its rejected events go.
     ingest: String,
     ingest_dead_letters: String,
     visibility: Duration,
-    /// Wakes the receive loop when this process queued something, so an idle loop can poll
+    /// Wake the receive loops when this process queued something, so an idle loop can poll
     /// rarely without delaying a fresh publish.
     nudge: Arc<Notify>,
+    fifo_nudge: Arc<Notify>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,18 +78,32 @@ impl SqsQueues {
     /// dead-letter queue after [`MAX_RECEIVES`]) and `<table>-dead-letters`; `<table>-ingest`
     /// (redriving to `<table>-ingest-dead-letters`), as in `template.yaml`.
     pub async fn open(client: Client, table: &str, visibility: Duration) -> Result<Self, SqsError> {
-        let (dead_letters, deliveries) = queue_pair(&client, table, "deliveries", "dead-letters", visibility).await?;
-        let (ingest_dead_letters, ingest) =
-            queue_pair(&client, table, "ingest", "ingest-dead-letters", visibility).await?;
+        let standard = Pair { live: "deliveries", dead: "dead-letters", fifo: false, max_receives: MAX_RECEIVES };
+        let (dead_letters, deliveries) = queue_pair(&client, table, &standard, visibility).await?;
+        let ordered = Pair { live: "deliveries", dead: "dead-letters", fifo: true, max_receives: FIFO_MAX_RECEIVES };
+        let (fifo_dead_letters, fifo) = queue_pair(&client, table, &ordered, visibility).await?;
+        let ingest = Pair { live: "ingest", dead: "ingest-dead-letters", fifo: false, max_receives: MAX_RECEIVES };
+        let (ingest_dead_letters, ingest) = queue_pair(&client, table, &ingest, visibility).await?;
         Ok(Self {
             client,
             deliveries,
             dead_letters,
+            fifo,
+            fifo_dead_letters,
             ingest,
             ingest_dead_letters,
             visibility,
             nudge: Arc::new(Notify::new()),
+            fifo_nudge: Arc::new(Notify::new()),
         })
+    }
+
+    pub fn fifo_url(&self) -> &str {
+        &self.fifo
+    }
+
+    pub fn fifo_dead_letters_url(&self) -> &str {
+        &self.fifo_dead_letters
     }
 
     pub fn ingest_url(&self) -> &str {
@@ -110,12 +134,17 @@ impl SqsQueues {
         &self.dead_letters
     }
 
-    /// The delivery queue, as the handlers send to it.
+    /// The delivery queues, as the handlers send to them.
     pub fn queue(&self) -> Arc<dyn Queue> {
         Arc::new(Nudging {
-            inner: SqsQueue::new(self.client.clone(), self.deliveries.clone()),
-            nudge: Arc::clone(&self.nudge),
+            inner: SqsQueue::new(self.client.clone(), self.deliveries.clone()).with_fifo(Some(self.fifo.clone())),
+            nudges: [Arc::clone(&self.nudge), Arc::clone(&self.fifo_nudge)],
         })
+    }
+
+    /// The FIFO queue's consumer side: what the deliver handler holds ordered tasks with.
+    pub fn holder(&self) -> Arc<dyn HoldQueue> {
+        Arc::new(SqsQueue::new(self.client.clone(), self.deliveries.clone()).with_fifo(Some(self.fifo.clone())))
     }
 
     /// `workers` workers on the delivery queue, one on the dead-letter queue.
@@ -123,49 +152,68 @@ impl SqsQueues {
     /// received is finished and deleted, and the set ends.
     pub fn spawn(&self, app: &Arc<App>, workers: usize, drain: &watch::Receiver<bool>) -> JoinSet<()> {
         let mut set = JoinSet::new();
-        let deliveries = Mapping {
+        let mapping = |url: &String, idle_poll: u64, nudge: Option<&Arc<Notify>>, receive: usize, handler| Mapping {
             client: self.client.clone(),
-            url: self.deliveries.clone(),
+            url: url.clone(),
             visibility: self.visibility,
-            idle_poll: Duration::from_secs(1),
-            nudge: Some(Arc::clone(&self.nudge)),
-            handler: Handler::Deliver,
+            idle_poll: Duration::from_secs(idle_poll),
+            nudge: nudge.map(Arc::clone),
+            receive,
+            handler,
         };
-        deliveries.spawn(&mut set, app, workers.max(1), drain.clone());
-        let dead_letters = Mapping {
-            client: self.client.clone(),
-            url: self.dead_letters.clone(),
-            visibility: self.visibility,
-            idle_poll: Duration::from_secs(5),
-            nudge: None,
-            handler: Handler::DeadLetter,
-        };
-        dead_letters.spawn(&mut set, app, 1, drain.clone());
-        let ingest = Mapping {
-            client: self.client.clone(),
-            url: self.ingest.clone(),
-            visibility: self.visibility,
-            idle_poll: Duration::from_secs(1),
-            nudge: None,
-            handler: Handler::Ingest { dead_letters: self.ingest_dead_letters.clone() },
-        };
-        ingest.spawn(&mut set, app, 1, drain.clone());
+        mapping(&self.deliveries, 1, Some(&self.nudge), RECEIVE_BATCH, Handler::Deliver).spawn(
+            &mut set,
+            app,
+            workers.max(1),
+            drain.clone(),
+        );
+        // A message a receive, as Lambda's event source for the FIFO queue: a group's next
+        // task is never received while its head waits.
+        mapping(&self.fifo, 1, Some(&self.fifo_nudge), 1, Handler::Deliver).spawn(
+            &mut set,
+            app,
+            workers.max(1),
+            drain.clone(),
+        );
+        mapping(&self.dead_letters, 5, None, RECEIVE_BATCH, Handler::DeadLetter).spawn(&mut set, app, 1, drain.clone());
+        mapping(&self.fifo_dead_letters, 5, None, RECEIVE_BATCH, Handler::DeadLetter).spawn(
+            &mut set,
+            app,
+            1,
+            drain.clone(),
+        );
+        let ingest = Handler::Ingest { dead_letters: self.ingest_dead_letters.clone() };
+        mapping(&self.ingest, 1, None, RECEIVE_BATCH, ingest).spawn(&mut set, app, 1, drain.clone());
         set
     }
 }
 
-/// A queue and its dead-letter queue (`<table>-<dead>`, after [`MAX_RECEIVES`] receives):
+/// A queue and its dead-letter queue, as `template.yaml` makes them.
+struct Pair {
+    live: &'static str,
+    dead: &'static str,
+    /// FIFO queues, named `<table>-<name>.fifo`.
+    fifo: bool,
+    /// Receives before a message moves to the dead-letter queue.
+    max_receives: u32,
+}
+
+/// A queue and its dead-letter queue (`<table>-<dead>`, after `max_receives` receives):
 /// their URLs, the dead-letter queue's first.
 async fn queue_pair(
     client: &Client,
     table: &str,
-    live: &str,
-    dead: &str,
+    pair: &Pair,
     visibility: Duration,
 ) -> Result<(String, String), SqsError> {
     let retention = RETENTION_SECS.to_string();
+    let name = |base: &str| match pair.fifo {
+        true => format!("{}.fifo", queue_name(table, base)),
+        false => queue_name(table, base),
+    };
+    let fifo = pair.fifo.then_some(());
     let dead_letters =
-        ensure_queue(client, &queue_name(table, dead), &[(QueueAttributeName::MessageRetentionPeriod, &retention)])
+        ensure_queue(client, &name(pair.dead), fifo, &[(QueueAttributeName::MessageRetentionPeriod, &retention)])
             .await?;
     let arn = client
         .get_queue_attributes()
@@ -176,13 +224,14 @@ async fn queue_pair(
         .map_err(sqs_error)?
         .attributes
         .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .ok_or_else(|| SqsError(format!("the queue {dead} has no ARN")))?;
+        .ok_or_else(|| SqsError(format!("the queue {} has no ARN", pair.dead)))?;
     let redrive =
-        serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": MAX_RECEIVES.to_string()}).to_string();
+        serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": pair.max_receives.to_string()}).to_string();
     let visibility_secs = visibility.as_secs().to_string();
     let queue = ensure_queue(
         client,
-        &queue_name(table, live),
+        &name(pair.live),
+        fifo,
         &[
             (QueueAttributeName::MessageRetentionPeriod, &retention),
             (QueueAttributeName::VisibilityTimeout, &visibility_secs),
@@ -193,11 +242,13 @@ async fn queue_pair(
     Ok((dead_letters, queue))
 }
 
-/// The queue URL of `name`, creating the queue when it does not exist; an existing queue
-/// gets `attributes` set (an older queue gains the redrive policy, say).
+/// The queue URL of `name`, creating the queue when it does not exist (a FIFO queue with
+/// `fifo`, deduplicated by the ids hookpost gives); an existing queue gets `attributes` set
+/// (an older queue gains the redrive policy, say).
 async fn ensure_queue(
     client: &Client,
     name: &str,
+    fifo: Option<()>,
     attributes: &[(QueueAttributeName, &String)],
 ) -> Result<String, SqsError> {
     if let Ok(found) = client.get_queue_url().queue_name(name).send().await {
@@ -211,35 +262,46 @@ async fn ensure_queue(
         }
     }
     let mut create = client.create_queue().queue_name(name);
+    if fifo.is_some() {
+        create = create.attributes(QueueAttributeName::FifoQueue, "true");
+    }
     for (k, v) in attributes {
         create = create.attributes(k.clone(), (*v).clone());
     }
     create.send().await.map_err(sqs_error)?.queue_url.ok_or_else(|| SqsError(format!("{name}: no queue URL")))
 }
 
-/// The SQS queue, plus a nudge to this process's receive loop after each send.
+/// The SQS queues, plus a nudge to this process's receive loops after each send.
 struct Nudging {
     inner: SqsQueue,
-    nudge: Arc<Notify>,
+    nudges: [Arc<Notify>; 2],
+}
+
+impl Nudging {
+    fn nudge(&self) {
+        for nudge in &self.nudges {
+            nudge.notify_one();
+        }
+    }
 }
 
 #[async_trait]
 impl Queue for Nudging {
     async fn enqueue(&self, task: &DeliveryTask, delay: Duration) -> Result<(), QueueError> {
         let sent = self.inner.enqueue(task, delay).await;
-        self.nudge.notify_one();
+        self.nudge();
         sent
     }
 
     async fn enqueue_all(&self, tasks: &[DeliveryTask], delay: Duration) -> Result<(), QueueError> {
         let sent = self.inner.enqueue_all(tasks, delay).await;
-        self.nudge.notify_one();
+        self.nudge();
         sent
     }
 
     async fn enqueue_each(&self, tasks: &[DeliveryTask], delay: Duration) -> Vec<Result<(), QueueError>> {
         let sent = self.inner.enqueue_each(tasks, delay).await;
-        self.nudge.notify_one();
+        self.nudge();
         sent
     }
 }
@@ -262,6 +324,8 @@ struct Mapping {
     /// The longest pause between receives while the queue is empty.
     idle_poll: Duration,
     nudge: Option<Arc<Notify>>,
+    /// The most messages one receive asks for.
+    receive: usize,
     handler: Handler,
 }
 
@@ -313,7 +377,7 @@ impl Mapping {
             };
             let Ok(first) = first else { return };
             let mut permits = vec![first];
-            while permits.len() < RECEIVE_BATCH {
+            while permits.len() < self.receive {
                 match Arc::clone(&idle).try_acquire_owned() {
                     Ok(permit) => permits.push(permit),
                     Err(_) => break,

@@ -114,9 +114,14 @@ pub fn spawn_delivery(
                 let app = Arc::clone(&for_workers);
                 Box::pin(async move {
                     let worker = app.worker().map_err(|_| ())?;
-                    worker.process(&task).await.map_err(|err| {
-                        tracing::warn!(error = %err, event_id = %task.event_id, "delivery task will be retried");
-                    })
+                    match worker.process(&task).await {
+                        Ok(hookpost_delivery::Handled::Done) => Ok(None),
+                        Ok(hookpost_delivery::Handled::Hold(wait)) => Ok(Some(wait)),
+                        Err(err) => {
+                            tracing::warn!(error = %err, event_id = %task.event_id, "delivery task will be retried");
+                            Err(())
+                        }
+                    }
                 })
             });
             spawn_workers(Arc::clone(queue), workers, handler, drain.clone())
@@ -189,7 +194,12 @@ pub async fn start_with_app(
     // Tasks are sent to the app's queue: `delivery`'s, unless the caller gave the app one of
     // its own in front of it (tests put a fault injector there).
     let app = app.with_tallies_on_a_timer();
-    let app = Arc::new(if app.queue.is_some() { app } else { app.with_queue(delivery.queue()) });
+    let app = if app.queue.is_some() { app } else { app.with_queue(delivery.queue()) };
+    // The durable queues' deliver handler holds ordered tasks on the FIFO queue.
+    let app = Arc::new(match &delivery {
+        Delivery::Sqs(queues) => app.with_holder(queues.holder()),
+        Delivery::InProcess(_) => app,
+    });
     let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Listen { addr, source })?;
     let admin_key = admin_key.unwrap_or_else(generate_admin_key);

@@ -251,6 +251,8 @@ pub struct Received {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// When its head had arrived, by the receiver's clock.
+    pub at: std::time::Instant,
 }
 
 impl Received {
@@ -277,8 +279,11 @@ impl Answer {
     }
 }
 
-/// A webhook receiver on 127.0.0.1: answers from a script of answers, then with a default,
-/// and records every request.
+/// Answers a request from what it holds (its `n`-th, counting from 0), instead of the script.
+pub type Responder = Arc<dyn Fn(&Received, usize) -> Answer + Send + Sync>;
+
+/// A webhook receiver on 127.0.0.1: answers from a script of answers, then with a default
+/// (or each request by a [`Responder`]), and records every request.
 pub struct Receiver {
     pub addr: std::net::SocketAddr,
     seen: Arc<std::sync::Mutex<Vec<Received>>>,
@@ -294,6 +299,15 @@ impl Drop for Receiver {
 
 impl Receiver {
     pub async fn start(default: Answer) -> Self {
+        Self::start_with(Arc::new(move |_, _| default.clone()), true).await
+    }
+
+    /// A receiver that answers each request as `responder` says.
+    pub async fn answering(responder: impl Fn(&Received, usize) -> Answer + Send + Sync + 'static) -> Self {
+        Self::start_with(Arc::new(responder), false).await
+    }
+
+    async fn start_with(responder: Responder, scripted: bool) -> Self {
         use hyper::server::conn::http1;
         use hyper::service::service_fn;
         use hyper_util::rt::TokioIo;
@@ -306,11 +320,13 @@ impl Receiver {
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { return };
-                let (seen, script, default) = (Arc::clone(&seen2), Arc::clone(&script2), default.clone());
+                let (seen, script, responder) = (Arc::clone(&seen2), Arc::clone(&script2), Arc::clone(&responder));
                 tokio::spawn(async move {
                     let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let (seen, script, default) = (Arc::clone(&seen), Arc::clone(&script), default.clone());
+                        let (seen, script, responder) =
+                            (Arc::clone(&seen), Arc::clone(&script), Arc::clone(&responder));
                         async move {
+                            let at = std::time::Instant::now();
                             let path = req.uri().to_string();
                             let headers = req
                                 .headers()
@@ -319,8 +335,15 @@ impl Receiver {
                                 .collect();
                             let body =
                                 req.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
-                            seen.lock().expect("receiver log").push(Received { path, headers, body });
-                            let answer = script.lock().expect("receiver script").pop_front().unwrap_or(default);
+                            let received = Received { path, headers, body, at };
+                            let n = {
+                                let mut seen = seen.lock().expect("receiver log");
+                                seen.push(received.clone());
+                                seen.len() - 1
+                            };
+                            let scripted_answer =
+                                if scripted { script.lock().expect("receiver script").pop_front() } else { None };
+                            let answer = scripted_answer.unwrap_or_else(|| responder(&received, n));
                             tokio::time::sleep(answer.delay).await;
                             let mut res = hyper::Response::builder().status(answer.status);
                             for (k, v) in &answer.headers {
@@ -353,7 +376,12 @@ impl Receiver {
 
     /// Waits until at least `n` requests arrived (10 s at most) and returns them all.
     pub async fn wait_for(&self, n: usize) -> Vec<Received> {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        self.wait_for_within(n, std::time::Duration::from_secs(10)).await
+    }
+
+    /// Waits until at least `n` requests arrived (`limit` at most) and returns them all.
+    pub async fn wait_for_within(&self, n: usize, limit: std::time::Duration) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + limit;
         loop {
             let got = self.received();
             if got.len() >= n || tokio::time::Instant::now() > deadline {

@@ -24,11 +24,14 @@ const FAILURES: &str = "/api/v4/tasks/webhook_failures";
 /// hookpost-local on the memory store and the in-process queue, each behind a fault
 /// injector.
 async fn faulty_server(schedule: &str) -> (TestServer, Arc<FaultyStore>, Arc<FaultyQueue>) {
-    let store = Arc::new(FaultyStore::new(Arc::new(MemoryStore::new())));
+    // Delivery control on the store underneath: the faults are the others' to inject.
+    let memory = Arc::new(MemoryStore::new());
+    let store = Arc::new(FaultyStore::new(Arc::clone(&memory) as Arc<dyn Store>));
     let worked = Arc::new(InProcessQueue::new(Duration::from_secs(30)));
     let queue = Arc::new(FaultyQueue::new(Arc::clone(&worked) as Arc<dyn Queue>));
     let app = App::new(Arc::clone(&store) as Arc<dyn Store>, delivery_config(schedule))
-        .with_queue(Arc::clone(&queue) as Arc<dyn Queue>);
+        .with_queue(Arc::clone(&queue) as Arc<dyn Queue>)
+        .with_delivery_control(memory);
     (TestServer::start_with(app, Delivery::InProcess(worked)).await, store, queue)
 }
 

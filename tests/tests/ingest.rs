@@ -112,10 +112,13 @@ fn sqs_event(bodies: &[(&str, String)]) -> LambdaEvent<SqsEvent> {
 /// with a chosen id handed out twice is published once.
 #[tokio::test]
 async fn what_hookpost_cannot_publish_now_comes_back_and_a_repeat_publishes_once() {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let memory = Arc::new(MemoryStore::new());
+    let store: Arc<dyn Store> = Arc::clone(&memory) as Arc<dyn Store>;
     let worked = Arc::new(InProcessQueue::new(Duration::from_secs(30)));
     let queue = Arc::new(FaultyQueue::new(Arc::clone(&worked) as Arc<dyn Queue>));
-    let app = App::new(Arc::clone(&store), delivery_config("0")).with_queue(Arc::clone(&queue) as Arc<dyn Queue>);
+    let app = App::new(Arc::clone(&store), delivery_config("0"))
+        .with_queue(Arc::clone(&queue) as Arc<dyn Queue>)
+        .with_delivery_control(memory);
     let s = TestServer::start_with(
         app.clone(),
         Delivery::InProcess(Arc::new(InProcessQueue::new(Duration::from_secs(30)))),

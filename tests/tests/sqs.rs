@@ -37,7 +37,10 @@ async fn setup() -> Setup {
     let queue_url =
         sqs.create_queue().queue_name(format!("deliveries-{suffix}")).send().await.unwrap().queue_url.unwrap();
     let config = delivery_config("0");
-    let app = App::new(Arc::new(store), config).with_queue(Arc::new(SqsQueue::new(sqs.clone(), queue_url.clone())));
+    let store = Arc::new(store);
+    let app = App::new(Arc::clone(&store) as Arc<dyn hookpost_store::Store>, config)
+        .with_queue(Arc::new(SqsQueue::new(sqs.clone(), queue_url.clone())))
+        .with_delivery_control(store);
 
     let account = Account { id: AccountId::new(), name: "Acme".into(), plan: Plan::Pro, created_at: Timestamp::now() };
     app.store.create_account(&account).await.unwrap();

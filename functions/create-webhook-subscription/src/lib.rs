@@ -12,7 +12,9 @@ use lambda_http::{Body, Request, Response};
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
     app.respond(&routes::CREATE_WEBHOOK_SUBSCRIPTION, req, |caller| async move {
-        let input = parse_new_subscription(json_body(req)?, &app.config.destinations)?;
+        let mut input = parse_new_subscription(json_body(req)?, &app.config.destinations)?;
+        // A request that names no rate limit gets the deployment's default.
+        input.rate_limit.get_or_insert(app.config.default_rate_limit);
         let channel_type = match &input.channel_id {
             None => None,
             Some(channel_id) => {

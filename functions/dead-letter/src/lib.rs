@@ -21,7 +21,8 @@ use lambda_http::Error;
 pub async fn record_dead_task(app: &App, task: &DeliveryTask) -> Result<(), String> {
     if let TaskKind::Record { .. } = task.kind {
         let worker = app.worker().map_err(|e| e.to_string())?;
-        return worker.process(task).await.map_err(|e| e.to_string());
+        // A record task holds no place in an order: it is finished, or it stays.
+        return worker.process(task).await.map(|_| ()).map_err(|e| e.to_string());
     }
     let store = &app.store;
     let Some(sub) = store.get_subscription(task.account_id, task.subscription_id).await.map_err(|e| e.to_string())?

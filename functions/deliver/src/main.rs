@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    hookpost_http::serve_events_measured(|app, event| async move { deliver::handle(&app, event).await }).await
+    hookpost_http::serve_events_delivering(|app, event| async move { deliver::handle(&app, event).await }).await
 }

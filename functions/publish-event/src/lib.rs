@@ -291,6 +291,7 @@ async fn prepare(
     // so the event (when it is stored at all) is stored as fanned out and the closing
     // write is saved.
     let chosen_id = publish.event_id.is_some();
+    let ordering_key = publish.ordering_key.clone();
     let wanting: Vec<&Subscription> =
         routable.iter().filter(|s| wants(s, &publish.event_type, publish.channel_id.as_ref())).collect();
     let deliver: Vec<&Subscription> = wanting.iter().copied().filter(|s| fan_out(s) == FanOut::Deliver).collect();
@@ -331,7 +332,10 @@ async fn prepare(
         app.usage.add(failure.account_id, Usage { failures: 1, ..Usage::default() });
         hookpost_delivery::worker::failure_recorded(app.operator_events.as_ref(), &failure).await;
     }
-    let tasks: Vec<DeliveryTask> = deliver.iter().map(|sub| DeliveryTask::first_of(&stored, sub.id)).collect();
+    let tasks: Vec<DeliveryTask> = deliver
+        .iter()
+        .map(|sub| DeliveryTask::first_of(&stored, sub.id).ordered_by(sub.ordering, ordering_key.as_deref()))
+        .collect();
     Ok(Prepared::Ready(Ready { event: stored, tasks, chosen_id }))
 }
 

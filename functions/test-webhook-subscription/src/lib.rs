@@ -1,6 +1,12 @@
 //! `POST /api/v1/webhook-subscriptions/{id}/test`: one signed `webhook.test` delivery, now,
 //! through the same guarded sender as every delivery. The outcome is returned and logged in
 //! the attempt log marked as a test; no counter or timestamp of the subscription changes.
+//!
+//! A test counts toward the subscription's rate limit (SPEC §10): it takes a start from the
+//! limiter like any delivery and waits for it, up to [`TEST_MAX_WAIT`]; an endpoint whose
+//! limit is taken for longer answers 429 `rate_limited` with `Retry-After`, taking nothing.
+
+use std::time::Duration;
 
 use hookpost_delivery::worker::build_request;
 use hookpost_domain::delivery::{Attempt, AttemptKey};
@@ -12,6 +18,9 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
 pub const TEST_EVENT: &str = "webhook.test";
+/// The longest a test waits for its turn under the endpoint's rate limit: with the sender's
+/// 15 s, within API Gateway's 29 s.
+pub const TEST_MAX_WAIT: Duration = Duration::from_secs(10);
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
@@ -19,6 +28,16 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         let id = subscription_id(req)?;
         no_body(req)?;
         let sub = app.live_subscription(caller.account_id, id).await?;
+        if let Some(limit) = sub.rate_limit {
+            let now_us = app.clock.now_micros();
+            let wait_us = i64::try_from(TEST_MAX_WAIT.as_micros()).unwrap_or(i64::MAX);
+            let control = app.delivery_control()?;
+            let starts =
+                control.reserve_starts(sub.account_id, sub.id, limit.pacing(), now_us, 1, Some(wait_us)).await?;
+            let start = starts.first().copied().ok_or(ApiError::EndpointBusy(TEST_MAX_WAIT.as_secs()))?;
+            let wait = u64::try_from(start - app.clock.now_micros()).unwrap_or(0);
+            tokio::time::sleep(Duration::from_micros(wait)).await;
+        }
         let now = app.clock.now();
         let event = Event {
             account_id: sub.account_id,

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    hookpost_http::serve(|app, req| async move { test_webhook_subscription::handle(&app, req).await }).await
+    hookpost_http::serve_delivering(|app, req| async move { test_webhook_subscription::handle(&app, req).await }).await
 }

@@ -3,19 +3,16 @@
 //! hyper writes every header name in lower case unless the request carries its
 //! `HeaderCaseMap`, a type it keeps to itself and makes only while parsing a message with
 //! `preserve_header_case`. So names written in another case are parsed once by hyper's own
-//! HTTP/1 server, from a request head that spells them as written, and the extensions that
+//! HTTP/1 client — the code every sender links already, unlike its server — from a response
+//! head that spells them as written, played on an in-memory pipe, and the extensions that
 //! parse made ride on the outgoing request: hyper's client then writes those names in their
 //! original case (and every other name as before).
 
-use std::convert::Infallible;
-use std::sync::Mutex;
-
 use bytes::Bytes;
-use http_body_util::Empty;
+use http_body_util::Full;
 use hyper::http::Extensions;
 use hyper_util::rt::TokioIo;
-use tokio::io::AsyncWriteExt;
-use tokio::sync::oneshot;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The extensions that make hyper write `names` as spelled, or `None` when every name is in
 /// lower case already (hyper's own spelling) or hyper would not parse them back.
@@ -24,32 +21,43 @@ pub async fn extensions_keeping_case<'a>(names: impl Iterator<Item = &'a str>) -
     if cased.is_empty() {
         return None;
     }
-    let mut head = String::from("POST / HTTP/1.1\r\nhost: h\r\ncontent-length: 0\r\n");
+    let mut head = String::from("HTTP/1.1 204 No Content\r\n");
     for name in &cased {
         head.push_str(name);
         head.push_str(": x\r\n");
     }
     head.push_str("\r\n");
 
-    let (mut client, server) = tokio::io::duplex(head.len() + 1024);
-    let (parsed, extensions) = oneshot::channel();
-    let parsed = Mutex::new(Some(parsed));
-    let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-        if let Some(parsed) = parsed.lock().ok().and_then(|mut p| p.take()) {
-            let _ = parsed.send(request.extensions().clone());
-        }
-        async { Ok::<_, Infallible>(hyper::Response::new(Empty::<Bytes>::new())) }
-    });
-    let serve = hyper::server::conn::http1::Builder::new()
+    let (ours, mut theirs) = tokio::io::duplex(head.len() + 4096);
+    // The sender's own transport and body types: hyper's client is not built a second time.
+    let ours: Box<dyn crate::sender::Stream> = Box::new(ours);
+    let (mut send, connection) = hyper::client::conn::http1::Builder::new()
         .preserve_header_case(true)
-        .serve_connection(TokioIo::new(server), service);
-    let (_, extensions) = tokio::join!(serve, async move {
-        client.write_all(head.as_bytes()).await.ok()?;
-        let extensions = extensions.await.ok();
-        // Closing our end ends the parse's connection.
-        drop(client);
-        extensions
-    });
+        .handshake(TokioIo::new(ours))
+        .await
+        .ok()?;
+    let request = hyper::Request::builder().uri("/").body(Full::new(Bytes::new())).ok()?;
+    // The other end of the pipe: reads the request's head, answers with the names.
+    let answer = async move {
+        let mut read = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !read.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = theirs.read(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            read.extend_from_slice(&buf[..n]);
+        }
+        theirs.write_all(head.as_bytes()).await.ok()?;
+        Some(theirs)
+    };
+    let exchange = async move {
+        let (response, other_end) = tokio::join!(send.send_request(request), answer);
+        // Closing both ends ends the connection's driver.
+        drop((send, other_end));
+        response.ok().map(|r| r.extensions().clone())
+    };
+    let (_, extensions) = tokio::join!(connection, exchange);
     extensions
 }
 

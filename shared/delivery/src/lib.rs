@@ -9,14 +9,15 @@ pub mod queue;
 pub mod retrigger;
 pub mod sender;
 pub mod sqs;
+pub mod starts;
 pub mod sweep;
 pub mod usage;
 pub mod worker;
 
 pub use delivered::DeliveredLog;
 pub use operator::OperatorEvents;
-pub use queue::{InProcessQueue, Queue, QueueError};
+pub use queue::{HoldQueue, InProcessQueue, Queue, QueueError};
 pub use sender::{OutgoingRequest, SendReport, Sender};
 pub use sqs::SqsQueue;
 pub use usage::UsageTally;
-pub use worker::Worker;
+pub use worker::{Handled, Worker};

@@ -15,6 +15,7 @@ pub const RETRIGGERS: &str = "hookpost_retriggers";
 pub const QUEUED_TASKS: &str = "hookpost_queued_tasks";
 pub const QUEUE_CAPACITY: &str = "hookpost_queue_capacity";
 pub const OPERATOR_EVENTS: &str = "hookpost_operator_events";
+pub const DEFERRED_BY_RATE_LIMIT: &str = "hookpost_deliveries_deferred_by_rate_limit";
 
 /// An event accepted (answered 202).
 pub fn published() {
@@ -43,6 +44,12 @@ pub fn failure_recorded(reason: Option<&Reason>) {
 
 pub fn auto_disabled() {
     metrics::counter!(AUTO_DISABLES).increment(1);
+}
+
+/// A delivery sent back to the queue to wait for its start under its subscription's rate
+/// limit (SPEC §10): a receiver being held to its limit.
+pub fn deferred() {
+    metrics::counter!(DEFERRED_BY_RATE_LIMIT).increment(1);
 }
 
 pub fn retriggered() {

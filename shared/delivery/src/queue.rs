@@ -3,9 +3,14 @@
 //! Delivery is at-least-once: a task stays in the queue until a worker acknowledges it. A
 //! worker that dies, hangs past the visibility timeout, or is dropped mid-attempt leaves its
 //! task to come back, exactly as an SQS message whose receipt was never deleted.
+//!
+//! Ordered tasks (of `fifo` subscriptions, SPEC §10) go in groups, as in an SQS FIFO queue:
+//! a group's next task is handed out only once the one before it is acknowledged, so a task
+//! held between its attempts, or one whose worker died, keeps the later ones of its group
+//! waiting, and the other groups go on.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -47,6 +52,16 @@ pub trait Queue: Send + Sync {
     }
 }
 
+/// Keeps a received ordered task out of sight for `delay`, after which it is handed out
+/// again, still first of its group: what a worker's consumer does between a FIFO head's
+/// attempts on SQS (`receipt` names the received message). Apart from [`Queue`] so that only
+/// the consumers link it; the in-process queue's workers hold their tasks themselves
+/// ([`InProcessQueue::release`]).
+#[async_trait]
+pub trait HoldQueue: Send + Sync {
+    async fn hold(&self, receipt: &str, delay: Duration) -> Result<(), QueueError>;
+}
+
 /// A received task: acknowledge it when done, or let it come back.
 #[derive(Debug)]
 pub struct Lease {
@@ -61,6 +76,8 @@ struct State {
     tasks: HashMap<u64, DeliveryTask>,
     /// Leased tasks and when their lease runs out.
     leased: HashMap<u64, Instant>,
+    /// Each FIFO group's tasks in order; only the first is waiting or leased.
+    groups: HashMap<String, VecDeque<u64>>,
     next_id: u64,
 }
 
@@ -138,11 +155,30 @@ impl InProcessQueue {
         }
     }
 
-    /// Done with it: the task leaves the queue.
+    /// Done with it: the task leaves the queue, and the next task of its group (if it is
+    /// ordered) is due.
     pub fn ack(&self, lease: Lease) {
         let mut state = self.lock();
         state.leased.remove(&lease.id);
-        state.tasks.remove(&lease.id);
+        let Some(task) = state.tasks.remove(&lease.id) else { return };
+        let Some(group) = task.group() else { return };
+        let next = match state.groups.get_mut(&group) {
+            Some(order) => {
+                order.retain(|id| *id != lease.id);
+                order.front().copied()
+            }
+            None => None,
+        };
+        match next {
+            Some(next) => {
+                state.waiting.push(Reverse((Instant::now(), next)));
+                drop(state);
+                self.ready.notify_one();
+            }
+            None => {
+                state.groups.remove(&group);
+            }
+        }
     }
 
     /// Not done: the task comes back after `delay`.
@@ -178,7 +214,18 @@ impl Queue for InProcessQueue {
             state.next_id += 1;
             let id = state.next_id;
             state.tasks.insert(id, task.clone());
-            state.waiting.push(Reverse((due, id)));
+            // An ordered task waits behind the ones of its group before it.
+            let first_of_group = match task.group() {
+                Some(group) => {
+                    let order = state.groups.entry(group).or_default();
+                    order.push_back(id);
+                    order.len() == 1
+                }
+                None => true,
+            };
+            if first_of_group {
+                state.waiting.push(Reverse((due, id)));
+            }
         }
         drop(state);
         for _ in tasks {
@@ -188,8 +235,10 @@ impl Queue for InProcessQueue {
     }
 }
 
-/// What a worker does with a task: `Ok` acknowledges it, `Err` lets it come back.
-pub type TaskHandler = Arc<dyn Fn(DeliveryTask) -> Pin<Box<dyn Future<Output = Result<(), ()>> + Send>> + Send + Sync>;
+/// What a worker does with a task: `Ok(None)` acknowledges it, `Ok(Some(delay))` holds it
+/// (an ordered task that keeps its place) for `delay`, `Err` lets it come back.
+pub type TaskHandler =
+    Arc<dyn Fn(DeliveryTask) -> Pin<Box<dyn Future<Output = Result<Option<Duration>, ()>> + Send>> + Send + Sync>;
 
 /// How long a task that failed for an internal reason (the store unreachable, say) waits
 /// before its next try.
@@ -218,7 +267,8 @@ pub fn spawn_workers(
                     lease = queue.receive() => lease,
                 };
                 match handler(lease.task.clone()).await {
-                    Ok(()) => queue.ack(lease),
+                    Ok(None) => queue.ack(lease),
+                    Ok(Some(hold)) => queue.release(lease, hold),
                     Err(()) => queue.release(lease, RETRY_AFTER_ERROR),
                 }
             }
@@ -237,6 +287,61 @@ mod tests {
         let mut t = DeliveryTask::first(AccountId::new(), SubscriptionId::new(), "evt");
         t.attempt = n;
         t
+    }
+
+    fn ordered(sub: SubscriptionId, key: &str, n: u32) -> DeliveryTask {
+        let mut t = DeliveryTask::first(AccountId::new(), sub, "evt");
+        t.attempt = n;
+        t.in_order = Some(hookpost_domain::delivery::order::InOrder { key: Some(key.to_owned()) });
+        t
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_group_hands_out_its_next_task_only_after_the_one_before() {
+        let q = InProcessQueue::new(Duration::from_secs(30));
+        let sub = SubscriptionId::new();
+        for n in 1..=3 {
+            q.enqueue(&ordered(sub, "a", n), Duration::ZERO).await.unwrap();
+        }
+        q.enqueue(&ordered(sub, "b", 10), Duration::ZERO).await.unwrap();
+        q.enqueue(&task(20), Duration::ZERO).await.unwrap();
+        let first = q.receive().await;
+        assert_eq!(first.task.attempt, 1);
+        // The other group and the unordered task go on while "a" is held.
+        let mut others = vec![q.receive().await, q.receive().await];
+        others.sort_by_key(|l| l.task.attempt);
+        assert_eq!(others.iter().map(|l| l.task.attempt).collect::<Vec<_>>(), [10, 20]);
+        for lease in others {
+            q.ack(lease);
+        }
+        // "a" is held between attempts: its second task does not come meanwhile.
+        q.release(first, Duration::from_secs(60));
+        let start = Instant::now();
+        let again = q.receive().await;
+        assert_eq!(again.task.attempt, 1, "the held head first, after its hold");
+        assert!(start.elapsed() >= Duration::from_secs(60));
+        q.ack(again);
+        for expected in [2, 3] {
+            let next = q.receive().await;
+            assert_eq!(next.task.attempt, expected);
+            q.ack(next);
+        }
+        assert!(q.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_group_whose_worker_died_waits_for_its_head_to_come_back() {
+        let q = InProcessQueue::new(Duration::from_secs(30));
+        let sub = SubscriptionId::new();
+        q.enqueue(&ordered(sub, "k", 1), Duration::ZERO).await.unwrap();
+        q.enqueue(&ordered(sub, "k", 2), Duration::ZERO).await.unwrap();
+        drop(q.receive().await);
+        let start = Instant::now();
+        let back = q.receive().await;
+        assert_eq!(back.task.attempt, 1, "the head again, never the one after it");
+        assert!(start.elapsed() >= Duration::from_secs(30));
+        q.ack(back);
+        assert_eq!(q.receive().await.task.attempt, 2);
     }
 
     #[tokio::test(start_paused = true)]
@@ -306,7 +411,7 @@ mod tests {
                 let _ = started_tx.send(());
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 done.fetch_add(1, Ordering::SeqCst);
-                Ok(())
+                Ok(None)
             })
         });
         let (drain, draining) = tokio::sync::watch::channel(false);
@@ -328,7 +433,7 @@ mod tests {
             let tx = tx.clone();
             Box::pin(async move {
                 let _ = tx.send(t.attempt);
-                Ok(())
+                Ok(None)
             })
         });
         let (_drain, draining) = tokio::sync::watch::channel(false);

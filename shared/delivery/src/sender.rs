@@ -245,7 +245,8 @@ pub fn tls_config() -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
     Ok(Arc::new(config))
 }
 
-trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+/// A connection's transport, TLS or not: one type, so hyper's client is built once for it.
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
 
 impl Sender {

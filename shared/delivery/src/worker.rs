@@ -12,25 +12,36 @@
 //! left go back on the queue as a record task that any worker finishes — the attempt is
 //! never sent again to get its outcome recorded. Only a crash between the send and the
 //! record (or the store and the queue failing together) can make a delivery go out twice.
+//!
+//! Delivery control (SPEC §10): before an attempt to a subscription with a rate limit, the
+//! worker takes a start from the subscription's limiter in the store (a batch's tasks of one
+//! subscription take theirs in one write) and waits for it; a start further away than
+//! [`pacing::MAX_START_WAIT_US`] sends the task back to the queue holding it. An ordered
+//! task (a `fifo` subscription's) resumes where its group's head stands in the store, and
+//! between attempts is held at the head of its group instead of queued again: the worker
+//! answers [`Handled::Hold`], and whoever handed it the task keeps it out of sight.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
+use hookpost_domain::delivery::order::{resume, Resume};
 use hookpost_domain::delivery::{
     Attempt, AttemptKey, DeliveryBody, DeliveryTask, Outcome, RetrySchedule, TaskKind, AUTO_DISABLE_AFTER,
 };
 use hookpost_domain::event::Event;
 use hookpost_domain::failure::{Failure, RetriggerOutcome};
 use hookpost_domain::operator_event::OperatorEvent;
+use hookpost_domain::pacing::{self, RateLimit, StartAt};
 use hookpost_domain::signing::signature_header;
 use hookpost_domain::subscription::{Authentication, DisabledReason, Subscription};
 use hookpost_domain::usage::Usage;
-use hookpost_domain::writes::{after_attempt, disabled_subscription, Retention, Write};
+use hookpost_domain::writes::{after_attempt, deferred, disabled_subscription, held_for, Retention, Write};
 use hookpost_domain::{AccountId, Clock, Reason, SubscriptionId, Timestamp};
-use hookpost_store::{Store, StoreError};
+use hookpost_store::{DeliveryControlStore, Store, StoreError};
 use serde_json::value::RawValue;
 
 use crate::delivered::DeliveredLog;
@@ -58,6 +69,16 @@ pub const WRITE_RETRIES: [Duration; 3] =
 /// How long a record task waits in the queue before a worker takes it.
 pub const RECORD_DELAY: Duration = Duration::from_secs(5);
 
+/// What became of a task a worker was handed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handled {
+    /// Finished: the queue may forget it.
+    Done,
+    /// An ordered task that keeps its place at the head of its group: the queue keeps it
+    /// out of sight this long, then hands it out again.
+    Hold(Duration),
+}
+
 /// What applying one write means for the ones after it.
 enum Applied {
     Next,
@@ -67,6 +88,10 @@ enum Applied {
 
 pub struct Worker {
     pub store: Arc<dyn Store>,
+    /// Rate limiters and FIFO heads: given to the functions that deliver (`deliver`,
+    /// hookpost-local); a worker without it (the dead-letter consumer's, finishing record
+    /// tasks) refuses a task that needs it.
+    pub control: Option<Arc<dyn DeliveryControlStore>>,
     pub queue: Arc<dyn Queue>,
     pub sender: Arc<Sender>,
     pub schedule: RetrySchedule,
@@ -79,9 +104,44 @@ pub struct Worker {
     pub usage: Arc<UsageTally>,
     /// Lists each delivered attempt; whoever runs the worker writes it with the usage.
     pub delivered: Arc<DeliveredLog>,
-    /// For a worker given one batch ([`Worker::sharing_reads`]): the subscription reads its
+    /// For a worker given one batch ([`Worker::for_batch`]): the subscription reads its
     /// tasks share.
     pub shared_reads: Option<Arc<SharedReads>>,
+    /// For a worker given one batch: the starts under each subscription's rate limit, taken
+    /// for all of the batch's tasks of it at once.
+    pub batch_starts: Option<Arc<BatchStarts>>,
+    /// Otherwise, the process's takes of starts, merged per subscription.
+    pub starts: Arc<crate::starts::Starts>,
+}
+
+/// The starts one batch's tasks take under their subscriptions' rate limits: the first task
+/// of a subscription to need one takes as many as the batch has tasks for it, in one write
+/// to the store; the others take theirs from what it got.
+#[derive(Default)]
+pub struct BatchStarts {
+    /// Tasks of the batch per subscription that may need a start.
+    demand: Mutex<HashMap<SubscriptionId, u32>>,
+    granted: Mutex<HashMap<SubscriptionId, Arc<tokio::sync::Mutex<VecDeque<i64>>>>>,
+}
+
+impl BatchStarts {
+    fn of(tasks: &[DeliveryTask]) -> Self {
+        let mut demand: HashMap<SubscriptionId, u32> = HashMap::new();
+        for task in tasks.iter().filter(|t| !matches!(t.kind, TaskKind::Record { .. }) && t.paced_at.is_none()) {
+            *demand.entry(task.subscription_id).or_default() += 1;
+        }
+        Self { demand: Mutex::new(demand), granted: Mutex::default() }
+    }
+
+    /// How many starts to take for `id` now: the batch's demand the first time, one after.
+    fn take_demand(&self, id: SubscriptionId) -> u32 {
+        self.demand.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id).unwrap_or(1).max(1)
+    }
+
+    fn starts_of(&self, id: SubscriptionId) -> Arc<tokio::sync::Mutex<VecDeque<i64>>> {
+        let mut granted = self.granted.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(granted.entry(id).or_default())
+    }
 }
 
 /// The subscription reads of one batch: its tasks of one subscription share the first one's
@@ -165,15 +225,21 @@ fn report_auto_disable(sub: &Subscription, reason: &Reason) {
 
 impl Worker {
     /// This worker for one batch of tasks worked together (`deliver`'s SQS batch): its
-    /// tasks of one subscription share one read of it. They act on the subscription as it
-    /// was when the batch began — as they did when each read it, all at the batch's start
-    /// (a batch's tasks run together) — and each attempt's log entry is still preceded by
-    /// its own strongly consistent read (`record_attempt`: an erasure during the batch
-    /// leaves no entry). A worker that lives longer than a batch (hookpost-local's) must not
-    /// share: its reads would grow old.
+    /// tasks of one subscription share one read of it, and take their starts under its rate
+    /// limit in one write. They act on the subscription as it was when the batch began — as
+    /// they did when each read it, all at the batch's start (a batch's tasks run together) —
+    /// and each attempt's log entry is still preceded by its own strongly consistent read
+    /// (`record_attempt`: an erasure during the batch leaves no entry). A worker that lives
+    /// longer than a batch (hookpost-local's) must not share: its reads would grow old.
     #[must_use]
-    pub fn sharing_reads(self) -> Self {
-        Self { shared_reads: Some(Arc::default()), ..self }
+    pub fn for_batch(self, tasks: &[DeliveryTask]) -> Self {
+        Self { shared_reads: Some(Arc::default()), batch_starts: Some(Arc::new(BatchStarts::of(tasks))), ..self }
+    }
+
+    fn control(&self) -> Result<&dyn DeliveryControlStore, StoreError> {
+        self.control.as_deref().ok_or_else(|| {
+            StoreError::Backend("this worker was not given delivery control (App::with_delivery_control)".into())
+        })
     }
 
     async fn subscription(&self, account: AccountId, id: SubscriptionId) -> Result<Option<Subscription>, StoreError> {
@@ -188,14 +254,39 @@ impl Worker {
         cell.get_or_try_init(|| self.store.get_subscription(account, id)).await.cloned()
     }
 
-    /// Works one task. `Ok` means the task is finished (its outcome recorded, or handed on
-    /// in a record task); `Err` means it must come back.
-    pub async fn process(&self, task: &DeliveryTask) -> Result<(), StepError> {
+    /// Works one task. `Ok(Handled::Done)` means the task is finished (its outcome
+    /// recorded, or handed on in a record task, or waiting in the queue for its turn);
+    /// `Ok(Handled::Hold(d))` that an ordered task keeps its place and comes back after `d`;
+    /// `Err` that it must come back.
+    pub async fn process(&self, task: &DeliveryTask) -> Result<Handled, StepError> {
         if let TaskKind::Record { writes } = &task.kind {
             // A record task that fails comes back by itself: its writes are idempotent.
-            return self.apply_all(writes).await.map_err(|(_, err)| err);
+            return self.apply_all(writes).await.map(|()| Handled::Done).map_err(|(_, err)| err);
         }
         let now = self.clock.now();
+        let now_us = self.clock.now_micros();
+        // Not due yet: a delay longer than the queue's own, or an ordered task's first delay
+        // (a FIFO queue delays nothing by itself).
+        if let Some(not_before) = task.not_before.filter(|t| t * 1_000_000 > now_us) {
+            let left = Duration::from_micros(u64::try_from(not_before * 1_000_000 - now_us).unwrap_or(0));
+            if task.group().is_some() {
+                return Ok(Handled::Hold(left));
+            }
+            self.queue.enqueue(task, left).await?;
+            return Ok(Handled::Done);
+        }
+        // An ordered task resumes where its group's head stands.
+        let task = match (task.group(), &task.kind) {
+            (Some(group), TaskKind::Scheduled) => {
+                let head = self.control()?.get_fifo_head(task.account_id, &group).await?;
+                match resume(task, head.as_ref(), now_us) {
+                    Resume::Work(resumed) => Cow::Owned(*resumed),
+                    Resume::Hold { secs } => return Ok(Handled::Hold(Duration::from_secs(secs))),
+                }
+            }
+            _ => Cow::Borrowed(task),
+        };
+        let task = task.as_ref();
         // The event travels in the task when it is small; otherwise both reads go together.
         let (sub, event) = match task.carried_event() {
             Some(event) => (self.subscription(task.account_id, task.subscription_id).await?, Some(event)),
@@ -213,7 +304,7 @@ impl Worker {
             (TaskKind::Retrigger { failure_id }, sub, event) => {
                 let deleted = sub.as_ref().is_none_or(Subscription::is_deleted);
                 match (sub, event) {
-                    (Some(sub), Some(event)) if !deleted => self.attempt(task, &sub, &event, now).await,
+                    (Some(sub), Some(event)) if !deleted => self.paced_attempt(task, &sub, &event).await?,
                     _ => {
                         let reason = if deleted { Reason::SubscriptionDeleted } else { Reason::EventExpired };
                         tracing::warn!(event_id = %task.event_id, reason = %reason, "retrigger made no attempt");
@@ -227,19 +318,64 @@ impl Worker {
                     }
                 }
             }
-            (_, None, _) => return Ok(()),
+            (_, None, _) => return Ok(Handled::Done),
             (_, Some(_), None) => {
                 tracing::warn!(event_id = %task.event_id, "event expired before its delivery; dropping the task");
-                return Ok(());
+                return Ok(Handled::Done);
             }
             (_, Some(sub), Some(event)) => match sub.state.disabled_reason() {
                 // The customer deleted it: pending retries stop silently.
-                Some(DisabledReason::Deleted) => return Ok(()),
+                Some(DisabledReason::Deleted) => return Ok(Handled::Done),
                 Some(DisabledReason::AutoDisabled) => disabled_subscription(task, &sub, &event, now, self.retention()),
-                None => self.attempt(task, &sub, &event, now).await,
+                None => self.paced_attempt(task, &sub, &event).await?,
             },
         };
         self.settle(task, &writes).await
+    }
+
+    /// The attempt, once its start under the subscription's rate limit has come: what its
+    /// outcome writes. A start further away than a worker waits sends the task back to the
+    /// queue to wait for it there (the one write of [`deferred`]), with no attempt made.
+    async fn paced_attempt(
+        &self,
+        task: &DeliveryTask,
+        sub: &Subscription,
+        event: &Event,
+    ) -> Result<Vec<Write>, StepError> {
+        if let Some(limit) = sub.rate_limit {
+            let start = match task.paced_at.filter(|at| pacing::reserved_start_usable(*at, self.clock.now_micros())) {
+                Some(held) => held,
+                None => self.take_start(sub, limit).await?,
+            };
+            match pacing::start_at(start, self.clock.now_micros()) {
+                StartAt::Now => {}
+                StartAt::After(wait_us) => {
+                    tokio::time::sleep(Duration::from_micros(u64::try_from(wait_us).unwrap_or(0))).await;
+                }
+                StartAt::Defer { delay_secs } => {
+                    crate::metrics::deferred();
+                    return Ok(vec![deferred(task, start, delay_secs, self.clock.now())]);
+                }
+            }
+        }
+        Ok(self.attempt(task, sub, event, self.clock.now()).await)
+    }
+
+    /// One start under `sub`'s limit: from the ones this batch took for it, or taken now.
+    async fn take_start(&self, sub: &Subscription, limit: RateLimit) -> Result<i64, StoreError> {
+        let Some(batch) = &self.batch_starts else {
+            return self.starts.take(self.control()?, self.clock.as_ref(), sub.account_id, sub.id, limit).await;
+        };
+        let starts = batch.starts_of(sub.id);
+        let mut starts = starts.lock().await;
+        if starts.is_empty() {
+            let wanted = batch.take_demand(sub.id);
+            let now_us = self.clock.now_micros();
+            starts.extend(
+                self.control()?.reserve_starts(sub.account_id, sub.id, limit.pacing(), now_us, wanted, None).await?,
+            );
+        }
+        starts.pop_front().ok_or_else(|| StoreError::Backend("the limiter granted no start".into()))
     }
 
     fn retention(&self) -> Retention {
@@ -332,11 +468,20 @@ impl Worker {
         )
     }
 
-    /// Applies `writes`; what the store will not take now goes on in a record task.
-    async fn settle(&self, task: &DeliveryTask, writes: &[Write]) -> Result<(), StepError> {
-        let Err((done, err)) = self.apply_all(writes).await else {
-            return Ok(());
+    /// Applies `writes`; what the store will not take now goes on in a record task. An
+    /// ordered task's writes do not: a record task would leave its group, so the task
+    /// itself comes back (its attempt may then be made again: at-least-once).
+    async fn settle(&self, task: &DeliveryTask, writes: &[Write]) -> Result<Handled, StepError> {
+        let handled = match held_for(writes) {
+            Some(secs) => Handled::Hold(Duration::from_secs(secs)),
+            None => Handled::Done,
         };
+        let Err((done, err)) = self.apply_all(writes).await else {
+            return Ok(handled);
+        };
+        if task.group().is_some() {
+            return Err(err);
+        }
         let rest = writes[done..].to_vec();
         tracing::warn!(
             error = %err,
@@ -348,7 +493,7 @@ impl Worker {
         // Should the queue fail too, the task itself comes back: the one case left where an
         // attempt is made again to get its outcome recorded.
         self.queue.enqueue(&task.record(rest), RECORD_DELAY).await?;
-        Ok(())
+        Ok(handled)
     }
 
     /// Applies `writes` in order, each tried again after the pauses of [`WRITE_RETRIES`].
@@ -413,6 +558,9 @@ impl Worker {
                 if self.store.settle_failure(*account_id, *failure_id, outcome, *at).await?.is_none() {
                     tracing::info!(failure_id = %failure_id, "retrigger outcome arrived after the record left pending");
                 }
+            }
+            Write::HoldHead { account_id, group, head, .. } => {
+                self.control()?.put_fifo_head(*account_id, group, head).await?
             }
         }
         Ok(Applied::Next)

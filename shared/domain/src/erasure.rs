@@ -16,8 +16,11 @@ pub struct Removed {
     pub events: u64,
     pub attempts: u64,
     pub failures: u64,
+    /// The API's rate-limit counters and each subscription's delivery rate limiter.
     pub rate_limit_counters: u64,
     pub usage_counters: u64,
+    /// Where FIFO groups' heads stood (SPEC §10).
+    pub fifo_heads: u64,
 }
 
 impl Removed {
@@ -34,6 +37,7 @@ impl Removed {
             failures,
             rate_limit_counters,
             usage_counters,
+            fifo_heads,
         } = *self;
         account
             + tokens
@@ -45,6 +49,7 @@ impl Removed {
             + failures
             + rate_limit_counters
             + usage_counters
+            + fifo_heads
     }
 }
 
@@ -65,8 +70,9 @@ mod tests {
             channels: 8,
             subscriptions: 9,
             usage_counters: 10,
+            fifo_heads: 11,
         };
-        assert_eq!(removed.total(), 55);
+        assert_eq!(removed.total(), 66);
         assert_eq!(serde_json::to_value(removed).unwrap()["rate_limit_counters"], 7);
     }
 }

@@ -65,6 +65,10 @@ pub enum ApiError {
     MalformedRequest(&'static str),
     #[error("too many requests")]
     RateLimited(RateLimitInfo),
+    /// A test delivery found its endpoint's delivery rate limit (SPEC §10) taken for longer
+    /// than a test waits.
+    #[error("this endpoint's delivery rate limit is taken for the next {0} s; try the test again then")]
+    EndpointBusy(u64),
     #[error("internal error")]
     Internal,
     /// The store or the queue cannot take the request now; nothing of it was kept that a
@@ -107,7 +111,7 @@ impl ApiError {
             Self::LimitReached(_) | Self::InvalidState(_) | Self::SubscriptionDeleted => 409,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
-            Self::RateLimited(_) => 429,
+            Self::RateLimited(_) | Self::EndpointBusy(_) => 429,
             Self::Internal => 500,
             Self::Unavailable => 503,
         }
@@ -131,7 +135,7 @@ impl ApiError {
             Self::SubscriptionDeleted => "subscription_deleted",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::RateLimited(_) => "rate_limited",
+            Self::RateLimited(_) | Self::EndpointBusy(_) => "rate_limited",
             Self::Internal => "internal_error",
             Self::Unavailable => "unavailable",
         }
@@ -194,6 +198,7 @@ mod tests {
             (ApiError::PayloadTooLarge, 413, "payload_too_large"),
             (ApiError::UnsupportedMediaType, 415, "unsupported_media_type"),
             (ApiError::RateLimited(rl), 429, "rate_limited"),
+            (ApiError::EndpointBusy(10), 429, "rate_limited"),
             (ApiError::Internal, 500, "internal_error"),
             (ApiError::Unavailable, 503, "unavailable"),
             (

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::delivery::order::is_valid_ordering_key;
 use crate::error::ApiError;
 use crate::ids::{AccountId, ChannelId};
 use crate::input::Fields;
@@ -63,6 +64,8 @@ pub struct PublishRequest {
     pub channel_id: Option<ChannelId>,
     pub data: String,
     pub event_id: Option<String>,
+    /// Orders the event among the others of its key for `fifo` subscriptions (SPEC §10).
+    pub ordering_key: Option<String>,
 }
 
 /// `event_id`: 1–128 chars of `[A-Za-z0-9_.:-]` (the default is `evt_<uuid>`).
@@ -107,10 +110,18 @@ pub fn parse_publish(body: Value) -> Result<PublishRequest, ApiError> {
         }
         ok
     });
+    let ordering_key = match f.take("ordering_key") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(key)) if is_valid_ordering_key(&key) => Some(key),
+        Some(_) => {
+            f.issue("ordering_key", "must be 1 to 128 printable characters");
+            None
+        }
+    };
     f.finish()?;
     match (account_id, event_type, data) {
         (Some(account_id), Some(event_type), Some(data)) => {
-            Ok(PublishRequest { account_id, event_type, channel_id, data, event_id })
+            Ok(PublishRequest { account_id, event_type, channel_id, data, event_id, ordering_key })
         }
         _ => Err(ApiError::Internal),
     }
@@ -172,6 +183,12 @@ mod tests {
             (p.event_id.as_deref(), p.channel_id.map(|c| c.to_string())),
             (Some("evt_1"), Some("dom_1".to_owned()))
         );
+        assert_eq!(p.ordering_key, None);
+        let p = parse_publish(
+            json!({"account_id": account.to_string(), "event": "x", "data": {}, "ordering_key": "customer 42"}),
+        )
+        .unwrap();
+        assert_eq!(p.ordering_key.as_deref(), Some("customer 42"));
     }
 
     #[test]
@@ -186,6 +203,9 @@ mod tests {
             (json!({"account_id": account, "event": "x"}), "data"),
             (json!({"account_id": account, "event": "x", "data": {}, "event_id": ""}), "event_id"),
             (json!({"account_id": account, "event": "x", "data": {}, "extra": 1}), "extra"),
+            (json!({"account_id": account, "event": "x", "data": {}, "ordering_key": ""}), "ordering_key"),
+            (json!({"account_id": account, "event": "x", "data": {}, "ordering_key": "k".repeat(129)}), "ordering_key"),
+            (json!({"account_id": account, "event": "x", "data": {}, "ordering_key": 7}), "ordering_key"),
         ] {
             match parse_publish(body.clone()) {
                 Err(ApiError::Validation(issues)) => assert_eq!(issues[0].field, field, "{body}"),

@@ -14,6 +14,7 @@ pub mod failure;
 pub mod ids;
 pub mod input;
 pub mod operator_event;
+pub mod pacing;
 pub mod portal;
 pub mod price;
 pub mod rate_limit;

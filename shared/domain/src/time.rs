@@ -118,6 +118,12 @@ impl<'de> Deserialize<'de> for Timestamp {
 /// Where "now" comes from, so rules that depend on time can be tested without waiting.
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
+
+    /// Now in unix microseconds: the rate limit's clock (SPEC §10), finer than the
+    /// whole seconds of timestamps.
+    fn now_micros(&self) -> i64 {
+        self.now().unix() * 1_000_000
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -127,35 +133,68 @@ impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
         Timestamp::now()
     }
+
+    fn now_micros(&self) -> i64 {
+        system_micros()
+    }
 }
 
-/// A clock tests move by hand.
+fn system_micros() -> i64 {
+    let since_epoch = OffsetDateTime::now_utc() - OffsetDateTime::UNIX_EPOCH;
+    i64::try_from(since_epoch.whole_microseconds()).unwrap_or(i64::MAX)
+}
+
+/// A clock tests move by hand. Its seconds stand still until moved; its microseconds (the
+/// rate limit's clock, which paces real sends) run on with the system's from its start,
+/// plus every move made.
 #[derive(Debug)]
-pub struct ManualClock(AtomicI64);
+pub struct ManualClock {
+    secs: AtomicI64,
+    start_secs: i64,
+    started_us: i64,
+}
 
 impl ManualClock {
     pub fn new(start: Timestamp) -> Self {
-        Self(AtomicI64::new(start.unix()))
+        Self { secs: AtomicI64::new(start.unix()), start_secs: start.unix(), started_us: system_micros() }
     }
 
     pub fn advance(&self, secs: i64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
+        self.secs.fetch_add(secs, Ordering::SeqCst);
     }
 
     pub fn set(&self, t: Timestamp) {
-        self.0.store(t.unix(), Ordering::SeqCst);
+        self.secs.store(t.unix(), Ordering::SeqCst);
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
-        Timestamp(self.0.load(Ordering::SeqCst))
+        Timestamp(self.secs.load(Ordering::SeqCst))
+    }
+
+    fn now_micros(&self) -> i64 {
+        let moved_us = (self.secs.load(Ordering::SeqCst) - self.start_secs) * 1_000_000;
+        self.start_secs * 1_000_000 + (system_micros() - self.started_us) + moved_us
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_manual_clock_keeps_its_seconds_and_runs_its_microseconds() {
+        let clock = ManualClock::new(Timestamp::from_unix(1_000));
+        let first = clock.now_micros();
+        assert!((1_000_000_000..1_000_500_000).contains(&first), "{first}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let later = clock.now_micros();
+        assert!(later - first >= 20_000, "it runs with the system's");
+        assert_eq!(clock.now(), Timestamp::from_unix(1_000), "the seconds stand still");
+        clock.advance(60);
+        assert!(clock.now_micros() - later >= 60_000_000, "and moves with the clock");
+    }
 
     /// The fast formatter against the `time` crate, over leap days, century rules and the
     /// range of any real timestamp.

@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::delivery::order::FifoHead;
 use crate::delivery::{effective_delay, Attempt, DeliveryTask, Outcome, RetrySchedule, TaskKind};
 use crate::event::Event;
 use crate::failure::{Failure, RetriggerOutcome};
@@ -47,6 +48,11 @@ pub enum Write {
     },
     /// A retrigger's outcome settles its record, if the record is still pending.
     SettleFailure { account_id: AccountId, failure_id: FailureId, outcome: RetriggerOutcome, at: Timestamp },
+    /// The next attempt of an ordered task: it stays at the head of its group, held out of
+    /// sight in the queue for `delay_secs`, and where it stands is kept as the group's head
+    /// (see [`crate::delivery::order`]). The worker tells whoever handed it the task to
+    /// hold it.
+    HoldHead { account_id: AccountId, group: String, head: FifoHead, delay_secs: u64 },
 }
 
 /// How long what an attempt writes is kept.
@@ -96,9 +102,24 @@ pub fn after_attempt(
             let next = task.attempt + 1;
             if let Some(nominal) = schedule.delay_before(next) {
                 let retry_after = retry_after.filter(|_| outcome.honours_retry_after());
-                writes.push(Write::Enqueue {
-                    task: DeliveryTask { attempt: next, not_before: None, ..task.clone() },
-                    delay_secs: effective_delay(nominal, retry_after, jitter),
+                let delay_secs = effective_delay(nominal, retry_after, jitter);
+                writes.push(match task.group() {
+                    // An ordered task keeps its place at the head of its group.
+                    Some(group) => Write::HoldHead {
+                        account_id: sub.account_id,
+                        group,
+                        head: FifoHead {
+                            event_id: event.event_id.clone(),
+                            attempt: next,
+                            due: now.plus_seconds(i64::try_from(delay_secs).unwrap_or(i64::MAX / 2)),
+                            paced_at: None,
+                        },
+                        delay_secs,
+                    },
+                    None => Write::Enqueue {
+                        task: DeliveryTask { attempt: next, not_before: None, paced_at: None, ..task.clone() },
+                        delay_secs,
+                    },
                 });
             } else {
                 let failure = Failure::inactive(
@@ -125,6 +146,39 @@ pub fn after_attempt(
         (TaskKind::Scheduled, None) | (TaskKind::Record { .. }, _) => {}
     }
     writes
+}
+
+/// A task whose start under its subscription's rate limit (`start_us`, reserved for it) is
+/// further away than a worker waits: it waits in the queue instead, holding that start —
+/// an ordered one at the head of its group, any other as a task due `delay_secs` from now.
+/// Not an attempt: nothing else is written, no retry is used up.
+pub fn deferred(task: &DeliveryTask, start_us: i64, delay_secs: u64, now: Timestamp) -> Write {
+    match task.group() {
+        Some(group) => Write::HoldHead {
+            account_id: task.account_id,
+            group,
+            head: FifoHead {
+                event_id: task.event_id.clone(),
+                attempt: task.attempt,
+                due: now.plus_seconds(i64::try_from(delay_secs).unwrap_or(i64::MAX / 2)),
+                paced_at: Some(start_us),
+            },
+            delay_secs,
+        },
+        None => Write::Enqueue {
+            task: DeliveryTask { paced_at: Some(start_us), not_before: None, ..task.clone() },
+            delay_secs,
+        },
+    }
+}
+
+/// How long the queue must keep the task that `writes` came from out of sight, if one of
+/// them holds it at the head of its group.
+pub fn held_for(writes: &[Write]) -> Option<u64> {
+    writes.iter().find_map(|w| match w {
+        Write::HoldHead { delay_secs, .. } => Some(*delay_secs),
+        _ => None,
+    })
 }
 
 /// The writes for a scheduled task that came due while its subscription was auto-disabled:
@@ -221,6 +275,7 @@ mod tests {
                 Write::RecordFailure { .. } => "record_failure",
                 Write::CountExhausted { .. } => "count",
                 Write::SettleFailure { .. } => "settle",
+                Write::HoldHead { .. } => "hold_head",
             })
             .collect()
     }
@@ -261,6 +316,61 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn an_ordered_task_with_attempts_left_holds_its_place() {
+        let (mut sub, event) = fixture();
+        sub.ordering = crate::subscription::Ordering::Fifo;
+        let task = DeliveryTask::first_of(&event, sub.id).ordered_by(sub.ordering, Some("customer-1"));
+        let busy = Outcome::Failed(Reason::HttpStatus(503));
+        let writes = writes_after(&task, &sub, &event, &busy, None);
+        assert_eq!(names(&writes), ["fields", "log", "hold_head"]);
+        match &writes[2] {
+            Write::HoldHead { group, head, delay_secs, .. } => {
+                assert_eq!(Some(group.clone()), task.group());
+                assert_eq!((head.event_id.as_str(), head.attempt, *delay_secs), ("evt_1", 2, 60));
+                assert_eq!(head.due, Timestamp::from_unix(T + 5 + 60), "due after the delay from this attempt");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Its last attempt ends like any other: the record, the count; then the next event goes.
+        let last = DeliveryTask { attempt: 5, ..task };
+        assert_eq!(
+            names(&writes_after(&last, &sub, &event, &busy, None)),
+            ["fields", "log", "keep_event", "record_failure", "count"]
+        );
+    }
+
+    #[test]
+    fn a_deferred_task_keeps_its_start_and_its_attempt() {
+        let (mut sub, event) = fixture();
+        let mut task = DeliveryTask::first_of(&event, sub.id);
+        task.attempt = 2;
+        let now = Timestamp::from_unix(T + 100);
+        let start = (T + 130) * 1_000_000;
+        match deferred(&task, start, 28, now) {
+            Write::Enqueue { task: later, delay_secs } => {
+                assert_eq!((later.attempt, later.paced_at, delay_secs), (2, Some(start), 28));
+                assert_eq!(later.event, task.event);
+            }
+            other => panic!("{other:?}"),
+        }
+        sub.ordering = crate::subscription::Ordering::Fifo;
+        let ordered = task.clone().ordered_by(sub.ordering, None);
+        let write = deferred(&ordered, start, 28, now);
+        assert_eq!(held_for(std::slice::from_ref(&write)), Some(28));
+        match write {
+            Write::HoldHead { head, group, .. } => {
+                assert_eq!(Some(group), ordered.group());
+                assert_eq!(
+                    head,
+                    FifoHead { event_id: "evt_1".into(), attempt: 2, due: now.plus_seconds(28), paced_at: Some(start) }
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(held_for(&[Write::Enqueue { task, delay_secs: 3 }]), None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use hookpost_domain::delivery::RetrySchedule;
 use hookpost_domain::event::DEFAULT_RETENTION_DAYS;
+use hookpost_domain::pacing::{RateLimit, DEFAULT_RATE_LIMIT};
 use hookpost_domain::portal::{self, PortalSettings};
 use hookpost_domain::rate_limit::DEFAULT_PER_MINUTE;
 use hookpost_domain::subscription::DEFAULT_MAX_ACTIVE;
@@ -29,6 +30,12 @@ pub struct Config {
     pub attempt_retention_days: u32,
     /// `HOOKPOST_QUEUE_URL`: the SQS delivery queue (Lambda only).
     pub queue_url: Option<String>,
+    /// `HOOKPOST_FIFO_QUEUE_URL`: the SQS FIFO queue of `fifo` subscriptions' deliveries
+    /// (Lambda only).
+    pub fifo_queue_url: Option<String>,
+    /// `HOOKPOST_DEFAULT_RATE_LIMIT` (default 100; `0` for none): a new subscription's
+    /// `rate_limit` when its create request names none.
+    pub default_rate_limit: Option<RateLimit>,
     /// `HOOKPOST_INGEST_DEAD_LETTER_URL`: where the ingest queue's consumer keeps an event
     /// that can never be published, with why (Lambda only).
     pub ingest_dead_letter_url: Option<String>,
@@ -68,6 +75,8 @@ impl Default for Config {
             event_retention_days: DEFAULT_RETENTION_DAYS,
             attempt_retention_days: DEFAULT_RETENTION_DAYS,
             queue_url: None,
+            fifo_queue_url: None,
+            default_rate_limit: RateLimit::new(DEFAULT_RATE_LIMIT),
             ingest_dead_letter_url: None,
             sqs_endpoint: None,
             queue_visibility_secs: DEFAULT_QUEUE_VISIBILITY_SECS,
@@ -158,6 +167,11 @@ impl Config {
             config.attempt_retention_days = parse_positive("HOOKPOST_ATTEMPT_RETENTION_DAYS", &v)?;
         }
         config.queue_url = get("HOOKPOST_QUEUE_URL").filter(|q| !q.trim().is_empty());
+        config.fifo_queue_url = get("HOOKPOST_FIFO_QUEUE_URL").filter(|q| !q.trim().is_empty());
+        if let Some(v) = get("HOOKPOST_DEFAULT_RATE_LIMIT") {
+            config.default_rate_limit =
+                RateLimit::parse_default(&v).map_err(ConfigError::of("HOOKPOST_DEFAULT_RATE_LIMIT"))?;
+        }
         config.ingest_dead_letter_url = get("HOOKPOST_INGEST_DEAD_LETTER_URL").filter(|q| !q.trim().is_empty());
         config.sqs_endpoint = get("HOOKPOST_SQS_ENDPOINT").filter(|e| !e.trim().is_empty());
         if let Some(v) = get("HOOKPOST_QUEUE_VISIBILITY_SECONDS") {
@@ -216,6 +230,8 @@ mod tests {
         let c = config(&[]).unwrap();
         assert_eq!((c.rate_limit_per_minute, c.max_active_subscriptions, c.table.as_str()), (60, 25, "hookpost"));
         assert!(!c.destinations.allow_http && c.destinations.allow_cidrs.is_empty());
+        assert_eq!(c.default_rate_limit.map(RateLimit::per_second), Some(100));
+        assert_eq!(c.fifo_queue_url, None);
     }
 
     /// template.yaml declares the local-run variables with these values, so that `sam local
@@ -256,6 +272,8 @@ mod tests {
             ("HOOKPOST_EVENT_RETENTION_DAYS", "7"),
             ("HOOKPOST_ATTEMPT_RETENTION_DAYS", "3"),
             ("HOOKPOST_QUEUE_URL", "http://127.0.0.1:5000/123/q"),
+            ("HOOKPOST_FIFO_QUEUE_URL", "http://127.0.0.1:5000/123/q.fifo"),
+            ("HOOKPOST_DEFAULT_RATE_LIMIT", "20"),
             ("HOOKPOST_SQS_ENDPOINT", "http://127.0.0.1:5001"),
             ("HOOKPOST_QUEUE_VISIBILITY_SECONDS", "20"),
             ("HOOKPOST_PORTAL_PRODUCT_NAME", "Acme Calls"),
@@ -278,6 +296,9 @@ mod tests {
         assert_eq!(c.retry_schedule.attempts(), 2);
         assert_eq!((c.event_retention_days, c.attempt_retention_days), (7, 3));
         assert_eq!(c.queue_url.as_deref(), Some("http://127.0.0.1:5000/123/q"));
+        assert_eq!(c.fifo_queue_url.as_deref(), Some("http://127.0.0.1:5000/123/q.fifo"));
+        assert_eq!(c.default_rate_limit, RateLimit::new(20));
+        assert_eq!(config(&[("HOOKPOST_DEFAULT_RATE_LIMIT", "0")]).unwrap().default_rate_limit, None);
         assert_eq!((c.sqs_endpoint.as_deref(), c.queue_visibility_secs), (Some("http://127.0.0.1:5001"), 20));
     }
 
@@ -295,6 +316,8 @@ mod tests {
         assert!(config(&[("HOOKPOST_QUEUE_VISIBILITY_SECONDS", "43201")]).is_err());
         assert!(config(&[("HOOKPOST_PORTAL_ACCENT_COLOR", "red")]).is_err());
         assert!(config(&[("HOOKPOST_QUEUE_CAPACITY", "0")]).is_err());
+        assert!(config(&[("HOOKPOST_DEFAULT_RATE_LIMIT", "10001")]).is_err());
+        assert!(config(&[("HOOKPOST_DEFAULT_RATE_LIMIT", "none")]).is_err());
         assert_eq!(config(&[("HOOKPOST_QUEUE_CAPACITY", "5")]).unwrap().queue_capacity, 5);
         assert!(config(&[("HOOKPOST_PORTAL_LOGO_URL", "http://cdn.example/logo.png")]).is_err());
         assert!(config(&[("HOOKPOST_PORTAL_FRAME_ANCESTORS", "* ; script-src *")]).is_err());

@@ -4,9 +4,9 @@
 use std::sync::{Arc, OnceLock};
 
 use hookpost_delivery::operator::LogOnly;
-use hookpost_delivery::{DeliveredLog, OperatorEvents, Queue, Sender, SqsQueue, UsageTally, Worker};
+use hookpost_delivery::{DeliveredLog, HoldQueue, OperatorEvents, Queue, Sender, SqsQueue, UsageTally, Worker};
 use hookpost_domain::{ApiError, Clock, SystemClock};
-use hookpost_store::{ActiveCap, DynamoStore, ErasureStore, Store};
+use hookpost_store::{ActiveCap, DeliveryControlStore, DynamoStore, ErasureStore, Store};
 
 pub mod config;
 pub mod context;
@@ -24,7 +24,8 @@ pub use gate::check_access;
 pub use reply::{error_response, Keyed, PageReply, Reply};
 pub use routes::{Access, Route};
 pub use runtime::{
-    cloudwatch_metrics, serve, serve_erasing, serve_events, serve_events_measured, serve_measured, RequestFacts,
+    cloudwatch_metrics, serve, serve_delivering, serve_erasing, serve_events, serve_events_delivering,
+    serve_events_measured, serve_measured, RequestFacts,
 };
 
 /// Why a function cannot start: its configuration, or the AWS environment.
@@ -50,6 +51,11 @@ pub struct App {
     sender: Arc<OnceLock<Arc<Sender>>>,
     /// Erasure, for the functions that erase (see [`App::with_eraser`]).
     eraser: Option<Arc<dyn ErasureStore>>,
+    /// Rate limiters and FIFO heads, for the functions that deliver (see
+    /// [`App::with_delivery_control`]).
+    control: Option<Arc<dyn DeliveryControlStore>>,
+    /// The FIFO queue's consumer side, for the delivery worker (see [`App::with_holder`]).
+    holder: Option<Arc<dyn HoldQueue>>,
     /// In Lambda, the DynamoDB adapter behind `store`.
     dynamo: Option<DynamoStore>,
     /// In Lambda, an SQS client (for the queues a function names beyond the delivery queue).
@@ -63,6 +69,9 @@ pub struct App {
     /// The attempts this app's deliveries delivered since they were last logged, written
     /// with the usage ([`App::flush_tallies`]): a line per account, not per delivery.
     pub delivered: Arc<DeliveredLog>,
+    /// The starts under subscriptions' rate limits this process's long-lived workers take,
+    /// merged per subscription.
+    pub starts: Arc<hookpost_delivery::starts::Starts>,
     /// Whether the handlers write usage and the delivered log at the end of each request
     /// and batch (Lambda), or leave them to a timer ([`App::with_tallies_on_a_timer`]: hookpost-local).
     tallies_on_a_timer: bool,
@@ -79,8 +88,11 @@ impl App {
             operator_events: Arc::new(LogOnly),
             usage: Arc::new(UsageTally::default()),
             delivered: Arc::new(DeliveredLog::default()),
+            starts: Arc::default(),
             tallies_on_a_timer: false,
             eraser: None,
+            control: None,
+            holder: None,
             dynamo: None,
             sqs: None,
         }
@@ -97,6 +109,35 @@ impl App {
     pub fn eraser(&self) -> Result<Arc<dyn ErasureStore>, ApiError> {
         self.eraser.clone().ok_or_else(|| {
             tracing::error!("this function was not given erasure (App::with_eraser)");
+            ApiError::Internal
+        })
+    }
+
+    /// Lets this app's deliveries keep to rate limits and order (SPEC §10). Given only where
+    /// deliveries are made: the other functions do not link its code.
+    pub fn with_delivery_control(mut self, control: Arc<dyn DeliveryControlStore>) -> Self {
+        self.control = Some(control);
+        self
+    }
+
+    /// The rate limiters and FIFO heads, or a logged 500 where the wiring forgot them.
+    pub fn delivery_control(&self) -> Result<Arc<dyn DeliveryControlStore>, ApiError> {
+        self.control.clone().ok_or_else(|| {
+            tracing::error!("this function was not given delivery control (App::with_delivery_control)");
+            ApiError::Internal
+        })
+    }
+
+    /// Lets this app's delivery worker hold ordered tasks on the FIFO queue it works.
+    pub fn with_holder(mut self, holder: Arc<dyn HoldQueue>) -> Self {
+        self.holder = Some(holder);
+        self
+    }
+
+    /// The FIFO queue's consumer side, or a logged 500 where the wiring forgot it.
+    pub fn holder(&self) -> Result<Arc<dyn HoldQueue>, ApiError> {
+        self.holder.clone().ok_or_else(|| {
+            tracing::error!("this function cannot hold ordered tasks (App::with_holder)");
             ApiError::Internal
         })
     }
@@ -147,7 +188,10 @@ impl App {
             None => aws,
         };
         let sqs = aws_sdk_sqs::Client::new(&sqs_aws);
-        let queue = config.queue_url.clone().map(|url| Arc::new(SqsQueue::new(sqs.clone(), url)));
+        let queue = config
+            .queue_url
+            .clone()
+            .map(|url| Arc::new(SqsQueue::new(sqs.clone(), url).with_fifo(config.fifo_queue_url.clone())));
         let mut app = Self::new(Arc::new(store.clone()), config);
         app.dynamo = Some(store);
         app.sqs = Some(sqs);
@@ -196,6 +240,7 @@ impl App {
     pub fn worker(&self) -> Result<Worker, ApiError> {
         Ok(Worker {
             store: Arc::clone(&self.store),
+            control: self.control.clone(),
             queue: self.queue()?,
             sender: self.sender()?,
             schedule: self.config.retry_schedule.clone(),
@@ -206,6 +251,8 @@ impl App {
             usage: Arc::clone(&self.usage),
             delivered: Arc::clone(&self.delivered),
             shared_reads: None,
+            batch_starts: None,
+            starts: Arc::clone(&self.starts),
         })
     }
 

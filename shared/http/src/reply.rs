@@ -85,6 +85,9 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
         ApiError::RateLimited(info) => {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(info.reset_secs.max(1)));
         }
+        ApiError::EndpointBusy(secs) => {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from((*secs).max(1)));
+        }
         ApiError::Unavailable => {
             let secs = hookpost_domain::error::UNAVAILABLE_RETRY_AFTER_SECS;
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));

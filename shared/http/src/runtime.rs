@@ -138,6 +138,41 @@ where
     serve_with(erasing, || {}, handler).await
 }
 
+/// [`serve`] for a function that delivers (a test delivery): its app gets the DynamoDB
+/// adapter's rate limiters and FIFO heads.
+pub async fn serve_delivering<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Arc<App>, Request) -> Fut,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    init_tracing();
+    serve_with(pacing, || {}, handler).await
+}
+
+/// An app given the DynamoDB adapter's delivery control.
+fn pacing(app: App) -> App {
+    match app.dynamo().cloned() {
+        Some(dynamo) => app.with_delivery_control(Arc::new(dynamo)),
+        None => app,
+    }
+}
+
+/// An app given the DynamoDB adapter's delivery control, and (where the FIFO queue is
+/// configured) the FIFO queue's consumer side: the delivery worker's.
+fn delivering(app: App) -> App {
+    let holder = match (app.sqs(), &app.config.fifo_queue_url) {
+        (Some(sqs), Some(fifo)) => Some(Arc::new(
+            hookpost_delivery::SqsQueue::new(sqs.clone(), app.config.queue_url.clone().unwrap_or_default())
+                .with_fifo(Some(fifo.clone())),
+        )),
+        _ => None,
+    };
+    pacing(match holder {
+        Some(holder) => app.with_holder(holder),
+        None => app,
+    })
+}
+
 /// [`serve`], with `configure` applied to the app once, and `after_each` run once each
 /// request is answered (the metrics' flush). Tracing is set up first by the public entry
 /// points.
@@ -175,18 +210,23 @@ where
     Fut: Future<Output = Result<R, lambda_http::Error>>,
 {
     init_tracing();
-    serve_events_with(|| {}, handler).await
+    serve_events_with(|app| app, || {}, handler).await
 }
 
-async fn serve_events_with<H, E, R, F, Fut>(after_each: H, handler: F) -> Result<(), lambda_http::Error>
+async fn serve_events_with<C, H, E, R, F, Fut>(
+    configure: C,
+    after_each: H,
+    handler: F,
+) -> Result<(), lambda_http::Error>
 where
+    C: FnOnce(App) -> App,
     H: Fn() + Clone + Send + Sync + 'static,
     E: serde::de::DeserializeOwned,
     R: Serialize,
     F: Fn(Arc<App>, lambda_http::LambdaEvent<E>) -> Fut,
     Fut: Future<Output = Result<R, lambda_http::Error>>,
 {
-    let app = Arc::new(App::from_env().await?);
+    let app = Arc::new(configure(App::from_env().await?));
     lambda_http::lambda_runtime::run(lambda_http::service_fn(move |event: lambda_http::LambdaEvent<E>| {
         let handled = handler(Arc::clone(&app), event);
         let after_each = after_each.clone();
@@ -219,5 +259,18 @@ where
     Fut: Future<Output = Result<R, lambda_http::Error>>,
 {
     init_tracing();
-    serve_events_with(cloudwatch_metrics(), handler).await
+    serve_events_with(|app| app, cloudwatch_metrics(), handler).await
+}
+
+/// [`serve_events_measured`] for the delivery worker: its app gets the DynamoDB adapter's
+/// rate limiters and FIFO heads.
+pub async fn serve_events_delivering<E, R, F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    E: serde::de::DeserializeOwned,
+    R: Serialize,
+    F: Fn(Arc<App>, lambda_http::LambdaEvent<E>) -> Fut,
+    Fut: Future<Output = Result<R, lambda_http::Error>>,
+{
+    init_tracing();
+    serve_events_with(delivering, cloudwatch_metrics(), handler).await
 }

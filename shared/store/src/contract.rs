@@ -44,6 +44,7 @@ fn plain(account: AccountId) -> Subscription {
 
 mod account;
 mod attempt;
+mod delivery_control;
 mod erasure;
 mod event;
 mod failure;
@@ -53,6 +54,7 @@ mod usage;
 
 pub use self::account::*;
 pub use self::attempt::*;
+pub use self::delivery_control::*;
 pub use self::erasure::*;
 pub use self::event::*;
 pub use self::failure::*;
@@ -112,7 +114,10 @@ macro_rules! store_contract_tests {
             failure_transitions_set_exactly_what_the_domain_decides,
             concurrent_retriggers_let_exactly_one_through,
             erasure_removes_everything_an_account_owns,
-            purge_removes_a_subscription_and_its_history,);
+            purge_removes_a_subscription_and_its_history,
+            rate_limiters_take_cells_as_the_domain_plans,
+            concurrent_reservations_lose_no_cell,
+            fifo_heads_are_kept_per_group,);
     };
     (@tests $make:expr; $attrs:tt; $($name:ident),+ $(,)?) => {
         $( $crate::store_contract_tests!(@one $make; $attrs; $name); )+

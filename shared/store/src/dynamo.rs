@@ -11,6 +11,8 @@
 //! | failure record (TTL once resolved) | `ACCOUNT#<id>` | `FAIL#<uuidv7>` |
 //! | attempt (TTL) | `ACCOUNT#<id>` | `ATT#<subscription>#<time>#<nanos>#<nonce>` |
 //! | rate-limit counter (TTL) | `RATE#<account>` | `<method> <route>#<window>` |
+//! | a subscription's delivery rate limiter (TTL) | `RATE#<account>` | `PACE#<subscription>` |
+//! | a FIFO group's head (TTL) | `ACCOUNT#<id>` | `FIFO#<subscription>[.<key digest>]` |
 //!
 //! Everything an account owns is in its two partitions or named by them (its tokens, by the
 //! references), which is what lets [`erasure`] find all of it.
@@ -33,9 +35,10 @@ use aws_sdk_dynamodb::types::{
 use hookpost_domain::delivery::{Attempt, AttemptKey};
 use hookpost_domain::event::Event;
 use hookpost_domain::failure::{Failure, FailureChange, FailureQuery, FailureStatus, RetriggerOutcome};
+use hookpost_domain::pacing::RateLimit;
 use hookpost_domain::subscription::{
-    Authentication, CountedEvents, DisabledReason, FailureCount, Requirement, Source, Subscription, SubscriptionChange,
-    SubscriptionFilter, SubscriptionPatch, SubscriptionState,
+    Authentication, CountedEvents, DisabledReason, FailureCount, Ordering, Requirement, Source, Subscription,
+    SubscriptionChange, SubscriptionFilter, SubscriptionPatch, SubscriptionState,
 };
 use hookpost_domain::token::{Token, TokenKind};
 use hookpost_domain::{
@@ -55,6 +58,8 @@ mod erasure;
 mod event;
 mod expr;
 mod failure;
+mod order;
+mod pacing;
 mod reader;
 pub mod stream;
 mod subscription;
@@ -86,6 +91,8 @@ type Item = HashMap<String, AttributeValue>;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// This process's last sight of each subscription's rate limiter.
+    pacing_hints: std::sync::Arc<pacing::PacingHints>,
 }
 
 /// A request hookpost could not build (a bug, not the service's doing).
@@ -168,7 +175,7 @@ fn subscription_key(account: AccountId, id: SubscriptionId) -> Item {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client, table: table.into(), pacing_hints: pacing::new_hints() }
     }
 
     pub fn client(&self) -> &Client {

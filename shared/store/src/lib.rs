@@ -6,10 +6,12 @@
 //! reading first and writing after.
 
 use async_trait::async_trait;
+use hookpost_domain::delivery::order::FifoHead;
 use hookpost_domain::delivery::Attempt;
 use hookpost_domain::erasure::Removed;
 use hookpost_domain::event::Event;
 use hookpost_domain::failure::{Failure, FailureQuery, RetriggerOutcome};
+use hookpost_domain::pacing::Pacing;
 use hookpost_domain::subscription::{
     lifecycle, Subscription, SubscriptionChange, SubscriptionFilter, SubscriptionPatch,
 };
@@ -231,6 +233,32 @@ pub trait RateLimitStore: Send + Sync {
     async fn hit_rate_counter(&self, account: AccountId, key: &str, expires_at: Timestamp) -> Result<u64, StoreError>;
 }
 
+/// Each subscription's rate limit (SPEC §10): one shared limiter per subscription, the
+/// `tat` of `hookpost_domain::pacing`, taken from by every worker of every process.
+#[async_trait]
+pub trait PacingStore: Send + Sync {
+    /// Takes `n` cells of the subscription's limiter at `now_us`, in one atomic step
+    /// (`tat := max(tat, now) + n × interval`): the start of each, earliest first. With
+    /// `max_wait_us`, only as many as start within it (possibly none: then nothing changes).
+    async fn reserve_starts(
+        &self,
+        account: AccountId,
+        subscription: SubscriptionId,
+        pacing: Pacing,
+        now_us: i64,
+        n: u32,
+        max_wait_us: Option<i64>,
+    ) -> Result<Vec<i64>, StoreError>;
+}
+
+/// Where each FIFO group's head stands while it waits in the queue (SPEC §10,
+/// `hookpost_domain::delivery::order`).
+#[async_trait]
+pub trait OrderStore: Send + Sync {
+    async fn put_fifo_head(&self, account: AccountId, group: &str, head: &FifoHead) -> Result<(), StoreError>;
+    async fn get_fifo_head(&self, account: AccountId, group: &str) -> Result<Option<FifoHead>, StoreError>;
+}
+
 /// Usage per account and hour: counters added to once per publish request and once per
 /// delivery batch (`hookpost_domain::usage`).
 #[async_trait]
@@ -264,12 +292,13 @@ pub trait UsageStore: Send + Sync {
 #[async_trait]
 pub trait ErasureStore: Send + Sync {
     /// Removes the account and everything it owns: tokens and portal sessions, channels,
-    /// subscriptions, events, attempts, failure records and rate-limit counters. Deliveries
+    /// subscriptions, events, attempts, failure records, rate-limit counters (the API's and
+    /// each subscription's delivery limiter) and FIFO heads. Deliveries
     /// still queued for it find no subscription and stop. Zeros when nothing is left.
     async fn erase_account(&self, account: AccountId) -> Result<Removed, StoreError>;
     /// Deletes the subscription (leaving the active cap, as a soft delete does), then
-    /// removes its attempts, its failure records and the subscription itself: afterwards it
-    /// is not found. `NotFound` when there is no such subscription (or it is purged already).
+    /// removes its attempts, its failure records, its delivery limiter and FIFO heads, and
+    /// the subscription itself: afterwards it is not found. `NotFound` when there is no such subscription (or it is purged already).
     async fn purge_subscription(
         &self,
         account: AccountId,
@@ -364,6 +393,13 @@ impl<T> Store for T where
         + UsageStore
 {
 }
+
+/// Delivery control's state (SPEC §10): the rate limiters and FIFO heads. Apart from
+/// [`Store`] for the same reason as erasure: only the functions that deliver take it, and
+/// the others do not link its code.
+pub trait DeliveryControlStore: PacingStore + OrderStore {}
+
+impl<T> DeliveryControlStore for T where T: PacingStore + OrderStore {}
 
 /// Newest-first ordering of subscriptions: UUIDv7 ids sort by creation time.
 pub(crate) fn page_of<T: Clone>(newest_first: Vec<T>, limit: u32, offset: u32) -> Page<T> {

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use hookpost_domain::delivery::order::FifoHead;
 use hookpost_domain::delivery::{Attempt, AttemptKey};
 use hookpost_domain::erasure::Removed;
 use hookpost_domain::event::Event;
@@ -41,6 +42,10 @@ struct State {
     /// Per subscription, the events counted in `consecutive_failures` (see
     /// `lifecycle::count_exhausted`); cleared with the counter.
     exhausted_events: HashMap<(AccountId, SubscriptionId), BTreeSet<String>>,
+    /// Each subscription's delivery rate limiter: its `tat` (`hookpost_domain::pacing`).
+    pacing: HashMap<(AccountId, SubscriptionId), i64>,
+    /// Where each FIFO group's head stands, by account and group name.
+    fifo_heads: HashMap<(AccountId, String), FifoHead>,
     /// What expires when, as DynamoDB's TTL would remove it: events and attempts, earliest
     /// first (with a sequence number, so two at the same second both stay listed).
     expiring: BTreeMap<(Timestamp, u64), Expiring>,
@@ -52,6 +57,8 @@ enum Expiring {
     Attempt((AccountId, SubscriptionId, Timestamp, AttemptKey)),
     /// A resolved failure record, kept 90 days as DynamoDB's TTL keeps it.
     ResolvedFailure((AccountId, FailureId)),
+    /// A FIFO group's head, unless a newer one replaced it (the due time tells).
+    FifoHead((AccountId, String), Timestamp),
 }
 
 struct AccountRow {
@@ -80,9 +87,7 @@ impl State {
     /// has no clock of its own, so the time is the writing operation's. Without it a
     /// long-running hookpost-local keeps every attempt and event ever made.
     fn expire(&mut self, item: Expiring, at: Timestamp, now: Timestamp) {
-        self.next_expiring += 1;
-        let seq = self.next_expiring;
-        self.expiring.insert((at, seq), item);
+        self.expire_later(item, at);
         while let Some(entry) = self.expiring.first_entry() {
             // Strictly past, as DynamoDB's TTL: an item is never gone before its time.
             if entry.key().0 >= now {
@@ -95,6 +100,11 @@ impl State {
                 Expiring::Attempt(key) => {
                     self.attempts.remove(&key);
                 }
+                Expiring::FifoHead(key, due) => {
+                    if self.fifo_heads.get(&key).is_some_and(|head| head.due == due) {
+                        self.fifo_heads.remove(&key);
+                    }
+                }
                 Expiring::ResolvedFailure(key) => {
                     // Resolved is final, but the check keeps the rule plain: only a resolved one goes.
                     if self.failures.get(&key).is_some_and(|f| f.status == FailureStatus::Resolved) {
@@ -103,6 +113,13 @@ impl State {
                 }
             }
         }
+    }
+
+    /// Notes that `item` expires at `at`, for the next write that knows the time to remove.
+    fn expire_later(&mut self, item: Expiring, at: Timestamp) {
+        self.next_expiring += 1;
+        let seq = self.next_expiring;
+        self.expiring.insert((at, seq), item);
     }
 
     fn account_mut(&mut self, id: AccountId) -> Result<&mut AccountRow, StoreError> {
@@ -115,6 +132,8 @@ mod attempt;
 mod erasure;
 mod event;
 mod failure;
+mod order;
+mod pacing;
 mod subscription;
 mod token;
 mod usage;

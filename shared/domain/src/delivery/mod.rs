@@ -3,6 +3,7 @@
 //! log keeps of each attempt is an `attempt`.
 
 mod attempt;
+pub mod order;
 mod task;
 
 pub use attempt::*;

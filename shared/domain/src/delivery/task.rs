@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::order::InOrder;
 use crate::event::Event;
 use crate::ids::{AccountId, ChannelId, FailureId, SubscriptionId};
 use crate::time::Timestamp;
@@ -26,6 +27,14 @@ pub struct DeliveryTask {
     /// attempt). Events are immutable, so the copy cannot go stale.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<CarriedEvent>,
+    /// Set for a task of a `fifo` subscription: it goes in its group's order (see
+    /// [`super::order`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_order: Option<InOrder>,
+    /// The start this task holds under its subscription's rate limit (unix microseconds),
+    /// when it was deferred to wait for it (see [`crate::pacing`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paced_at: Option<i64>,
 }
 
 /// The part of an event an attempt is built from, carried inside its delivery tasks.
@@ -79,6 +88,8 @@ impl DeliveryTask {
             kind: TaskKind::Retrigger { failure_id },
             not_before: None,
             event: None,
+            in_order: None,
+            paced_at: None,
         }
     }
 
@@ -91,6 +102,8 @@ impl DeliveryTask {
             kind: TaskKind::Scheduled,
             not_before: None,
             event: None,
+            in_order: None,
+            paced_at: None,
         }
     }
 
@@ -108,10 +121,27 @@ impl DeliveryTask {
         task
     }
 
+    /// In its subscription's order when the subscription is `fifo` (SPEC §10), by the
+    /// event's ordering key.
+    #[must_use]
+    pub fn ordered_by(self, ordering: crate::subscription::Ordering, key: Option<&str>) -> Self {
+        let in_order =
+            (ordering == crate::subscription::Ordering::Fifo).then(|| InOrder { key: key.map(str::to_owned) });
+        Self { in_order, ..self }
+    }
+
     /// A task that finishes `writes` for this one, carrying no event of its own (a write
-    /// that needs the event has it).
+    /// that needs the event has it). It is no attempt, so it holds no place in an order nor
+    /// a start under the rate limit.
     pub fn record(&self, writes: Vec<crate::writes::Write>) -> Self {
-        Self { kind: TaskKind::Record { writes }, not_before: None, event: None, ..self.clone() }
+        Self {
+            kind: TaskKind::Record { writes },
+            not_before: None,
+            event: None,
+            in_order: None,
+            paced_at: None,
+            ..self.clone()
+        }
     }
 
     /// The event this task carries, whole again.

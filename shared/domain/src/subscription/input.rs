@@ -4,11 +4,12 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::{Authentication, Source, Subscription, MAX_EVENTS, MAX_HEADERS, MAX_NAME_LEN};
+use super::{Authentication, Ordering, Source, Subscription, MAX_EVENTS, MAX_HEADERS, MAX_NAME_LEN};
 use crate::address::DestinationPolicy;
 use crate::error::ApiError;
 use crate::ids::ChannelId;
 use crate::input::Fields;
+use crate::pacing::{RateLimit, MAX_RATE_LIMIT};
 use crate::time::Timestamp;
 use crate::url_rules::{url_host, validate_webhook_url};
 
@@ -129,6 +130,42 @@ fn read_authentication(fields: &mut Fields, mut auth: Map<String, Value>) -> Aut
     result
 }
 
+/// `rate_limit`: a whole number of deliveries per second, or null for no limit. `None` when
+/// the field is absent.
+fn read_rate_limit(fields: &mut Fields) -> Option<Option<RateLimit>> {
+    let value = fields.take("rate_limit")?;
+    match &value {
+        Value::Null => Some(None),
+        Value::Number(n) => match n.as_u64().and_then(|n| u32::try_from(n).ok()).and_then(RateLimit::new) {
+            Some(limit) => Some(Some(limit)),
+            None => {
+                fields.issue(
+                    "rate_limit",
+                    format!("must be a whole number from 1 to {MAX_RATE_LIMIT}, or null for no limit"),
+                );
+                None
+            }
+        },
+        _ => {
+            fields.issue(
+                "rate_limit",
+                format!("must be a whole number from 1 to {MAX_RATE_LIMIT}, or null for no limit"),
+            );
+            None
+        }
+    }
+}
+
+/// `ordering`: `unordered` or `fifo`. `None` when the field is absent.
+fn read_ordering(fields: &mut Fields) -> Option<Ordering> {
+    let value = fields.take("ordering")?;
+    let ordering = value.as_str().and_then(Ordering::parse);
+    if ordering.is_none() {
+        fields.issue("ordering", format!("must be one of {}", Ordering::choices()));
+    }
+    ordering
+}
+
 fn read_name(fields: &mut Fields, name: String) -> Option<String> {
     let trimmed = name.trim();
     if trimmed.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
@@ -165,6 +202,10 @@ pub struct NewSubscription {
     pub zapier_subscription_id: Option<String>,
     pub headers: BTreeMap<String, String>,
     pub authentication: Authentication,
+    /// `None` when the request names none: the deployment's default applies
+    /// (`HOOKPOST_DEFAULT_RATE_LIMIT`); `Some(None)` for no limit.
+    pub rate_limit: Option<Option<RateLimit>>,
+    pub ordering: Ordering,
 }
 
 /// Checks a create body: field errors first (`validation_error`), then the URL rules
@@ -194,6 +235,8 @@ pub fn parse_new_subscription(body: Value, policy: &DestinationPolicy) -> Result
     }
     let headers = f.opt_object("headers").map(|h| read_headers(&mut f, h)).unwrap_or_default();
     let authentication = f.opt_object("authentication").map(|a| read_authentication(&mut f, a)).unwrap_or_default();
+    let rate_limit = read_rate_limit(&mut f);
+    let ordering = read_ordering(&mut f).unwrap_or(Ordering::Unordered);
     f.finish()?;
 
     let url = validate_webhook_url(&url.unwrap_or_default(), policy).map_err(ApiError::InvalidUrl)?;
@@ -201,7 +244,18 @@ pub fn parse_new_subscription(body: Value, policy: &DestinationPolicy) -> Result
     // A malformed channel id cannot be a channel of the account: the same answer as an
     // unknown one, after the shape and URL checks.
     let channel_id = channel_id.map(|c| ChannelId::parse(&c).ok_or(ApiError::InvalidChannelId)).transpose()?;
-    Ok(NewSubscription { name, url, events, channel_id, source, zapier_subscription_id, headers, authentication })
+    Ok(NewSubscription {
+        name,
+        url,
+        events,
+        channel_id,
+        source,
+        zapier_subscription_id,
+        headers,
+        authentication,
+        rate_limit,
+        ordering,
+    })
 }
 
 /// A validated PATCH: `None` leaves a field as it is.
@@ -212,6 +266,9 @@ pub struct SubscriptionPatch {
     pub events: Option<Vec<String>>,
     pub headers: Option<BTreeMap<String, String>>,
     pub authentication: Option<Authentication>,
+    /// `Some(None)` removes the limit.
+    pub rate_limit: Option<Option<RateLimit>>,
+    pub ordering: Option<Ordering>,
 }
 
 impl SubscriptionPatch {
@@ -234,6 +291,12 @@ impl SubscriptionPatch {
         }
         if let Some(auth) = self.authentication {
             sub.authentication = auth;
+        }
+        if let Some(rate_limit) = self.rate_limit {
+            sub.rate_limit = rate_limit;
+        }
+        if let Some(ordering) = self.ordering {
+            sub.ordering = ordering;
         }
         sub.updated_at = now;
     }
@@ -295,6 +358,8 @@ pub fn parse_subscription_patch(body: Value, policy: &DestinationPolicy) -> Resu
         patch.authentication =
             Some(f.opt_object("authentication").map(|a| read_authentication(&mut f, a)).unwrap_or_default());
     }
+    patch.rate_limit = read_rate_limit(&mut f);
+    patch.ordering = read_ordering(&mut f);
     f.finish()?;
     if let Some(url) = url {
         patch.url = Some(validate_webhook_url(&url, policy).map_err(ApiError::InvalidUrl)?);
@@ -352,6 +417,48 @@ mod tests {
             Timestamp::from_unix(5),
         );
         assert_eq!(sub.created_by_user_id, None, "zapier rows have no user");
+    }
+
+    #[test]
+    fn rate_limit_and_ordering_on_create() {
+        let n = parse_new_subscription(json!({"url": "https://e.com"}), &policy()).unwrap();
+        assert_eq!((n.rate_limit, n.ordering), (None, Ordering::Unordered), "unnamed: the deployment's default");
+        let sub = Subscription::create(AccountId::new(), n, None, None, Timestamp::from_unix(5));
+        assert_eq!(sub.rate_limit.map(RateLimit::per_second), Some(crate::pacing::DEFAULT_RATE_LIMIT));
+
+        let n =
+            parse_new_subscription(json!({"url": "https://e.com", "rate_limit": 20, "ordering": "fifo"}), &policy())
+                .unwrap();
+        assert_eq!((n.rate_limit, n.ordering), (Some(RateLimit::new(20)), Ordering::Fifo));
+        let n = parse_new_subscription(json!({"url": "https://e.com", "rate_limit": null}), &policy()).unwrap();
+        let sub = Subscription::create(AccountId::new(), n, None, None, Timestamp::from_unix(5));
+        assert_eq!(sub.rate_limit, None, "null: no limit");
+
+        for bad in [json!(0), json!(10_001), json!(2.5), json!(-1), json!("20"), json!(true), json!(4_294_967_296u64)] {
+            let e = parse_new_subscription(json!({"url": "https://e.com", "rate_limit": bad}), &policy()).unwrap_err();
+            assert_eq!(issues(e)[0].field, "rate_limit", "{bad}");
+        }
+        for bad in [json!("FIFO"), json!("ordered"), json!(null), json!(1)] {
+            let e = parse_new_subscription(json!({"url": "https://e.com", "ordering": bad}), &policy()).unwrap_err();
+            assert_eq!(issues(e)[0].field, "ordering", "{bad}");
+        }
+    }
+
+    #[test]
+    fn rate_limit_and_ordering_on_patch() {
+        let p = parse_subscription_patch(json!({"name": "n"}), &policy()).unwrap();
+        assert_eq!((p.rate_limit, p.ordering), (None, None), "absent: unchanged");
+        let p = parse_subscription_patch(json!({"rate_limit": null, "ordering": "fifo"}), &policy()).unwrap();
+        assert_eq!((p.rate_limit, p.ordering), (Some(None), Some(Ordering::Fifo)));
+        let mut sub = sample();
+        p.apply(&mut sub, Timestamp::from_unix(9));
+        assert_eq!((sub.rate_limit, sub.ordering), (None, Ordering::Fifo));
+        let p = parse_subscription_patch(json!({"rate_limit": 5}), &policy()).unwrap();
+        p.apply(&mut sub, Timestamp::from_unix(10));
+        assert_eq!((sub.rate_limit, sub.ordering), (RateLimit::new(5), Ordering::Fifo));
+        let e = parse_subscription_patch(json!({"rate_limit": 0, "ordering": "lifo"}), &policy()).unwrap_err();
+        let fields: Vec<String> = issues(e).into_iter().map(|i| i.field).collect();
+        assert_eq!(fields, ["rate_limit", "ordering"]);
     }
 
     #[test]

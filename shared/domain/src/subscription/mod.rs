@@ -19,6 +19,7 @@ use rand::RngCore;
 
 use crate::account::{string_enum, ChannelType};
 use crate::ids::{AccountId, ChannelId, SubscriptionId};
+use crate::pacing::{RateLimit, DEFAULT_RATE_LIMIT};
 use crate::time::Timestamp;
 
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -32,6 +33,7 @@ pub const REACTIVATION_WINDOW_DAYS: i64 = 90;
 
 string_enum!(Source { Zapier => "zapier", Dashboard => "dashboard" });
 string_enum!(DisabledReason { Deleted => "deleted", AutoDisabled => "auto_disabled" });
+string_enum!(Ordering { Unordered => "unordered", Fifo => "fifo" });
 
 /// How hookpost authenticates to the receiver, besides the signature. Write-only.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -72,6 +74,10 @@ pub struct Subscription {
     pub authentication: Authentication,
     /// The secret replaced by the last rotation, still signing until the time given.
     pub previous_secret: Option<(String, Timestamp)>,
+    /// The most delivery attempts a second to its URL (SPEC §10); `None`: no limit.
+    pub rate_limit: Option<RateLimit>,
+    /// Whether its events go one at a time, in order (SPEC §10).
+    pub ordering: Ordering,
 }
 
 /// `whsec_` + base64 of 32 random bytes: the Standard Webhooks secret format.
@@ -120,6 +126,8 @@ impl Subscription {
             headers: input.headers,
             authentication: input.authentication,
             previous_secret: None,
+            rate_limit: input.rate_limit.unwrap_or(RateLimit::new(DEFAULT_RATE_LIMIT)),
+            ordering: input.ordering,
         }
     }
 }

@@ -2,9 +2,10 @@
 
 use serde::Serialize;
 
-use super::{secret_prefix, DisabledReason, Source, Subscription};
+use super::{secret_prefix, DisabledReason, Ordering, Source, Subscription};
 use crate::account::ChannelType;
 use crate::ids::{ChannelId, SubscriptionId};
+use crate::pacing::RateLimit;
 use crate::time::Timestamp;
 
 /// What clients see of a subscription: every field of the seed, always present.
@@ -27,6 +28,8 @@ pub struct SubscriptionView<'a> {
     pub last_error: Option<&'a str>,
     pub created_at: Timestamp,
     pub created_by_user_id: Option<&'a str>,
+    pub rate_limit: Option<RateLimit>,
+    pub ordering: Ordering,
     /// Only in the answer to create and rotate-secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<&'a str>,
@@ -52,6 +55,8 @@ impl Subscription {
             last_error: self.last_error.as_deref(),
             created_at: self.created_at,
             created_by_user_id: self.created_by_user_id.as_deref(),
+            rate_limit: self.rate_limit,
+            ordering: self.ordering,
             secret: None,
         }
     }
@@ -95,10 +100,13 @@ mod tests {
             "last_error",
             "created_at",
             "created_by_user_id",
+            "rate_limit",
+            "ordering",
         ] {
             assert!(v.get(field).is_some(), "{field} missing");
         }
         assert!(v.get("secret").is_none());
+        assert_eq!((v["rate_limit"].as_u64(), v["ordering"].as_str()), (Some(100), Some("unordered")));
         let with = serde_json::to_value(sub.view_with_secret()).unwrap();
         assert_eq!(with["secret"], sub.secret.as_str());
     }

@@ -1,6 +1,7 @@
 //! Erasure of an account and purge of a subscription.
 
 use super::*;
+use crate::DeliveryControlStore;
 
 fn attempt_of(account: AccountId, sub: SubscriptionId, event_id: &str, nanos: u64) -> Attempt {
     Attempt {
@@ -28,7 +29,7 @@ struct Owned {
     event_ids: Vec<String>,
 }
 
-async fn populated<S: Store>(store: &S) -> Owned {
+async fn populated<S: Store + DeliveryControlStore>(store: &S) -> Owned {
     let account = account(store).await;
     let live = plain(account.id);
     let gone = plain(account.id);
@@ -79,11 +80,20 @@ async fn populated<S: Store>(store: &S) -> Owned {
     }
     let used = Usage { events_published: 3, ..Usage::default() };
     store.add_usage(account.id, hour_of(NOW), &used, NOW.plus_days(400)).await.unwrap();
+    let pacing = hookpost_domain::pacing::RateLimit::new(10).unwrap().pacing();
+    store.reserve_starts(account.id, live.id, pacing, NOW.unix() * 1_000_000, 3, None).await.unwrap();
+    let head = hookpost_domain::delivery::order::FifoHead {
+        event_id: event_ids[2].clone(),
+        attempt: 2,
+        due: NOW.plus_seconds(60),
+        paced_at: None,
+    };
+    store.put_fifo_head(account.id, &format!("{}.k1", live.id), &head).await.unwrap();
     Owned { account, subscriptions: vec![live.id, gone.id], token_hashes, channel, event_ids }
 }
 
 /// Asserts that no read finds anything of `owned`, or, with `present`, that every one does.
-async fn assert_owned<S: Store>(store: &S, owned: &Owned, present: bool) {
+async fn assert_owned<S: Store + DeliveryControlStore>(store: &S, owned: &Owned, present: bool) {
     let acc = owned.account.id;
     assert_eq!(store.get_account(acc).await.unwrap().is_some(), present, "account");
     for hash in &owned.token_hashes {
@@ -103,13 +113,17 @@ async fn assert_owned<S: Store>(store: &S, owned: &Owned, present: bool) {
     let usage = store.usage_between(acc, hour_of(NOW), hour_of(NOW).plus_seconds(3_600)).await.unwrap();
     assert_eq!(usage.len(), usize::from(present), "usage");
     assert_eq!(store.list_failures(acc).await.unwrap().len(), if present { 2 } else { 0 });
+    let head = store.get_fifo_head(acc, &format!("{}.k1", owned.subscriptions[0])).await.unwrap();
+    assert_eq!(head.is_some(), present, "FIFO head");
     let stuck = store.stuck_pending_failures(NOW.plus_days(1), 1000).await.unwrap();
     assert_eq!(stuck.iter().any(|f| f.account_id == acc), present, "the sweeper's index");
 }
 
 /// Erases a populated account and returns its id, so an adapter's own test can look for
 /// anything left behind with the backend's own tools.
-pub async fn erasure_removes_everything_an_account_owns<S: Store + ErasureStore>(store: &S) -> AccountId {
+pub async fn erasure_removes_everything_an_account_owns<S: Store + DeliveryControlStore + ErasureStore>(
+    store: &S,
+) -> AccountId {
     let doomed = populated(store).await;
     let bystander = populated(store).await;
     let removed = store.erase_account(doomed.account.id).await.unwrap();
@@ -124,8 +138,9 @@ pub async fn erasure_removes_everything_an_account_owns<S: Store + ErasureStore>
             events: 3,
             attempts: 3,
             failures: 2,
-            rate_limit_counters: 2,
+            rate_limit_counters: 3,
             usage_counters: 1,
+            fifo_heads: 1,
         }
     );
     assert_owned(store, &doomed, false).await;
@@ -142,12 +157,22 @@ pub async fn erasure_removes_everything_an_account_owns<S: Store + ErasureStore>
     doomed.account.id
 }
 
-pub async fn purge_removes_a_subscription_and_its_history<S: Store + ErasureStore>(store: &S) {
+pub async fn purge_removes_a_subscription_and_its_history<S: Store + DeliveryControlStore + ErasureStore>(store: &S) {
     let owned = populated(store).await;
     let acc = owned.account.id;
     let [live, gone] = [owned.subscriptions[0], owned.subscriptions[1]];
     let removed = store.purge_subscription(acc, live, NOW.plus_seconds(5)).await.unwrap();
-    assert_eq!(removed, Removed { subscriptions: 1, attempts: 2, failures: 1, ..Removed::default() });
+    assert_eq!(
+        removed,
+        Removed {
+            subscriptions: 1,
+            attempts: 2,
+            failures: 1,
+            rate_limit_counters: 1,
+            fifo_heads: 1,
+            ..Removed::default()
+        }
+    );
     assert_eq!(store.get_subscription(acc, live).await.unwrap(), None);
     assert_eq!(store.list_attempts(acc, live, 10, 0).await.unwrap().total, 0);
     assert!(store.routable_subscriptions(acc).await.unwrap().is_empty());

@@ -9,8 +9,9 @@ pub async fn subscriptions_round_trip_every_field<S: AccountStore + Subscription
         acc.id,
         json!({
             "url": "https://example.com/hook?x=1", "name": "CRM", "events": ["call.ended", "sms.sent"],
-            "channel_id": "dom_1", "headers": {"x-team": "crm", "x-key": "k"},
-            "authentication": {"method": "basic", "username": "u", "password": "p"}
+            "channel_id": "dom_1", "headers": {"X-Team": "crm", "x-key": "k"},
+            "authentication": {"method": "basic", "username": "u", "password": "p"},
+            "rate_limit": 250, "ordering": "fifo"
         }),
         NOW,
     );
@@ -20,7 +21,7 @@ pub async fn subscriptions_round_trip_every_field<S: AccountStore + Subscription
 
     let zap = subscription(
         acc.id,
-        json!({"url": "https://example.com/z", "source": "zapier", "zapier_subscription_id": "zap_1"}),
+        json!({"url": "https://example.com/z", "source": "zapier", "zapier_subscription_id": "zap_1", "rate_limit": null}),
         NOW,
     );
     store.create_subscription(&zap, CAP).await.unwrap();
@@ -28,6 +29,7 @@ pub async fn subscriptions_round_trip_every_field<S: AccountStore + Subscription
     assert_eq!(got, zap);
     assert_eq!((got.source, got.created_by_user_id), (Source::Zapier, None));
     assert!(got.events.is_empty() && got.headers.is_empty());
+    assert_eq!(got.rate_limit, None);
 }
 
 pub async fn subscriptions_are_invisible_to_other_accounts<S: AccountStore + SubscriptionStore>(store: &S) {
@@ -135,6 +137,8 @@ pub async fn patches_change_settings_only<S: AccountStore + SubscriptionStore>(s
         events: Some(vec!["call.ended".into()]),
         headers: Some(BTreeMap::from([("x-a".to_owned(), "1".to_owned())])),
         authentication: Some(Authentication::Basic { username: "u".into(), password: "p".into() }),
+        rate_limit: Some(hookpost_domain::pacing::RateLimit::new(7)),
+        ordering: Some(hookpost_domain::subscription::Ordering::Fifo),
     };
     let later = NOW.plus_seconds(60);
     let updated = store.update_subscription(acc.id, sub.id, &patch, later).await.unwrap();
@@ -143,9 +147,11 @@ pub async fn patches_change_settings_only<S: AccountStore + SubscriptionStore>(s
     assert_eq!(updated, expected);
     assert_eq!(store.get_subscription(acc.id, sub.id).await.unwrap(), Some(expected.clone()));
 
-    let none = SubscriptionPatch { authentication: Some(Authentication::None), ..Default::default() };
+    let none =
+        SubscriptionPatch { authentication: Some(Authentication::None), rate_limit: Some(None), ..Default::default() };
     let updated = store.update_subscription(acc.id, sub.id, &none, later).await.unwrap();
     assert_eq!(updated.authentication, Authentication::None);
+    assert_eq!((updated.rate_limit, updated.ordering), (None, hookpost_domain::subscription::Ordering::Fifo));
     assert_eq!(updated.secret, sub.secret);
     assert!(matches!(
         store.update_subscription(acc.id, SubscriptionId::new(), &none, later).await,

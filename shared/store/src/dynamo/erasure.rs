@@ -36,6 +36,7 @@ enum Kind {
     Event,
     Failure,
     Attempt,
+    FifoHead,
     Unknown,
 }
 
@@ -48,6 +49,7 @@ fn kind_of(sk: &str) -> Kind {
         "EVENT" => Kind::Event,
         "FAIL" => Kind::Failure,
         "ATT" => Kind::Attempt,
+        "FIFO" => Kind::FifoHead,
         _ => Kind::Unknown,
     }
 }
@@ -60,6 +62,7 @@ fn count(removed: &mut Removed, kind: Kind) {
         Kind::Event => removed.events += 1,
         Kind::Failure => removed.failures += 1,
         Kind::Attempt => removed.attempts += 1,
+        Kind::FifoHead => removed.fifo_heads += 1,
         // Counted by the token each names; an unknown item is logged where it is found.
         Kind::TokenReference | Kind::Unknown => {}
     }
@@ -223,10 +226,16 @@ impl ErasureStore for DynamoStore {
             .into_iter()
             .filter(|item| Reader(item).opt_s("subscription_id") == Some(id_text.as_str()))
             .collect();
+        let heads = self.keys_of(account_pk(account), &super::order::fifo_prefix(id), &[]).await?;
         removed.attempts = attempts.len() as u64;
         removed.failures = failures.len() as u64;
+        removed.fifo_heads = heads.len() as u64;
         self.delete_keys(attempts).await?;
         self.delete_keys(failures.iter().map(key_of).collect()).await?;
+        self.delete_keys(heads).await?;
+        if self.delete_returning(key(rate_pk(account), super::pacing::pace_sk(id))).await?.is_some() {
+            removed.rate_limit_counters = 1;
+        }
         if self.delete_returning(subscription_key(account, id)).await?.is_some() {
             removed.subscriptions = 1;
         }
@@ -251,6 +260,7 @@ mod tests {
         assert_eq!(kind_of("EVENT#evt_1"), Kind::Event);
         assert_eq!(kind_of("FAIL#0190"), Kind::Failure);
         assert_eq!(kind_of("ATT#0190#1780000000#0#0"), Kind::Attempt);
+        assert_eq!(kind_of("FIFO#0190.ab12"), Kind::FifoHead);
         assert_eq!(kind_of("SOMETHING#new"), Kind::Unknown);
     }
 

@@ -32,6 +32,7 @@ pub(super) fn subscription_item(sub: &Subscription) -> Item {
         ("previous_secret", sub.previous_secret.as_ref().map(|(p, _)| s(p))),
         ("previous_secret_until", sub.previous_secret.as_ref().map(|(_, t)| n(t.unix()))),
         ("route_pk", sub.state.takes_events().then(|| s(route_pk(sub.account_id)))),
+        ("rate_limit", sub.rate_limit.map(|r| n(r.per_second()))),
     ];
     item.extend([
         ("kind".to_owned(), s("subscription")),
@@ -47,6 +48,7 @@ pub(super) fn subscription_item(sub: &Subscription) -> Item {
         ("created_at".to_owned(), n(sub.created_at.unix())),
         ("updated_at".to_owned(), n(sub.updated_at.unix())),
         ("headers".to_owned(), headers_value(&sub.headers)),
+        ("ordering".to_owned(), s(sub.ordering.as_str())),
     ]);
     for (name, value) in optional.into_iter().chain(authentication_attrs(&sub.authentication)) {
         if let Some(value) = value {
@@ -54,6 +56,15 @@ pub(super) fn subscription_item(sub: &Subscription) -> Item {
         }
     }
     item
+}
+
+/// `rate_limit`: the number; absent for no limit (so an item written before limits
+/// existed runs without one, as it did).
+fn rate_limit_from(r: &Reader<'_>) -> Result<Option<RateLimit>, StoreError> {
+    match r.opt_n::<u32>("rate_limit")? {
+        Some(limit) => RateLimit::new(limit).map(Some).ok_or_else(|| corrupt("rate_limit")),
+        None => Ok(None),
+    }
 }
 
 pub(super) fn subscription_from(item: &Item) -> Result<Subscription, StoreError> {
@@ -97,6 +108,12 @@ pub(super) fn subscription_from(item: &Item) -> Result<Subscription, StoreError>
         previous_secret: match (r.opt_s("previous_secret"), r.opt_ts("previous_secret_until")?) {
             (Some(secret), Some(until)) => Some((secret.to_owned(), until)),
             _ => None,
+        },
+        rate_limit: rate_limit_from(&r)?,
+        // Items written before ordering existed are unordered.
+        ordering: match r.opt_s("ordering") {
+            None => Ordering::Unordered,
+            Some(o) => Ordering::parse(o).ok_or_else(|| corrupt("ordering"))?,
         },
     })
 }
@@ -177,6 +194,12 @@ impl SubscriptionStore for DynamoStore {
             for (attr, value) in authentication_attrs(auth) {
                 e.set_opt(attr, value);
             }
+        }
+        if let Some(rate_limit) = &patch.rate_limit {
+            e.set_opt("rate_limit", rate_limit.map(|r| n(r.per_second())));
+        }
+        if let Some(ordering) = patch.ordering {
+            e.set("ordering", s(ordering.as_str()));
         }
         let result = self.update(subscription_key(account, id), &e, Some("attribute_exists(pk)")).await?;
         match result {
@@ -368,6 +391,8 @@ mod tests {
             headers: BTreeMap::from([("x-team".to_owned(), "crm".to_owned())]),
             authentication: Authentication::Basic { username: "u".into(), password: "p".into() },
             previous_secret: Some(("whsec_b2xk".into(), T.plus_days(1))),
+            rate_limit: RateLimit::new(25),
+            ordering: Ordering::Fifo,
         }
     }
 
@@ -384,10 +409,23 @@ mod tests {
                 previous_secret: None,
                 channel_id: None,
                 channel_type: None,
+                rate_limit: None,
+                ordering: Ordering::Unordered,
                 ..sub.clone()
             };
             assert_eq!(subscription_from(&subscription_item(&other)).unwrap(), other);
         }
+    }
+
+    #[test]
+    fn an_item_from_before_delivery_control_is_unlimited_and_unordered() {
+        let mut item = subscription_item(&subscription());
+        item.remove("rate_limit");
+        item.remove("ordering");
+        let read = subscription_from(&item).unwrap();
+        assert_eq!((read.rate_limit, read.ordering), (None, Ordering::Unordered));
+        item.insert("ordering".to_owned(), s("lifo"));
+        assert!(subscription_from(&item).is_err());
     }
 
     #[test]

@@ -26,6 +26,8 @@ impl ErasureStore for MemoryStore {
         removed.attempts = drain_count_ordered(&mut state.attempts, |(owner, ..)| mine(owner));
         removed.rate_limit_counters = drain_count(&mut state.rate_counters, |(owner, _)| mine(owner));
         removed.usage_counters = drain_count_ordered(&mut state.usage, |(owner, _)| mine(owner));
+        removed.rate_limit_counters += drain_count(&mut state.pacing, |(owner, _)| mine(owner));
+        removed.fifo_heads = drain_count(&mut state.fifo_heads, |(owner, _)| mine(owner));
         state.exhausted_events.retain(|(owner, _), _| !mine(owner));
         Ok(removed)
     }
@@ -47,6 +49,10 @@ impl ErasureStore for MemoryStore {
         let failures_before = state.failures.len();
         state.failures.retain(|(owner, _), failure| !(*owner == account && failure.subscription_id == id));
         removed.failures = (failures_before - state.failures.len()) as u64;
+        removed.rate_limit_counters = u64::from(state.pacing.remove(&(account, id)).is_some());
+        let groups = id.to_string();
+        removed.fifo_heads =
+            drain_count(&mut state.fifo_heads, |(owner, group)| *owner == account && group.starts_with(&groups));
         state.exhausted_events.remove(&(account, id));
         Ok(removed)
     }
