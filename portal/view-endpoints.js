@@ -39,8 +39,18 @@ function parseHeaders(text) {
   return headers;
 }
 
-// The endpoint form: URL, name, events, headers, authentication. `existing` fills it for
-// an edit; credentials are write-only, so an edit leaves them as they are unless changed.
+// What an endpoint's delivery control says, in words (SPEC §10).
+export function rateLimitText(sub) {
+  return sub.rate_limit === null ? 'no limit' : `at most ${sub.rate_limit} a second`;
+}
+
+export function orderingText(sub) {
+  return sub.ordering === 'fifo' ? 'one at a time, in order (per ordering key)' : 'as they come';
+}
+
+// The endpoint form: URL, name, events, headers, authentication, rate limit and ordering.
+// `existing` fills it for an edit; credentials are write-only, so an edit leaves them as
+// they are unless changed.
 export function endpointForm({ existing, submitLabel, onSubmit }) {
   const url = h('input', { type: 'url', name: 'url', required: true, value: existing ? existing.url : '', placeholder: 'https://example.com/webhooks', autocomplete: 'off' });
   const name = h('input', { type: 'text', name: 'name', value: existing ? existing.name : '', maxlength: 200 });
@@ -56,6 +66,19 @@ export function endpointForm({ existing, submitLabel, onSubmit }) {
   const bearer = h('input', { type: 'password', name: 'bearer', autocomplete: 'new-password' });
   const basicFields = h('div', { class: 'auth-fields', hidden: true }, field('Username', username), field('Password', password));
   const bearerFields = h('div', { class: 'auth-fields', hidden: true }, field('Token', bearer));
+  // Left empty on a new endpoint: the deployment's default limit applies.
+  const rateLimit = h('input', {
+    type: 'number', name: 'rate_limit', min: 1, max: 10000, step: 1, inputmode: 'numeric',
+    value: existing && existing.rate_limit !== null ? String(existing.rate_limit) : '',
+    placeholder: existing ? 'no limit' : 'the default',
+  });
+  const noLimit = h('input', { type: 'checkbox', name: 'no_limit', checked: Boolean(existing && existing.rate_limit === null) });
+  const ordering = h('select', { name: 'ordering' },
+    h('option', { value: 'unordered', selected: !existing || existing.ordering !== 'fifo' }, 'As they come (fastest)'),
+    h('option', { value: 'fifo', selected: Boolean(existing && existing.ordering === 'fifo') }, 'One at a time, in order'));
+  const showLimit = () => { rateLimit.disabled = noLimit.checked; };
+  noLimit.addEventListener('change', showLimit);
+  showLimit();
   const showAuth = () => {
     basicFields.hidden = authMethod.value !== 'basic';
     bearerFields.hidden = authMethod.value !== 'bearer';
@@ -71,7 +94,13 @@ export function endpointForm({ existing, submitLabel, onSubmit }) {
       ? 'One "Name: value" per line, sent with every delivery. Leave empty to keep the current ones; write "-" to remove them all.'
       : 'One "Name: value" per line, sent with every delivery.'),
     field('Authentication', authMethod, 'Sent with every delivery. Credentials are never shown again.'),
-    basicFields, bearerFields, problems, h('div', { class: 'actions' }, submit));
+    basicFields, bearerFields,
+    field('Rate limit (deliveries a second)', rateLimit, existing
+      ? 'The most deliveries a second your endpoint gets; more wait their turn, they are never dropped.'
+      : 'The most deliveries a second your endpoint gets; more wait their turn, they are never dropped. Leave empty for the default.'),
+    h('label', { class: 'check' }, noLimit, ' No limit'),
+    field('Order', ordering, 'In order: one event at a time, in the order they were sent, per ordering key; a failing event holds back the ones after it until its retries are done. Applies to events sent from now on.'),
+    problems, h('div', { class: 'actions' }, submit));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     replace(problems);
@@ -87,6 +116,16 @@ export function endpointForm({ existing, submitLabel, onSubmit }) {
       if (authMethod.value === 'none') body.authentication = { method: 'none' };
       if (authMethod.value === 'basic') body.authentication = { method: 'basic', username: username.value, password: password.value };
       if (authMethod.value === 'bearer') body.authentication = { method: 'bearer', token: bearer.value };
+      if (noLimit.checked) {
+        if (!existing || existing.rate_limit !== null) body.rate_limit = null;
+      } else if (rateLimit.value.trim()) {
+        const limit = Number(rateLimit.value);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 10000) throw new Error('Rate limit: a whole number of deliveries a second, 1 to 10000.');
+        if (!existing || existing.rate_limit !== limit) body.rate_limit = limit;
+      } else if (existing && existing.rate_limit !== null) {
+        throw new Error('Rate limit: enter a number, or tick "No limit".');
+      }
+      if (!existing ? ordering.value !== 'unordered' : ordering.value !== existing.ordering) body.ordering = ordering.value;
     } catch (err) {
       replace(problems, errorBox(err));
       return;
@@ -116,7 +155,8 @@ function endpointCard(sub) {
     h('dl', { class: 'facts' },
       h('div', {}, h('dt', {}, 'Failures in a row'), h('dd', {}, String(sub.consecutive_failures))),
       h('div', {}, h('dt', {}, 'Last success'), h('dd', {}, timeEl(sub.last_success_at))),
-      h('div', {}, h('dt', {}, 'Last error'), h('dd', { class: 'last-error' }, sub.last_error || '—'))));
+      h('div', {}, h('dt', {}, 'Last error'), h('dd', { class: 'last-error' }, sub.last_error || '—')),
+      h('div', {}, h('dt', {}, 'Rate limit'), h('dd', { class: 'rate-limit' }, rateLimitText(sub)))));
 }
 
 export function render(main, ctx) {

@@ -227,6 +227,11 @@ class Journey:
         control.send_keys(value)
         return control
 
+    def choose(self, label, option):
+        xpath = f"//label[normalize-space()={json.dumps(label)}]"
+        lab = self.wait(ec.presence_of_element_located((By.XPATH, xpath)), f"the field {label!r}")
+        Select(self.driver.find_element(By.ID, lab.get_attribute("for"))).select_by_visible_text(option)
+
     def shot(self, name, show=None):
         """A screenshot of the view, scrolled to `show` (a CSS selector) when given."""
         if show:
@@ -273,6 +278,7 @@ class Journey:
         self.fill("URL", f"http://127.0.0.1:{self.receiver.port}/hooks")
         self.fill("Name", "Billing receiver")
         self.fill("Events", "call.ended")
+        self.fill("Rate limit (deliveries a second)", "25")
         self.button("Create endpoint").click()
         secret = self.visible("[data-testid=secret]").text
         self.check(secret.startswith("whsec_"), "the new endpoint's secret is shown once")
@@ -283,8 +289,10 @@ class Journey:
         self.check(secret not in d.page_source, "after a reload the secret is nowhere on the page")
 
         # The endpoint: send a test event.
+        self.text_appears(".card dd.rate-limit", "at most 25 a second")
         d.find_element(By.CSS_SELECTOR, ".card a.card-title").click()
         self.text_appears("h1", "Billing receiver")
+        self.text_appears("dd.ordering", "as they come")
         self.button("Send test event").click()
         self.text_appears("[data-testid=test-result]", "The test event was delivered.")
         self.text_appears("table", "test")
@@ -312,10 +320,15 @@ class Journey:
                    "no element was made from it and no handler ran")
         self.shot("endpoint-attempts", show="pre.excerpt")
 
-        # Fix the URL, then retrigger the failure and watch it resolve.
+        # Fix the URL (and ask for its events in order, at most 50 a second), then
+        # retrigger the failure and watch it resolve.
         self.fill("URL", f"http://127.0.0.1:{self.receiver.port}/hooks/v2")
+        self.fill("Rate limit (deliveries a second)", "50")
+        self.choose("Order", "One at a time, in order")
         self.button("Save changes").click()
         self.text_appears("dd.url", "/hooks/v2")
+        self.text_appears("dd.rate-limit", "at most 50 a second")
+        self.text_appears("dd.ordering", "one at a time, in order")
         self.shot("endpoint-fixed", show="h1")
         d.find_element(By.LINK_TEXT, "Failures").click()
         self.wait(lambda drv: self.failure_status_is("inactive"), "the failure again")
