@@ -189,7 +189,7 @@ class Outage:
 class Function:
     """One function's process, polling its own runtime API emulator."""
 
-    def __init__(self, logical_id, binary, zip_path, env, timeout, memory, out):
+    def __init__(self, logical_id, binary, zip_path, env, timeout, memory, out, log_name=None):
         self.name, self.binary, self.timeout, self.memory = logical_id, binary, timeout, memory
         self.invocations = 0
         # What Lambda bills: from handing the event out to the function's answer, per request.
@@ -268,7 +268,7 @@ class Function:
             "TZ": ":UTC",
             "PATH": "/usr/bin:/bin",
         }
-        self.log_path = os.path.join(out, f"{binary}.log")
+        self.log_path = os.path.join(out, f"{log_name or binary}.log")
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen([bootstrap], env={**env, **lambda_env}, cwd=task_root,
                                         stdout=self.log, stderr=subprocess.STDOUT)
@@ -446,12 +446,21 @@ class Receivers:
 
     def __init__(self):
         self.secrets, self.verified, self.failed, self.before_answer = {}, [], [], {}
+        # Every request's (path, webhook-id, arrival on the receiver's clock).
+        self.arrivals = []
+        self.lock = threading.Lock()
         receivers = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
+                arrived = time.monotonic()
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                if self.path.startswith("/down"):
+                with receivers.lock:
+                    first = not any(a[1] == self.headers.get("webhook-id") for a in receivers.arrivals)
+                    receivers.arrivals.append((self.path, self.headers.get("webhook-id"), arrived))
+                # /flaky fails the first attempt of every third event (its data's n).
+                flaky = self.path.startswith("/flaky") and first and json.loads(body)["data"].get("n", 1) % 3 == 0
+                if self.path.startswith("/down") or flaky:
                     receivers.failed.append(self.headers.get("webhook-id"))
                     self.send_response(500)
                 else:
@@ -486,6 +495,7 @@ class Harness:
         self.moto = Moto(out)
         self.outage = Outage(self.moto.url)
         self.functions = {}
+        self.environments = {}
         self.access_keys = {}
         self.receivers = Receivers()
 
@@ -553,6 +563,7 @@ class Harness:
                 raise SystemExit(f"{zip_path} is missing: template.yaml names {binary} (run scripts/check-lambda)")
             timeout = int(props.get("Timeout", t.globals.get("Timeout", 3)))
             memory = int(props.get("MemorySize", t.globals.get("MemorySize", 128)))
+            self.environments[logical_id] = (zip_path, env, timeout, memory)
             self.functions[logical_id] = Function(logical_id, binary, zip_path, env, timeout, memory, self.out)
         self.admin = self.iam_user("harness", [{"Effect": "Allow", "Action": "*", "Resource": "*"}])
 
@@ -571,14 +582,15 @@ class Harness:
                     return int(event["Properties"].get("BatchSize", 10))
         raise SystemExit(f"template.yaml maps no function to {logical_queue}")
 
-    def feed(self, logical_queue, binary, until, what, timeout=60, batch_size=None):
-        """The SQS event-source mapping of `logical_queue` → `binary`, until `until()`: as
-        Lambda does, up to the mapping's `BatchSize` messages an invocation, gathered ten to
-        a `ReceiveMessage` (SQS's limit) while the queue has more (the batching window)."""
+    def feed(self, logical_queue, binary, until, what, timeout=60, batch_size=None, function=None):
+        """The SQS event-source mapping of `logical_queue` → `binary` (or this `function`, a
+        second process of it), until `until()`: as Lambda does, up to the mapping's
+        `BatchSize` messages an invocation, gathered ten to a `ReceiveMessage` (SQS's limit)
+        while the queue has more (the batching window)."""
         sqs = self.aws("sqs")
         url = self.template.refs[logical_queue]
         arn = self.template.attrs[f"{logical_queue}.Arn"]
-        function = self.function_of(binary)
+        function = function or self.function_of(binary)
         batch_size = batch_size or self.batch_size(logical_queue)
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -761,11 +773,15 @@ class Harness:
         assert refused["error"] == "validation_error", refused
 
         self.ingest(account["id"])
+        self.delivery_control(gw)
         self.compute_per_delivery(gw, account["id"], pat)
         self.usage(gw, account["id"])
 
         log("==> a receiver that keeps failing: retries through SQS, then a failure record")
-        failing = expect(gw.call("POST", "/api/v1/webhook-subscriptions", bearer=pat, body={"url": rx.base + "/down"}),
+        # No rate limit: the write outage below must let the attempt through (a limited
+        # subscription takes its turn with a write first, and would make no attempt).
+        failing = expect(gw.call("POST", "/api/v1/webhook-subscriptions", bearer=pat,
+                                 body={"url": rx.base + "/down", "rate_limit": None}),
                          201, "create failing subscription")
         expect(gw.call("POST", "/internal/v1/events", body={"account_id": account["id"], "event": "sms.sent",
                                                              "data": {"n": 2}, "event_id": "evt_together_2"}), 202, "publish")
@@ -888,8 +904,10 @@ class Harness:
         rx, deliver, publish = self.receivers, self.function_of("deliver"), self.function_of("publish-event")
         template_batch = self.batch_size("DeliveryQueue")
         log(f"==> compute per delivery on the success path: batches of 10 and of {template_batch}, billed duration × memory")
+        # No rate limit: the unthrottled path (delivery_control measures the throttled one).
         slow = expect(gw.call("POST", "/api/v1/webhook-subscriptions", bearer=pat,
-                              body={"url": rx.base + "/slow/compute", "events": ["compute.measured"]}), 201, "subscribe")
+                              body={"url": rx.base + "/slow/compute", "events": ["compute.measured"],
+                                    "rate_limit": None}), 201, "subscribe")
         rx.secrets["/slow/compute"] = slow["secret"]
         assumed = 0.150 * 256 / 1024 / 10
         for round_, batch_size in enumerate((10, template_batch)):
@@ -917,6 +935,106 @@ class Harness:
                 f"CPU {cpu * 1000 / len(ids):.2f} ms per delivery; "
                 f"{logged:,} bytes logged ({logged / len(ids):,.0f} per delivery, what CloudWatch Logs ingests "
                 f"besides Lambda's own lines)")
+
+    def delivery_control(self, gw):
+        """Two deliver processes at once, against moto's SQS (the delivery queue and the FIFO
+        queue) and DynamoDB: a burst to an endpoint limited to 10 a second arrives within
+        10 × (T + 1) in every window of T seconds (the limit is the store's, not a process's),
+        and a fifo subscription's events, through a receiver that fails the first attempt of
+        every third one, arrive in the order they were published (one through the ingest
+        queue)."""
+        log("==> delivery control: two deliver processes at once; a rate limit of 10/s, a FIFO subscription")
+        rx, sqs = self.receivers, self.aws("sqs")
+        # An account of its own: its failed first attempts stay out of the main account's usage.
+        account_id = expect(gw.call("POST", "/internal/v1/accounts", body={"name": "Metered", "plan": "pro"}), 201,
+                            "an account")["id"]
+        pat = self.fresh_token(gw, account_id)
+        zip_path, env, timeout, memory = self.environments["DeliverFunction"]
+        twin = Function("DeliverFunction", "deliver", zip_path, env, timeout, memory, self.out, log_name="deliver-2")
+        first = self.function_of("deliver")
+        try:
+            # A paced task may wait 3 s for its turn: while these run, the queue hides a task
+            # as long as the template does (this run shortens it to redrive in seconds).
+            standard = self.template.refs["DeliveryQueue"]
+            sqs.set_queue_attributes(QueueUrl=standard, Attributes={"VisibilityTimeout": "180"})
+            paced = expect(gw.call("POST", "/api/v1/webhook-subscriptions", bearer=pat,
+                                   body={"url": rx.base + "/ok/paced", "events": ["meter.reading"], "rate_limit": 10}),
+                           201, "a subscription limited to 10 a second")
+            assert paced["rate_limit"] == 10 and paced["ordering"] == "unordered", paced
+            rx.secrets["/ok/paced"] = paced["secret"]
+            ids = [f"evt_paced_{i:02d}" for i in range(60)]
+            expect(gw.call("POST", "/internal/v1/events/batch", body={"events": [
+                {"account_id": account_id, "event": "meter.reading", "data": {"n": i}, "event_id": e}
+                for i, e in enumerate(ids)]}), 202, "a burst of 60")
+            before = (first.messages, twin.messages, first.billed_seconds, twin.billed_seconds)
+            self.feed_together("DeliveryQueue", [first, twin],
+                               lambda: set(ids) <= {v[1] for v in rx.verified}, "the paced deliveries")
+            arrivals = sorted(t for path, _, t in rx.arrivals if path == "/ok/paced")
+            assert len(arrivals) == 60, f"each of the 60 once, got {len(arrivals)}"
+            worst = []
+            for window in (1.0, 1.5, 2.0, 3.0):
+                most = max(sum(1 for t in arrivals if start <= t <= start + window) for start in arrivals)
+                assert most <= 10 * (window + 1), f"{most} deliveries within {window} s, over the limit"
+                worst.append(f"{most} in {window:g} s (≤ {10 * (window + 1):g})")
+            spread = arrivals[-1] - arrivals[0]
+            worked = (first.messages - before[0], twin.messages - before[1])
+            assert all(worked), f"both processes took part: {worked}"
+            billed = (first.billed_seconds - before[2]) + (twin.billed_seconds - before[3])
+            log(f"    60 deliveries over {spread:.1f} s ({60 / spread:.1f}/s for a limit of 10), busiest windows: "
+                f"{', '.join(worst)}; messages worked by each process: {worked[0]} and {worked[1]} "
+                f"(deferrals included); {billed * 1000:,.0f} ms billed: "
+                f"{billed * memory / 1024 / 60 * 1e6:,.0f} µGB-s per throttled delivery")
+            sqs.set_queue_attributes(QueueUrl=standard, Attributes={"VisibilityTimeout": str(TEST_VISIBILITY_SECS)})
+
+            ordered = expect(gw.call("POST", "/api/v1/webhook-subscriptions", bearer=pat,
+                                     body={"url": rx.base + "/flaky/fifo", "events": ["order.updated"],
+                                           "ordering": "fifo", "rate_limit": None}), 201, "a fifo subscription")
+            assert ordered["ordering"] == "fifo" and ordered["rate_limit"] is None, ordered
+            rx.secrets["/flaky/fifo"] = ordered["secret"]
+            published = [f"evt_fifo_{i:02d}" for i in range(12)]
+            expect(gw.call("POST", "/internal/v1/events/batch", body={"events": [
+                {"account_id": account_id, "event": "order.updated", "data": {"n": i}, "event_id": e}
+                for i, e in enumerate(published)]}), 202, "twelve ordered events")
+            sqs.send_message(QueueUrl=self.template.refs["IngestQueue"], MessageBody=json.dumps(
+                {"account_id": account_id, "event": "order.updated", "data": {"n": 12}, "event_id": "evt_fifo_12"}))
+            published.append("evt_fifo_12")
+            self.feed("IngestQueue", "ingest-events", lambda: self.queue_empty("IngestQueue"), "the ingested event")
+            before = (first.messages, twin.messages, first.billed_seconds + twin.billed_seconds)
+            self.feed_together("DeliveryFifoQueue", [first, twin],
+                               lambda: set(published) <= {v[1] for v in rx.verified}, "the ordered deliveries")
+            fifo_billed = first.billed_seconds + twin.billed_seconds - before[2]
+            seen = [event_id for path, event_id, _ in rx.arrivals if path == "/flaky/fifo"]
+            in_order = [e for i, e in enumerate(seen) if i == 0 or seen[i - 1] != e]
+            assert in_order == published, f"attempts out of publish order: {seen}"
+            retried = len(seen) - len(published)
+            assert retried == 5, f"the first attempt of every third event failed and was retried: {seen}"
+            worked = (first.messages - before[0], twin.messages - before[1])
+            assert all(worked), f"both processes took part: {worked}"
+            log(f"    {len(published)} ordered events (one through the ingest queue), {retried} of them retried at the "
+                f"head of their group: {len(seen)} attempts in publish order, worked by both processes {worked}; "
+                f"{fifo_billed * 1000:,.0f} ms billed: {fifo_billed * memory / 1024 / len(seen) * 1e6:,.0f} µGB-s per "
+                f"ordered attempt (one message an invocation)")
+        finally:
+            twin.stop()
+
+    def feed_together(self, logical_queue, functions, until, what, timeout=90):
+        """`logical_queue`'s event-source mapping with several processes of its function at
+        once (Lambda's concurrency), each invoked in its own thread, until `until()`."""
+        errors = []
+
+        def work(function):
+            try:
+                self.feed(logical_queue, function.binary, until, what, timeout=timeout, function=function)
+            except (SystemExit, FunctionFailed) as err:
+                errors.append(err)
+
+        threads = [threading.Thread(target=work, args=(f,)) for f in functions]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
 
     def usage(self, gw, account_id):
         """The account's usage, added to by publish-event, ingest-events and deliver once per

@@ -32,11 +32,11 @@ pub async fn run(opts: &Options) -> Result<(), String> {
     let api = Api::new(local.addr);
 
     let (account, token) = api.customer().await;
-    let subscription = api.subscribe(&token, &format!("http://{}/ok/api", sink.addr)).await;
+    let subscription = api.subscribe_unlimited(&token, &format!("http://{}/ok/api", sink.addr)).await;
     for i in 0..4 {
-        api.subscribe(&token, &format!("http://{}/ok/api{i}", sink.addr)).await;
+        api.subscribe_unlimited(&token, &format!("http://{}/ok/api{i}", sink.addr)).await;
     }
-    api.subscribe(&token, &format!("http://{}/fail/api", sink.addr)).await;
+    api.subscribe_unlimited(&token, &format!("http://{}/fail/api", sink.addr)).await;
     let status = api.publish(&account, None, &json!({"n": 1})).await?;
     if status != 202 {
         return Err(format!("publish answered {status}"));

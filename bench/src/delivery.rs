@@ -84,7 +84,7 @@ pub async fn run(opts: &Options) -> Result<(), String> {
     for subscriptions in fan_outs {
         let (account, token) = api.customer().await;
         for i in 0..subscriptions {
-            api.subscribe(&token, &format!("http://{}/ok/{i}", sink.addr)).await;
+            api.subscribe_unlimited(&token, &format!("http://{}/ok/{i}", sink.addr)).await;
         }
 
         // Throughput: publish as fast as the publishers can, until the sink has them all.

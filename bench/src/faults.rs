@@ -60,6 +60,8 @@ pub struct Seen {
 struct State {
     behaviours: HashMap<String, Behaviour>,
     seen: HashMap<(String, String), Seen>,
+    /// Every request's (path, webhook-id), in the order they arrived.
+    arrivals: Vec<(String, String)>,
 }
 
 /// The receivers' server and what it saw.
@@ -104,6 +106,11 @@ impl FaultReceivers {
         self.lock().seen.iter().filter(|((p, _), _)| p == path).map(|((_, id), seen)| (id.clone(), *seen)).collect()
     }
 
+    /// The webhook-ids of the requests that arrived at `path`, in the order they arrived.
+    pub fn arrivals_at(&self, path: &str) -> Vec<String> {
+        self.lock().arrivals.iter().filter(|(p, _)| p == path).map(|(_, id)| id.clone()).collect()
+    }
+
     /// Requests answered 2xx, anywhere.
     pub fn delivered(&self) -> u64 {
         self.lock().seen.values().map(|s| u64::from(s.delivered.min(1))).sum()
@@ -126,6 +133,7 @@ impl FaultReceivers {
     fn note(&self, path: &str, webhook_id: Option<String>, delivered: bool) {
         let Some(id) = webhook_id else { return };
         let mut state = self.lock();
+        state.arrivals.push((path.to_owned(), id.clone()));
         let seen = state.seen.entry((path.to_owned(), id)).or_default();
         seen.requests += 1;
         seen.delivered += u32::from(delivered);

@@ -1,6 +1,7 @@
 //! hookpost's benchmarks: `scripts/bench` runs them, `docs/BENCHMARKS.md` records them.
 
 pub mod api;
+pub mod control;
 pub mod cost;
 pub mod delivery;
 pub mod dynamo;

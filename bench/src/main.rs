@@ -2,13 +2,14 @@
 
 use std::path::PathBuf;
 
-use hookpost_bench::{api, delivery, dynamo, sink, soak, startup};
+use hookpost_bench::{api, control, delivery, dynamo, sink, soak, startup};
 
 const HELP: &str = "hookpost-bench: the benchmarks behind docs/BENCHMARKS.md
 
 USAGE:
   hookpost-bench delivery --local-bin PATH [--out DIR] [--quick] [--deliveries N] [--subscriptions N]
   hookpost-bench api      --local-bin PATH [--out DIR] [--quick]
+  hookpost-bench control  --local-bin PATH [--out DIR] [--quick]   (the rate limit's accuracy, FIFO throughput)
   hookpost-bench startup  --lambda-dir DIR [--out DIR] [--runs N]
   hookpost-bench dynamo   --endpoint URL
   hookpost-bench soak     --local-bin PATH --mode faults|crash|throttle [--events N] [--kills N]
@@ -63,6 +64,14 @@ async fn run(command: &str, args: &Args) -> Result<(), String> {
                 subscriptions,
             };
             delivery::run(&opts).await
+        }
+        "control" => {
+            control::run(&control::Options {
+                local_bin: args.required("--local-bin")?.into(),
+                out_dir: args.out_dir()?,
+                quick: args.has("--quick"),
+            })
+            .await
         }
         "api" => {
             let opts = api::Options {

@@ -162,9 +162,21 @@ impl Api {
         (id, token["token"].as_str().expect("token").to_owned())
     }
 
-    /// Subscribes `url` to every event; returns the subscription id.
+    /// Subscribes `url` to every event, at the deployment's default rate limit; returns the
+    /// subscription id.
     pub async fn subscribe(&self, token: &str, url: &str) -> String {
-        let sub = self.expect("POST", "/api/v1/webhook-subscriptions", Some(token), json!({"url": url}), 201).await;
+        self.subscribe_with(token, json!({"url": url})).await
+    }
+
+    /// Subscribes `url` to every event with no rate limit: what a throughput benchmark
+    /// measures (a limit would be the figure instead).
+    pub async fn subscribe_unlimited(&self, token: &str, url: &str) -> String {
+        self.subscribe_with(token, json!({"url": url, "rate_limit": null})).await
+    }
+
+    /// Creates a subscription from `body`; returns its id.
+    pub async fn subscribe_with(&self, token: &str, body: Value) -> String {
+        let sub = self.expect("POST", "/api/v1/webhook-subscriptions", Some(token), body, 201).await;
         sub["id"].as_str().expect("subscription id").to_owned()
     }
 

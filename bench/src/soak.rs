@@ -16,6 +16,12 @@
 //! own and are repeated with it until answered 202; the others let hookpost choose, and a
 //! publish that fails is sent again as a new event.
 //!
+//! In `crash` mode a second account has a `fifo` subscription (SPEC §10) behind a receiver
+//! that fails 30 % of its attempts, and a second publisher sends it a sequence of events on
+//! three ordering keys, one at a time (each repeated with its id until answered 202), while
+//! the kills happen. Besides nothing lost, its attempts must arrive in publish order per
+//! key: a head repeated after a crash is allowed (at-least-once), a head skipped is not.
+//!
 //! Failure records do not name their event in the API (the seed fixes that shape), so the
 //! soak proves each record the way a customer would use it: once everything has drained,
 //! every subscription's URL is changed to a recovery receiver and every failure is
@@ -126,7 +132,27 @@ pub struct Report {
     pub lost_examples: Vec<String>,
     /// `throttle`: the calls that reached the server, by operation.
     pub calls: String,
+    /// `crash`: the ordered sequence to the `fifo` subscription.
+    pub ordered: Option<Ordered>,
 }
+
+/// What became of the ordered sequence.
+#[derive(Debug, Default)]
+pub struct Ordered {
+    pub events: u64,
+    pub delivered: u64,
+    pub recorded: u64,
+    pub lost: u64,
+    pub attempts: u64,
+    /// Attempts that repeated the one before them (a head retried, or redelivered after a
+    /// crash).
+    pub repeats: u64,
+    /// Keys whose attempts arrived out of publish order.
+    pub out_of_order: Vec<String>,
+}
+
+/// Ordering keys of the ordered sequence.
+const ORDERING_KEYS: u64 = 3;
 
 /// hookpost-local as the soak runs it: one address across restarts.
 struct Local {
@@ -158,6 +184,14 @@ pub async fn run(opts: &Options) -> Result<(), String> {
     print(opts, &report);
     if report.lost > 0 {
         return Err(format!("{} accepted deliveries lost (e.g. {:?})", report.lost, report.lost_examples));
+    }
+    if let Some(ordered) = &report.ordered {
+        if ordered.lost > 0 || !ordered.out_of_order.is_empty() {
+            return Err(format!(
+                "the ordered sequence: {} lost, out of order on {:?}",
+                ordered.lost, ordered.out_of_order
+            ));
+        }
     }
     Ok(())
 }
@@ -225,6 +259,38 @@ async fn soak(opts: &Options) -> Result<Report, String> {
     let accepted = Arc::new(Mutex::new(HashSet::<String>::new()));
     let published = Arc::new(AtomicU64::new(0));
     let publishing_done = Arc::new(AtomicBool::new(false));
+    // The ordered sequence (crash mode): its own account and fifo subscription, published one
+    // at a time so that the publish order is known.
+    let ordered = if opts.mode == Mode::Crash {
+        let (ordered_account, ordered_token) = api.customer().await;
+        let url = receivers.url("fifo", Behaviour::Error(0.3));
+        let sub = api.subscribe_with(&ordered_token, json!({"url": url, "ordering": "fifo"})).await;
+        let count = (opts.events / 5).max(10);
+        let api = api.clone();
+        let sequence = tokio::spawn(async move {
+            let mut sent = Vec::new();
+            for i in 0..count {
+                let id = format!("ord-{i:05}");
+                let body = json!({"account_id": ordered_account, "event": "order.updated", "event_id": id,
+                                  "ordering_key": format!("key-{}", i % ORDERING_KEYS), "data": {"n": i}});
+                let mut pause = Duration::from_millis(20);
+                loop {
+                    match api.call("POST", "/internal/v1/events", Some(crate::procs::ADMIN_KEY), Some(&body)).await {
+                        Ok((202, _)) => break,
+                        _ => {
+                            tokio::time::sleep(pause).await;
+                            pause = (pause * 2).min(Duration::from_secs(1));
+                        }
+                    }
+                }
+                sent.push(id);
+            }
+            sent
+        });
+        Some((ordered_token, sub, sequence))
+    } else {
+        None
+    };
     let kills_during = opts.kills - opts.kills / 2;
     let kills_after = opts.kills / 2;
     let mut kills = 0;
@@ -262,6 +328,12 @@ async fn soak(opts: &Options) -> Result<Report, String> {
         }
     }
     publishing.await.map_err(|e| format!("publisher: {e}"))?;
+    let ordered = match ordered {
+        Some((token, sub, sequence)) => {
+            Some((token, sub, sequence.await.map_err(|e| format!("ordered publisher: {e}"))?))
+        }
+        None => None,
+    };
     let publish_secs = started.elapsed().as_secs_f64();
     let drain_started = Instant::now();
     if opts.mode == Mode::Crash {
@@ -289,6 +361,9 @@ async fn soak(opts: &Options) -> Result<Report, String> {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
+    if let Some((token, sub, sent)) = &ordered {
+        report.ordered = Some(ordered_outcome(&api, token, sub, sent, &receivers, deadline).await?);
+    }
     let drain_secs = drain_started.elapsed().as_secs_f64();
     report.events_accepted = accepted.len() as u64;
     report.pairs = pairs;
@@ -339,6 +414,55 @@ fn tally(receivers: &FaultReceivers, subscriptions: &[(String, String)], accepte
     }
     report.strays = everything_delivered.iter().filter(|id| !accepted.contains(id.as_str())).count() as u64;
     report
+}
+
+/// The ordered sequence once drained: each event delivered, or recorded (its failure record
+/// retriggered to the recovery receiver), and its attempts in publish order per key.
+async fn ordered_outcome(
+    api: &Api,
+    token: &str,
+    sub: &str,
+    sent: &[String],
+    receivers: &FaultReceivers,
+    deadline: Instant,
+) -> Result<Ordered, String> {
+    let pairs = sent.len() as u64;
+    loop {
+        let delivered = receivers.seen_at("/r/fifo").values().filter(|s| s.delivered > 0).count() as u64;
+        let records = failure_total(api, token, None).await.unwrap_or(0);
+        if delivered + records >= pairs || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let arrivals = receivers.arrivals_at("/r/fifo");
+    let subscriptions = [("fifo".to_owned(), sub.to_owned())];
+    recover(api, token, receivers, &subscriptions, deadline).await?;
+    let accepted: HashSet<String> = sent.iter().cloned().collect();
+    let settled = tally(receivers, &subscriptions, &accepted);
+    let mut outcome = Ordered {
+        events: pairs,
+        delivered: settled.delivered,
+        recorded: settled.recorded,
+        lost: settled.lost,
+        attempts: arrivals.len() as u64,
+        ..Ordered::default()
+    };
+    for key in 0..ORDERING_KEYS {
+        let of_key: Vec<&String> = sent.iter().filter(|id| id_number(id) % ORDERING_KEYS == key).collect();
+        let mut seen: Vec<&String> = arrivals.iter().filter(|id| id_number(id) % ORDERING_KEYS == key).collect();
+        let before = seen.len();
+        seen.dedup();
+        outcome.repeats += (before - seen.len()) as u64;
+        if seen != of_key {
+            outcome.out_of_order.push(format!("key-{key}"));
+        }
+    }
+    Ok(outcome)
+}
+
+fn id_number(id: &str) -> u64 {
+    id.trim_start_matches("ord-").parse().unwrap_or(u64::MAX)
 }
 
 /// The failure records listed (inactive and pending) for the customer.
@@ -440,6 +564,20 @@ fn print(opts: &Options, r: &Report) {
     println!("publish answers: {}; delivered and also recorded: {}", answers.join(", "), r.delivered_and_recorded);
     if !r.calls.is_empty() {
         print!("calls that reached the server:\n{}", r.calls);
+    }
+    if let Some(o) = &r.ordered {
+        println!(
+            "ordered (a fifo subscription, {ORDERING_KEYS} keys, 30 % of attempts failing, through the same kills): \
+             {} events, {} delivered, {} recorded, {} lost; {} attempts, {} repeating the one before; \
+             publish order per key {}",
+            o.events,
+            o.delivered,
+            o.recorded,
+            o.lost,
+            o.attempts,
+            o.repeats,
+            if o.out_of_order.is_empty() { "kept".to_owned() } else { format!("BROKEN on {:?}", o.out_of_order) }
+        );
     }
 }
 
