@@ -420,6 +420,13 @@ class Gateway:
         return answer["statusCode"], (json.loads(text) if text else None)
 
 
+def scheduled_event(rule):
+    """What an EventBridge schedule hands a function."""
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": ACCOUNT, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": REGION,
+            "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule}"], "detail": {}}
+
+
 def allows(policy, method_arn):
     """Whether an authorizer's policy allows invoking `method_arn` (Allow, wildcards)."""
     import fnmatch
@@ -800,7 +807,7 @@ class Harness:
                                                              "data": {"n": 3}, "event_id": "evt_together_3"}), 202, "publish")
         self.feed("DeliveryQueue", "deliver", self.dead_letters_waiting, "the redrive to the dead-letter queue", timeout=90)
         self.outage.mode = None
-        self.feed("DeadLetterQueue", "dead-letter", lambda: len(failures()) == 2, "the dead-letter record")
+        self.drain_dead_letters(lambda: len(failures()) == 2, "the dead-letter record")
         assert any(f["reason"] == "delivery_error" for f in failures()), failures()
 
         log("==> an outage of DynamoDB's writes only: the attempt is made, its outcome reaches the")
@@ -811,7 +818,7 @@ class Harness:
         self.feed("DeliveryQueue", "deliver", self.dead_letters_waiting, "the record task's redrive", timeout=120)
         self.outage.mode = None
         assert rx.failed.count("evt_together_4") == 1, rx.failed
-        self.feed("DeadLetterQueue", "dead-letter", lambda: not self.dead_letters_waiting(), "the record task")
+        self.drain_dead_letters(lambda: not self.dead_letters_waiting(), "the record task")
         # Its writes included the next attempt, which now runs and exhausts the schedule.
         self.feed("DeliveryQueue", "deliver", lambda: len(failures()) == 3, "the exhausted record of evt_together_4")
         assert rx.failed.count("evt_together_4") == 2, rx.failed
@@ -842,10 +849,7 @@ class Harness:
             UpdateExpression="SET #s = :p, pending_pk = :pk, pending_since = :t, updated_at = :t",
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={":p": {"S": "pending"}, ":pk": {"S": "PENDING"}, ":t": {"N": str(stale)}})
-        swept = self.function_of("sweep-pending-failures").invoke(
-            {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-             "account": ACCOUNT, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": REGION,
-             "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/sweep"], "detail": {}})
+        swept = self.function_of("sweep-pending-failures").invoke(scheduled_event("sweep"))
         assert swept == {"returned": 1}, swept
         lost = expect(gw.call("GET", f"/api/v4/tasks/webhook_failures/{record['id']}", bearer=pat), 200, "swept record")
         assert lost["webhook_failure"]["reason"] == "retrigger_lost", lost
@@ -1010,6 +1014,20 @@ class Harness:
             assert retried == 5, f"the first attempt of every third event failed and was retried: {seen}"
             worked = (first.messages - before[0], twin.messages - before[1])
             assert all(worked), f"both processes took part: {worked}"
+            # A dead ordered task (one received a hundred times): the FIFO queue's dead-letter
+            # queue is drained by the same scheduled run, into a delivery_error record.
+            dead = {"account_id": account_id, "subscription_id": ordered["id"], "event_id": "evt_fifo_dead",
+                    "attempt": 1, "kind": {"type": "scheduled"}, "in_order": {},
+                    "event": {"event_type": "order.updated", "data": json.dumps({"n": 99}),
+                              "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}
+            sqs.send_message(QueueUrl=self.template.refs["DeliveryFifoDeadLetterQueue"], MessageBody=json.dumps(dead),
+                             MessageGroupId=ordered["id"], MessageDeduplicationId="evt_fifo_dead")
+
+            def dead_recorded():
+                answer = gw.call("GET", "/api/v4/tasks/webhook_failures", bearer=pat)[1]
+                return any(f["reason"] == "delivery_error" for f in answer["webhook_failures"])
+
+            self.drain_dead_letters(dead_recorded, "the dead ordered task's record")
             log(f"    {len(published)} ordered events (one through the ingest queue), {retried} of them retried at the "
                 f"head of their group: {len(seen)} attempts in publish order, worked by both processes {worked}; "
                 f"{fifo_billed * 1000:,.0f} ms billed: {fifo_billed * memory / 1024 / len(seen) * 1e6:,.0f} µGB-s per "
@@ -1213,6 +1231,19 @@ class Harness:
             raise SystemExit("template.yaml grants actions no call of this run needed (remove them, or make "
                              f"the run use them): {unused}")
         log("==> least privilege: every action template.yaml grants was used by its function")
+
+    def drain_dead_letters(self, until, what, timeout=60):
+        """The dead-letter function's schedule (a run a minute in AWS), played run after run
+        until `until()`: each run drains both dead-letter queues the template names."""
+        function = self.function_of("dead-letter")
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if until():
+                return
+            answer = function.invoke(scheduled_event("dead-letters"))
+            assert set(answer) == {"recorded", "kept"}, answer
+            time.sleep(0.3)
+        raise SystemExit(f"timed out waiting for {what}")
 
     def dead_letters_waiting(self):
         attributes = self.aws("sqs").get_queue_attributes(

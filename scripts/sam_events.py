@@ -64,7 +64,7 @@ EXPECTED = [
     ("publish-event", 202),
     ("method-not-allowed", 405),
     ("deliver", "batch"),
-    ("dead-letter", "batch"),
+    ("dead-letter", "drained"),
     ("ingest-events", "batch"),
     ("sweep-pending-failures", "swept"),
     ("operator-events", "batch"),
@@ -146,10 +146,10 @@ def sqs_event(messages, queue_arn):
         "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": REGION} for m in messages]}
 
 
-def scheduled_event():
+def scheduled_event(rule="sweep"):
     return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
             "account": ACCOUNT, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": REGION,
-            "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/hookpost-sweep"], "detail": {}}
+            "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/hookpost-{rule}"], "detail": {}}
 
 
 def wait_for(url, what, seconds=60):
@@ -199,7 +199,10 @@ def main():
     template.create_queues(sqs, {"DeliveryQueue": f"{args.table}-deliveries",
                                  "DeadLetterQueue": f"{args.table}-dead-letters",
                                  "IngestQueue": f"{args.table}-ingest",
-                                 "IngestDeadLetterQueue": f"{args.table}-ingest-dead-letters"})
+                                 "IngestDeadLetterQueue": f"{args.table}-ingest-dead-letters",
+                                 # FIFO queues take the .fifo suffix.
+                                 "DeliveryFifoQueue": f"{args.table}-deliveries",
+                                 "DeliveryFifoDeadLetterQueue": f"{args.table}-dead-letters"})
     deliveries_url, deliveries_arn = template.refs["DeliveryQueue"], template.attrs["DeliveryQueue.Arn"]
     dead_letters_arn = template.attrs["DeadLetterQueue.Arn"]
     fn = Functions(args.invoke)
@@ -266,9 +269,11 @@ def main():
     if len(messages) < 3:
         sys.exit(f"the publish queued {len(messages)} deliveries, not 3 (one per subscription)")
     events["deliver"] = sqs_event(messages, deliveries_arn)
-    # The failing subscription's task, as SQS redrives it once deliver has failed on it 5 times.
+    # The failing subscription's task, as SQS redrives it once deliver has failed on it 5 times:
+    # into the dead-letter queue, which the dead-letter function drains on its schedule.
     down = next(m for m in messages if subs["down"]["id"] in m["Body"])
-    events["dead-letter"] = sqs_event([down], dead_letters_arn)
+    sqs.send_message(QueueUrl=template.refs["DeadLetterQueue"], MessageBody=down["Body"])
+    events["dead-letter"] = scheduled_event("dead-letters")
     # An event sent to the ingest queue, as its event-source mapping hands it to ingest-events
     # (which publishes it: its deliveries are queued for later, like any publish's).
     ingest_url = template.refs["IngestQueue"]
@@ -279,10 +284,13 @@ def main():
     if not ingested:
         sys.exit("the ingest queue did not hand back the event sent to it")
     events["ingest-events"] = sqs_event(ingested, template.attrs["IngestQueue.Arn"])
-    for binary in ("deliver", "dead-letter", "ingest-events"):
+    for binary in ("deliver", "ingest-events"):
         answer = fn.invoke(binary, events[binary])
         if answer != {"batchItemFailures": []}:
             sys.exit(f"{binary}: expected every message handled, got {answer}")
+    drained = fn.invoke("dead-letter", events["dead-letter"])
+    if drained != {"recorded": 1, "kept": 0}:
+        sys.exit(f"dead-letter: expected the dead task recorded, got {drained}")
     for m in messages:
         sqs.delete_message(QueueUrl=deliveries_url, ReceiptHandle=m["ReceiptHandle"])
     sqs.delete_message(QueueUrl=ingest_url, ReceiptHandle=ingested[0]["ReceiptHandle"])
@@ -383,6 +391,8 @@ def main():
             ok = answer == {"batchItemFailures": []}
         elif expected == "swept":
             ok = isinstance(answer, dict) and "returned" in answer
+        elif expected == "drained":
+            ok = isinstance(answer, dict) and answer.get("kept") == 0 and "recorded" in answer
         else:
             ok = isinstance(answer, dict) and answer.get("statusCode") == expected
         print(f"{binary:36} {'ok' if ok else 'UNEXPECTED'}  {json.dumps(answer)[:100]}")

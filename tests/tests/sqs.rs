@@ -317,3 +317,53 @@ async fn a_dead_record_task_is_finished_not_recorded_as_a_failure() {
     assert_eq!(sub.last_success_at, Some(now));
     assert!(s.receiver.received().is_empty(), "nothing was sent again");
 }
+
+#[tokio::test]
+#[cfg_attr(skip_dynamodb, ignore = "HOOKPOST_SKIP_DYNAMODB=1: needs a DynamoDB endpoint")]
+async fn the_scheduled_drain_empties_both_dead_letter_queues_into_failure_records() {
+    let s = setup().await;
+    let suffix = AccountId::new().to_string();
+    let dead = s.sqs.create_queue().queue_name(format!("dead-{suffix}")).send().await.unwrap().queue_url.unwrap();
+    let fifo_dead = s
+        .sqs
+        .create_queue()
+        .queue_name(format!("dead-{suffix}.fifo"))
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    // More than one receive's worth (ten) on the standard queue, one ordered task on the FIFO one.
+    for i in 0..12 {
+        let task = DeliveryTask::first(s.account.id, s.subscription.id, &format!("evt_dead_{i}"));
+        s.sqs.send_message().queue_url(&dead).message_body(serde_json::to_string(&task).unwrap()).send().await.unwrap();
+    }
+    let ordered = DeliveryTask::first(s.account.id, s.subscription.id, "evt_dead_ordered");
+    s.sqs
+        .send_message()
+        .queue_url(&fifo_dead)
+        .message_body(serde_json::to_string(&ordered).unwrap())
+        .message_group_id("key-a")
+        .message_deduplication_id("evt_dead_ordered")
+        .send()
+        .await
+        .unwrap();
+
+    let answer = dead_letter::drain(&s.app, &s.sqs, &[dead.clone(), fifo_dead.clone()]).await.unwrap();
+    assert_eq!(answer, json!({"recorded": 13, "kept": 0}));
+    let failures = s.app.store.list_failures(s.account.id).await.unwrap();
+    let mut events: Vec<_> = failures.iter().map(|f| f.event_id.clone()).collect();
+    events.sort();
+    assert_eq!(events.len(), 13);
+    assert!(events.contains(&"evt_dead_ordered".to_owned()) && events.contains(&"evt_dead_11".to_owned()));
+    assert!(failures.iter().all(|f| f.reason == Some(hookpost_domain::Reason::DeliveryError)));
+    for url in [&dead, &fifo_dead] {
+        let left = s.sqs.receive_message().queue_url(url).wait_time_seconds(0).send().await.unwrap();
+        assert!(left.messages.unwrap_or_default().is_empty(), "{url} was emptied");
+    }
+    // A second run finds nothing and records nothing twice.
+    let again = dead_letter::drain(&s.app, &s.sqs, &[dead, fifo_dead]).await.unwrap();
+    assert_eq!(again, json!({"recorded": 0, "kept": 0}));
+    assert_eq!(s.app.store.list_failures(s.account.id).await.unwrap().len(), 13);
+}

@@ -1,12 +1,18 @@
-//! Consumer of the delivery dead-letter queue: a task SQS gave up on (the worker failed on
+//! Consumer of the delivery dead-letter queues: a task SQS gave up on (the worker failed on
 //! it too often) becomes a failure record with reason `delivery_error`, so the customer
-//! sees it and can retrigger it; nothing accepted is silently dropped. The queue's alarm
+//! sees it and can retrigger it; nothing accepted is silently dropped. The queues' alarm
 //! tells the operator it happened.
+//!
+//! In AWS it runs every minute (`drain`) and empties both dead-letter queues — the delivery
+//! queue's and the FIFO queue's — rather than an event-source mapping polling each around the
+//! clock: dead letters are rare, and two pollers were most of hookpost's idle bill. hookpost-
+//! local hands it each dead message as an SQS event (`handle`).
 //!
 //! A record task (an attempt's outcome the store would not take) is different: its attempt
 //! was made, so it gets no failure record; its writes are applied here, and stay in this
 //! queue until they are.
 
+use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use hookpost_domain::delivery::{DeliveryTask, TaskKind};
 use hookpost_domain::failure::Failure;
 use hookpost_domain::usage::Usage;
@@ -77,6 +83,68 @@ async fn process(app: &App, message: &SqsMessage) -> Result<(), String> {
         }
     };
     record_dead_task(app, &task).await
+}
+
+/// How long one scheduled run drains, within the function's timeout (60 s).
+pub const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(40);
+
+/// One scheduled run: every message of `queues` (the dead-letter queues' URLs) recorded and
+/// deleted, ten at a time, until they are empty or [`DRAIN_FOR`] has passed. A message whose
+/// record cannot be written now stays, to come back to the next run. Answers how many were
+/// recorded and how many stay.
+pub async fn drain(app: &App, sqs: &aws_sdk_sqs::Client, queues: &[String]) -> Result<serde_json::Value, Error> {
+    let started = std::time::Instant::now();
+    let (mut recorded, mut kept) = (0u64, 0u64);
+    for url in queues {
+        while started.elapsed() < DRAIN_FOR {
+            let received = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+            let messages = received.messages.unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            let mut done = Vec::with_capacity(messages.len());
+            for (i, message) in messages.iter().enumerate() {
+                let mut record = SqsMessage::default();
+                record.message_id = message.message_id.clone();
+                record.body = message.body.clone();
+                match process(app, &record).await {
+                    Ok(()) => {
+                        recorded += 1;
+                        let entry = DeleteMessageBatchRequestEntry::builder()
+                            .id(i.to_string())
+                            .receipt_handle(message.receipt_handle.clone().unwrap_or_default())
+                            .build()
+                            .map_err(|e| e.to_string())?;
+                        done.push(entry);
+                    }
+                    Err(err) => {
+                        kept += 1;
+                        tracing::error!(error = %err, message_id = ?message.message_id, "recording a dead task failed; it stays for the next run");
+                    }
+                }
+            }
+            if !done.is_empty() {
+                sqs.delete_message_batch()
+                    .queue_url(url)
+                    .set_entries(Some(done))
+                    .send()
+                    .await
+                    .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+            }
+            if kept > 0 {
+                break;
+            }
+        }
+    }
+    app.flush_tallies().await;
+    Ok(serde_json::json!({"recorded": recorded, "kept": kept}))
 }
 
 pub async fn handle(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {

@@ -33,6 +33,10 @@ pub struct Config {
     /// `HOOKPOST_FIFO_QUEUE_URL`: the SQS FIFO queue of `fifo` subscriptions' deliveries
     /// (Lambda only).
     pub fifo_queue_url: Option<String>,
+    /// `HOOKPOST_DEAD_LETTER_URL` and `HOOKPOST_FIFO_DEAD_LETTER_URL`: the dead-letter queues
+    /// the `dead-letter` function drains (Lambda only).
+    pub dead_letter_url: Option<String>,
+    pub fifo_dead_letter_url: Option<String>,
     /// `HOOKPOST_DEFAULT_RATE_LIMIT` (default 100; `0` for none): a new subscription's
     /// `rate_limit` when its create request names none.
     pub default_rate_limit: Option<RateLimit>,
@@ -76,6 +80,8 @@ impl Default for Config {
             attempt_retention_days: DEFAULT_RETENTION_DAYS,
             queue_url: None,
             fifo_queue_url: None,
+            dead_letter_url: None,
+            fifo_dead_letter_url: None,
             default_rate_limit: RateLimit::new(DEFAULT_RATE_LIMIT),
             ingest_dead_letter_url: None,
             sqs_endpoint: None,
@@ -168,6 +174,8 @@ impl Config {
         }
         config.queue_url = get("HOOKPOST_QUEUE_URL").filter(|q| !q.trim().is_empty());
         config.fifo_queue_url = get("HOOKPOST_FIFO_QUEUE_URL").filter(|q| !q.trim().is_empty());
+        config.dead_letter_url = get("HOOKPOST_DEAD_LETTER_URL").filter(|q| !q.trim().is_empty());
+        config.fifo_dead_letter_url = get("HOOKPOST_FIFO_DEAD_LETTER_URL").filter(|q| !q.trim().is_empty());
         if let Some(v) = get("HOOKPOST_DEFAULT_RATE_LIMIT") {
             config.default_rate_limit =
                 RateLimit::parse_default(&v).map_err(ConfigError::of("HOOKPOST_DEFAULT_RATE_LIMIT"))?;
