@@ -4,7 +4,10 @@
 //! hookpost sends), because a framework cannot do the two things a soak needs: reset the
 //! TCP connection after reading a request, and hang without ever answering. The path names
 //! the behaviour (`/r/<behaviour>`, `/recovery/<n>`); every request is noted by path and
-//! `webhook-id` with whether it was answered 2xx.
+//! `webhook-id` with whether it was answered 2xx. A receiver told its subscription's secret
+//! ([`FaultReceivers::verify_with`]) checks every request's signature with the Standard
+//! Webhooks library (`standardwebhooks`), as a customer's receiver would, and counts what it
+//! refused.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -62,6 +65,25 @@ struct State {
     seen: HashMap<(String, String), Seen>,
     /// Every request's (path, webhook-id), in the order they arrived.
     arrivals: Vec<(String, String)>,
+    /// Every request's bytes (its head and body): what leaves AWS for the receivers.
+    bytes: u64,
+    /// Signing secrets by receiver name (`/r/<name>` and `/recovery/<name>` share one).
+    secrets: HashMap<String, Arc<standardwebhooks::Webhook>>,
+    pub(crate) signatures: Signatures,
+    /// When the last request arrived.
+    last_request: Option<std::time::Instant>,
+}
+
+/// What the receivers made of the signatures they checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Signatures {
+    /// Requests whose signature `standardwebhooks` accepted.
+    pub verified: u64,
+    /// Requests it refused, with a few examples (path, webhook-id, the library's error).
+    pub refused: u64,
+    pub refused_examples: Vec<String>,
+    /// Requests to a receiver with no secret to check them with.
+    pub unchecked: u64,
 }
 
 /// The receivers' server and what it saw.
@@ -101,6 +123,24 @@ impl FaultReceivers {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Checks every request to the receiver `name` (`/r/<name>`, `/recovery/<name>`) against
+    /// `secret` (`whsec_…`).
+    pub fn verify_with(&self, name: &str, secret: &str) -> Result<(), String> {
+        let webhook = standardwebhooks::Webhook::new(secret).map_err(|e| format!("the secret of {name}: {e}"))?;
+        self.lock().secrets.insert(name.to_owned(), Arc::new(webhook));
+        Ok(())
+    }
+
+    /// What the signature checks found so far.
+    pub fn signatures(&self) -> Signatures {
+        self.lock().signatures.clone()
+    }
+
+    /// How long ago the last request arrived (since the start when none has).
+    pub fn quiet_for(&self) -> Duration {
+        self.lock().last_request.map_or(Duration::MAX, |at| at.elapsed())
+    }
+
     /// What arrived at `path`, by webhook-id.
     pub fn seen_at(&self, path: &str) -> HashMap<String, Seen> {
         self.lock().seen.iter().filter(|((p, _), _)| p == path).map(|((_, id), seen)| (id.clone(), *seen)).collect()
@@ -109,6 +149,16 @@ impl FaultReceivers {
     /// The webhook-ids of the requests that arrived at `path`, in the order they arrived.
     pub fn arrivals_at(&self, path: &str) -> Vec<String> {
         self.lock().arrivals.iter().filter(|(p, _)| p == path).map(|(_, id)| id.clone()).collect()
+    }
+
+    /// The bytes of every request received (heads and bodies).
+    pub fn bytes(&self) -> u64 {
+        self.lock().bytes
+    }
+
+    /// Requests received, anywhere.
+    pub fn requests(&self) -> u64 {
+        self.lock().seen.values().map(|s| u64::from(s.requests)).sum()
     }
 
     /// Requests answered 2xx, anywhere.
@@ -142,7 +192,9 @@ impl FaultReceivers {
     async fn connection(self, stream: TcpStream) {
         let mut reader = BufReader::new(stream);
         loop {
-            let Some((path, webhook_id)) = read_request(&mut reader).await else { return };
+            let Some(request) = read_request(&mut reader).await else { return };
+            let (path, webhook_id) = (request.path.clone(), request.header("webhook-id").map(str::to_owned));
+            self.check(&request);
             match self.decide(&path) {
                 Action::Answer(status) => {
                     let extra = if status == 503 { "retry-after: 1\r\n" } else { "" };
@@ -170,20 +222,66 @@ impl FaultReceivers {
     }
 }
 
-/// Reads one request: its path and `webhook-id`; `None` at the end of the connection or on
-/// anything that is not a request hookpost would send.
-async fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, Option<String>)> {
+impl FaultReceivers {
+    /// Counts the request's bytes and checks its signature with its receiver's secret.
+    fn check(&self, request: &Request) {
+        let name = request.path.trim_start_matches("/r/").trim_start_matches("/recovery/");
+        let mut state = self.lock();
+        state.bytes += request.bytes;
+        state.last_request = Some(std::time::Instant::now());
+        let Some(webhook) = state.secrets.get(name).cloned() else {
+            state.signatures.unchecked += 1;
+            return;
+        };
+        match webhook.verify(&request.body, &request.headers) {
+            Ok(()) => state.signatures.verified += 1,
+            Err(err) => {
+                let signatures = &mut state.signatures;
+                signatures.refused += 1;
+                if signatures.refused_examples.len() < 5 {
+                    signatures.refused_examples.push(format!(
+                        "{} {}: {err}",
+                        request.path,
+                        request.header("webhook-id").unwrap_or("(no webhook-id)")
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// One request as read off the connection.
+struct Request {
+    path: String,
+    headers: http::HeaderMap,
+    body: Vec<u8>,
+    /// Its size on the wire: head and body.
+    bytes: u64,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Reads one request; `None` at the end of the connection or on anything that is not a
+/// request hookpost would send.
+async fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     let mut line = String::new();
     if reader.read_line(&mut line).await.ok()? == 0 {
         return None;
     }
+    let mut bytes = line.len();
     let path = line.split_whitespace().nth(1)?.to_owned();
-    let (mut length, mut webhook_id) = (0usize, None);
+    let mut length = 0usize;
+    let mut headers = http::HeaderMap::new();
     loop {
         line.clear();
         if reader.read_line(&mut line).await.ok()? == 0 {
             return None;
         }
+        bytes += line.len();
         let header = line.trim_end();
         if header.is_empty() {
             break;
@@ -191,11 +289,11 @@ async fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, Opti
         let (name, value) = header.split_once(':')?;
         if name.eq_ignore_ascii_case("content-length") {
             length = value.trim().parse().ok()?;
-        } else if name.eq_ignore_ascii_case("webhook-id") {
-            webhook_id = Some(value.trim().to_owned());
         }
+        let name = http::HeaderName::from_bytes(name.trim().as_bytes()).ok()?;
+        headers.append(name, http::HeaderValue::from_str(value.trim()).ok()?);
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).await.ok()?;
-    Some((path, webhook_id))
+    Some(Request { path, headers, body, bytes: (bytes + length) as u64 })
 }

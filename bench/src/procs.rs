@@ -176,8 +176,13 @@ impl Api {
 
     /// Creates a subscription from `body`; returns its id.
     pub async fn subscribe_with(&self, token: &str, body: Value) -> String {
-        let sub = self.expect("POST", "/api/v1/webhook-subscriptions", Some(token), body, 201).await;
+        let sub = self.create_subscription(token, body).await;
         sub["id"].as_str().expect("subscription id").to_owned()
+    }
+
+    /// Creates a subscription from `body`; returns the 201's body (its `secret` included).
+    pub async fn create_subscription(&self, token: &str, body: Value) -> Value {
+        self.expect("POST", "/api/v1/webhook-subscriptions", Some(token), body, 201).await
     }
 
     /// Publishes one event as the team's backend does (with `event_id` when it chooses one);

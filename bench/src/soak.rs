@@ -22,12 +22,19 @@
 //! the kills happen. Besides nothing lost, its attempts must arrive in publish order per
 //! key: a head repeated after a crash is allowed (at-least-once), a head skipped is not.
 //!
+//! Every receiver verifies every request's signature with the Standard Webhooks library
+//! (`standardwebhooks`) and the subscription's secret; one refused fails the run.
+//!
 //! Failure records do not name their event in the API (the seed fixes that shape), so the
-//! soak proves each record the way a customer would use it: once everything has drained,
+//! soak proves each record the way a customer would use it: once everything has drained and
+//! no request has arrived for longer than any retry or redelivery takes (so no automatic
+//! attempt is left to land late), the failure records are counted from the API by reason,
 //! every subscription's URL is changed to a recovery receiver and every failure is
 //! retriggered (`POST .../recover`). A pair is **delivered** when its receiver answered 2xx,
 //! **recorded** when its failure record's retrigger brought the event to the recovery
-//! receiver, and **lost** otherwise.
+//! receiver, and **lost** otherwise; recorded pairs cannot outnumber the records. A
+//! **duplicate** is every 2xx a pair got beyond its first, wherever it landed (a pair
+//! delivered and then retriggered from a record counts one).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -87,6 +94,10 @@ const HANG: Duration = Duration::from_secs(17);
 /// The queue's visibility timeout in the durable mode: what a killed worker's task waits
 /// before it is handed out again.
 const VISIBILITY_SECS: &str = "20";
+/// How long no request may arrive before the soak takes everything as settled: longer than
+/// the schedule's last gap (2 s), a hanging receiver (17 s) and a killed worker's task
+/// coming back (20 s).
+const QUIET: Duration = Duration::from_secs(25);
 
 /// The receivers of a run: (name, behaviour).
 fn receivers_of(mode: Mode, count: usize) -> Vec<(String, Behaviour)> {
@@ -117,6 +128,8 @@ pub struct Report {
     pub pairs: u64,
     pub delivered: u64,
     pub failure_records: u64,
+    /// The failure records by reason, as the API lists them once everything has settled.
+    pub records_by_reason: BTreeMap<String, u64>,
     pub recorded: u64,
     pub lost: u64,
     pub duplicates: u64,
@@ -134,6 +147,7 @@ pub struct Report {
     pub calls: String,
     /// `crash`: the ordered sequence to the `fifo` subscription.
     pub ordered: Option<Ordered>,
+    pub signatures: crate::faults::Signatures,
 }
 
 /// What became of the ordered sequence.
@@ -185,6 +199,19 @@ pub async fn run(opts: &Options) -> Result<(), String> {
     if report.lost > 0 {
         return Err(format!("{} accepted deliveries lost (e.g. {:?})", report.lost, report.lost_examples));
     }
+    let signatures = &report.signatures;
+    if signatures.refused > 0 || signatures.unchecked > 0 {
+        return Err(format!(
+            "signatures: {} refused by standardwebhooks (e.g. {:?}), {} unchecked",
+            signatures.refused, signatures.refused_examples, signatures.unchecked
+        ));
+    }
+    if report.recorded > report.failure_records {
+        return Err(format!(
+            "{} pairs came through the recovery receivers but only {} failure records were listed",
+            report.recorded, report.failure_records
+        ));
+    }
     if let Some(ordered) = &report.ordered {
         if ordered.lost > 0 || !ordered.out_of_order.is_empty() {
             return Err(format!(
@@ -234,8 +261,9 @@ async fn soak(opts: &Options) -> Result<Report, String> {
     let (account, token) = api.customer().await;
     let mut subscriptions = Vec::new();
     for (name, behaviour) in receivers_of(opts.mode, opts.receivers) {
-        let id = api.subscribe(&token, &receivers.url(&name, behaviour)).await;
-        subscriptions.push((name, id));
+        let sub = api.create_subscription(&token, json!({"url": receivers.url(&name, behaviour)})).await;
+        receivers.verify_with(&name, sub["secret"].as_str().ok_or("a subscription's 201 has no secret")?)?;
+        subscriptions.push((name, sub["id"].as_str().ok_or("a subscription's 201 has no id")?.to_owned()));
     }
 
     // Publish, and (crash mode) kill while publishing.
@@ -264,7 +292,9 @@ async fn soak(opts: &Options) -> Result<Report, String> {
     let ordered = if opts.mode == Mode::Crash {
         let (ordered_account, ordered_token) = api.customer().await;
         let url = receivers.url("fifo", Behaviour::Error(0.3));
-        let sub = api.subscribe_with(&ordered_token, json!({"url": url, "ordering": "fifo"})).await;
+        let created = api.create_subscription(&ordered_token, json!({"url": url, "ordering": "fifo"})).await;
+        receivers.verify_with("fifo", created["secret"].as_str().ok_or("a subscription's 201 has no secret")?)?;
+        let sub = created["id"].as_str().ok_or("a subscription's 201 has no id")?.to_owned();
         let count = (opts.events / 5).max(10);
         let api = api.clone();
         let sequence = tokio::spawn(async move {
@@ -348,11 +378,14 @@ async fn soak(opts: &Options) -> Result<Report, String> {
     let accepted = std::mem::take(&mut *accepted.lock().unwrap_or_else(|e| e.into_inner()));
     let pairs = accepted.len() as u64 * subscriptions.len() as u64;
     let deadline = Instant::now() + opts.drain_timeout;
-    let failure_records = drain(&api, &token, &receivers, pairs, deadline).await;
-    // A pair still unaccounted for may be between retries (the drain's count cannot tell a
-    // record of a delivered pair from one of an undelivered pair): retrigger again until
-    // every pair is settled or the time is up. A retry made after the subscriptions moved
-    // to their recovery receivers is counted there, as recorded.
+    drain(&api, &token, &receivers, pairs, deadline).await;
+    // Every automatic attempt made: only now is each undelivered pair's record written.
+    while receivers.quiet_for() < QUIET && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let records_by_reason = records_by_reason(&api, &token).await?;
+    // Retrigger until every pair is settled or the time is up (a retriggered attempt that
+    // fails goes back to `inactive`, to be retriggered again).
     let mut report = loop {
         recover(&api, &token, &receivers, &subscriptions, deadline).await?;
         let report = tally(&receivers, &subscriptions, &accepted);
@@ -367,7 +400,9 @@ async fn soak(opts: &Options) -> Result<Report, String> {
     let drain_secs = drain_started.elapsed().as_secs_f64();
     report.events_accepted = accepted.len() as u64;
     report.pairs = pairs;
-    report.failure_records = failure_records;
+    report.failure_records = records_by_reason.values().sum();
+    report.records_by_reason = records_by_reason;
+    report.signatures = receivers.signatures();
     report.publish_answers = std::mem::take(&mut *publisher.answers.lock().unwrap_or_else(|e| e.into_inner()));
     report.kills = kills;
     report.throttled = proxy.as_ref().map(ThrottleProxy::counts).unwrap_or_default();
@@ -393,7 +428,7 @@ fn tally(receivers: &FaultReceivers, subscriptions: &[(String, String)], accepte
         for id in accepted {
             let delivered = seen.get(id).map_or(0, |s| s.delivered);
             let retriggered = recovered.get(id).map_or(0, |s| s.delivered);
-            report.duplicates += u64::from(delivered.saturating_sub(1) + retriggered.saturating_sub(1));
+            report.duplicates += u64::from((delivered + retriggered).saturating_sub(1));
             match (delivered > 0, retriggered > 0) {
                 (true, true) => {
                     report.delivered += 1;
@@ -474,14 +509,37 @@ async fn failure_total(api: &Api, token: &str, status: Option<&str>) -> Option<u
     }
 }
 
-/// Waits until deliveries and failure records together cover every accepted pair (or the
-/// timeout); returns the failure records then.
-async fn drain(api: &Api, token: &str, receivers: &FaultReceivers, pairs: u64, deadline: Instant) -> u64 {
-    let mut failures = 0;
+/// The customer's failure records (inactive and pending), counted by reason, every page
+/// of the list read.
+async fn records_by_reason(api: &Api, token: &str) -> Result<BTreeMap<String, u64>, String> {
+    let mut counts = BTreeMap::new();
+    let mut offset = 0;
     loop {
-        failures = failure_total(api, token, None).await.unwrap_or(failures);
+        let path = format!("/api/v4/tasks/webhook_failures?limit=100&offset={offset}");
+        let page = match api.call("GET", &path, Some(token), None).await {
+            Ok((200, body)) => body,
+            other => return Err(format!("GET {path}: {other:?}")),
+        };
+        let records = page["webhook_failures"].as_array().cloned().unwrap_or_default();
+        for record in &records {
+            let reason = record["reason"].as_str().unwrap_or("(none: pending)");
+            // `http_status: 500` and `http_status: 503` are told apart; nothing else varies.
+            *counts.entry(reason.to_owned()).or_default() += 1;
+        }
+        offset += records.len();
+        if records.is_empty() || offset as u64 >= page["metadata"]["total"].as_u64().unwrap_or(0) {
+            return Ok(counts);
+        }
+    }
+}
+
+/// Waits until deliveries and failure records together cover every accepted pair (or the
+/// timeout).
+async fn drain(api: &Api, token: &str, receivers: &FaultReceivers, pairs: u64, deadline: Instant) {
+    loop {
+        let failures = failure_total(api, token, None).await.unwrap_or(0);
         if receivers.delivered() + failures >= pairs || Instant::now() > deadline {
-            return failures;
+            return;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -562,6 +620,12 @@ fn print(opts: &Options, r: &Report) {
         r.drain_secs,
     );
     println!("publish answers: {}; delivered and also recorded: {}", answers.join(", "), r.delivered_and_recorded);
+    let reasons: Vec<String> = r.records_by_reason.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    println!("failure records by reason: {}", if reasons.is_empty() { "none".to_owned() } else { reasons.join(", ") });
+    println!(
+        "signatures: {} requests verified by standardwebhooks, {} refused, {} unchecked",
+        r.signatures.verified, r.signatures.refused, r.signatures.unchecked
+    );
     if !r.calls.is_empty() {
         print!("calls that reached the server:\n{}", r.calls);
     }
