@@ -22,7 +22,7 @@ use aws_sdk_dynamodb::operation::get_item::{GetItemInput, GetItemOutput};
 use aws_sdk_dynamodb::operation::put_item::PutItemInput;
 use aws_sdk_dynamodb::operation::query::{QueryInput, QueryOutput};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemInput;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemInput, UpdateItemOutput};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_runtime_api::client::interceptors::context::Input;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
@@ -50,6 +50,12 @@ struct CallInfo {
     usage: bool,
     consistent: bool,
     write_units: f64,
+    /// A put's item: its kind (the sort key's prefix) and its stored size, DynamoDB's 100
+    /// bytes of overhead included.
+    stored: Option<(&'static str, f64)>,
+    /// What the call reads or writes: its sort key's prefix (`ATT`, `SUB`, `USAGE`, ...), or
+    /// the index it queries.
+    kind: String,
 }
 
 impl Storable for CallInfo {
@@ -64,6 +70,11 @@ pub struct Tally {
     pub write_units: f64,
     /// Usage counters' calls, kept out of the rest.
     pub usage_calls: u64,
+    /// Bytes put by item kind (the sort key's prefix: `ATT`, `EVENT`, `FAIL`, ...), as
+    /// DynamoDB stores them: what their retention keeps.
+    pub stored: BTreeMap<&'static str, f64>,
+    /// Read and write units by what was read or written (see `CallInfo::kind`).
+    pub units_by_kind: BTreeMap<String, (f64, f64)>,
 }
 
 impl Tally {
@@ -81,6 +92,14 @@ impl Tally {
         self.read_units -= other.read_units;
         self.write_units -= other.write_units;
         self.usage_calls = self.usage_calls.saturating_sub(other.usage_calls);
+        for (kind, bytes) in &other.stored {
+            *self.stored.entry(kind).or_default() -= bytes;
+        }
+        for (kind, (read, write)) in &other.units_by_kind {
+            let mine = self.units_by_kind.entry(kind.clone()).or_default();
+            mine.0 -= read;
+            mine.1 -= write;
+        }
         self
     }
 
@@ -136,13 +155,22 @@ impl Intercept for Counter {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(info) = cfg.load::<CallInfo>().cloned() else { return Ok(()) };
+        let Some(mut info) = cfg.load::<CallInfo>().cloned() else { return Ok(()) };
+        let succeeded = matches!(context.output_or_error(), Some(Ok(_)));
         let returned = match context.output_or_error() {
             Some(Ok(output)) => {
                 if let Some(get) = output.downcast_ref::<GetItemOutput>() {
                     get.item.as_ref().map(item_bytes).unwrap_or(0)
                 } else if let Some(query) = output.downcast_ref::<QueryOutput>() {
                     query.items.iter().flatten().map(item_bytes).sum()
+                } else if let Some(update) = output.downcast_ref::<UpdateItemOutput>() {
+                    // An update is billed by the whole item as it is after it (the larger of
+                    // before and after), its index entries too: known when the update
+                    // returns the item (the adapter's `ALL_NEW` updates do).
+                    if let Some(item) = update.attributes.as_ref().filter(|a| a.contains_key("pk")) {
+                        info.write_units = info.write_units.max(write_units(item));
+                    }
+                    0
                 } else {
                     0
                 }
@@ -150,38 +178,80 @@ impl Intercept for Counter {
             _ => 0,
         };
         let mut tally = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let read = if matches!(info.operation, "GetItem" | "Query") {
+            let per_4k = if info.consistent { 1.0 } else { 0.5 };
+            per_4k * (returned.max(1) as f64 / 4096.0).ceil()
+        } else {
+            0.0
+        };
         if info.usage {
             tally.usage_calls += 1;
+            let units = tally.units_by_kind.entry(format!("{} (usage)", info.kind)).or_default();
+            units.0 += read;
+            units.1 += info.write_units;
         }
         if info.background || info.usage {
             return Ok(());
         }
+        if let (true, Some((kind, bytes))) = (succeeded, info.stored) {
+            *tally.stored.entry(kind).or_default() += bytes;
+        }
         *tally.calls.entry(info.operation).or_default() += 1;
         tally.write_units += info.write_units;
-        if matches!(info.operation, "GetItem" | "Query") {
-            let per_4k = if info.consistent { 1.0 } else { 0.5 };
-            tally.read_units += per_4k * (returned.max(1) as f64 / 4096.0).ceil();
-        }
+        tally.read_units += read;
+        let units = tally.units_by_kind.entry(info.kind).or_default();
+        units.0 += read;
+        units.1 += info.write_units;
         Ok(())
     }
 }
 
 fn classify(input: &Input) -> CallInfo {
-    let mut info =
-        CallInfo { operation: "Other", background: false, usage: false, consistent: false, write_units: 0.0 };
+    let mut info = CallInfo {
+        operation: "Other",
+        background: false,
+        usage: false,
+        consistent: false,
+        write_units: 0.0,
+        stored: None,
+        kind: String::new(),
+    };
     if let Some(get) = input.downcast_ref::<GetItemInput>() {
+        info.kind = key_kind(get.key.as_ref());
         info.operation = "GetItem";
         info.consistent = get.consistent_read == Some(true);
         info.usage = get.projection_expression.as_deref() == Some(hookpost_store::dynamo::USAGE_CHECK_PROJECTION);
     } else if let Some(query) = input.downcast_ref::<QueryInput>() {
         info.operation = "Query";
+        info.kind = match &query.index_name {
+            Some(index) => format!("index {index}"),
+            None => query
+                .expression_attribute_values
+                .iter()
+                .flatten()
+                .filter_map(|(_, v)| v.as_s().ok())
+                .filter_map(|v| v.split_once('#').map(|(prefix, _)| prefix))
+                .find(|prefix| !prefix.is_empty() && prefix.chars().all(|c| c.is_ascii_uppercase()))
+                .unwrap_or("query")
+                .to_owned(),
+        };
         info.background = query.index_name.as_deref() == Some(hookpost_store::dynamo::PENDING_INDEX);
         info.consistent = query.consistent_read == Some(true);
     } else if let Some(put) = input.downcast_ref::<PutItemInput>() {
         info.operation = "PutItem";
+        info.kind = key_kind(put.item.as_ref());
         info.write_units = put.item.as_ref().map(write_units).unwrap_or(1.0);
+        info.stored = put.item.as_ref().map(|item| {
+            let sk = item.get("sk").and_then(|sk| sk.as_s().ok()).map_or("", String::as_str);
+            let kind = ["ATT", "EVENT", "FAIL", "FIFO", "SUB", "TOKEN", "CHANNEL", "ACCOUNT"]
+                .into_iter()
+                .find(|k| sk.starts_with(k))
+                .unwrap_or("other");
+            (kind, item_bytes(item) as f64 + hookpost_domain::price::DYNAMODB_ITEM_OVERHEAD_BYTES)
+        });
     } else if let Some(update) = input.downcast_ref::<UpdateItemInput>() {
         info.operation = "UpdateItem";
+        info.kind = key_kind(update.key.as_ref());
         info.usage = update
             .key
             .as_ref()
@@ -190,11 +260,13 @@ fn classify(input: &Input) -> CallInfo {
             .is_some_and(|sk| sk.starts_with("USAGE#"));
         info.write_units =
             update_units(update.update_expression.as_deref(), update.expression_attribute_values.as_ref());
-    } else if input.downcast_ref::<DeleteItemInput>().is_some() {
+    } else if let Some(delete) = input.downcast_ref::<DeleteItemInput>() {
+        info.kind = key_kind(delete.key.as_ref());
         info.operation = "DeleteItem";
         info.write_units = 1.0;
     } else if let Some(transaction) = input.downcast_ref::<TransactWriteItemsInput>() {
         info.operation = "TransactWriteItems";
+        info.kind = "transaction".to_owned();
         info.write_units = 2.0
             * transaction
                 .transact_items
@@ -212,6 +284,18 @@ fn classify(input: &Input) -> CallInfo {
                 .sum::<f64>();
     }
     info
+}
+
+/// What a key (or an item) is: its sort key's prefix, or its partition key's when the sort
+/// key has none.
+fn key_kind(key: Option<&HashMap<String, AttributeValue>>) -> String {
+    let prefix = |attr: &str| {
+        key.and_then(|k| k.get(attr))
+            .and_then(|v| v.as_s().ok())
+            .and_then(|v| v.split_once('#'))
+            .map(|(prefix, _)| prefix.to_owned())
+    };
+    prefix("sk").or_else(|| prefix("pk")).unwrap_or_else(|| "other".to_owned())
 }
 
 /// Units of one written item: 1 per KB, and again for each GSI entry (both project ALL).

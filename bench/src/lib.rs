@@ -11,5 +11,7 @@ pub mod procs;
 pub mod publisher;
 pub mod sink;
 pub mod soak;
+pub mod sqs_calls;
 pub mod startup;
 pub mod throttle;
+pub mod workload;

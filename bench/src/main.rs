@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use hookpost_bench::{api, control, delivery, dynamo, sink, soak, startup};
+use hookpost_bench::{api, control, delivery, dynamo, sink, soak, startup, workload};
 
 const HELP: &str = "hookpost-bench: the benchmarks behind docs/BENCHMARKS.md
 
@@ -12,6 +12,8 @@ USAGE:
   hookpost-bench control  --local-bin PATH [--out DIR] [--quick]   (the rate limit's accuracy, FIFO throughput)
   hookpost-bench startup  --lambda-dir DIR [--out DIR] [--runs N]
   hookpost-bench dynamo   --endpoint URL
+  hookpost-bench workload --endpoint URL [--accounts N] [--events N]
+                          (a realistic workload through the real handlers, priced all in beside EventBridge)
   hookpost-bench soak     --local-bin PATH --mode faults|crash|throttle [--events N] [--kills N]
                           [--receivers N] [--throttle SHARE] [--endpoint URL] [--drain-timeout SECS] [--out DIR]
                           [--publish single|batch|ingest]
@@ -91,6 +93,17 @@ async fn run(command: &str, args: &Args) -> Result<(), String> {
             startup::run(&opts).await
         }
         "dynamo" => dynamo::run(&dynamo::Options { endpoint: args.required("--endpoint")? }).await,
+        "workload" => {
+            let number = |flag: &str, default: usize| {
+                args.value(flag).map_or(Ok(default), |n| n.parse().map_err(|_| format!("{flag} takes a number")))
+            };
+            workload::run(&workload::Options {
+                endpoint: args.required("--endpoint")?,
+                accounts: number("--accounts", 10_000)?,
+                events: number("--events", 20_000)?,
+            })
+            .await
+        }
         "soak" => {
             if args.has("--header") {
                 soak::print_header();

@@ -6,10 +6,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::price::{
-    CLOUDWATCH_LOGS_PER_BYTE, DELIVER_BATCH, DELIVER_SECONDS, DYNAMODB_PER_READ_UNIT, DYNAMODB_PER_WRITE_UNIT,
-    LAMBDA_ARM64_PER_GB_SECOND, LAMBDA_PER_REQUEST, LOG_BYTES_PER_DELIVERY, LOG_BYTES_PER_DELIVER_INVOCATION,
-    LOG_BYTES_PER_FAILED_ATTEMPT, LOG_BYTES_PER_PUBLISH_INVOCATION, MEMORY_GB, PUBLISH_SECONDS, SQS_BATCH,
-    SQS_PER_REQUEST,
+    storage_cost, ATTEMPT_ITEM_BYTES, CLOUDWATCH_LOGS_PER_BYTE, DATA_TRANSFER_OUT_PER_GB, DEFAULT_ATTEMPT_DAYS,
+    DELIVER_BATCH, DELIVER_SECONDS, DYNAMODB_PER_READ_UNIT, DYNAMODB_PER_WRITE_UNIT, GB, LAMBDA_ARM64_PER_GB_SECOND,
+    LAMBDA_PER_REQUEST, LOG_BYTES_PER_DELIVERY, LOG_BYTES_PER_DELIVER_INVOCATION, LOG_BYTES_PER_FAILED_ATTEMPT,
+    LOG_BYTES_PER_PUBLISH_INVOCATION, MEMORY_GB, PUBLISH_SECONDS, REQUEST_HEAD_BYTES, SQS_BATCH, SQS_PER_REQUEST,
 };
 use crate::time::Timestamp;
 
@@ -40,9 +40,13 @@ impl Usage {
     /// first of them), the attempt-log write and its log bytes (CloudWatch Logs); per
     /// failed attempt, the subscription's delivery fields and a log line of its own; per
     /// failure record, its write. Publish invocations' log lines are shared as their
-    /// requests are (ten events to one). API Gateway is left out: it depends
-    /// on how events are published ($3.50 a million requests; a batch publish carries up
-    /// to 100 events, the ingest queue none).
+    /// requests are (ten events to one). What leaves AWS: every attempt's request (its
+    /// head, and a body the size of the delivered ones' average) at the data-transfer-out
+    /// price; what stays: its attempt-log item for the default 30 days, with point-in-time
+    /// recovery. API Gateway is left out: it depends on how events are published ($3.50 a
+    /// million requests; a batch publish carries up to 100 events, the ingest queue none);
+    /// so are the usage counter and rate limiter writes, which depend on how many accounts
+    /// and subscriptions share a batch (docs/BENCHMARKS.md prices them on a realistic mix).
     pub fn estimated_cost_usd(&self) -> f64 {
         let per_event = PUBLISH_SECONDS * MEMORY_GB * LAMBDA_ARM64_PER_GB_SECOND
             + (LAMBDA_PER_REQUEST + LOG_BYTES_PER_PUBLISH_INVOCATION * CLOUDWATCH_LOGS_PER_BYTE) / SQS_BATCH;
@@ -56,7 +60,13 @@ impl Usage {
         let per_failed_attempt = DYNAMODB_PER_WRITE_UNIT
             + (LOG_BYTES_PER_FAILED_ATTEMPT - LOG_BYTES_PER_DELIVERY) * CLOUDWATCH_LOGS_PER_BYTE;
         let failed_attempts = self.attempts.saturating_sub(self.deliveries);
-        self.events_published as f64 * per_event
+        let average_body =
+            if self.deliveries == 0 { 0.0 } else { self.bytes_delivered as f64 / self.deliveries as f64 };
+        let data_out = self.attempts as f64 * (REQUEST_HEAD_BYTES + average_body) / GB * DATA_TRANSFER_OUT_PER_GB;
+        let kept = storage_cost(self.attempts as f64 * ATTEMPT_ITEM_BYTES, DEFAULT_ATTEMPT_DAYS, true);
+        data_out
+            + kept
+            + self.events_published as f64 * per_event
             + self.attempts as f64 * per_attempt
             + failed_attempts as f64 * per_failed_attempt
             + self.failures as f64 * DYNAMODB_PER_WRITE_UNIT
@@ -154,12 +164,18 @@ mod tests {
         // a deliver invocation's lines and of a publish invocation's, ten events to one).
         let cost = routine.estimated_cost_usd();
         let logs = 236e6 * 0.50 / f64::from(1u32 << 30);
-        assert!((cost - 1.134 - logs).abs() < 0.001, "{cost}");
-        let failing = Usage { deliveries: 0, failures: 1_000_000, ..routine };
-        // A fields write, a record, and a log line of its own instead of an entry.
+        // All in: each request's head and its 1,073-byte body leave AWS ($0.09 a GB), each
+        // attempt's 454-byte log item is kept 30 days with backups ($0.45 a GB-month).
+        let data_out = 1e6 * (330.0 + 1_073.741_824) * 0.09 / f64::from(1u32 << 30);
+        let kept = 1e6 * 454.0 / f64::from(1u32 << 30) * 30.0 / 30.4375 * 0.45;
+        assert!((cost - 1.134 - logs - data_out - kept).abs() < 0.001, "{cost}");
+        let failing = Usage { deliveries: 0, failures: 1_000_000, bytes_delivered: 0, ..routine };
+        // A fields write, a record, and a log line of its own instead of an entry; no body
+        // delivered to average, so only the heads are counted leaving.
         let failing_logs = (560.0 - 82.0) * 1e6 * 0.50 / f64::from(1u32 << 30);
+        let bodies = 1e6 * 1_073.741_824 * 0.09 / f64::from(1u32 << 30);
         assert!(
-            (failing.estimated_cost_usd() - cost - 1.25 - failing_logs).abs() < 1e-9,
+            (failing.estimated_cost_usd() - cost - 1.25 - failing_logs + bodies).abs() < 1e-9,
             "{}",
             failing.estimated_cost_usd()
         );

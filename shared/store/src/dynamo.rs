@@ -189,6 +189,13 @@ impl DynamoStore {
     /// Creates the table (on demand, TTL on `expires_at`) unless it exists, and waits until
     /// it is active. For `hookpost-local` and tests; in AWS the template owns the table.
     pub async fn ensure_table(&self) -> Result<(), StoreError> {
+        self.ensure_table_with_stream(true).await
+    }
+
+    /// [`DynamoStore::ensure_table`], with or without the table's stream. Without is for
+    /// benchmarks against moto at scale: moto copies every table, its stream's records
+    /// included, on each transaction, so a stream makes each transaction dearer than the last.
+    pub async fn ensure_table_with_stream(&self, stream: bool) -> Result<(), StoreError> {
         match self.client.describe_table().table_name(&self.table).send().await {
             Ok(_) => return Ok(()),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {}
@@ -229,13 +236,17 @@ impl DynamoStore {
             .global_secondary_indexes(routes)
             .global_secondary_indexes(pending)
             // As template.yaml has it: what the operator-events function reads.
-            .stream_specification(
-                StreamSpecification::builder()
-                    .stream_enabled(true)
-                    .stream_view_type(StreamViewType::NewAndOldImages)
-                    .build()
-                    .map_err(invalid_request)?,
-            )
+            .set_stream_specification(if stream {
+                Some(
+                    StreamSpecification::builder()
+                        .stream_enabled(true)
+                        .stream_view_type(StreamViewType::NewAndOldImages)
+                        .build()
+                        .map_err(invalid_request)?,
+                )
+            } else {
+                None
+            })
             .send()
             .await;
         match created {
