@@ -3,7 +3,7 @@
 
 use hookpost_bench::dynamo::{
     measure, DELIVER_ONE, DELIVER_ONE_BATCHED, DELIVER_ONE_BATCHED_LAMBDA, DELIVER_ONE_FIFO, DELIVER_ONE_LAMBDA,
-    DELIVER_ONE_SPARSE, DELIVER_TEN, DELIVER_TEN_LAMBDA, DELIVER_TEN_SPARSE,
+    DELIVER_ONE_SPARSE, DELIVER_ONE_UNLIMITED, DELIVER_TEN, DELIVER_TEN_LAMBDA, DELIVER_TEN_SPARSE,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -28,6 +28,7 @@ async fn operations_stay_within_their_dynamodb_call_budget() {
     // in a minute.
     assert_eq!(calls(DELIVER_ONE_SPARSE), 6);
     assert_eq!(calls(DELIVER_ONE), 5);
+    assert_eq!(calls(DELIVER_ONE_UNLIMITED), 4, "no limit, no start to take");
     // Ordered: the same, and its group's head read before the attempt.
     assert_eq!(calls(DELIVER_ONE_FIFO), 7);
     assert_eq!(calls(DELIVER_TEN_SPARSE), 1 + 5 * 10, "the query, five calls a delivery");
