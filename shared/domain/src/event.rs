@@ -5,6 +5,8 @@ use serde_json::Value;
 
 use crate::delivery::order::is_valid_ordering_key;
 use crate::error::ApiError;
+use crate::event_type::selects;
+use crate::filter::filtered_view;
 use crate::ids::{AccountId, ChannelId};
 use crate::input::Fields;
 use crate::subscription::{is_valid_event_type, DisabledReason, Subscription, SubscriptionState};
@@ -127,16 +129,44 @@ pub fn parse_publish(body: Value) -> Result<PublishRequest, ApiError> {
     }
 }
 
-/// Whether a subscription wants this event: its type listed (or no list), and the
-/// subscription on all channels or on this one.
+/// Whether a subscription wants this event by its type and channel: its type listed or under
+/// a listed wildcard (or no list), and the subscription on all channels or on this one. Its
+/// `filter`, which looks at the data, is matched apart (`matches_filter`).
 pub fn wants(sub: &Subscription, event_type: &str, channel_id: Option<&ChannelId>) -> bool {
-    let type_ok = sub.events.is_empty() || sub.events.iter().any(|e| e == event_type);
+    let type_ok = sub.events.is_empty() || sub.events.iter().any(|e| selects(e, event_type));
     let channel_ok = match (&sub.channel_id, channel_id) {
         (None, _) => true,
         (Some(mine), Some(theirs)) => mine == theirs,
         (Some(_), None) => false,
     };
     type_ok && channel_ok
+}
+
+/// An event as publishing matches it against an account's subscriptions: the document
+/// filters see (`filtered_view`) is built once, on the first subscription with a filter.
+pub struct Matching<'a> {
+    event_type: &'a str,
+    channel_id: Option<&'a ChannelId>,
+    data: &'a Value,
+    view: std::sync::OnceLock<Value>,
+}
+
+impl<'a> Matching<'a> {
+    pub fn new(event_type: &'a str, channel_id: Option<&'a ChannelId>, data: &'a Value) -> Self {
+        Self { event_type, channel_id, data, view: std::sync::OnceLock::new() }
+    }
+
+    /// Whether the event is for `sub` (SPEC §4): its type, its channel and its filter.
+    pub fn wanted_by(&self, sub: &Subscription) -> bool {
+        wants(sub, self.event_type, self.channel_id)
+            && sub.filter.as_ref().is_none_or(|filter| {
+                filter.matches(
+                    self.view.get_or_init(|| {
+                        filtered_view(self.event_type, self.channel_id.map(ChannelId::as_str), self.data)
+                    }),
+                )
+            })
+    }
 }
 
 /// What publishing does for one subscription that wants the event.
@@ -225,6 +255,29 @@ mod tests {
         assert!(wants(&all, "sms.sent", None) && wants(&all, "sms.sent", Some(&dom2)));
         assert!(wants(&calls, "call.ended", None) && !wants(&calls, "call.started", None));
         assert!(wants(&channel, "x", Some(&dom1)) && !wants(&channel, "x", Some(&dom2)) && !wants(&channel, "x", None));
+    }
+
+    #[test]
+    fn matching_by_wildcard_and_filter() {
+        let billing = sub(json!({"url": "https://e.com", "events": ["billing.*", "call.ended"]}));
+        assert!(wants(&billing, "billing.invoice.paid", None) && wants(&billing, "call.ended", None));
+        assert!(!wants(&billing, "billingx.paid", None) && !wants(&billing, "call.started", None));
+
+        let big_non_us = sub(json!({"url": "https://e.com", "events": ["billing.*"], "filter": {
+            "data": {"amount": [{"numeric": [">=", 1000]}], "country": [{"anything-but": "US"}]}
+        }}));
+        let data = json!({"amount": 1500, "country": "FR"});
+        assert!(Matching::new("billing.invoice.paid", None, &data).wanted_by(&big_non_us));
+        let small = json!({"amount": 10, "country": "FR"});
+        assert!(!Matching::new("billing.invoice.paid", None, &small).wanted_by(&big_non_us));
+        assert!(!Matching::new("call.ended", None, &data).wanted_by(&big_non_us), "the type still selects first");
+        let by_channel = sub(json!({"url": "https://e.com", "filter": {"channel_id": [null]}}));
+        let dom1 = ChannelId::parse("dom_1").unwrap();
+        assert!(Matching::new("x", None, &data).wanted_by(&by_channel));
+        assert!(!Matching::new("x", Some(&dom1), &data).wanted_by(&by_channel));
+        let by_type = sub(json!({"url": "https://e.com", "filter": {"event": [{"prefix": "call."}]}}));
+        assert!(Matching::new("call.ended", None, &data).wanted_by(&by_type));
+        assert!(!Matching::new("sms.sent", None, &data).wanted_by(&by_type));
     }
 
     #[test]

@@ -44,6 +44,7 @@ fn plain(account: AccountId) -> Subscription {
 
 mod account;
 mod attempt;
+mod catalogue;
 mod delivery_control;
 mod erasure;
 mod event;
@@ -54,6 +55,7 @@ mod usage;
 
 pub use self::account::*;
 pub use self::attempt::*;
+pub use self::catalogue::*;
 pub use self::delivery_control::*;
 pub use self::erasure::*;
 pub use self::event::*;
@@ -117,7 +119,9 @@ macro_rules! store_contract_tests {
             purge_removes_a_subscription_and_its_history,
             rate_limiters_take_cells_as_the_domain_plans,
             concurrent_reservations_lose_no_cell,
-            fifo_heads_are_kept_per_group,);
+            fifo_heads_are_kept_per_group,
+            event_types_are_created_replaced_listed_and_deleted,
+            concurrent_declarations_create_once,);
     };
     (@tests $make:expr; $attrs:tt; $($name:ident),+ $(,)?) => {
         $( $crate::store_contract_tests!(@one $make; $attrs; $name); )+

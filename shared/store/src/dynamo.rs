@@ -13,6 +13,7 @@
 //! | rate-limit counter (TTL) | `RATE#<account>` | `<method> <route>#<window>` |
 //! | a subscription's delivery rate limiter (TTL) | `RATE#<account>` | `PACE#<subscription>` |
 //! | a FIFO group's head (TTL) | `ACCOUNT#<id>` | `FIFO#<subscription>[.<key digest>]` |
+//! | an event type of the catalogue | `CATALOGUE` | `TYPE#<name>` |
 //!
 //! Everything an account owns is in its two partitions or named by them (its tokens, by the
 //! references), which is what lets [`erasure`] find all of it.
@@ -35,6 +36,7 @@ use aws_sdk_dynamodb::types::{
 use hookpost_domain::delivery::{Attempt, AttemptKey};
 use hookpost_domain::event::Event;
 use hookpost_domain::failure::{Failure, FailureChange, FailureQuery, FailureStatus, RetriggerOutcome};
+use hookpost_domain::filter::ContentFilter;
 use hookpost_domain::pacing::RateLimit;
 use hookpost_domain::subscription::{
     Authentication, CountedEvents, DisabledReason, FailureCount, Ordering, Requirement, Source, Subscription,
@@ -54,6 +56,7 @@ use crate::{
 
 mod account;
 mod attempt;
+mod catalogue;
 mod erasure;
 mod event;
 mod expr;

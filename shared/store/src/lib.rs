@@ -10,6 +10,7 @@ use hookpost_domain::delivery::order::FifoHead;
 use hookpost_domain::delivery::Attempt;
 use hookpost_domain::erasure::Removed;
 use hookpost_domain::event::Event;
+use hookpost_domain::event_type::{EventType, EventTypeInput};
 use hookpost_domain::failure::{Failure, FailureQuery, RetriggerOutcome};
 use hookpost_domain::pacing::Pacing;
 use hookpost_domain::subscription::{
@@ -392,6 +393,25 @@ impl<T> Store for T where
         + AttemptStore
         + UsageStore
 {
+}
+
+/// The event-type catalogue (SPEC §11): one for the deployment, an item per type. Apart
+/// from [`Store`]: only the functions that publish, subscribe or manage it link its code.
+#[async_trait]
+pub trait CatalogueStore: Send + Sync {
+    /// Creates the type, or replaces its declaration keeping its `created_at`, in one atomic
+    /// write: the type as stored, and whether this write created it.
+    async fn put_event_type(
+        &self,
+        name: &str,
+        input: &EventTypeInput,
+        now: Timestamp,
+    ) -> Result<(EventType, bool), StoreError>;
+    async fn get_event_type(&self, name: &str) -> Result<Option<EventType>, StoreError>;
+    /// `NotFound` when there is no such type.
+    async fn delete_event_type(&self, name: &str) -> Result<(), StoreError>;
+    /// The whole catalogue, by name.
+    async fn list_event_types(&self) -> Result<Vec<EventType>, StoreError>;
 }
 
 /// Delivery control's state (SPEC §10): the rate limiters and FIFO heads. Apart from

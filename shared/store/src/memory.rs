@@ -35,6 +35,8 @@ struct State {
     /// Usage by account and hour, oldest first within an account.
     usage: BTreeMap<(AccountId, Timestamp), Usage>,
     events: HashMap<(AccountId, String), Event>,
+    /// The catalogue, by name.
+    event_types: BTreeMap<String, hookpost_domain::event_type::EventType>,
     failures: BTreeMap<(AccountId, FailureId), Failure>,
     /// Keyed so that a reverse range walk is newest first: (account, subscription, time,
     /// the attempt's own log key).
@@ -129,6 +131,7 @@ impl State {
 
 mod account;
 mod attempt;
+mod catalogue;
 mod erasure;
 mod event;
 mod failure;

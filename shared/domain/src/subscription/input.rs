@@ -7,6 +7,8 @@ use serde_json::{Map, Value};
 use super::{Authentication, Ordering, Source, Subscription, MAX_EVENTS, MAX_HEADERS, MAX_NAME_LEN};
 use crate::address::DestinationPolicy;
 use crate::error::ApiError;
+use crate::event_type::wildcard_prefix;
+use crate::filter::ContentFilter;
 use crate::ids::ChannelId;
 use crate::input::Fields;
 use crate::pacing::{RateLimit, MAX_RATE_LIMIT};
@@ -176,14 +178,23 @@ fn read_name(fields: &mut Fields, name: String) -> Option<String> {
     }
 }
 
+/// A name in a subscription's `events`: an event type, or a trailing wildcard selecting every
+/// type under a prefix (`billing.*`, SPEC §4).
+pub fn is_valid_event_selector(s: &str) -> bool {
+    is_valid_event_type(s) || (s.len() <= 100 && wildcard_prefix(s).is_some_and(is_valid_event_type))
+}
+
 fn read_events(fields: &mut Fields, events: Vec<String>) -> Vec<String> {
     if events.len() > MAX_EVENTS {
         fields.issue("events", format!("at most {MAX_EVENTS} event types"));
     }
     let mut out: Vec<String> = Vec::with_capacity(events.len());
     for (i, e) in events.into_iter().enumerate() {
-        if !is_valid_event_type(&e) {
-            fields.issue(&format!("events[{i}]"), "must be 1 to 100 characters of a-z, 0-9, '_', '.', '-'");
+        if !is_valid_event_selector(&e) {
+            fields.issue(
+                &format!("events[{i}]"),
+                "must be an event type (1 to 100 characters of a-z, 0-9, '_', '.', '-') or a wildcard such as 'billing.*'",
+            );
         } else if !out.contains(&e) {
             out.push(e);
         }
@@ -206,6 +217,23 @@ pub struct NewSubscription {
     /// (`HOOKPOST_DEFAULT_RATE_LIMIT`); `Some(None)` for no limit.
     pub rate_limit: Option<Option<RateLimit>>,
     pub ordering: Ordering,
+    pub filter: Option<ContentFilter>,
+}
+
+/// `filter`: an EventBridge event pattern, or null for none. `None` when the field is absent.
+fn read_filter(fields: &mut Fields) -> Option<Option<ContentFilter>> {
+    match fields.take("filter")? {
+        Value::Null => Some(None),
+        pattern => match ContentFilter::new(pattern, "filter") {
+            Ok(filter) => Some(Some(filter)),
+            Err(issues) => {
+                for issue in issues {
+                    fields.issue(&issue.field, issue.message);
+                }
+                None
+            }
+        },
+    }
 }
 
 /// Checks a create body: field errors first (`validation_error`), then the URL rules
@@ -237,6 +265,7 @@ pub fn parse_new_subscription(body: Value, policy: &DestinationPolicy) -> Result
     let authentication = f.opt_object("authentication").map(|a| read_authentication(&mut f, a)).unwrap_or_default();
     let rate_limit = read_rate_limit(&mut f);
     let ordering = read_ordering(&mut f).unwrap_or(Ordering::Unordered);
+    let filter = read_filter(&mut f).flatten();
     f.finish()?;
 
     let url = validate_webhook_url(&url.unwrap_or_default(), policy).map_err(ApiError::InvalidUrl)?;
@@ -255,6 +284,7 @@ pub fn parse_new_subscription(body: Value, policy: &DestinationPolicy) -> Result
         authentication,
         rate_limit,
         ordering,
+        filter,
     })
 }
 
@@ -269,6 +299,8 @@ pub struct SubscriptionPatch {
     /// `Some(None)` removes the limit.
     pub rate_limit: Option<Option<RateLimit>>,
     pub ordering: Option<Ordering>,
+    /// `Some(None)` removes the filter.
+    pub filter: Option<Option<ContentFilter>>,
 }
 
 impl SubscriptionPatch {
@@ -297,6 +329,9 @@ impl SubscriptionPatch {
         }
         if let Some(ordering) = self.ordering {
             sub.ordering = ordering;
+        }
+        if let Some(filter) = self.filter {
+            sub.filter = filter;
         }
         sub.updated_at = now;
     }
@@ -360,6 +395,7 @@ pub fn parse_subscription_patch(body: Value, policy: &DestinationPolicy) -> Resu
     }
     patch.rate_limit = read_rate_limit(&mut f);
     patch.ordering = read_ordering(&mut f);
+    patch.filter = read_filter(&mut f);
     f.finish()?;
     if let Some(url) = url {
         patch.url = Some(validate_webhook_url(&url, policy).map_err(ApiError::InvalidUrl)?);
@@ -609,5 +645,40 @@ mod tests {
         assert!(!is_valid_event_type(""));
         assert!(!is_valid_event_type("Call.Ended"));
         assert!(!is_valid_event_type(&"a".repeat(101)));
+        assert!(is_valid_event_selector("billing.*") && is_valid_event_selector("billing.invoice.*"));
+        assert!(is_valid_event_selector(&format!("{}.*", "a".repeat(98))), "100 characters in all");
+        assert!(!is_valid_event_type("billing.*"), "a wildcard selects types; it is not one");
+        for refused in ["*", ".*", "billing*", "billing.*.paid", "Billing.*", &format!("{}.*", "a".repeat(99))] {
+            assert!(!is_valid_event_selector(refused), "{refused}");
+        }
+    }
+
+    #[test]
+    fn filters_are_checked_where_they_are_written() {
+        let policy = DestinationPolicy::default();
+        let created = parse_new_subscription(
+            json!({"url": "https://e.com/h", "events": ["billing.*"], "filter": {"data": {"amount": [{"numeric": [">", 0]}]}}}),
+            &policy,
+        )
+        .expect("valid");
+        assert_eq!(created.events, ["billing.*"]);
+        assert_eq!(created.filter.expect("a filter").pattern(), &json!({"data": {"amount": [{"numeric": [">", 0]}]}}));
+        let none = parse_new_subscription(json!({"url": "https://e.com/h", "filter": null}), &policy).expect("valid");
+        assert_eq!(none.filter, None);
+        match parse_new_subscription(
+            json!({"url": "https://e.com/h", "events": ["*"], "filter": {"data": {"amount": [{"numeric": [">"]}]}}}),
+            &policy,
+        ) {
+            Err(ApiError::Validation(issues)) => {
+                let fields: Vec<&str> = issues.iter().map(|i| i.field.as_str()).collect();
+                assert_eq!(fields, ["events[0]", "filter/data/amount/0/numeric"], "{issues:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let patch = parse_subscription_patch(json!({"filter": null}), &policy).expect("valid");
+        assert_eq!(patch.filter, Some(None), "null removes the filter");
+        let patch = parse_subscription_patch(json!({"filter": {"event": ["a.b"]}}), &policy).expect("valid");
+        assert!(matches!(patch.filter, Some(Some(_))));
+        assert_eq!(parse_subscription_patch(json!({}), &policy).expect("valid").filter, None);
     }
 }

@@ -18,6 +18,7 @@ use base64::Engine;
 use rand::RngCore;
 
 use crate::account::{string_enum, ChannelType};
+use crate::filter::ContentFilter;
 use crate::ids::{AccountId, ChannelId, SubscriptionId};
 use crate::pacing::{RateLimit, DEFAULT_RATE_LIMIT};
 use crate::time::Timestamp;
@@ -78,6 +79,9 @@ pub struct Subscription {
     pub rate_limit: Option<RateLimit>,
     /// Whether its events go one at a time, in order (SPEC §10).
     pub ordering: Ordering,
+    /// Which events it wants by their content (SPEC §11); `None`: every event its `events`
+    /// and channel select.
+    pub filter: Option<ContentFilter>,
 }
 
 /// `whsec_` + base64 of 32 random bytes: the Standard Webhooks secret format.
@@ -128,6 +132,7 @@ impl Subscription {
             previous_secret: None,
             rate_limit: input.rate_limit.unwrap_or(RateLimit::new(DEFAULT_RATE_LIMIT)),
             ordering: input.ordering,
+            filter: input.filter,
         }
     }
 }

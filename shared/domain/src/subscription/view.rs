@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::{secret_prefix, DisabledReason, Ordering, Source, Subscription};
 use crate::account::ChannelType;
+use crate::filter::ContentFilter;
 use crate::ids::{ChannelId, SubscriptionId};
 use crate::pacing::RateLimit;
 use crate::time::Timestamp;
@@ -30,6 +31,7 @@ pub struct SubscriptionView<'a> {
     pub created_by_user_id: Option<&'a str>,
     pub rate_limit: Option<RateLimit>,
     pub ordering: Ordering,
+    pub filter: Option<&'a ContentFilter>,
     /// Only in the answer to create and rotate-secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<&'a str>,
@@ -57,6 +59,7 @@ impl Subscription {
             created_by_user_id: self.created_by_user_id.as_deref(),
             rate_limit: self.rate_limit,
             ordering: self.ordering,
+            filter: self.filter.as_ref(),
             secret: None,
         }
     }
@@ -102,6 +105,7 @@ mod tests {
             "created_by_user_id",
             "rate_limit",
             "ordering",
+            "filter",
         ] {
             assert!(v.get(field).is_some(), "{field} missing");
         }

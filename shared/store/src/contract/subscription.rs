@@ -139,6 +139,9 @@ pub async fn patches_change_settings_only<S: AccountStore + SubscriptionStore>(s
         authentication: Some(Authentication::Basic { username: "u".into(), password: "p".into() }),
         rate_limit: Some(hookpost_domain::pacing::RateLimit::new(7)),
         ordering: Some(hookpost_domain::subscription::Ordering::Fifo),
+        filter: Some(Some(
+            hookpost_domain::filter::ContentFilter::new(json!({"data": {"tier": ["gold"]}}), "filter").unwrap(),
+        )),
     };
     let later = NOW.plus_seconds(60);
     let updated = store.update_subscription(acc.id, sub.id, &patch, later).await.unwrap();
@@ -147,10 +150,15 @@ pub async fn patches_change_settings_only<S: AccountStore + SubscriptionStore>(s
     assert_eq!(updated, expected);
     assert_eq!(store.get_subscription(acc.id, sub.id).await.unwrap(), Some(expected.clone()));
 
-    let none =
-        SubscriptionPatch { authentication: Some(Authentication::None), rate_limit: Some(None), ..Default::default() };
+    let none = SubscriptionPatch {
+        authentication: Some(Authentication::None),
+        rate_limit: Some(None),
+        filter: Some(None),
+        ..Default::default()
+    };
     let updated = store.update_subscription(acc.id, sub.id, &none, later).await.unwrap();
     assert_eq!(updated.authentication, Authentication::None);
+    assert_eq!(updated.filter, None, "the filter removed");
     assert_eq!((updated.rate_limit, updated.ordering), (None, hookpost_domain::subscription::Ordering::Fifo));
     assert_eq!(updated.secret, sub.secret);
     assert!(matches!(

@@ -33,6 +33,7 @@ pub(super) fn subscription_item(sub: &Subscription) -> Item {
         ("previous_secret_until", sub.previous_secret.as_ref().map(|(_, t)| n(t.unix()))),
         ("route_pk", sub.state.takes_events().then(|| s(route_pk(sub.account_id)))),
         ("rate_limit", sub.rate_limit.map(|r| n(r.per_second()))),
+        ("filter", sub.filter.as_ref().map(filter_value)),
     ];
     item.extend([
         ("kind".to_owned(), s("subscription")),
@@ -56,6 +57,18 @@ pub(super) fn subscription_item(sub: &Subscription) -> Item {
         }
     }
     item
+}
+
+/// `filter`: the pattern as JSON text, as the customer wrote it.
+fn filter_value(filter: &ContentFilter) -> AttributeValue {
+    s(filter.pattern().to_string())
+}
+
+/// `filter`: absent for none; compiled as it is read, once per read of the subscription.
+fn filter_from(r: &Reader<'_>) -> Result<Option<ContentFilter>, StoreError> {
+    let Some(text) = r.opt_s("filter") else { return Ok(None) };
+    let pattern = serde_json::from_str(text).map_err(|_| corrupt("filter"))?;
+    ContentFilter::new(pattern, "filter").map(Some).map_err(|_| corrupt("filter"))
 }
 
 /// `rate_limit`: the number; absent for no limit (so an item written before limits
@@ -115,6 +128,7 @@ pub(super) fn subscription_from(item: &Item) -> Result<Subscription, StoreError>
             None => Ordering::Unordered,
             Some(o) => Ordering::parse(o).ok_or_else(|| corrupt("ordering"))?,
         },
+        filter: filter_from(&r)?,
     })
 }
 
@@ -200,6 +214,9 @@ impl SubscriptionStore for DynamoStore {
         }
         if let Some(ordering) = patch.ordering {
             e.set("ordering", s(ordering.as_str()));
+        }
+        if let Some(filter) = &patch.filter {
+            e.set_opt("filter", filter.as_ref().map(filter_value));
         }
         let result = self.update(subscription_key(account, id), &e, Some("attribute_exists(pk)")).await?;
         match result {
@@ -393,6 +410,10 @@ mod tests {
             previous_secret: Some(("whsec_b2xk".into(), T.plus_days(1))),
             rate_limit: RateLimit::new(25),
             ordering: Ordering::Fifo,
+            filter: Some(
+                ContentFilter::new(serde_json::json!({"data": {"amount": [{"numeric": [">", 100]}]}}), "filter")
+                    .unwrap(),
+            ),
         }
     }
 
@@ -411,6 +432,7 @@ mod tests {
                 channel_type: None,
                 rate_limit: None,
                 ordering: Ordering::Unordered,
+                filter: None,
                 ..sub.clone()
             };
             assert_eq!(subscription_from(&subscription_item(&other)).unwrap(), other);
@@ -426,6 +448,19 @@ mod tests {
         assert_eq!((read.rate_limit, read.ordering), (None, Ordering::Unordered));
         item.insert("ordering".to_owned(), s("lifo"));
         assert!(subscription_from(&item).is_err());
+    }
+
+    #[test]
+    fn a_filter_is_kept_as_written_and_read_compiled() {
+        let mut item = subscription_item(&subscription());
+        assert_eq!(Reader(&item).s("filter").unwrap(), r#"{"data":{"amount":[{"numeric":[">",100]}]}}"#);
+        let read = subscription_from(&item).unwrap().filter.expect("the filter");
+        assert!(read.matches(&serde_json::json!({"data": {"amount": 101}})));
+        assert!(!read.matches(&serde_json::json!({"data": {"amount": 100}})));
+        item.remove("filter");
+        assert_eq!(subscription_from(&item).unwrap().filter, None, "an item from before filters has none");
+        item.insert("filter".to_owned(), s("{\"data\": 1}"));
+        assert!(subscription_from(&item).is_err(), "a stored pattern that does not compile is corrupt");
     }
 
     #[test]
