@@ -32,6 +32,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
@@ -201,7 +202,10 @@ class Journey:
 
     def wait(self, condition, what):
         try:
-            return WebDriverWait(self.driver, WAIT_SECS).until(condition)
+            # The page re-renders a list while it polls: an element read a moment before may be
+            # replaced under the condition, which then simply looks again.
+            return WebDriverWait(self.driver, WAIT_SECS,
+                                 ignored_exceptions=[StaleElementReferenceException]).until(condition)
         except Exception as err:
             what = what() if callable(what) else what
             self.shot("failed")
