@@ -872,6 +872,7 @@ class Harness:
         left = [f for f in failures() if f["webhook"]["id"] == failing["id"]]
         assert not left and failures(), ("its records are gone, the others' stay", left)
 
+        self.catalogue(gw, good["id"], pat)
         self.erasure(gw)
 
         never = sorted(f.name for f in self.functions.values() if f.invocations == 0)
@@ -1108,6 +1109,74 @@ class Harness:
         assert error["error"] == "not_found", error
         log(f"    {len(ingested)} events delivered from the queue and the bus; 1 kept in the ingest dead-letter "
             f"queue ({error['error']}: {error['message']})")
+
+    def catalogue(self, gw, sub_id, pat):
+        """The event-type catalogue (SPEC section 11): the operator's routes (event-types), the
+        customers' read (list-event-types) and filter tester (test-event-filter); subscribing
+        checks names; publish-event and ingest-events check data against the type's schema
+        once their copy of the catalogue is no older than its staleness (10 s), and an ingested
+        event its schema refuses is kept in the ingest dead-letter queue with its error. Types
+        no other section publishes, so the rest of the run is unaffected."""
+        log("==> the event-type catalogue: declared, read, tried, and checked at publish and ingest")
+        schema = {"type": "object", "required": ["invoice_id", "amount"],
+                  "properties": {"invoice_id": {"type": "string"}, "amount": {"type": "integer", "minimum": 0}}}
+        declared_at = time.time()
+        expect(gw.call("PUT", "/internal/v1/event-types/invoice.paid",
+                       body={"description": "An invoice was paid.", "schema": schema,
+                             "example": {"invoice_id": "in_1", "amount": 1200}}), 201, "declare a type")
+        expect(gw.call("PUT", "/internal/v1/event-types/invoice.voided", body={"description": "Voided."}), 201,
+               "declare another")
+        replaced = expect(gw.call("PUT", "/internal/v1/event-types/invoice.voided",
+                                  body={"description": "Voided.", "deprecated": True}), 200, "replace it")
+        assert replaced["deprecated"] is True, replaced
+        got = expect(gw.call("GET", "/internal/v1/event-types/invoice.paid"), 200, "read a type")
+        assert got["schema"] == schema, got
+        listed = expect(gw.call("GET", "/internal/v1/event-types"), 200, "the catalogue")
+        assert [t["name"] for t in listed["event_types"]] == ["invoice.paid", "invoice.voided"], listed
+        expect(gw.call("DELETE", "/internal/v1/event-types/invoice.voided"), 204, "remove a type")
+        expect(gw.call("GET", "/internal/v1/event-types/invoice.voided"), 404, "a removed type")
+        theirs = expect(gw.call("GET", "/api/v1/event-types", bearer=pat), 200, "the customers' catalogue")
+        assert [t["name"] for t in theirs["event_types"]] == ["invoice.paid"], theirs
+        tried = expect(gw.call("POST", "/api/v1/event-filters/test", bearer=pat,
+                               body={"filter": {"data": {"amount": [{"numeric": [">=", 1000]}]}},
+                                     "event": {"event": "invoice.paid", "channel_id": None, "data": {"amount": 1200}}}),
+                       200, "try a filter")
+        assert tried == {"matches": True}, tried
+        # update-webhook-subscription reads the catalogue here for the first time: fresh.
+        refused = expect(gw.call("PATCH", f"/api/v1/webhook-subscriptions/{sub_id}", bearer=pat,
+                                 body={"events": ["invoice.payed"]}), 400, "a name outside the catalogue")
+        assert "invoice.payed" in refused["issues"][0]["message"], refused
+
+        # A fresh account with nobody listening: what it publishes is delivered nowhere.
+        quiet = expect(gw.call("POST", "/internal/v1/accounts", body={"name": "Ledger", "plan": "pro"}), 201, "account")
+        bad = {"account_id": quiet["id"], "event": "invoice.paid", "data": {"invoice_id": "in_2", "amount": "12"}}
+        while True:
+            status, answer = gw.call("POST", "/internal/v1/events", body=bad)
+            if status == 400:
+                break
+            waited = time.time() - declared_at
+            assert status == 202 and waited < 12, ("publish never checked the new schema", status, answer, waited)
+            time.sleep(0.5)
+        seen_after = time.time() - declared_at
+        assert answer["error"] == "validation_error" and answer["issues"][0]["field"] == "data/amount", answer
+
+        # ingest-events' copy may be as old as the staleness allows: send once it cannot be.
+        time.sleep(max(0.0, 10.5 - (time.time() - declared_at)))
+        sqs = self.aws("sqs")
+        sqs.send_message(QueueUrl=self.template.refs["IngestQueue"], MessageBody=json.dumps({**bad, "event_id": "evt_schema_refused"}))
+        self.feed("IngestQueue", "ingest-events", lambda: self.queue_empty("IngestQueue"), "the ingested event")
+        deadline, kept = time.time() + 30, None
+        while kept is None and time.time() < deadline:
+            for message in sqs.receive_message(QueueUrl=self.template.refs["IngestDeadLetterQueue"], MaxNumberOfMessages=10,
+                                               MessageAttributeNames=["All"], WaitTimeSeconds=1).get("Messages", []):
+                if "evt_schema_refused" in message["Body"]:
+                    kept = message
+        assert kept is not None, "the refused event is not in the ingest dead-letter queue"
+        error = json.loads(kept["MessageAttributes"]["hookpost-error"]["StringValue"])
+        assert error["error"] == "validation_error" and error["issues"][0]["field"] == "data/amount", error
+        log(f"    publish checked the new schema {seen_after:.1f} s after it was declared (at most 10 s); "
+            f"the ingested event it refuses is in the ingest dead-letter queue ({error['issues'][0]['field']}: "
+            f"{error['issues'][0]['message']})")
 
     def erasure(self, gw):
         """An account with a bit of everything erased while one of its deliveries is on its way

@@ -142,6 +142,19 @@ parameters = {{ "path.webhook_failure_id" = {{ dictionary = "failures", probabil
 [[operations]]
 include-operation-id = "publishEvent"
 parameters = {{ "body.account_id" = {{ dictionary = "accounts", probability = 0.5 }} }}
+# An event whose type the fuzzer itself declared in the catalogue must follow that type's
+# schema (400 validation_error, SPEC section 11): no document can state which types exist.
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "404"]
+
+# A JSON Schema or an EventBridge pattern is an object the document can only describe as
+# one: its grammar (and an example that must validate) is checked by hookpost (400).
+[[operations]]
+include-operation-id = "putEventType"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401"]
+
+[[operations]]
+include-operation-id = "testEventFilter"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "429"]
 
 # The one rule no schema can state: a channel_id must be a channel the operator registered
 # on the caller's account (400 invalid_channel_id otherwise, SPEC section 3).

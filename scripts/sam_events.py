@@ -62,6 +62,9 @@ EXPECTED = [
     ("create-portal-session", 201),
     ("portal", 200),
     ("publish-event", 202),
+    ("list-event-types", 200),
+    ("test-event-filter", 200),
+    ("event-types", 201),
     ("method-not-allowed", 405),
     ("deliver", "batch"),
     ("dead-letter", "drained"),
@@ -370,6 +373,16 @@ def main():
         # A method the route does not take: API Gateway sends it to the ANY method's function.
         "method-not-allowed": api_event("PUT", "/api/v1/me", "/api/v1/me", body={}),
         "sweep-pending-failures": scheduled_event(),
+        # The catalogue: customers read it and try a filter; the operator declares a type.
+        "list-event-types": customer("GET", "/api/v1/event-types", "/api/v1/event-types"),
+        "test-event-filter": customer("POST", "/api/v1/event-filters/test", "/api/v1/event-filters/test",
+                                      body={"filter": {"event": ["call.ended"], "data": {"call_id": [{"numeric": [">", 0]}]}},
+                                            "event": {"event": "call.ended", "channel_id": None, "data": {"call_id": 7}}}),
+        "event-types": api_event("PUT", "/internal/v1/event-types/{name}", "/internal/v1/event-types/call.ended",
+                                 params={"name": "call.ended"},
+                                 body={"description": "A call ended.",
+                                       "schema": {"type": "object", "properties": {"call_id": {"type": "integer"}}},
+                                       "example": {"call_id": 7}}),
     })
     os.makedirs(args.out, exist_ok=True)
     for stale in os.listdir(args.out):

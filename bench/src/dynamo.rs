@@ -235,7 +235,11 @@ fn classify(input: &Input) -> CallInfo {
                 .unwrap_or("query")
                 .to_owned(),
         };
-        info.background = query.index_name.as_deref() == Some(hookpost_store::dynamo::PENDING_INDEX);
+        // The sweeper's reads, and a function's read of the event-type catalogue (once per
+        // `CATALOGUE_STALENESS` per warm instance, not per request): apart from the rows.
+        let catalogue =
+            query.expression_attribute_values.iter().flatten().any(|(_, v)| v.as_s().is_ok_and(|v| v == "CATALOGUE"));
+        info.background = catalogue || query.index_name.as_deref() == Some(hookpost_store::dynamo::PENDING_INDEX);
         info.consistent = query.consistent_read == Some(true);
     } else if let Some(put) = input.downcast_ref::<PutItemInput>() {
         info.operation = "PutItem";
@@ -398,7 +402,9 @@ pub async fn measure(endpoint: &str) -> Result<Vec<Measured>, String> {
     // A whole failing cycle (five attempts) without waiting the production delays.
     config.retry_schedule = hookpost_domain::delivery::RetrySchedule::parse("0,0,0,0,0")?;
     let store = Arc::new(store);
-    let app = App::new(Arc::clone(&store) as Arc<dyn hookpost_store::Store>, config).with_delivery_control(store);
+    let app = App::new(Arc::clone(&store) as Arc<dyn hookpost_store::Store>, config)
+        .with_catalogue(Arc::clone(&store) as Arc<dyn hookpost_store::CatalogueStore>)
+        .with_delivery_control(store);
     let server_app = app.clone();
     // The in-process queue: this counts DynamoDB's calls alone (SQS is priced apart).
     let in_process = Arc::new(InProcessQueue::new(Duration::from_secs(60)));

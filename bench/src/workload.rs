@@ -293,7 +293,8 @@ async fn measure(opts: &Options) -> Result<Measured, String> {
     config.retry_schedule = hookpost_domain::delivery::RetrySchedule::parse("0,1,2")?;
     let app = App::new(Arc::clone(&store) as Arc<dyn Store>, config)
         .with_queue(Arc::new(hookpost_delivery::SqsQueue::new(sqs.clone(), deliveries_url.clone())))
-        .with_delivery_control(Arc::clone(&store) as Arc<dyn hookpost_store::DeliveryControlStore>);
+        .with_delivery_control(Arc::clone(&store) as Arc<dyn hookpost_store::DeliveryControlStore>)
+        .with_catalogue(Arc::clone(&store) as Arc<dyn hookpost_store::CatalogueStore>);
 
     // The accounts, one or two subscriptions each, in random order of publishing rank.
     let now = Timestamp::now();
@@ -335,9 +336,13 @@ async fn measure(opts: &Options) -> Result<Measured, String> {
     let (batched, queued) = drawn.split_at(drawn.len() / 2);
     let mut m = Measured { accounts: accounts.len(), events: opts.events as u64, pairs, ..Measured::default() };
     for chunk in batched.chunks(BATCH) {
+        let catalogue = app.catalogue().map_err(|e| e.to_string())?.current().await.map_err(|e| e.to_string())?;
         let incoming = chunk
             .iter()
-            .map(|i| publish_event::Incoming { publish: publish_event::parse_event(body(*i)), id_if_none: None })
+            .map(|i| publish_event::Incoming {
+                publish: publish_event::parse_event(body(*i), &catalogue),
+                id_if_none: None,
+            })
             .collect();
         let outcomes = publish_event::publish_many(&app, incoming).await;
         app.flush_tallies().await;

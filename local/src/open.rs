@@ -5,18 +5,22 @@ use std::time::Duration;
 
 use hookpost_delivery::{InProcessQueue, Queue};
 use hookpost_http::{App, Config};
-use hookpost_store::{DeliveryControlStore, DynamoStore, ErasureStore, MemoryStore, Store};
+use hookpost_store::{CatalogueStore, DeliveryControlStore, DynamoStore, ErasureStore, MemoryStore, Store};
 
 use crate::durable::SqsQueues;
 use crate::{StartError, VISIBILITY_TIMEOUT};
 
 /// An app on the store the options ask for — DynamoDB (creating the table if missing) or
-/// in-memory — with erasure and delivery control.
+/// in-memory — with erasure, the event-type catalogue and delivery control.
 pub async fn open_app(config: &Config) -> Result<App, StartError> {
-    fn app<S: Store + ErasureStore + DeliveryControlStore + 'static>(store: S, config: &Config) -> App {
+    fn app<S: Store + ErasureStore + DeliveryControlStore + CatalogueStore + 'static>(
+        store: S,
+        config: &Config,
+    ) -> App {
         let store = Arc::new(store);
         App::new(Arc::clone(&store) as Arc<dyn Store>, config.clone())
             .with_eraser(Arc::clone(&store) as Arc<dyn ErasureStore>)
+            .with_catalogue(Arc::clone(&store) as Arc<dyn CatalogueStore>)
             .with_delivery_control(store)
     }
     match &config.dynamodb_endpoint {

@@ -57,6 +57,12 @@ pub fn table() -> Vec<RouteEntry> {
         mount!(CREATE_PORTAL_SESSION, create_portal_session),
         mount!(PUBLISH_EVENT, publish_event),
         mount!(PUBLISH_EVENTS_BATCH, publish_event),
+        mount!(LIST_EVENT_TYPES, list_event_types),
+        mount!(TEST_EVENT_FILTER, test_event_filter),
+        mount!(LIST_CATALOGUE, event_types),
+        mount!(PUT_EVENT_TYPE, event_types),
+        mount!(GET_EVENT_TYPE, event_types),
+        mount!(DELETE_EVENT_TYPE, event_types),
         mount!(PORTAL_PAGE, portal),
         mount!(PORTAL_FILE, portal),
     ]

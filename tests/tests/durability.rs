@@ -31,6 +31,7 @@ async fn faulty_server(schedule: &str) -> (TestServer, Arc<FaultyStore>, Arc<Fau
     let queue = Arc::new(FaultyQueue::new(Arc::clone(&worked) as Arc<dyn Queue>));
     let app = App::new(Arc::clone(&store) as Arc<dyn Store>, delivery_config(schedule))
         .with_queue(Arc::clone(&queue) as Arc<dyn Queue>)
+        .with_catalogue(Arc::clone(&memory) as Arc<dyn hookpost_store::CatalogueStore>)
         .with_delivery_control(memory);
     (TestServer::start_with(app, Delivery::InProcess(worked)).await, store, queue)
 }

@@ -26,6 +26,10 @@ async fn hookpost_local_publishes_its_ingest_queue_and_keeps_what_it_cannot() {
     let (account, pat) = s.customer().await;
     let receiver = Receiver::start(Answer::status(204)).await;
     s.create_subscription(&pat, json!({"url": receiver.url("/ingest")})).await;
+    let schema = json!({"type": "object", "properties": {"amount": {"type": "integer"}}});
+    let declared =
+        s.admin("PUT", "/internal/v1/event-types/invoice.paid", json!({"description": "d", "schema": schema})).await;
+    assert_eq!(declared.status, 201, "{}", declared.text);
     let Delivery::Sqs(queues) = &s.running.delivery else { panic!("DynamoDB comes with SQS queues") };
     let aws = hookpost_store::aws::aws_config(Some(&hookpost_tests::dynamo_endpoint())).await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
@@ -40,6 +44,8 @@ async fn hookpost_local_publishes_its_ingest_queue_and_keeps_what_it_cannot() {
                "detail": event(&account, None)})
         .to_string(),
         json!({"account_id": account, "event": "Not A Type", "data": {}}).to_string(),
+        // Its type's schema refuses it (SPEC §11).
+        json!({"account_id": account, "event": "invoice.paid", "data": {"amount": "12"}}).to_string(),
         event(&hookpost_domain::AccountId::new().to_string(), None).to_string(),
         "not json".to_owned(),
     ];
@@ -59,11 +65,11 @@ async fn hookpost_local_publishes_its_ingest_queue_and_keeps_what_it_cannot() {
     expected.sort();
     assert_eq!(ids, expected, "an id the event names, else its EventBridge or SQS message id");
 
-    // The three that can never be published wait in the ingest dead-letter queue, each with
+    // The four that can never be published wait in the ingest dead-letter queue, each with
     // its error envelope; nothing of theirs was delivered.
     let mut rejected = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while rejected.len() < 3 && std::time::Instant::now() < deadline {
+    while rejected.len() < 4 && std::time::Instant::now() < deadline {
         let out = sqs
             .receive_message()
             .queue_url(queues.ingest_dead_letters_url())
@@ -85,11 +91,14 @@ async fn hookpost_local_publishes_its_ingest_queue_and_keeps_what_it_cannot() {
             let attribute = m.message_attributes.as_ref().and_then(|a| a.get(ERROR_ATTRIBUTE)).expect("its error");
             let envelope: Value = serde_json::from_str(attribute.string_value().unwrap()).unwrap();
             assert!(envelope["message"].is_string(), "{envelope}");
+            if envelope["issues"][0]["field"].as_str().is_some_and(|f| f.starts_with("data")) {
+                assert_eq!(envelope["issues"][0]["field"], "data/amount", "the schema's fault, located: {envelope}");
+            }
             envelope["error"].as_str().unwrap().to_owned()
         })
         .collect();
     errors.sort();
-    assert_eq!(errors, ["invalid_json", "not_found", "validation_error"]);
+    assert_eq!(errors, ["invalid_json", "not_found", "validation_error", "validation_error"]);
     assert!(rejected.iter().any(|m| m.body.as_deref() == Some("not json")), "the body is kept as sent");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(receiver.received().len(), 3, "nothing more was delivered");
@@ -118,6 +127,7 @@ async fn what_hookpost_cannot_publish_now_comes_back_and_a_repeat_publishes_once
     let queue = Arc::new(FaultyQueue::new(Arc::clone(&worked) as Arc<dyn Queue>));
     let app = App::new(Arc::clone(&store), delivery_config("0"))
         .with_queue(Arc::clone(&queue) as Arc<dyn Queue>)
+        .with_catalogue(Arc::clone(&memory) as Arc<dyn hookpost_store::CatalogueStore>)
         .with_delivery_control(memory);
     let s = TestServer::start_with(
         app.clone(),

@@ -40,6 +40,7 @@ async fn setup() -> Setup {
     let store = Arc::new(store);
     let app = App::new(Arc::clone(&store) as Arc<dyn hookpost_store::Store>, config)
         .with_queue(Arc::new(SqsQueue::new(sqs.clone(), queue_url.clone())))
+        .with_catalogue(Arc::clone(&store) as Arc<dyn hookpost_store::CatalogueStore>)
         .with_delivery_control(store);
 
     let account = Account { id: AccountId::new(), name: "Acme".into(), plan: Plan::Pro, created_at: Timestamp::now() };

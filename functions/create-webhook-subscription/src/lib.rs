@@ -1,5 +1,5 @@
-//! `POST /api/v1/webhook-subscriptions`: validates, checks the channel belongs to the
-//! account, and inserts under the active cap in one transaction. The plaintext secret is in
+//! `POST /api/v1/webhook-subscriptions`: validates (its `events` against the event-type
+//! catalogue, once it has types), checks the channel belongs to the account, and inserts under the active cap in one transaction. The plaintext secret is in
 //! this answer and in no other.
 
 use hookpost_domain::subscription::{parse_new_subscription, Subscription};
@@ -13,6 +13,11 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
     app.respond(&routes::CREATE_WEBHOOK_SUBSCRIPTION, req, |caller| async move {
         let mut input = parse_new_subscription(json_body(req)?, &app.config.destinations)?;
+        // Names the catalogue does not know (a typo such as `invoice.payed`) would select
+        // nothing, silently (SPEC §11).
+        if !input.events.is_empty() {
+            app.catalogue()?.current().await?.check_subscribed(&input.events)?;
+        }
         // A request that names no rate limit gets the deployment's default.
         input.rate_limit.get_or_insert(app.config.default_rate_limit);
         let channel_type = match &input.channel_id {

@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use hookpost_delivery::sqs::batches_by;
 use hookpost_domain::event::is_valid_event_id;
+use hookpost_domain::event_type::Catalogue;
 use hookpost_domain::ApiError;
 use hookpost_http::App;
 use lambda_http::aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -130,7 +131,7 @@ impl Rejections for MemoryRejections {
 
 /// A message's event and the id it takes when it names none. A message is a SPEC §4 event,
 /// or an EventBridge event whose `detail` is one.
-fn read(message: &SqsMessage) -> Incoming {
+fn read(message: &SqsMessage, catalogue: &Catalogue) -> Incoming {
     let message_id = message.message_id.as_deref().unwrap_or_default();
     let body = message.body.as_deref().unwrap_or_default();
     let value: Value = match serde_json::from_str(body) {
@@ -145,7 +146,7 @@ fn read(message: &SqsMessage) -> Incoming {
         event => (event, message_id.to_owned()),
     };
     let id_if_none = Some(format!("evt_{id}")).filter(|id| is_valid_event_id(id));
-    Incoming { publish: parse_event(event), id_if_none }
+    Incoming { publish: parse_event(event, catalogue), id_if_none }
 }
 
 /// Whether hookpost, not the event, stopped it: the message is tried again.
@@ -165,7 +166,9 @@ pub async fn handle(
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
     let messages = &event.payload.records;
-    let outcomes = publish_many(app, messages.iter().map(read).collect()).await;
+    // Without the catalogue no event can be checked: the whole batch comes back later.
+    let catalogue = app.catalogue()?.current().await?;
+    let outcomes = publish_many(app, messages.iter().map(|m| read(m, &catalogue)).collect()).await;
     app.flush_tallies().await;
     let mut response = SqsBatchResponse::default();
     let mut rejected = Vec::new();

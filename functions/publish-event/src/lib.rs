@@ -13,14 +13,20 @@
 //! `{"event_id", "subscriptions"}` (that event is durable) or an error in the SPEC's
 //! envelope (that event alone was refused; repeat it, with its `event_id` if it had one).
 //! An account's routable subscriptions are read once per batch.
+//!
+//! Every path checks `data` against its type's schema in the event-type catalogue (and,
+//! with `HOOKPOST_EVENT_TYPES=strict`, refuses a type outside it), and matches each
+//! subscription's content filter at fan-out (SPEC §11).
 
 use std::time::Duration;
 
 use hookpost_domain::delivery::{is_carried, DeliveryTask};
 use hookpost_domain::error::ErrorBody;
 use hookpost_domain::event::{
-    fan_out, new_event_id, parse_publish, stored_at_publish, wants, Event, FanOut, PublishRequest, MAX_EVENT_BYTES,
+    fan_out, new_event_id, parse_publish_checked, stored_at_publish, Event, FanOut, Matching, PublishRequest,
+    MAX_EVENT_BYTES,
 };
+use hookpost_domain::event_type::Catalogue;
 use hookpost_domain::failure::Failure;
 use hookpost_domain::input::Fields;
 use hookpost_domain::subscription::Subscription;
@@ -63,7 +69,8 @@ async fn publish_one(app: &App, req: Request) -> Response<Body> {
         if body_len(&req) > MAX_EVENT_BYTES {
             return Err(ApiError::PayloadTooLarge);
         }
-        let publish = parse_publish(json_body(&req)?)?;
+        let catalogue = app.catalogue()?.current().await?;
+        let publish = parse_publish_checked(json_body(&req)?, &catalogue)?;
         let routable = routable(app, publish.account_id).await?;
         let published = match prepare(app, publish, None, &routable).await? {
             Prepared::Done(published) => published,
@@ -84,8 +91,10 @@ async fn publish_one(app: &App, req: Request) -> Response<Body> {
 async fn publish_batch(app: &App, req: Request) -> Response<Body> {
     app.respond_internal(&routes::PUBLISH_EVENTS_BATCH, &req, async {
         let events = parse_batch(json_body(&req)?)?;
+        let catalogue = app.catalogue()?.current().await?;
         // Each event is read on its own: one event's mistake refuses that event only.
-        let incoming = events.into_iter().map(|event| Incoming { publish: parse_event(event), id_if_none: None });
+        let incoming =
+            events.into_iter().map(|event| Incoming { publish: parse_event(event, &catalogue), id_if_none: None });
         let outcomes = publish_many(app, incoming.collect()).await;
         app.flush_tallies().await;
         let results: Vec<Outcome<'_>> = outcomes
@@ -165,12 +174,12 @@ fn parse_batch(body: Value) -> Result<Vec<Value>, ApiError> {
 }
 
 /// One event of a batch or of the ingest queue, held to the single publish's rules, its
-/// size included.
-pub fn parse_event(event: Value) -> Result<PublishRequest, ApiError> {
+/// size and its type's schema included.
+pub fn parse_event(event: Value, catalogue: &Catalogue) -> Result<PublishRequest, ApiError> {
     if event.to_string().len() > MAX_EVENT_BYTES {
         return Err(ApiError::PayloadTooLarge);
     }
-    parse_publish(event)
+    parse_publish_checked(event, catalogue)
 }
 
 /// One event's answer in a batch: its acceptance, or its error in the usual envelope.
@@ -292,8 +301,10 @@ async fn prepare(
     // write is saved.
     let chosen_id = publish.event_id.is_some();
     let ordering_key = publish.ordering_key.clone();
-    let wanting: Vec<&Subscription> =
-        routable.iter().filter(|s| wants(s, &publish.event_type, publish.channel_id.as_ref())).collect();
+    // Type, channel and content filter (SPEC §4, §11): a subscription whose filter turns the
+    // event down gets no task, no record, and is not counted.
+    let matching = Matching::new(&publish.event_type, publish.channel_id.as_ref(), &publish.data);
+    let wanting: Vec<&Subscription> = routable.iter().filter(|s| matching.wanted_by(s)).collect();
     let deliver: Vec<&Subscription> = wanting.iter().copied().filter(|s| fan_out(s) == FanOut::Deliver).collect();
     let disabled: Vec<&Subscription> =
         wanting.iter().copied().filter(|s| fan_out(s) == FanOut::RecordDisabled).collect();

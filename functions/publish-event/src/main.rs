@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    hookpost_http::serve_measured(|app, req| async move { publish_event::handle(&app, req).await }).await
+    hookpost_http::serve_measured_cataloguing(|app, req| async move { publish_event::handle(&app, req).await }).await
 }

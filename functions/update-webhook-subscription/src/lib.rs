@@ -1,4 +1,5 @@
-//! `PATCH /api/v1/webhook-subscriptions/{id}`: name, url, events, headers, authentication.
+//! `PATCH /api/v1/webhook-subscriptions/{id}`: name, url, events (checked against the event-type
+//! catalogue), headers, authentication, rate limit, ordering, filter.
 //! Channel, channel type and source are fixed at creation. How a customer fixes an endpoint
 //! before retriggering its failures.
 
@@ -12,6 +13,9 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     app.respond(&routes::UPDATE_WEBHOOK_SUBSCRIPTION, req, |caller| async move {
         let id = subscription_id(req)?;
         let patch = parse_subscription_patch(json_body(req)?, &app.config.destinations)?;
+        if let Some(events) = patch.events.as_deref().filter(|events| !events.is_empty()) {
+            app.catalogue()?.current().await?.check_subscribed(events)?;
+        }
         let sub = if patch.is_empty() {
             app.store.get_subscription(caller.account_id, id).await.found(SUBSCRIPTION)?
         } else {

@@ -2,5 +2,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    hookpost_http::serve(|app, req| async move { update_webhook_subscription::handle(&app, req).await }).await
+    hookpost_http::serve_cataloguing(|app, req| async move { update_webhook_subscription::handle(&app, req).await })
+        .await
 }

@@ -43,6 +43,9 @@ pub enum ApiError {
     InvalidUrl(String),
     #[error("channel_id is not a channel of this account")]
     InvalidChannelId,
+    /// `HOOKPOST_EVENT_TYPES=strict` and the type is not in the catalogue (SPEC §11).
+    #[error("the event type {0} is not in the event-type catalogue")]
+    UnknownEventType(String),
     #[error("{0}")]
     LimitReached(String),
     #[error("{0}")]
@@ -104,6 +107,7 @@ impl ApiError {
             | Self::InvalidJson(_)
             | Self::InvalidUrl(_)
             | Self::InvalidChannelId
+            | Self::UnknownEventType(_)
             | Self::MalformedRequest(_) => 400,
             Self::MethodNotAllowed { .. } => 405,
             Self::UriTooLong => 414,
@@ -130,6 +134,7 @@ impl ApiError {
             Self::InvalidJson(_) => "invalid_json",
             Self::InvalidUrl(_) => "invalid_url",
             Self::InvalidChannelId => "invalid_channel_id",
+            Self::UnknownEventType(_) => "unknown_event_type",
             Self::LimitReached(_) => "limit_reached",
             Self::InvalidState(_) => "invalid_state",
             Self::SubscriptionDeleted => "subscription_deleted",

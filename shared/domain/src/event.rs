@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::delivery::order::is_valid_ordering_key;
 use crate::error::ApiError;
-use crate::event_type::selects;
+use crate::event_type::{selects, Catalogue};
 use crate::filter::filtered_view;
 use crate::ids::{AccountId, ChannelId};
 use crate::input::Fields;
@@ -81,7 +81,14 @@ pub fn new_event_id() -> String {
     format!("evt_{}", uuid::Uuid::new_v4())
 }
 
+/// A publish body, with no catalogue to check it against.
 pub fn parse_publish(body: Value) -> Result<PublishRequest, ApiError> {
+    parse_publish_checked(body, &Catalogue::default())
+}
+
+/// A publish body: its fields first, then (once they are sound) `data` against its type in
+/// the catalogue (SPEC §11).
+pub fn parse_publish_checked(body: Value, catalogue: &Catalogue) -> Result<PublishRequest, ApiError> {
     let mut f = Fields::from_value(body)?;
     let raw = f.required_string("account_id");
     let account_id = f.parsed("account_id", raw, AccountId::parse, "must be an account id (uuid)");
@@ -95,7 +102,7 @@ pub fn parse_publish(body: Value) -> Result<PublishRequest, ApiError> {
     let raw = f.opt_string("channel_id");
     let channel_id = f.parsed("channel_id", raw, ChannelId::parse, ChannelId::EXPECTED);
     let data = match f.take("data") {
-        Some(v @ Value::Object(_)) => Some(v.to_string()),
+        Some(v @ Value::Object(_)) => Some(v),
         Some(_) => {
             f.issue("data", "must be a JSON object");
             None
@@ -123,7 +130,8 @@ pub fn parse_publish(body: Value) -> Result<PublishRequest, ApiError> {
     f.finish()?;
     match (account_id, event_type, data) {
         (Some(account_id), Some(event_type), Some(data)) => {
-            Ok(PublishRequest { account_id, event_type, channel_id, data, event_id, ordering_key })
+            catalogue.check(&event_type, &data)?;
+            Ok(PublishRequest { account_id, event_type, channel_id, data: data.to_string(), event_id, ordering_key })
         }
         _ => Err(ApiError::Internal),
     }
@@ -147,12 +155,13 @@ pub fn wants(sub: &Subscription, event_type: &str, channel_id: Option<&ChannelId
 pub struct Matching<'a> {
     event_type: &'a str,
     channel_id: Option<&'a ChannelId>,
-    data: &'a Value,
+    /// `data` as published: JSON text, read only when a filter needs it.
+    data: &'a str,
     view: std::sync::OnceLock<Value>,
 }
 
 impl<'a> Matching<'a> {
-    pub fn new(event_type: &'a str, channel_id: Option<&'a ChannelId>, data: &'a Value) -> Self {
+    pub fn new(event_type: &'a str, channel_id: Option<&'a ChannelId>, data: &'a str) -> Self {
         Self { event_type, channel_id, data, view: std::sync::OnceLock::new() }
     }
 
@@ -160,11 +169,12 @@ impl<'a> Matching<'a> {
     pub fn wanted_by(&self, sub: &Subscription) -> bool {
         wants(sub, self.event_type, self.channel_id)
             && sub.filter.as_ref().is_none_or(|filter| {
-                filter.matches(
-                    self.view.get_or_init(|| {
-                        filtered_view(self.event_type, self.channel_id.map(ChannelId::as_str), self.data)
-                    }),
-                )
+                filter.matches(self.view.get_or_init(|| {
+                    // Published data is an object, checked at publish; text that no longer
+                    // reads as one (it cannot) would match only patterns that ask for no data.
+                    let data = serde_json::from_str(self.data).unwrap_or(Value::Null);
+                    filtered_view(self.event_type, self.channel_id.map(ChannelId::as_str), &data)
+                }))
             })
     }
 }
@@ -258,6 +268,37 @@ mod tests {
     }
 
     #[test]
+    fn publishes_are_checked_against_the_catalogue_once_their_fields_are_sound() {
+        let t = Timestamp::from_unix(1_780_000_000);
+        let paid = crate::event_type::EventType {
+            name: "invoice.paid".into(),
+            description: "d".into(),
+            schema: Some(json!({"type": "object", "properties": {"amount": {"type": "integer"}}})),
+            example: None,
+            deprecated: false,
+            created_at: t,
+            updated_at: t,
+        };
+        let (catalogue, _) = Catalogue::new(&[paid], true);
+        let account = AccountId::new().to_string();
+        let good = json!({"account_id": account, "event": "invoice.paid", "data": {"amount": 5}});
+        assert_eq!(parse_publish_checked(good, &catalogue).unwrap().data, r#"{"amount":5}"#);
+        let bad = json!({"account_id": account, "event": "invoice.paid", "data": {"amount": "5"}});
+        match parse_publish_checked(bad, &catalogue) {
+            Err(ApiError::Validation(issues)) => assert_eq!(issues[0].field, "data/amount"),
+            other => panic!("{other:?}"),
+        }
+        let unknown = json!({"account_id": account, "event": "invoice.payed", "data": {}});
+        assert!(matches!(parse_publish_checked(unknown, &catalogue), Err(ApiError::UnknownEventType(_))));
+        // A field fault is reported before any schema is looked at.
+        let both = json!({"account_id": "nope", "event": "invoice.paid", "data": {"amount": "5"}});
+        match parse_publish_checked(both, &catalogue) {
+            Err(ApiError::Validation(issues)) => assert_eq!(issues[0].field, "account_id"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn matching_by_wildcard_and_filter() {
         let billing = sub(json!({"url": "https://e.com", "events": ["billing.*", "call.ended"]}));
         assert!(wants(&billing, "billing.invoice.paid", None) && wants(&billing, "call.ended", None));
@@ -266,9 +307,9 @@ mod tests {
         let big_non_us = sub(json!({"url": "https://e.com", "events": ["billing.*"], "filter": {
             "data": {"amount": [{"numeric": [">=", 1000]}], "country": [{"anything-but": "US"}]}
         }}));
-        let data = json!({"amount": 1500, "country": "FR"});
+        let data = json!({"amount": 1500, "country": "FR"}).to_string();
         assert!(Matching::new("billing.invoice.paid", None, &data).wanted_by(&big_non_us));
-        let small = json!({"amount": 10, "country": "FR"});
+        let small = json!({"amount": 10, "country": "FR"}).to_string();
         assert!(!Matching::new("billing.invoice.paid", None, &small).wanted_by(&big_non_us));
         assert!(!Matching::new("call.ended", None, &data).wanted_by(&big_non_us), "the type still selects first");
         let by_channel = sub(json!({"url": "https://e.com", "filter": {"channel_id": [null]}}));

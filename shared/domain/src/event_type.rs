@@ -230,6 +230,72 @@ fn collect_leaves(error: &boon::ValidationError<'_, '_>, field: &str, issues: &m
     }
 }
 
+/// The catalogue as publish and subscribe use it: each type's compiled schema, and whether a
+/// type outside it may be published (`HOOKPOST_EVENT_TYPES`).
+#[derive(Debug, Default)]
+pub struct Catalogue {
+    types: std::collections::BTreeMap<String, Option<DataSchema>>,
+    strict: bool,
+}
+
+impl Catalogue {
+    /// Compiles each type's schema. A stored schema that no longer compiles (it was checked
+    /// when it was declared) leaves its type unchecked, and is logged by the caller.
+    pub fn new(types: &[EventType], strict: bool) -> (Self, Vec<String>) {
+        let mut broken = Vec::new();
+        let types = types
+            .iter()
+            .map(|t| {
+                let schema = t.schema.as_ref().and_then(|schema| match DataSchema::compile(schema) {
+                    Ok(compiled) => Some(compiled),
+                    Err(_) => {
+                        broken.push(t.name.clone());
+                        None
+                    }
+                });
+                (t.name.clone(), schema)
+            })
+            .collect();
+        (Self { types, strict }, broken)
+    }
+
+    /// The types' names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.types.keys().cloned().collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.types.is_empty()
+    }
+
+    /// Publish's check (SPEC §11): `data` against its type's schema (`validation_error`, an
+    /// issue per violation under `data/`); a type outside the catalogue only when strict
+    /// (`unknown_event_type`).
+    pub fn check(&self, event_type: &str, data: &Value) -> Result<(), ApiError> {
+        match self.types.get(event_type) {
+            Some(Some(schema)) => schema.check(data, "data").map_err(ApiError::Validation),
+            Some(None) => Ok(()),
+            None if self.strict => Err(ApiError::UnknownEventType(event_type.to_owned())),
+            None => Ok(()),
+        }
+    }
+
+    /// A subscription's `events` (SPEC §11): once the catalogue has types, each name must be
+    /// one of them or a wildcard selecting one; the unknown ones in one issue.
+    pub fn check_subscribed(&self, events: &[String]) -> Result<(), ApiError> {
+        let names = self.names();
+        let unknown = unknown_names(events, &names);
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid_field(
+                "events",
+                format!("not in the event-type catalogue (GET /api/v1/event-types): {}", unknown.join(", ")),
+            ))
+        }
+    }
+}
+
 /// Whether `name` in a subscription's `events` is a wildcard (`billing.*`), and its prefix
 /// with the dot (`billing.`).
 pub fn wildcard_prefix(name: &str) -> Option<&str> {
@@ -372,6 +438,47 @@ mod tests {
         let schema = DataSchema::compile(&draft4).expect("a valid draft-04 schema");
         assert!(schema.check(&json!(10), "data").is_err());
         assert!(schema.check(&json!(9), "data").is_ok());
+    }
+
+    fn declared(name: &str, schema: Option<Value>) -> EventType {
+        let t = Timestamp::from_unix(1_780_000_000);
+        EventType {
+            name: name.into(),
+            description: "d".into(),
+            schema,
+            example: None,
+            deprecated: false,
+            created_at: t,
+            updated_at: t,
+        }
+    }
+
+    #[test]
+    fn the_catalogue_checks_publishes_and_subscriptions() {
+        let types =
+            [declared("invoice.paid", Some(invoice_schema())), declared("call.ended", None), declared("x.y", None)];
+        let (open, broken) = Catalogue::new(&types, false);
+        assert!(broken.is_empty());
+        assert_eq!(open.names(), ["call.ended", "invoice.paid", "x.y"]);
+        assert!(open.check("invoice.paid", &json!({"invoice_id": "in_1", "amount": 5, "currency": "usd"})).is_ok());
+        match open.check("invoice.paid", &json!({"invoice_id": "in_1", "amount": "5", "currency": "usd"})) {
+            Err(ApiError::Validation(issues)) => assert_eq!(issues[0].field, "data/amount"),
+            other => panic!("{other:?}"),
+        }
+        assert!(open.check("call.ended", &json!({"anything": true})).is_ok(), "a type without a schema");
+        assert!(open.check("not.declared", &json!({})).is_ok(), "open: outside the catalogue is accepted");
+        let (strict, _) = Catalogue::new(&types, true);
+        assert_eq!(strict.check("not.declared", &json!({})), Err(ApiError::UnknownEventType("not.declared".into())));
+
+        assert!(open.check_subscribed(&["invoice.*".into(), "call.ended".into()]).is_ok());
+        match open.check_subscribed(&["invoice.payed".into(), "call.ended".into(), "crm.*".into()]) {
+            Err(ApiError::Validation(issues)) => {
+                assert_eq!(issues[0].field, "events");
+                assert!(issues[0].message.ends_with("invoice.payed, crm.*"), "{}", issues[0].message);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Catalogue::default().check_subscribed(&["anything".into()]).is_ok(), "empty: no check");
     }
 
     #[test]

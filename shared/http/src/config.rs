@@ -40,6 +40,9 @@ pub struct Config {
     /// `HOOKPOST_DEFAULT_RATE_LIMIT` (default 100; `0` for none): a new subscription's
     /// `rate_limit` when its create request names none.
     pub default_rate_limit: Option<RateLimit>,
+    /// `HOOKPOST_EVENT_TYPES`: `open` (default) accepts a published type outside the
+    /// catalogue; `strict` refuses it with `unknown_event_type` (SPEC §11).
+    pub event_types_strict: bool,
     /// `HOOKPOST_INGEST_DEAD_LETTER_URL`: where the ingest queue's consumer keeps an event
     /// that can never be published, with why (Lambda only).
     pub ingest_dead_letter_url: Option<String>,
@@ -83,6 +86,7 @@ impl Default for Config {
             dead_letter_url: None,
             fifo_dead_letter_url: None,
             default_rate_limit: RateLimit::new(DEFAULT_RATE_LIMIT),
+            event_types_strict: false,
             ingest_dead_letter_url: None,
             sqs_endpoint: None,
             queue_visibility_secs: DEFAULT_QUEUE_VISIBILITY_SECS,
@@ -180,6 +184,13 @@ impl Config {
             config.default_rate_limit =
                 RateLimit::parse_default(&v).map_err(ConfigError::of("HOOKPOST_DEFAULT_RATE_LIMIT"))?;
         }
+        config.event_types_strict = match get("HOOKPOST_EVENT_TYPES").as_deref().map(str::trim) {
+            None | Some("" | "open") => false,
+            Some("strict") => true,
+            Some(_) => {
+                return Err(ConfigError::of("HOOKPOST_EVENT_TYPES")("must be open or strict".to_owned()));
+            }
+        };
         config.ingest_dead_letter_url = get("HOOKPOST_INGEST_DEAD_LETTER_URL").filter(|q| !q.trim().is_empty());
         config.sqs_endpoint = get("HOOKPOST_SQS_ENDPOINT").filter(|e| !e.trim().is_empty());
         if let Some(v) = get("HOOKPOST_QUEUE_VISIBILITY_SECONDS") {
@@ -240,6 +251,15 @@ mod tests {
         assert!(!c.destinations.allow_http && c.destinations.allow_cidrs.is_empty());
         assert_eq!(c.default_rate_limit.map(RateLimit::per_second), Some(100));
         assert_eq!(c.fifo_queue_url, None);
+        assert!(!c.event_types_strict);
+    }
+
+    #[test]
+    fn event_types_are_open_or_strict() {
+        assert!(config(&[("HOOKPOST_EVENT_TYPES", "strict")]).unwrap().event_types_strict);
+        assert!(!config(&[("HOOKPOST_EVENT_TYPES", "open")]).unwrap().event_types_strict);
+        let refused = config(&[("HOOKPOST_EVENT_TYPES", "loose")]).unwrap_err().to_string();
+        assert!(refused.contains("HOOKPOST_EVENT_TYPES"), "{refused}");
     }
 
     /// template.yaml declares the local-run variables with these values, so that `sam local

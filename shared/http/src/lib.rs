@@ -6,8 +6,11 @@ use std::sync::{Arc, OnceLock};
 use hookpost_delivery::operator::LogOnly;
 use hookpost_delivery::{DeliveredLog, HoldQueue, OperatorEvents, Queue, Sender, SqsQueue, UsageTally, Worker};
 use hookpost_domain::{ApiError, Clock, SystemClock};
-use hookpost_store::{ActiveCap, DeliveryControlStore, DynamoStore, ErasureStore, Store};
+use hookpost_store::{ActiveCap, CatalogueStore, DeliveryControlStore, DynamoStore, ErasureStore, Store};
 
+use crate::catalogue::CatalogueCache;
+
+pub mod catalogue;
 pub mod config;
 pub mod context;
 mod found;
@@ -24,8 +27,9 @@ pub use gate::check_access;
 pub use reply::{error_response, Keyed, PageReply, Reply};
 pub use routes::{Access, Route};
 pub use runtime::{
-    cloudwatch_metrics, serve, serve_delivering, serve_erasing, serve_events, serve_events_delivering,
-    serve_events_measured, serve_measured, RequestFacts,
+    cloudwatch_metrics, serve, serve_cataloguing, serve_delivering, serve_erasing, serve_events,
+    serve_events_delivering, serve_events_measured, serve_events_measured_cataloguing, serve_measured,
+    serve_measured_cataloguing, RequestFacts,
 };
 
 /// Why a function cannot start: its configuration, or the AWS environment.
@@ -54,6 +58,9 @@ pub struct App {
     /// Rate limiters and FIFO heads, for the functions that deliver (see
     /// [`App::with_delivery_control`]).
     control: Option<Arc<dyn DeliveryControlStore>>,
+    /// The event-type catalogue, for the functions that publish, subscribe or manage it (see
+    /// [`App::with_catalogue`]).
+    catalogue: Option<Arc<CatalogueCache>>,
     /// The FIFO queue's consumer side, for the delivery worker (see [`App::with_holder`]).
     holder: Option<Arc<dyn HoldQueue>>,
     /// In Lambda, the DynamoDB adapter behind `store`.
@@ -92,6 +99,7 @@ impl App {
             tallies_on_a_timer: false,
             eraser: None,
             control: None,
+            catalogue: None,
             holder: None,
             dynamo: None,
             sqs: None,
@@ -124,6 +132,21 @@ impl App {
     pub fn delivery_control(&self) -> Result<Arc<dyn DeliveryControlStore>, ApiError> {
         self.control.clone().ok_or_else(|| {
             tracing::error!("this function was not given delivery control (App::with_delivery_control)");
+            ApiError::Internal
+        })
+    }
+
+    /// Lets this app read and check against the event-type catalogue (SPEC §11). Given only
+    /// where events are published, subscriptions written or the catalogue managed.
+    pub fn with_catalogue(mut self, store: Arc<dyn CatalogueStore>) -> Self {
+        self.catalogue = Some(Arc::new(CatalogueCache::new(store, self.config.event_types_strict)));
+        self
+    }
+
+    /// The catalogue, or a logged 500 where the wiring forgot it.
+    pub fn catalogue(&self) -> Result<&CatalogueCache, ApiError> {
+        self.catalogue.as_deref().ok_or_else(|| {
+            tracing::error!("this function was not given the catalogue (App::with_catalogue)");
             ApiError::Internal
         })
     }

@@ -75,6 +75,12 @@ pub const REVOKE_TOKEN: Route = route("DELETE", "/internal/v1/accounts/{id}/toke
 pub const CREATE_PORTAL_SESSION: Route = route("POST", "/internal/v1/accounts/{id}/portal-sessions", Operator);
 pub const PUBLISH_EVENT: Route = route("POST", "/internal/v1/events", Operator);
 pub const PUBLISH_EVENTS_BATCH: Route = route("POST", "/internal/v1/events/batch", Operator);
+pub const LIST_EVENT_TYPES: Route = route("GET", "/api/v1/event-types", Scoped(WebhooksRead));
+pub const TEST_EVENT_FILTER: Route = route("POST", "/api/v1/event-filters/test", Scoped(WebhooksRead));
+pub const LIST_CATALOGUE: Route = route("GET", "/internal/v1/event-types", Operator);
+pub const PUT_EVENT_TYPE: Route = route("PUT", "/internal/v1/event-types/{name}", Operator);
+pub const GET_EVENT_TYPE: Route = route("GET", "/internal/v1/event-types/{name}", Operator);
+pub const DELETE_EVENT_TYPE: Route = route("DELETE", "/internal/v1/event-types/{name}", Operator);
 pub const PORTAL_PAGE: Route = route("GET", "/portal", Public);
 pub const PORTAL_FILE: Route = route("GET", "/portal/{file}", Public);
 
@@ -103,6 +109,12 @@ pub const ROUTES: &[Route] = &[
     CREATE_PORTAL_SESSION,
     PUBLISH_EVENT,
     PUBLISH_EVENTS_BATCH,
+    LIST_EVENT_TYPES,
+    TEST_EVENT_FILTER,
+    LIST_CATALOGUE,
+    PUT_EVENT_TYPE,
+    GET_EVENT_TYPE,
+    DELETE_EVENT_TYPE,
     PORTAL_PAGE,
     PORTAL_FILE,
 ];

@@ -149,6 +149,46 @@ where
     serve_with(pacing, || {}, handler).await
 }
 
+/// [`serve`] for a function that reads the event-type catalogue (subscribing, managing it).
+pub async fn serve_cataloguing<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Arc<App>, Request) -> Fut,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    init_tracing();
+    serve_with(cataloguing, || {}, handler).await
+}
+
+/// [`serve_measured`] for a function that publishes: checked against the catalogue.
+pub async fn serve_measured_cataloguing<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Arc<App>, Request) -> Fut,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    init_tracing();
+    serve_with(cataloguing, cloudwatch_metrics(), handler).await
+}
+
+/// [`serve_events_measured`] for the ingest queue's consumer: checked against the catalogue.
+pub async fn serve_events_measured_cataloguing<E, R, F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    E: serde::de::DeserializeOwned,
+    R: Serialize,
+    F: Fn(Arc<App>, lambda_http::LambdaEvent<E>) -> Fut,
+    Fut: Future<Output = Result<R, lambda_http::Error>>,
+{
+    init_tracing();
+    serve_events_with(cataloguing, cloudwatch_metrics(), handler).await
+}
+
+/// An app given the DynamoDB adapter's catalogue.
+fn cataloguing(app: App) -> App {
+    match app.dynamo().cloned() {
+        Some(dynamo) => app.with_catalogue(Arc::new(dynamo)),
+        None => app,
+    }
+}
+
 /// An app given the DynamoDB adapter's delivery control.
 fn pacing(app: App) -> App {
     match app.dynamo().cloned() {

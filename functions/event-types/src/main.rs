@@ -1,0 +1,6 @@
+//! Lambda wiring only; the handler is in lib.rs so hookpost-local mounts the same code.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    hookpost_http::serve_cataloguing(|app, req| async move { event_types::handle(&app, req).await }).await
+}

@@ -1,0 +1,61 @@
+//! The event-type catalogue as a function holds it (SPEC §11): read whole from the store,
+//! its schemas compiled, and kept for [`CATALOGUE_STALENESS`]. Publishing checks every event
+//! against it and subscribing checks every name, so it is read once per that period per
+//! process, not once per request. A change made through this process's own handlers (all of
+//! hookpost-local's) is seen at once; another Lambda function's copy sees it within the
+//! period.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hookpost_domain::event_type::Catalogue;
+use hookpost_domain::ApiError;
+use hookpost_store::CatalogueStore;
+
+/// How long a function may keep using the catalogue it read.
+pub const CATALOGUE_STALENESS: Duration = Duration::from_secs(10);
+
+pub struct CatalogueCache {
+    store: Arc<dyn CatalogueStore>,
+    strict: bool,
+    current: Mutex<Option<(Instant, Arc<Catalogue>)>>,
+}
+
+impl CatalogueCache {
+    pub fn new(store: Arc<dyn CatalogueStore>, strict: bool) -> Self {
+        Self { store, strict, current: Mutex::new(None) }
+    }
+
+    /// The store behind the cache, for the catalogue's own routes.
+    pub fn store(&self) -> &dyn CatalogueStore {
+        self.store.as_ref()
+    }
+
+    /// The catalogue, read again when the copy held is older than [`CATALOGUE_STALENESS`].
+    pub async fn current(&self) -> Result<Arc<Catalogue>, ApiError> {
+        if let Some((read_at, catalogue)) = self.lock().as_ref() {
+            if read_at.elapsed() < CATALOGUE_STALENESS {
+                return Ok(Arc::clone(catalogue));
+            }
+        }
+        let read_at = Instant::now();
+        let types = self.store.list_event_types().await?;
+        let (catalogue, broken) = Catalogue::new(&types, self.strict);
+        for name in broken {
+            tracing::error!(event_type = %name, "a stored schema does not compile; its events are not checked");
+        }
+        let catalogue = Arc::new(catalogue);
+        *self.lock() = Some((read_at, Arc::clone(&catalogue)));
+        Ok(catalogue)
+    }
+
+    /// Forgets the copy held: the next use reads the store (after this process changed it).
+    pub fn forget(&self) {
+        *self.lock() = None;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Arc<Catalogue>)>> {
+        // A panic while holding it leaves only a cached copy behind: still usable.
+        self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
