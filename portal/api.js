@@ -78,4 +78,6 @@ export const api = {
   failure: (id) => call('GET', `/api/v4/tasks/webhook_failures/${encodeURIComponent(id)}`),
   retrigger: (id) => call('POST', `/api/v4/tasks/webhook_failures/${encodeURIComponent(id)}/retrigger`),
   recover: (body) => call('POST', '/api/v4/tasks/webhook_failures/recover', body),
+  eventTypes: (params) => call('GET', '/api/v1/event-types' + query(params)),
+  testFilter: (body) => call('POST', '/api/v1/event-filters/test', body),
 };

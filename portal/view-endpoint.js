@@ -3,7 +3,7 @@
 
 import { api } from './api.js';
 import { h, replace, timeEl, errorBox, secretBox, busy, endpointStatus, toast } from './dom.js';
-import { endpointForm, verificationSnippet, rateLimitText, orderingText } from './view-endpoints.js';
+import { endpointForm, verificationSnippet, rateLimitText, orderingText, filterText } from './view-endpoints.js';
 
 const PAGE = 10;
 
@@ -44,6 +44,7 @@ export function render(main, ctx, id) {
         h('div', {}, h('dt', {}, 'Secret'), h('dd', {}, h('code', {}, `${sub.secret_prefix}…`))),
         h('div', {}, h('dt', {}, 'Rate limit'), h('dd', { class: 'rate-limit' }, rateLimitText(sub))),
         h('div', {}, h('dt', {}, 'Order'), h('dd', { class: 'ordering' }, orderingText(sub))),
+        h('div', {}, h('dt', {}, 'Filter'), h('dd', { class: 'filter' }, h('code', {}, filterText(sub)))),
         h('div', {}, h('dt', {}, 'Failures in a row'), h('dd', {}, String(sub.consecutive_failures))),
         h('div', {}, h('dt', {}, 'Last delivery'), h('dd', {}, timeEl(sub.last_delivery_at))),
         h('div', {}, h('dt', {}, 'Last success'), h('dd', {}, timeEl(sub.last_success_at))),

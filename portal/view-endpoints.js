@@ -48,7 +48,54 @@ export function orderingText(sub) {
   return sub.ordering === 'fifo' ? 'one at a time, in order (per ordering key)' : 'as they come';
 }
 
-// The endpoint form: URL, name, events, headers, authentication, rate limit and ordering.
+export function filterText(sub) {
+  return sub.filter ? JSON.stringify(sub.filter) : 'none: every event its types select';
+}
+
+// The deployment's event types (SPEC §11), where the endpoint chooses its events: each with
+// its description and example, and a button that adds it to the list. Loaded after the
+// form is shown; a catalogue that cannot be read leaves the form usable.
+function catalogue(events, sample) {
+  const list = h('ul', { class: 'catalogue' }, h('li', { class: 'empty' }, 'Loading the event types…'));
+  const box = h('details', { class: 'catalogue-box' },
+    h('summary', {}, 'Event types you can choose'), list);
+  api.eventTypes({ limit: 100 }).then((page) => {
+    const types = page.event_types;
+    if (!types.length) {
+      replace(list, h('li', { class: 'empty' }, 'This service lists no event types: name the ones you want, or leave the list empty.'));
+      return;
+    }
+    replace(list, types.map((t) => {
+      const add = h('button', { type: 'button', class: 'secondary small', 'aria-label': `Add ${t.name}` }, 'Add');
+      add.addEventListener('click', () => {
+        const chosen = events.value.split(/[\s,]+/).filter(Boolean);
+        if (!chosen.includes(t.name)) events.value = chosen.concat(t.name).join(', ');
+        if (t.example && !sample.value.trim()) {
+          sample.value = JSON.stringify({ event: t.name, channel_id: null, data: t.example }, null, 2);
+        }
+      });
+      return h('li', { 'data-event-type': t.name },
+        h('div', { class: 'type-head' }, h('code', {}, t.name), t.deprecated ? h('span', { class: 'badge muted' }, 'deprecated') : null, add),
+        h('p', {}, t.description),
+        t.example ? h('pre', { class: 'example' }, h('code', {}, JSON.stringify(t.example, null, 2))) : null);
+    }));
+  }).catch((err) => replace(list, h('li', {}, errorBox(err))));
+  return box;
+}
+
+// A JSON text area's value: undefined when empty, else the parsed value (or a thrown error
+// naming the field).
+function jsonOf(label, text) {
+  if (!text.trim()) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`${label}: not valid JSON.`);
+  }
+}
+
+// The endpoint form: URL, name, events (with the catalogue), headers, authentication, rate
+// limit, ordering and a content filter that can be tried on a sample event first.
 // `existing` fills it for an edit; credentials are write-only, so an edit leaves them as
 // they are unless changed.
 export function endpointForm({ existing, submitLabel, onSubmit }) {
@@ -76,6 +123,32 @@ export function endpointForm({ existing, submitLabel, onSubmit }) {
   const ordering = h('select', { name: 'ordering' },
     h('option', { value: 'unordered', selected: !existing || existing.ordering !== 'fifo' }, 'As they come (fastest)'),
     h('option', { value: 'fifo', selected: Boolean(existing && existing.ordering === 'fifo') }, 'One at a time, in order'));
+  const filter = h('textarea', {
+    name: 'filter', rows: 4, class: 'code',
+    placeholder: '{"data": {"amount": [{"numeric": [">=", 1000]}]}}',
+  });
+  filter.value = existing && existing.filter ? JSON.stringify(existing.filter, null, 2) : '';
+  const sample = h('textarea', { name: 'sample', rows: 5, class: 'code', placeholder: '{"event": "invoice.paid", "channel_id": null, "data": {"amount": 1200}}' });
+  const tryFilter = h('button', { type: 'button', class: 'secondary' }, 'Test the filter');
+  const verdict = h('div', { class: 'filter-verdict', 'aria-live': 'polite' });
+  tryFilter.addEventListener('click', () => {
+    replace(verdict);
+    let body;
+    try {
+      const pattern = jsonOf('Filter', filter.value);
+      if (pattern === undefined) throw new Error('Filter: write one to test it.');
+      const event = jsonOf('Sample event', sample.value);
+      if (event === undefined) throw new Error('Sample event: write one (or add an event type with an example).');
+      body = { filter: pattern, event };
+    } catch (err) {
+      replace(verdict, errorBox(err));
+      return;
+    }
+    busy(tryFilter, api.testFilter(body)).then((answer) => {
+      replace(verdict, h('p', { class: answer.matches ? 'matches yes' : 'matches no' },
+        answer.matches ? 'Matches: this event would be delivered.' : 'Does not match: this event would not be delivered.'));
+    }).catch((err) => replace(verdict, errorBox(err)));
+  });
   const showLimit = () => { rateLimit.disabled = noLimit.checked; };
   noLimit.addEventListener('change', showLimit);
   showLimit();
@@ -89,7 +162,8 @@ export function endpointForm({ existing, submitLabel, onSubmit }) {
   const form = h('form', { class: 'panel form', novalidate: true },
     field('URL', url, 'Where each event is POSTed. HTTPS; redirects are not followed.'),
     field('Name', name),
-    field('Events', events, 'Event types, separated by commas. Leave empty for every event.'),
+    field('Events', events, 'Event types, separated by commas; "billing.*" takes every type under "billing.". Leave empty for every event.'),
+    catalogue(events, sample),
     field('Extra headers', headers, existing
       ? 'One "Name: value" per line, sent with every delivery. Leave empty to keep the current ones; write "-" to remove them all.'
       : 'One "Name: value" per line, sent with every delivery.'),
@@ -100,6 +174,9 @@ export function endpointForm({ existing, submitLabel, onSubmit }) {
       : 'The most deliveries a second your endpoint gets; more wait their turn, they are never dropped. Leave empty for the default.'),
     h('label', { class: 'check' }, noLimit, ' No limit'),
     field('Order', ordering, 'In order: one event at a time, in the order they were sent, per ordering key; a failing event holds back the ones after it until its retries are done. Applies to events sent from now on.'),
+    field('Filter', filter, 'Only the events this pattern matches (Amazon EventBridge event pattern syntax, over {"event", "channel_id", "data"}). Leave empty for every event.'),
+    field('Sample event', sample, 'An event to try the filter on.'),
+    h('div', { class: 'actions' }, tryFilter), verdict,
     problems, h('div', { class: 'actions' }, submit));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -126,6 +203,10 @@ export function endpointForm({ existing, submitLabel, onSubmit }) {
         throw new Error('Rate limit: enter a number, or tick "No limit".');
       }
       if (!existing ? ordering.value !== 'unordered' : ordering.value !== existing.ordering) body.ordering = ordering.value;
+      const pattern = jsonOf('Filter', filter.value);
+      const before = existing && existing.filter ? JSON.stringify(existing.filter) : undefined;
+      const after = pattern === undefined ? undefined : JSON.stringify(pattern);
+      if (after !== before) body.filter = pattern === undefined ? null : pattern;
     } catch (err) {
       replace(problems, errorBox(err));
       return;

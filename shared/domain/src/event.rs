@@ -279,7 +279,7 @@ mod tests {
             created_at: t,
             updated_at: t,
         };
-        let (catalogue, _) = Catalogue::new(&[paid], true);
+        let catalogue = Catalogue::new(&[paid], true);
         let account = AccountId::new().to_string();
         let good = json!({"account_id": account, "event": "invoice.paid", "data": {"amount": 5}});
         assert_eq!(parse_publish_checked(good, &catalogue).unwrap().data, r#"{"amount":5}"#);

@@ -230,33 +230,31 @@ fn collect_leaves(error: &boon::ValidationError<'_, '_>, field: &str, issues: &m
     }
 }
 
-/// The catalogue as publish and subscribe use it: each type's compiled schema, and whether a
-/// type outside it may be published (`HOOKPOST_EVENT_TYPES`).
+/// The catalogue as publish and subscribe use it: each type and, compiled when an event of
+/// the type is first checked, its schema; and whether a type outside it may be published
+/// (`HOOKPOST_EVENT_TYPES`). Subscribing needs only the names, so the functions that only
+/// subscribe never link the schema compiler.
 #[derive(Debug, Default)]
 pub struct Catalogue {
-    types: std::collections::BTreeMap<String, Option<DataSchema>>,
+    types: std::collections::BTreeMap<String, DeclaredSchema>,
     strict: bool,
 }
 
+#[derive(Debug)]
+struct DeclaredSchema {
+    schema: Option<Value>,
+    compiled: std::sync::OnceLock<Result<DataSchema, ()>>,
+}
+
 impl Catalogue {
-    /// Compiles each type's schema. A stored schema that no longer compiles (it was checked
-    /// when it was declared) leaves its type unchecked, and is logged by the caller.
-    pub fn new(types: &[EventType], strict: bool) -> (Self, Vec<String>) {
-        let mut broken = Vec::new();
+    pub fn new(types: &[EventType], strict: bool) -> Self {
         let types = types
             .iter()
             .map(|t| {
-                let schema = t.schema.as_ref().and_then(|schema| match DataSchema::compile(schema) {
-                    Ok(compiled) => Some(compiled),
-                    Err(_) => {
-                        broken.push(t.name.clone());
-                        None
-                    }
-                });
-                (t.name.clone(), schema)
+                (t.name.clone(), DeclaredSchema { schema: t.schema.clone(), compiled: std::sync::OnceLock::new() })
             })
             .collect();
-        (Self { types, strict }, broken)
+        Self { types, strict }
     }
 
     /// The types' names, sorted.
@@ -271,12 +269,17 @@ impl Catalogue {
     /// Publish's check (SPEC §11): `data` against its type's schema (`validation_error`, an
     /// issue per violation under `data/`); a type outside the catalogue only when strict
     /// (`unknown_event_type`).
+    ///
+    /// A stored schema that no longer compiles (each was checked when it was declared, so
+    /// only a hand-edited item could hold one) checks nothing: the event is published.
     pub fn check(&self, event_type: &str, data: &Value) -> Result<(), ApiError> {
-        match self.types.get(event_type) {
-            Some(Some(schema)) => schema.check(data, "data").map_err(ApiError::Validation),
-            Some(None) => Ok(()),
-            None if self.strict => Err(ApiError::UnknownEventType(event_type.to_owned())),
-            None => Ok(()),
+        let Some(declared) = self.types.get(event_type) else {
+            return if self.strict { Err(ApiError::UnknownEventType(event_type.to_owned())) } else { Ok(()) };
+        };
+        let Some(schema) = &declared.schema else { return Ok(()) };
+        match declared.compiled.get_or_init(|| DataSchema::compile(schema).map_err(|_| ())) {
+            Ok(compiled) => compiled.check(data, "data").map_err(ApiError::Validation),
+            Err(()) => Ok(()),
         }
     }
 
@@ -457,8 +460,7 @@ mod tests {
     fn the_catalogue_checks_publishes_and_subscriptions() {
         let types =
             [declared("invoice.paid", Some(invoice_schema())), declared("call.ended", None), declared("x.y", None)];
-        let (open, broken) = Catalogue::new(&types, false);
-        assert!(broken.is_empty());
+        let open = Catalogue::new(&types, false);
         assert_eq!(open.names(), ["call.ended", "invoice.paid", "x.y"]);
         assert!(open.check("invoice.paid", &json!({"invoice_id": "in_1", "amount": 5, "currency": "usd"})).is_ok());
         match open.check("invoice.paid", &json!({"invoice_id": "in_1", "amount": "5", "currency": "usd"})) {
@@ -467,7 +469,7 @@ mod tests {
         }
         assert!(open.check("call.ended", &json!({"anything": true})).is_ok(), "a type without a schema");
         assert!(open.check("not.declared", &json!({})).is_ok(), "open: outside the catalogue is accepted");
-        let (strict, _) = Catalogue::new(&types, true);
+        let strict = Catalogue::new(&types, true);
         assert_eq!(strict.check("not.declared", &json!({})), Err(ApiError::UnknownEventType("not.declared".into())));
 
         assert!(open.check_subscribed(&["invoice.*".into(), "call.ended".into()]).is_ok());

@@ -120,28 +120,40 @@ impl Filter {
 }
 
 /// A subscription's `filter`: the pattern as the customer wrote it (what the API shows and
-/// the store keeps) and its compiled form (compiled when the subscription is parsed or
-/// read, then matched against every event of a publish).
+/// the store keeps) and its compiled form — compiled when the pattern is written (to check
+/// it) or, for one read back from the store, when it is first matched: once per read of the
+/// subscription, then matched against every event of a publish. (Compiling only where
+/// matching happens keeps the matcher out of the functions that never match.)
 #[derive(Clone, Debug)]
 pub struct ContentFilter {
     pattern: Value,
-    compiled: std::sync::Arc<Filter>,
+    compiled: std::sync::OnceLock<Option<std::sync::Arc<Filter>>>,
 }
 
 impl ContentFilter {
     /// Compiles `pattern`; its faults as issues under `field`.
     pub fn new(pattern: Value, field: &str) -> Result<Self, Vec<Issue>> {
         let compiled = Filter::compile(&pattern, field)?;
-        Ok(Self { pattern, compiled: std::sync::Arc::new(compiled) })
+        Ok(Self { pattern, compiled: std::sync::OnceLock::from(Some(std::sync::Arc::new(compiled))) })
+    }
+
+    /// A pattern read back from the store (checked when it was written).
+    pub fn stored(pattern: Value) -> Self {
+        Self { pattern, compiled: std::sync::OnceLock::new() }
     }
 
     pub fn pattern(&self) -> &Value {
         &self.pattern
     }
 
-    /// Whether the event (`filtered_view`) passes.
+    /// Whether the event (`filtered_view`) passes. A stored pattern that no longer compiles
+    /// (every pattern is checked before it is kept, so only a hand-edited item could hold
+    /// one) lets every event through: an endpoint may then get more than it asked for, never
+    /// silently less.
     pub fn matches(&self, event: &Value) -> bool {
-        self.compiled.matches(event)
+        let compiled =
+            self.compiled.get_or_init(|| Filter::compile(&self.pattern, "filter").ok().map(std::sync::Arc::new));
+        compiled.as_ref().is_none_or(|filter| filter.matches(event))
     }
 }
 
@@ -513,6 +525,15 @@ fn escape_pointer(token: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_stored_pattern_is_compiled_when_first_matched() {
+        let stored = ContentFilter::stored(json!({"data": {"n": [{"numeric": [">", 1]}]}}));
+        assert!(stored.matches(&json!({"data": {"n": 2}})) && !stored.matches(&json!({"data": {"n": 1}})));
+        let broken = ContentFilter::stored(json!({"data": {"n": [{"numeric": [">"]}]}}));
+        assert!(broken.matches(&json!({"data": {"n": 0}})), "a pattern that cannot compile withholds nothing");
+        assert_eq!(stored, ContentFilter::new(json!({"data": {"n": [{"numeric": [">", 1]}]}}), "filter").unwrap());
+    }
+
     use serde_json::json;
 
     use super::*;

@@ -40,11 +40,7 @@ impl CatalogueCache {
         }
         let read_at = Instant::now();
         let types = self.store.list_event_types().await?;
-        let (catalogue, broken) = Catalogue::new(&types, self.strict);
-        for name in broken {
-            tracing::error!(event_type = %name, "a stored schema does not compile; its events are not checked");
-        }
-        let catalogue = Arc::new(catalogue);
+        let catalogue = Arc::new(Catalogue::new(&types, self.strict));
         *self.lock() = Some((read_at, Arc::clone(&catalogue)));
         Ok(catalogue)
     }
