@@ -5,15 +5,14 @@
 //! at the fault.
 
 use hookpost_domain::event_type::{parse_event_type, parse_name};
-use hookpost_http::parse::{json_body, path_param, Query};
-use hookpost_http::{routes, App, Found, OrNotFound, PageReply, Reply};
+use hookpost_http::catalogue::catalogue_page;
+use hookpost_http::parse::{json_body, path_param};
+use hookpost_http::{routes, App, Found, OrNotFound, Reply};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 
 /// What a 404 calls a type.
 const EVENT_TYPE: &str = "event type";
-pub const DEFAULT_LIMIT: u32 = 100;
-pub const MAX_OFFSET: u32 = 1_000_000;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let named = path_param(&req, "name").is_ok();
@@ -58,19 +57,5 @@ async fn delete(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn list(app: &App, req: Request) -> Response<Body> {
-    app.respond_internal(&routes::LIST_CATALOGUE, &req, async {
-        let mut query = Query::new(&req, &["limit", "offset"]);
-        let limit = query.int("limit", 1, 100, DEFAULT_LIMIT);
-        let offset = query.int("offset", 0, MAX_OFFSET, 0);
-        query.finish()?;
-        let types = app.catalogue()?.store().list_event_types().await?;
-        let total = types.len() as u64;
-        let page: Vec<serde_json::Value> =
-            types.iter().skip(offset as usize).take(limit as usize).map(|t| t.to_json()).collect();
-        Reply::json(
-            200,
-            &PageReply { items_key: "event_types", items: &page, meta_key: "pagination", total, limit, offset },
-        )
-    })
-    .await
+    app.respond_internal(&routes::LIST_CATALOGUE, &req, catalogue_page(app, &req)).await
 }

@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 use hookpost_domain::event_type::Catalogue;
 use hookpost_domain::ApiError;
 use hookpost_store::CatalogueStore;
+use lambda_http::Request;
+
+use crate::parse::Query;
+use crate::{App, PageReply, Reply};
 
 /// How long a function may keep using the catalogue it read.
 pub const CATALOGUE_STALENESS: Duration = Duration::from_secs(10);
@@ -54,4 +58,25 @@ impl CatalogueCache {
         // A panic while holding it leaves only a cached copy behind: still usable.
         self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// The most a page of the catalogue holds, and its default size.
+pub const MAX_PAGE: u32 = 100;
+pub const MAX_OFFSET: u32 = 1_000_000;
+
+/// A page of the catalogue by name (`limit` 1–100, default 100; `offset`), read from the
+/// store: what the operator's list and the customers' list both answer (SPEC §11).
+pub async fn catalogue_page(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    let mut query = Query::new(req, &["limit", "offset"]);
+    let limit = query.int("limit", 1, MAX_PAGE, MAX_PAGE);
+    let offset = query.int("offset", 0, MAX_OFFSET, 0);
+    query.finish()?;
+    let types = app.catalogue()?.store().list_event_types().await?;
+    let total = types.len() as u64;
+    let page: Vec<serde_json::Value> =
+        types.iter().skip(offset as usize).take(limit as usize).map(|t| t.to_json()).collect();
+    Reply::json(
+        200,
+        &PageReply { items_key: "event_types", items: &page, meta_key: "pagination", total, limit, offset },
+    )
 }
