@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::load::{closed_loop, LoadReport, RequestSpec};
-use crate::procs::{spawn_local, spawn_sink, Api};
+use crate::procs::{spawn_local, spawn_sink, Api, ADMIN_KEY};
 
 pub struct Options {
     pub local_bin: PathBuf,
@@ -59,6 +59,60 @@ pub async fn run(opts: &Options) -> Result<(), String> {
         let hookpost = closed_loop(local.addr, &spec, CONNECTIONS, measure).await;
         let raw = closed_loop(sink.addr, &RequestSpec::get(format!("/raw/{size}"), 200), CONNECTIONS, measure).await;
         report(name, &hookpost, size, &raw);
+    }
+    publishes(&api, local.addr, measure).await
+}
+
+/// Publish throughput (SPEC §11's costs): a 1 KiB invoice published one per request to an
+/// account nobody listens to, with no catalogue entry and then checked against a
+/// 15-property schema; and to an account with 25 subscriptions whose filters all turn it
+/// down (the matching is the work: no delivery follows, so nothing piles up).
+async fn publishes(api: &Api, addr: std::net::SocketAddr, measure: Duration) -> Result<(), String> {
+    let data = crate::invoice::data();
+    let declare = json!({"description": "An invoice was paid.", "schema": crate::invoice::schema()});
+    let (status, body) =
+        api.call("PUT", "/internal/v1/event-types/billing.invoice.paid", Some(ADMIN_KEY), Some(&declare)).await?;
+    if status != 201 {
+        return Err(format!("declaring the type answered {status}: {body}"));
+    }
+    let (quiet, _) = api.customer().await;
+    let (filtered, token) = api.customer().await;
+    for i in 0..25 {
+        api.subscribe_with(
+            &token,
+            json!({"url": format!("http://127.0.0.1:9/never/{i}"), "events": ["billing.*"], "rate_limit": null,
+                   "filter": {"data": {"amount": [{"numeric": [">=", 1_000_000 + i]}], "country": [{"anything-but": ["FR"]}]}}}),
+        )
+        .await;
+    }
+    println!();
+    println!("| publish, 1 KiB, one per request | requests/s | p50 | p99 |");
+    println!("|---|---|---|---|");
+    let rows = [
+        ("to nobody, no schema (a type outside the catalogue)", &quiet, "billing.invoice.unchecked"),
+        ("to nobody, checked against a 15-property schema", &quiet, "billing.invoice.paid"),
+        ("to 25 subscriptions whose filters turn it down", &filtered, "billing.invoice.paid"),
+    ];
+    for (name, account, event) in rows {
+        let body = json!({"account_id": account, "event": event, "data": data}).to_string();
+        let spec = RequestSpec {
+            method: hyper::Method::POST,
+            path: "/internal/v1/events".to_owned(),
+            headers: vec![
+                ("authorization".to_owned(), format!("Bearer {ADMIN_KEY}")),
+                ("content-type".to_owned(), "application/json".to_owned()),
+            ],
+            body: bytes::Bytes::from(body),
+            expect: 202,
+        };
+        let run = closed_loop(addr, &spec, CONNECTIONS, measure).await;
+        println!(
+            "| {name} | {:.0} | {:.2} ms | {:.2} ms |{}",
+            run.per_second(),
+            run.latencies.percentile_ms(50.0),
+            run.latencies.percentile_ms(99.0),
+            if run.errors > 0 { format!(" ({} errors)", run.errors) } else { String::new() }
+        );
     }
     Ok(())
 }
