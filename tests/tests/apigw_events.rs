@@ -27,7 +27,9 @@ async fn fixture(plan: Plan) -> Fixture {
         parse_new_subscription(json!({"url": "https://crm.example.com/hooks"}), &DestinationPolicy::default()).unwrap();
     let subscription = Subscription::create(account.id, input, None, Some("user_1".into()), Timestamp::now());
     store.create_subscription(&subscription, ActiveCap(25)).await.unwrap();
-    Fixture { app: App::new(store, Config::default()), account, subscription }
+    let app = App::new(Arc::clone(&store) as Arc<dyn hookpost_store::Store>, Config::default())
+        .with_catalogue(store as Arc<dyn hookpost_store::CatalogueStore>);
+    Fixture { app, account, subscription }
 }
 
 fn event(file: &str, f: &Fixture, scopes: &str) -> Request {
