@@ -66,7 +66,8 @@ pub async fn run(opts: &Options) -> Result<(), String> {
 /// Publish throughput (SPEC §11's costs): a 1 KiB invoice published one per request to an
 /// account nobody listens to, with no catalogue entry and then checked against a
 /// 15-property schema; and to an account with 25 subscriptions whose filters all turn it
-/// down (the matching is the work: no delivery follows, so nothing piles up).
+/// down (the matching is the work: no delivery follows, so nothing piles up), beside 25 whose
+/// types do not select it (the same read of 25 subscriptions, no filter run).
 async fn publishes(api: &Api, addr: std::net::SocketAddr, measure: Duration) -> Result<(), String> {
     let data = crate::invoice::data();
     let declare = json!({"description": "An invoice was paid.", "schema": crate::invoice::schema()});
@@ -76,6 +77,17 @@ async fn publishes(api: &Api, addr: std::net::SocketAddr, measure: Duration) -> 
         return Err(format!("declaring the type answered {status}: {body}"));
     }
     let (quiet, _) = api.customer().await;
+    // The control: 25 subscriptions whose types do not select the event (read, not filtered).
+    let other = json!({"description": "A contact was created."});
+    api.call("PUT", "/internal/v1/event-types/crm.contact.created", Some(ADMIN_KEY), Some(&other)).await?;
+    let (elsewhere, others) = api.customer().await;
+    for i in 0..25 {
+        api.subscribe_with(
+            &others,
+            json!({"url": format!("http://127.0.0.1:9/never/{i}"), "events": ["crm.*"], "rate_limit": null}),
+        )
+        .await;
+    }
     let (filtered, token) = api.customer().await;
     for i in 0..25 {
         api.subscribe_with(
@@ -91,6 +103,7 @@ async fn publishes(api: &Api, addr: std::net::SocketAddr, measure: Duration) -> 
     let rows = [
         ("to nobody, no schema (a type outside the catalogue)", &quiet, "billing.invoice.unchecked"),
         ("to nobody, checked against a 15-property schema", &quiet, "billing.invoice.paid"),
+        ("to 25 subscriptions of other types (read, not selected)", &elsewhere, "billing.invoice.paid"),
         ("to 25 subscriptions whose filters turn it down", &filtered, "billing.invoice.paid"),
     ];
     for (name, account, event) in rows {

@@ -126,7 +126,9 @@ impl Filter {
 /// matching happens keeps the matcher out of the functions that never match.)
 #[derive(Clone, Debug)]
 pub struct ContentFilter {
-    pattern: Value,
+    /// Shared: a subscription is cloned with its filter (the memory store's reads, a batch's
+    /// shared read), and a pattern is a tree of maps.
+    pattern: std::sync::Arc<Value>,
     compiled: std::sync::OnceLock<Option<std::sync::Arc<Filter>>>,
 }
 
@@ -134,12 +136,15 @@ impl ContentFilter {
     /// Compiles `pattern`; its faults as issues under `field`.
     pub fn new(pattern: Value, field: &str) -> Result<Self, Vec<Issue>> {
         let compiled = Filter::compile(&pattern, field)?;
-        Ok(Self { pattern, compiled: std::sync::OnceLock::from(Some(std::sync::Arc::new(compiled))) })
+        Ok(Self {
+            pattern: std::sync::Arc::new(pattern),
+            compiled: std::sync::OnceLock::from(Some(std::sync::Arc::new(compiled))),
+        })
     }
 
     /// A pattern read back from the store (checked when it was written).
     pub fn stored(pattern: Value) -> Self {
-        Self { pattern, compiled: std::sync::OnceLock::new() }
+        Self { pattern: std::sync::Arc::new(pattern), compiled: std::sync::OnceLock::new() }
     }
 
     pub fn pattern(&self) -> &Value {
