@@ -69,7 +69,7 @@ impl Latencies {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct LoadReport {
     pub requests: u64,
     pub errors: u64,

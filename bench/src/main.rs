@@ -8,7 +8,9 @@ const HELP: &str = "hookpost-bench: the benchmarks behind docs/BENCHMARKS.md
 
 USAGE:
   hookpost-bench delivery --local-bin PATH [--out DIR] [--quick] [--deliveries N] [--subscriptions N]
-  hookpost-bench api      --local-bin PATH [--out DIR] [--quick]
+  hookpost-bench api      --local-bin PATH [--baseline-bin PATH] [--rounds N] [--out DIR] [--quick]
+                          (with --baseline-bin, another build measured beside it, alternating;
+                          a GET route under 90 % of the baseline's rate fails the run)
   hookpost-bench control  --local-bin PATH [--out DIR] [--quick]   (the rate limit's accuracy, FIFO throughput)
   hookpost-bench startup  --lambda-dir DIR [--out DIR] [--runs N]
   hookpost-bench dynamo   --endpoint URL
@@ -76,7 +78,12 @@ async fn run(command: &str, args: &Args) -> Result<(), String> {
             .await
         }
         "api" => {
+            let baseline_bin = args.value("--baseline-bin").map(PathBuf::from);
+            let rounds =
+                args.value("--rounds").map(|n| n.parse().map_err(|_| "--rounds takes a number")).transpose()?;
             let opts = api::Options {
+                rounds: rounds.unwrap_or(if baseline_bin.is_some() { 3 } else { 1 }),
+                baseline_bin,
                 local_bin: args.required("--local-bin")?.into(),
                 out_dir: args.out_dir()?,
                 quick: args.has("--quick"),

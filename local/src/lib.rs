@@ -2,12 +2,13 @@
 //! `lambda_http::Request` each Lambda receives — authorizer context included, produced by
 //! the authorizer's own code on every request (never cached, so revocation is immediate).
 //!
-//! `options` reads what it is started with, `open` the store and the delivery queue it asks
+//! `options` reads what it is started with, `log_lines` writes its log lines together, `open` the store and the delivery queue it asks
 //! for, `lifecycle` starts, drains and stops the server and its workers, `server` turns each
 //! HTTP request into the Lambda request API Gateway would send.
 
 pub mod durable;
 mod lifecycle;
+pub mod log_lines;
 mod open;
 mod options;
 pub mod parse_errors;

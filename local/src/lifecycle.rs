@@ -203,10 +203,12 @@ pub async fn start_with_app(
     let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Listen { addr, source })?;
     let admin_key = admin_key.unwrap_or_else(generate_admin_key);
+    let routes = routes::table();
     let server = Arc::new(Server {
         app: Arc::clone(&app),
         admin_key: admin_key.clone(),
-        routes: routes::table(),
+        resources: routes::Resources::of(&routes),
+        routes,
         delivery: delivery.clone(),
     });
     let (stop, stopped) = watch::channel(false);

@@ -1,6 +1,8 @@
 //! `cargo run -p hookpost-local`: hookpost on a laptop.
 
+use hookpost_local::log_lines::{LogLines, LogLinesGuard};
 use hookpost_local::{shutdown_signal, start, Delivery, Options};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 const HELP: &str = "hookpost-local: every hookpost route in one process
 
@@ -40,25 +42,50 @@ GET /healthz answers while the process runs; GET /readyz when the store and the 
 
 #[tokio::main]
 async fn main() {
-    // Readable text on a terminal; one JSON object per line with HOOKPOST_LOG_FORMAT=json.
+    let logging = init_logging();
+    let code = run().await;
+    // The lines still queued for stdout are written before the process ends.
+    drop(logging);
+    if code != 0 {
+        std::process::exit(code);
+    }
+}
+
+/// Readable text on a terminal; one JSON object per line with HOOKPOST_LOG_FORMAT=json.
+/// Lines are written together every few milliseconds by a thread of their own
+/// (`hookpost_local::log_lines`), not one system call a request; the guard returned writes
+/// what is still pending when dropped.
+fn init_logging() -> Option<LogLinesGuard> {
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt().with_env_filter(filter);
-    if std::env::var("HOOKPOST_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+    let json = std::env::var("HOOKPOST_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    // Without a thread to be had, each line is written as it is logged.
+    let (writer, guard) = match LogLines::new(Box::new(std::io::stdout())) {
+        Ok((lines, guard)) => (BoxMakeWriter::new(lines), Some(guard)),
+        Err(_) => (BoxMakeWriter::new(std::io::stdout), None),
+    };
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    if json {
         fmt.json().flatten_event(true).init();
     } else {
-        fmt.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())).init();
+        fmt.with_ansi(ansi).init();
     }
+    guard
+}
+
+/// The process's life: its exit code.
+async fn run() -> i32 {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
         print!("{HELP}");
-        return;
+        return 0;
     }
     let options = match Options::from_env_and_args(&args) {
         Ok(options) => options,
         Err(err) => {
             eprintln!("hookpost-local: {err}");
-            std::process::exit(2);
+            return 2;
         }
     };
     let generated_key = options.admin_key.is_none();
@@ -67,7 +94,7 @@ async fn main() {
         Ok(running) => running,
         Err(err) => {
             eprintln!("hookpost-local: {err}");
-            std::process::exit(1);
+            return 1;
         }
     };
     if generated_key {
@@ -92,4 +119,5 @@ async fn main() {
     tracing::info!(grace_secs = grace.as_secs(), "shutting down: no new requests; deliveries in flight may finish");
     running.shutdown_gracefully(grace).await;
     tracing::info!("stopped");
+    0
 }

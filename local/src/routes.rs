@@ -68,41 +68,90 @@ pub fn table() -> Vec<RouteEntry> {
     ]
 }
 
-/// The resource `path` names: of the templates it matches, the one with the most literal
-/// segments (API Gateway's precedence), with its path parameters.
-pub fn resource(routes: &[RouteEntry], path: &str) -> Option<(&'static str, HashMap<String, String>)> {
-    routes
-        .iter()
-        .filter_map(|r| match_template(r.template(), path).map(|params| (r.template(), params)))
-        .max_by_key(|(template, _)| template.split('/').filter(|s| !s.starts_with('{')).count())
+/// The declared resources, each split into its segments once and ordered by API Gateway's
+/// precedence (the most literal segments first), so a request's path is split once and
+/// compared without allocating; only the resource found has its parameters decoded.
+pub struct Resources(Vec<Resource>);
+
+struct Resource {
+    template: &'static str,
+    segments: Vec<Segment>,
 }
 
-/// Matches a path against a template: literal segments equal, `{name}` segments captured
-/// (percent-decoded). A trailing slash is not the same path, as in API Gateway.
-pub fn match_template(template: &str, path: &str) -> Option<HashMap<String, String>> {
-    let mut params = HashMap::new();
-    let mut t = template.split('/');
-    let mut p = path.split('/');
-    loop {
-        match (t.next(), p.next()) {
-            (None, None) => return Some(params),
-            (Some(ts), Some(ps)) => {
-                if let Some(name) = ts.strip_prefix('{').and_then(|n| n.strip_suffix('}')) {
-                    if ps.is_empty() {
-                        return None;
-                    }
-                    let decoded = url::form_urlencoded::parse(format!("v={}", ps.replace('+', "%2B")).as_bytes())
-                        .next()
-                        .map(|(_, v)| v.into_owned())
-                        .unwrap_or_default();
-                    params.insert(name.to_owned(), decoded);
-                } else if ts != ps {
-                    return None;
-                }
-            }
-            _ => return None,
-        }
+enum Segment {
+    Literal(&'static str),
+    Variable(&'static str),
+}
+
+impl Resource {
+    fn parse(template: &'static str) -> Self {
+        let segments = template
+            .split('/')
+            .map(|s| match s.strip_prefix('{').and_then(|n| n.strip_suffix('}')) {
+                Some(name) => Segment::Variable(name),
+                None => Segment::Literal(s),
+            })
+            .collect();
+        Self { template, segments }
     }
+
+    fn literals(&self) -> usize {
+        self.segments.iter().filter(|s| matches!(s, Segment::Literal(_))).count()
+    }
+
+    /// Literal segments equal, `{name}` segments not empty; a trailing slash is not the same
+    /// path, as in API Gateway.
+    fn matches(&self, path: &[&str]) -> bool {
+        self.segments.len() == path.len()
+            && self.segments.iter().zip(path).all(|(segment, part)| match segment {
+                Segment::Literal(literal) => literal == part,
+                Segment::Variable(_) => !part.is_empty(),
+            })
+    }
+
+    /// The path's `{name}` segments, percent-decoded (`+` stays `+`: a path is not a form).
+    fn parameters(&self, path: &[&str]) -> HashMap<String, String> {
+        self.segments
+            .iter()
+            .zip(path)
+            .filter_map(|(segment, part)| match segment {
+                Segment::Variable(name) => Some((
+                    (*name).to_owned(),
+                    percent_encoding::percent_decode_str(part).decode_utf8_lossy().into_owned(),
+                )),
+                Segment::Literal(_) => None,
+            })
+            .collect()
+    }
+}
+
+impl Resources {
+    pub fn of(routes: &[RouteEntry]) -> Self {
+        let mut resources: Vec<Resource> = Vec::new();
+        for entry in routes {
+            if !resources.iter().any(|r| r.template == entry.template()) {
+                resources.push(Resource::parse(entry.template()));
+            }
+        }
+        resources.sort_by_key(|r| std::cmp::Reverse(r.literals()));
+        Self(resources)
+    }
+
+    /// The resource `path` names: of the templates it matches, the one with the most literal
+    /// segments (API Gateway's precedence), with its path parameters.
+    pub fn find(&self, path: &str) -> Option<(&'static str, HashMap<String, String>)> {
+        let parts: Vec<&str> = path.split('/').collect();
+        let resource = self.0.iter().find(|r| r.matches(&parts))?;
+        Some((resource.template, resource.parameters(&parts)))
+    }
+}
+
+/// Matches a path against one template (see [`Resources::find`]).
+#[cfg(test)]
+fn match_template(template: &'static str, path: &str) -> Option<HashMap<String, String>> {
+    let resource = Resource::parse(template);
+    let parts: Vec<&str> = path.split('/').collect();
+    resource.matches(&parts).then(|| resource.parameters(&parts))
 }
 
 #[cfg(test)]
@@ -117,22 +166,23 @@ mod tests {
         assert!(match_template("/api/v1/webhook-subscriptions/{id}", "/api/v1/webhook-subscriptions/a/b").is_none());
         assert!(match_template("/api/v1/me", "/api/v1/me").unwrap().is_empty());
         assert!(match_template("/api/v1/me", "/api/v1/me/").is_none());
-        let p = match_template("/a/{x}/b/{y}", "/a/1%202/b/%E2%9C%93").unwrap();
-        assert_eq!((p["x"].as_str(), p["y"].as_str()), ("1 2", "✓"));
+        let p = match_template("/a/{x}/b/{y}", "/a/1%202+3/b/%E2%9C%93").unwrap();
+        assert_eq!((p["x"].as_str(), p["y"].as_str()), ("1 2+3", "✓"));
     }
 
     #[test]
     fn literal_segments_win_over_variables() {
-        let routes = table();
-        let (template, params) = resource(&routes, "/api/v4/tasks/webhook_failures/recover").unwrap();
+        let resources = Resources::of(&table());
+        let (template, params) = resources.find("/api/v4/tasks/webhook_failures/recover").unwrap();
         assert_eq!(template, "/api/v4/tasks/webhook_failures/recover");
         assert!(params.is_empty());
-        let (template, params) = resource(&routes, "/api/v4/tasks/webhook_failures/aabbccddeeff001122334455").unwrap();
+        let (template, params) = resources.find("/api/v4/tasks/webhook_failures/aabbccddeeff001122334455").unwrap();
         assert_eq!(
             (template, params["webhook_failure_id"].as_str()),
             ("/api/v4/tasks/webhook_failures/{webhook_failure_id}", "aabbccddeeff001122334455")
         );
-        assert!(resource(&routes, "/api/v4/nothing").is_none());
+        assert!(resources.find("/api/v4/nothing").is_none());
+        assert!(resources.find("/api/v1/webhook-subscriptions/").is_none());
     }
 
     #[test]

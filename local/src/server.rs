@@ -26,13 +26,14 @@ use tokio::task::JoinSet;
 
 use hookpost_http::Access;
 
-use crate::routes::{self, RouteEntry};
+use crate::routes::{Resources, RouteEntry};
 use crate::{parse_errors, Delivery};
 
 pub(crate) struct Server {
     pub(crate) app: Arc<App>,
     pub(crate) admin_key: String,
     pub(crate) routes: Vec<RouteEntry>,
+    pub(crate) resources: Resources,
     pub(crate) delivery: Delivery,
 }
 
@@ -165,7 +166,7 @@ impl Server {
         }
         // The resource first, as API Gateway finds it (literal segments before `{variables}`:
         // `.../webhook_failures/recover` is not a failure id), then the method on it.
-        let Some((template, path_params)) = routes::resource(&self.routes, &path) else {
+        let Some((template, path_params)) = self.resources.find(&path) else {
             return refuse(ApiError::NotFound("route"));
         };
         template.clone_into(&mut facts.route);
