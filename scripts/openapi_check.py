@@ -22,7 +22,7 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ADMIN_KEY = "hp_admin_openapi_check"
+ADMIN_KEY = "hp_admin_openapi_check_0123456789abcdef"
 # Every name answers an address the destination guard refuses: no DNS, no dial.
 NO_DNS = "*=192.0.2.1"
 

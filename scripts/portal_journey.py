@@ -39,7 +39,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ADMIN_KEY = "portal-journey-admin"
+ADMIN_KEY = "portal-journey-admin-key-0123456789abcdef"
 XSS = '<img src=x onerror="window.__xss = 1">'
 WAIT_SECS = 30
 

@@ -12,7 +12,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 
-pub const ADMIN_KEY: &str = "hp_admin_benchmark";
+pub const ADMIN_KEY: &str = "hp_admin_benchmark_0123456789abcdef0";
 
 /// A child process, killed when dropped.
 pub struct Child {

@@ -178,7 +178,10 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
     if let Some((url, secret)) = &options.operator_webhook {
         let webhook = SignedWebhook::new(url, secret, Arc::clone(&app.clock))?;
         app = app.with_operator_events(Arc::new(Arc::new(webhook)));
-        tracing::info!("operator events go to {url}");
+        // The origin only: such URLs often carry their secret in the path or the query.
+        let origin =
+            url::Url::parse(url).map_or_else(|_| "(unparsable)".to_owned(), |u| u.origin().ascii_serialization());
+        tracing::info!(to = %origin, "operator events go to a webhook at {origin} (its path is not logged)");
     }
     start_with_app(options.addr, options.admin_key, app, delivery, options.workers).await
 }

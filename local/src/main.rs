@@ -13,7 +13,7 @@ subscription, failure record and queued delivery. With it, the state is kept in 
 and the delivery queue on SQS (at the same endpoint unless --sqs-endpoint says otherwise;
 moto serves both), so a crash loses nothing that was accepted. Environment:
   HOOKPOST_ADDR                      listen address (default 127.0.0.1:3000)
-  HOOKPOST_ADMIN_KEY                 bearer key for /internal/... (generated and printed when unset)
+  HOOKPOST_ADMIN_KEY                 bearer key for /internal/..., 32 characters or more (generated and printed when unset)
   HOOKPOST_DYNAMODB_ENDPOINT         same as --dynamodb-endpoint
   HOOKPOST_SQS_ENDPOINT              same as --sqs-endpoint
   HOOKPOST_QUEUE_VISIBILITY_SECONDS  how long a taken task is hidden before it is handed out

@@ -60,7 +60,16 @@ impl Options {
         }
         let addr = std::env::var("HOOKPOST_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
         let addr = addr.parse().map_err(|_| setting(format!("HOOKPOST_ADDR must be host:port, got `{addr}`")))?;
-        let admin_key = std::env::var("HOOKPOST_ADMIN_KEY").ok().filter(|k| !k.trim().is_empty());
+        let admin_key = match std::env::var("HOOKPOST_ADMIN_KEY").ok().filter(|k| !k.trim().is_empty()) {
+            Some(key) if key.trim().chars().count() < MIN_ADMIN_KEY_CHARS => {
+                return Err(setting(format!(
+                    "HOOKPOST_ADMIN_KEY must be at least {MIN_ADMIN_KEY_CHARS} characters (it has {}): it opens every \
+                     account. Leave it unset to have one generated and printed, or make one with `openssl rand -hex 32`",
+                    key.trim().chars().count()
+                )))
+            }
+            key => key.map(|k| k.trim().to_owned()),
+        };
         let workers = match std::env::var("HOOKPOST_WORKERS") {
             Ok(v) => v
                 .trim()
@@ -94,6 +103,9 @@ impl Options {
         Ok(Self { addr, admin_key, config, workers, shutdown_grace, operator_webhook })
     }
 }
+
+/// The shortest admin key accepted: it is a bearer credential for every account's data.
+pub const MIN_ADMIN_KEY_CHARS: usize = 32;
 
 fn setting(problem: impl Into<String>) -> StartError {
     StartError::Setting(problem.into())

@@ -9,6 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// The admin key the tests configure (hookpost-local refuses one under 32 characters).
+const KEY: &str = "admin-key-for-the-binary-tests-0123";
+
 struct Local {
     child: Child,
     addr: String,
@@ -114,12 +117,28 @@ fn serves_and_stops_on_sigterm_and_sigint() {
     }
     signal_and_wait(local, "-TERM");
 
-    let local = spawn(&[], &[("HOOKPOST_ADMIN_KEY", "my-key")]);
+    let local = spawn(&[], &[("HOOKPOST_ADMIN_KEY", KEY)]);
     assert_eq!(local.admin_key, None, "a configured key is not printed");
-    let (status, _) =
-        request(&local.addr, "POST", "/internal/v1/accounts", "my-key", r#"{"name":"Acme","plan":"pro"}"#);
+    let (status, _) = request(&local.addr, "POST", "/internal/v1/accounts", KEY, r#"{"name":"Acme","plan":"pro"}"#);
     assert_eq!(status, 201);
+    let (status, _) =
+        request(&local.addr, "POST", "/internal/v1/accounts", &KEY[..31], r#"{"name":"Acme","plan":"pro"}"#);
+    assert_eq!(status, 401, "a prefix of the key is not the key");
     signal_and_wait(local, "-INT");
+}
+
+/// The admin key opens every account: one a person might guess is refused at start.
+#[test]
+fn a_short_admin_key_is_refused_at_start() {
+    let output = Command::new(env!("CARGO_BIN_EXE_hookpost-local"))
+        .env("HOOKPOST_ADDR", "127.0.0.1:0")
+        .env("HOOKPOST_ADMIN_KEY", "dev-admin-key")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("HOOKPOST_ADMIN_KEY must be at least 32 characters (it has 13)"), "{said}");
+    assert!(!said.contains("dev-admin-key"), "the key itself is not repeated: {said}");
 }
 
 #[test]
@@ -150,16 +169,16 @@ fn refuses_bad_configuration() {
 fn keeps_its_state_on_dynamodb() {
     let endpoint = hookpost_testenv::dynamodb_endpoint();
     let table = format!("local-bin-{}", std::process::id());
-    let env = [("HOOKPOST_TABLE", table.as_str()), ("HOOKPOST_ADMIN_KEY", "k")];
+    let env = [("HOOKPOST_TABLE", table.as_str()), ("HOOKPOST_ADMIN_KEY", KEY)];
     let local = spawn(&["--dynamodb-endpoint", &endpoint], &env);
-    let (status, body) = request(&local.addr, "POST", "/internal/v1/accounts", "k", r#"{"name":"Kept","plan":"pro"}"#);
+    let (status, body) = request(&local.addr, "POST", "/internal/v1/accounts", KEY, r#"{"name":"Kept","plan":"pro"}"#);
     assert_eq!(status, 201, "{body}");
     let id = body.split("\"id\":\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
     signal_and_wait(local, "-TERM");
 
     let local = spawn(&[], &[("HOOKPOST_DYNAMODB_ENDPOINT", endpoint.as_str()), env[0], env[1]]);
     let (status, body) =
-        request(&local.addr, "PATCH", &format!("/internal/v1/accounts/{id}"), "k", r#"{"plan":"business"}"#);
+        request(&local.addr, "PATCH", &format!("/internal/v1/accounts/{id}"), KEY, r#"{"plan":"business"}"#);
     assert_eq!(status, 200, "the account survived the restart: {body}");
     assert!(body.contains("\"name\":\"Kept\""));
     let (status, body) = request(&local.addr, "GET", "/readyz", "", "");
@@ -270,7 +289,7 @@ fn a_kill_9_loses_no_accepted_event() {
     let table = format!("local-crash-{}", std::process::id());
     let env = [
         ("HOOKPOST_TABLE", table.as_str()),
-        ("HOOKPOST_ADMIN_KEY", "k"),
+        ("HOOKPOST_ADMIN_KEY", KEY),
         ("HOOKPOST_ALLOW_HTTP", "true"),
         ("HOOKPOST_ALLOW_CIDRS", "127.0.0.0/8"),
         // The first attempt 2 s after publish, the retry 2 s after that.
@@ -280,10 +299,10 @@ fn a_kill_9_loses_no_accepted_event() {
     let args = ["--dynamodb-endpoint", endpoint.as_str()];
     let mut local = spawn(&args, &env);
     assert!(local.startup.iter().any(|l| l.contains("deliveries queued on SQS")), "{:?}", local.startup);
-    let (account, _, _) = customer(&local, "k", &receiver);
+    let (account, _, _) = customer(&local, KEY, &receiver);
     let publish = |local: &Local, id: &str| {
         let event = format!(r#"{{"account_id":"{account}","event":"call.ended","event_id":"{id}","data":{{}}}}"#);
-        let (status, body) = request(&local.addr, "POST", "/internal/v1/events", "k", &event);
+        let (status, body) = request(&local.addr, "POST", "/internal/v1/events", KEY, &event);
         assert_eq!(status, 202, "{body}");
     };
 
@@ -340,16 +359,16 @@ fn sigterm_lets_a_delivery_in_flight_finish_and_records_it() {
     let table = format!("local-drain-{}", std::process::id());
     let env = [
         ("HOOKPOST_TABLE", table.as_str()),
-        ("HOOKPOST_ADMIN_KEY", "k"),
+        ("HOOKPOST_ADMIN_KEY", KEY),
         ("HOOKPOST_ALLOW_HTTP", "true"),
         ("HOOKPOST_ALLOW_CIDRS", "127.0.0.0/8"),
         ("HOOKPOST_RETRY_SCHEDULE", "0"),
     ];
     let args = ["--dynamodb-endpoint", endpoint.as_str()];
     let mut local = spawn(&args, &env);
-    let (account, token, sub) = customer(&local, "k", &receiver);
+    let (account, token, sub) = customer(&local, KEY, &receiver);
     let event = format!(r#"{{"account_id":"{account}","event":"call.ended","event_id":"evt_draining","data":{{}}}}"#);
-    let (status, body) = request(&local.addr, "POST", "/internal/v1/events", "k", &event);
+    let (status, body) = request(&local.addr, "POST", "/internal/v1/events", KEY, &event);
     assert_eq!(status, 202, "{body}");
 
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -492,17 +511,17 @@ fn a_failed_attempt_has_its_own_line_and_delivered_ones_are_listed_together() {
     let local = spawn(
         &[],
         &[
-            ("HOOKPOST_ADMIN_KEY", "k"),
+            ("HOOKPOST_ADMIN_KEY", KEY),
             ("HOOKPOST_ALLOW_HTTP", "true"),
             ("HOOKPOST_ALLOW_CIDRS", "127.0.0.0/8"),
             ("HOOKPOST_LOG_FORMAT", "json"),
             ("HOOKPOST_RETRY_SCHEDULE", "0,1"),
         ],
     );
-    let (account, _, sub) = customer(&local, "k", &receiver);
+    let (account, _, sub) = customer(&local, KEY, &receiver);
     for id in ["evt_retried", "evt_at_once"] {
         let event = format!(r#"{{"account_id":"{account}","event":"call.ended","event_id":"{id}","data":{{}}}}"#);
-        assert_eq!(request(&local.addr, "POST", "/internal/v1/events", "k", &event).0, 202);
+        assert_eq!(request(&local.addr, "POST", "/internal/v1/events", KEY, &event).0, 202);
     }
     assert_eq!(receiver.wait_delivered("evt_retried", 30), 2, "a 503, then a 204");
     receiver.wait_delivered("evt_at_once", 30);
@@ -545,7 +564,7 @@ fn a_full_queue_refuses_new_work_with_a_503() {
     let local = spawn(
         &[],
         &[
-            ("HOOKPOST_ADMIN_KEY", "k"),
+            ("HOOKPOST_ADMIN_KEY", KEY),
             ("HOOKPOST_ALLOW_HTTP", "true"),
             ("HOOKPOST_ALLOW_CIDRS", "127.0.0.0/8"),
             // The first attempt a minute away: the task stays queued.
@@ -553,14 +572,14 @@ fn a_full_queue_refuses_new_work_with_a_503() {
             ("HOOKPOST_QUEUE_CAPACITY", "1"),
         ],
     );
-    let (account, _, _) = customer(&local, "k", &receiver);
+    let (account, _, _) = customer(&local, KEY, &receiver);
     let event = format!(r#"{{"account_id":"{account}","event":"call.ended","data":{{}}}}"#);
-    let (status, body) = request(&local.addr, "POST", "/internal/v1/events", "k", &event);
+    let (status, body) = request(&local.addr, "POST", "/internal/v1/events", KEY, &event);
     assert_eq!(status, 202, "{body}");
     let mut stream = TcpStream::connect(&local.addr).unwrap();
     write!(
         stream,
-        "POST /internal/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{event}",
+        "POST /internal/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{event}",
         event.len()
     )
     .unwrap();
@@ -621,7 +640,7 @@ fn operator_events_reach_the_signed_operator_webhook() {
     let local = spawn(
         &[],
         &[
-            ("HOOKPOST_ADMIN_KEY", "k"),
+            ("HOOKPOST_ADMIN_KEY", KEY),
             ("HOOKPOST_ALLOW_HTTP", "true"),
             ("HOOKPOST_ALLOW_CIDRS", "127.0.0.0/8"),
             ("HOOKPOST_RETRY_SCHEDULE", "0"),
@@ -629,7 +648,14 @@ fn operator_events_reach_the_signed_operator_webhook() {
             ("HOOKPOST_OPERATOR_WEBHOOK_SECRET", SECRET),
         ],
     );
-    let (account, _, sub) = customer(&local, "k", &receiver);
+    // Where they go is said by origin: such URLs often carry a secret in the path.
+    assert!(
+        local.startup.iter().any(|l| l.contains(&format!("operator events go to a webhook at http://{operator}"))),
+        "{:?}",
+        local.startup
+    );
+    assert!(!local.startup.iter().any(|l| l.contains("/hookpost-events")), "{:?}", local.startup);
+    let (account, _, sub) = customer(&local, KEY, &receiver);
     receiver.script.lock().unwrap().extend([500; 5]);
     let wait_for = |what: &str, done: &dyn Fn(&[OperatorRequest]) -> bool| {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -640,7 +666,7 @@ fn operator_events_reach_the_signed_operator_webhook() {
     };
     let publish = |n: usize| {
         let event = format!(r#"{{"account_id":"{account}","event":"call.ended","event_id":"evt_op_{n}","data":{{}}}}"#);
-        let (status, body) = request(&local.addr, "POST", "/internal/v1/events", "k", &event);
+        let (status, body) = request(&local.addr, "POST", "/internal/v1/events", KEY, &event);
         assert_eq!(status, 202, "{body}");
     };
     for n in 1..=5 {

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 pub mod faulty;
 
-pub const ADMIN_KEY: &str = "hp_admin_test";
+pub const ADMIN_KEY: &str = "hp_admin_test_0123456789abcdef01234";
 
 /// Which store a server runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

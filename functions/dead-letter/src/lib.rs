@@ -78,7 +78,12 @@ async fn process(app: &App, message: &SqsMessage) -> Result<(), String> {
     let task: DeliveryTask = match message.body.as_deref().map(serde_json::from_str) {
         Some(Ok(task)) => task,
         _ => {
-            tracing::error!(message_id = ?message.message_id, body = ?message.body, "unreadable dead task dropped");
+            // Its size and id, not its content: a body that is not a task may carry anything.
+            tracing::error!(
+                message_id = message.message_id.as_deref(),
+                body_bytes = message.body.as_deref().map_or(0, str::len),
+                "unreadable dead task dropped"
+            );
             return Ok(());
         }
     };
@@ -159,4 +164,49 @@ pub async fn handle(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchR
     }
     app.flush_tallies().await;
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use hookpost_http::Config;
+    use hookpost_store::MemoryStore;
+
+    use super::*;
+
+    /// Log output the test reads.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_message_is_logged_by_its_id_and_size_not_its_content() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+        let _logging = tracing::subscriber::set_default(subscriber);
+        let app = App::new(Arc::new(MemoryStore::new()), Config::default());
+        let body = r#"{"secret": "whsec_dGhpcy1pcy1ub3QtYS10YXNr"}"#;
+        let mut message = SqsMessage::default();
+        message.message_id = Some("m-1".into());
+        message.body = Some(body.into());
+
+        process(&app, &message).await.expect("dropped, not kept for another try");
+
+        let logged = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(logged.contains("unreadable dead task dropped"), "{logged}");
+        assert!(logged.contains("m-1") && logged.contains(&format!("body_bytes={}", body.len())), "{logged}");
+        assert!(!logged.contains("whsec_"), "the body's content was logged: {logged}");
+    }
 }

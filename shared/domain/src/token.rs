@@ -107,9 +107,19 @@ pub struct Token {
     pub created_at: Timestamp,
 }
 
+/// How long an expiring token's items stay after it expired: a day, then the table's TTL
+/// deletes them (a token without an expiry stays until it is revoked and its account erased).
+pub const KEPT_PAST_EXPIRY_DAYS: i64 = 1;
+
 impl Token {
     pub fn is_usable(&self, now: Timestamp) -> bool {
         !self.revoked && self.expires_at.is_none_or(|exp| now < exp)
+    }
+
+    /// When the store may delete it: [`KEPT_PAST_EXPIRY_DAYS`] after it expires; never, for
+    /// a token that does not expire.
+    pub fn removable_at(&self) -> Option<Timestamp> {
+        self.expires_at.map(|exp| exp.plus_days(KEPT_PAST_EXPIRY_DAYS))
     }
 }
 

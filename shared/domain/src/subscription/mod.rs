@@ -36,8 +36,9 @@ string_enum!(Source { Zapier => "zapier", Dashboard => "dashboard" });
 string_enum!(DisabledReason { Deleted => "deleted", AutoDisabled => "auto_disabled" });
 string_enum!(Ordering { Unordered => "unordered", Fifo => "fifo" });
 
-/// How hookpost authenticates to the receiver, besides the signature. Write-only.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+/// How hookpost authenticates to the receiver, besides the signature. Write-only; its
+/// `Debug` names the kind and the user name, never a password or a token.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub enum Authentication {
     #[default]
     None,
@@ -50,7 +51,21 @@ pub enum Authentication {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+impl std::fmt::Debug for Authentication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::Basic { username, .. } => {
+                f.debug_struct("Basic").field("username", username).field("password", &"<redacted>").finish()
+            }
+            Self::Bearer { .. } => f.debug_struct("Bearer").field("token", &"<redacted>").finish(),
+        }
+    }
+}
+
+/// Its `Debug` leaves out what authenticates it to the receiver: the secrets, the header
+/// values (names only: `x-api-key` is a common one), the credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Subscription {
     pub id: SubscriptionId,
     pub account_id: AccountId,
@@ -82,6 +97,37 @@ pub struct Subscription {
     /// Which events it wants by their content (SPEC §11); `None`: every event its `events`
     /// and channel select.
     pub filter: Option<ContentFilter>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("id", &self.id)
+            .field("account_id", &self.account_id)
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("secret", &"<redacted>")
+            .field("channel_id", &self.channel_id)
+            .field("channel_type", &self.channel_type)
+            .field("source", &self.source)
+            .field("zapier_subscription_id", &self.zapier_subscription_id)
+            .field("state", &self.state)
+            .field("consecutive_failures", &self.consecutive_failures)
+            .field("last_delivery_at", &self.last_delivery_at)
+            .field("last_success_at", &self.last_success_at)
+            .field("last_error", &self.last_error)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .field("created_by_user_id", &self.created_by_user_id)
+            .field("header_names", &self.headers.keys().collect::<Vec<_>>())
+            .field("authentication", &self.authentication)
+            .field("previous_secret_until", &self.previous_secret.as_ref().map(|(_, until)| until))
+            .field("rate_limit", &self.rate_limit)
+            .field("ordering", &self.ordering)
+            .field("filter", &self.filter)
+            .finish()
+    }
 }
 
 /// `whsec_` + base64 of 32 random bytes: the Standard Webhooks secret format.
@@ -187,6 +233,22 @@ mod tests {
 
     use super::test_support::sample;
     use super::*;
+
+    #[test]
+    fn debug_output_leaves_out_what_authenticates() {
+        let mut sub = sample();
+        sub.secret = "whsec_c2VjcmV0LXNpZ25pbmcta2V5".into();
+        sub.previous_secret = Some(("whsec_b2xkLXNpZ25pbmcta2V5".into(), Timestamp::from_unix(100)));
+        sub.headers = BTreeMap::from([("X-Api-Key".to_owned(), "key-in-a-header".to_owned())]);
+        sub.authentication = Authentication::Basic { username: "hooks".into(), password: "pa55word".into() };
+        let shown = format!("{sub:?}");
+        for secret in ["c2VjcmV0LXNpZ25pbmcta2V5", "b2xkLXNpZ25pbmcta2V5", "key-in-a-header", "pa55word"] {
+            assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        }
+        assert!(shown.contains("X-Api-Key") && shown.contains("hooks"), "{shown}");
+        let bearer = format!("{:?}", Authentication::Bearer { token: "tok_live_123".into() });
+        assert_eq!(bearer, r#"Bearer { token: "<redacted>" }"#);
+    }
 
     #[test]
     fn secrets_have_the_standard_webhooks_format() {

@@ -21,7 +21,22 @@ pub(super) fn token_item(token: &Token) -> Item {
     if let Some(exp) = token.expires_at {
         item.insert("token_expires_at".to_owned(), n(exp.unix()));
     }
+    if let Some(removable) = token.removable_at() {
+        item.insert(TTL_ATTRIBUTE.to_owned(), n(removable.unix()));
+    }
     item
+}
+
+/// The token's entry in its account's partition (revocation and erasure find it there),
+/// deleted by the table's TTL with the token.
+pub(super) fn token_reference(token: &Token) -> Item {
+    let mut reference = key(account_pk(token.account_id), format!("TOKEN#{}", token.id));
+    reference.insert("token_hash".to_owned(), s(&token.token_hash));
+    reference.insert("kind".to_owned(), s("token_ref"));
+    if let Some(removable) = token.removable_at() {
+        reference.insert(TTL_ATTRIBUTE.to_owned(), n(removable.unix()));
+    }
+    reference
 }
 
 pub(super) fn token_from(item: &Item) -> Result<Token, StoreError> {
@@ -60,12 +75,9 @@ impl TokenStore for DynamoStore {
                 .build()
                 .map_err(invalid_request)
         };
-        let mut reference = key(account_pk(token.account_id), format!("TOKEN#{}", token.id));
-        reference.insert("token_hash".to_owned(), s(&token.token_hash));
-        reference.insert("kind".to_owned(), s("token_ref"));
         let items = vec![
             TransactWriteItem::builder().put(put(token_item(token))?).build(),
-            TransactWriteItem::builder().put(put(reference)?).build(),
+            TransactWriteItem::builder().put(put(token_reference(token))?).build(),
         ];
         match self.transact(items).await? {
             Ok(()) => Ok(()),
@@ -127,5 +139,26 @@ mod tests {
         let mut before_sessions = token_item(&bare);
         before_sessions.remove("token_kind");
         assert_eq!(token_from(&before_sessions).unwrap(), bare);
+    }
+
+    #[test]
+    fn an_expiring_token_and_its_reference_are_left_to_the_ttl_a_day_after_it_expires() {
+        let session = Token {
+            id: TokenId::new(),
+            kind: TokenKind::PortalSession,
+            account_id: AccountId::new(),
+            token_hash: "cd".repeat(32),
+            scopes: vec![Scope::WebhooksRead],
+            user_id: None,
+            expires_at: Some(T.plus_seconds(3600)),
+            revoked: false,
+            created_at: T,
+        };
+        let removable = n(T.plus_seconds(3600).plus_days(1).unix());
+        assert_eq!(token_item(&session).get(TTL_ATTRIBUTE), Some(&removable));
+        assert_eq!(token_reference(&session).get(TTL_ATTRIBUTE), Some(&removable));
+        let pat = Token { kind: TokenKind::Pat, expires_at: None, ..session };
+        assert_eq!(token_item(&pat).get(TTL_ATTRIBUTE), None, "a token that does not expire stays");
+        assert_eq!(token_reference(&pat).get(TTL_ATTRIBUTE), None);
     }
 }
