@@ -26,14 +26,13 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         let (Some(channel_id), Some(channel_type)) = (channel_id, channel_type) else {
             return Err(ApiError::Internal);
         };
-        if app.store.get_account(account).await?.is_none() {
-            return Err(ApiError::NotFound("account"));
-        }
         let channel = Channel { account_id: account, channel_id, channel_type, created_at: app.clock.now() };
         match app.store.create_channel(&channel).await {
             Ok(()) => {
                 Reply::json(201, &json!({"channel_id": channel.channel_id, "channel_type": channel.channel_type}))
             }
+            // Written with the account or not at all (an erasure racing it wins).
+            Err(StoreError::NotFound) => Err(ApiError::NotFound("account")),
             Err(StoreError::AlreadyExists) => {
                 Err(ApiError::InvalidState(format!("channel {} already exists on this account", channel.channel_id)))
             }

@@ -10,9 +10,9 @@ use hookpost_domain::token::{
     generate, hash_pat, read_scopes, validate_user_id, Token, TokenKind, DEFAULT_PORTAL_SESSION_MINUTES,
     MAX_PORTAL_SESSION_MINUTES,
 };
-use hookpost_domain::{ApiError, Scope, TokenId};
+use hookpost_domain::{Scope, TokenId};
 use hookpost_http::parse::{account_id, json_body};
-use hookpost_http::{routes, App, Reply};
+use hookpost_http::{routes, App, OrNotFound, Reply};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
@@ -38,9 +38,6 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             fields.issue("expires_in_minutes", format!("must be from 1 to {MAX_PORTAL_SESSION_MINUTES}"));
         }
         fields.finish()?;
-        if app.store.get_account(account).await?.is_none() {
-            return Err(ApiError::NotFound("account"));
-        }
         let now = app.clock.now();
         let plaintext = generate(TokenKind::PortalSession);
         let minutes = minutes.unwrap_or(DEFAULT_PORTAL_SESSION_MINUTES);
@@ -55,7 +52,8 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             revoked: false,
             created_at: now,
         };
-        app.store.put_token(&session).await?;
+        // Written with the account or not at all (an erasure racing it wins).
+        app.store.put_token(&session).await.or_not_found("account")?;
         Reply::json(
             201,
             &json!({

@@ -5,9 +5,9 @@ use hookpost_domain::input::Fields;
 use hookpost_domain::token::{
     generate_pat, hash_pat, read_scopes, validate_user_id, Token, TokenKind, MAX_EXPIRES_IN_DAYS,
 };
-use hookpost_domain::{ApiError, TokenId};
+use hookpost_domain::TokenId;
 use hookpost_http::parse::{account_id, json_body};
-use hookpost_http::{routes, App, Reply};
+use hookpost_http::{routes, App, OrNotFound, Reply};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
@@ -29,9 +29,6 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             fields.issue("expires_in_days", format!("must be from 1 to {MAX_EXPIRES_IN_DAYS}"));
         }
         fields.finish()?;
-        if app.store.get_account(account).await?.is_none() {
-            return Err(ApiError::NotFound("account"));
-        }
         let now = app.clock.now();
         let plaintext = generate_pat();
         let token = Token {
@@ -45,7 +42,8 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             revoked: false,
             created_at: now,
         };
-        app.store.put_token(&token).await?;
+        // Written with the account or not at all (an erasure racing it wins).
+        app.store.put_token(&token).await.or_not_found("account")?;
         Reply::json(
             201,
             &json!({

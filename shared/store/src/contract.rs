@@ -116,6 +116,7 @@ macro_rules! store_contract_tests {
             failure_transitions_set_exactly_what_the_domain_decides,
             concurrent_retriggers_let_exactly_one_through,
             erasure_removes_everything_an_account_owns,
+            creates_racing_an_erasure_leave_nothing,
             purge_removes_a_subscription_and_its_history,
             rate_limiters_take_cells_as_the_domain_plans,
             concurrent_reservations_lose_no_cell,

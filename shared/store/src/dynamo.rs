@@ -385,6 +385,19 @@ impl DynamoStore {
         }
     }
 
+    /// A transaction's condition that the account exists: a create in the same transaction
+    /// fails with it once erasure has deleted the account item (its first delete), so
+    /// nothing is written into a partition erasure has already passed.
+    fn account_exists_check(&self, account: AccountId) -> Result<TransactWriteItem, StoreError> {
+        let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(account_key(account)))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(invalid_request)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
     fn counter_update(
         &self,
         account: AccountId,

@@ -89,13 +89,17 @@ pub trait AccountStore: Send + Sync {
         name: Option<String>,
         plan: Option<Plan>,
     ) -> Result<Account, StoreError>;
-    /// `AlreadyExists` when the account has that channel id already.
+    /// `AlreadyExists` when the account has that channel id already; `NotFound` when the
+    /// account does not exist (or is being erased) — decided with the write, so a create
+    /// racing an erasure leaves nothing behind.
     async fn create_channel(&self, channel: &Channel) -> Result<(), StoreError>;
     async fn get_channel(&self, account: AccountId, channel_id: &ChannelId) -> Result<Option<Channel>, StoreError>;
 }
 
 #[async_trait]
 pub trait TokenStore: Send + Sync {
+    /// `NotFound` when the token's account does not exist (or is being erased), decided with
+    /// the write; `AlreadyExists` when a token has its hash.
     async fn put_token(&self, token: &Token) -> Result<(), StoreError>;
     async fn get_token_by_hash(&self, token_hash: &str) -> Result<Option<Token>, StoreError>;
     /// `NotFound` unless the token belongs to the account. Revoking twice is fine.

@@ -157,6 +157,66 @@ pub async fn erasure_removes_everything_an_account_owns<S: Store + DeliveryContr
     doomed.account.id
 }
 
+fn token_of(account: AccountId) -> Token {
+    Token {
+        id: TokenId::new(),
+        kind: TokenKind::PortalSession,
+        account_id: account,
+        token_hash: hash_pat(&generate(TokenKind::PortalSession)),
+        scopes: vec![Scope::WebhooksRead],
+        user_id: None,
+        expires_at: Some(NOW.plus_seconds(3600)),
+        revoked: false,
+        created_at: NOW,
+    }
+}
+
+fn channel_of(account: AccountId, n: usize) -> Channel {
+    Channel {
+        account_id: account,
+        channel_id: ChannelId::parse(&format!("dom_race_{n}")).unwrap(),
+        channel_type: ChannelType::Domain,
+        created_at: NOW,
+    }
+}
+
+/// A token or a channel is written with its account or not at all: refused (`NotFound`) for
+/// an account that is not there, and, racing an erasure, either written before the
+/// erasure's first delete (and then erased) or refused — never left behind it.
+pub async fn creates_racing_an_erasure_leave_nothing<S: Store + ErasureStore>(store: &S) {
+    let ghost = AccountId::new();
+    let token = token_of(ghost);
+    assert!(matches!(store.put_token(&token).await, Err(StoreError::NotFound)));
+    assert_eq!(store.get_token_by_hash(&token.token_hash).await.unwrap(), None);
+    let channel = channel_of(ghost, 0);
+    assert!(matches!(store.create_channel(&channel).await, Err(StoreError::NotFound)));
+    assert_eq!(store.get_channel(ghost, &channel.channel_id).await.unwrap(), None);
+
+    let doomed = account(store).await;
+    let tokens: Vec<Token> = (0..6).map(|_| token_of(doomed.id)).collect();
+    let channels: Vec<Channel> = (0..6).map(|n| channel_of(doomed.id, n)).collect();
+    let creates = async {
+        let tokens = futures::future::join_all(tokens.iter().map(|t| store.put_token(t)));
+        let channels = futures::future::join_all(channels.iter().map(|c| store.create_channel(c)));
+        let (tokens, channels) = futures::join!(tokens, channels);
+        tokens.into_iter().chain(channels).collect::<Vec<_>>()
+    };
+    let (outcomes, erased) = futures::join!(creates, store.erase_account(doomed.id));
+    erased.unwrap();
+    for outcome in &outcomes {
+        assert!(matches!(outcome, Ok(()) | Err(StoreError::NotFound)), "{outcome:?}");
+    }
+    for token in &tokens {
+        assert_eq!(store.get_token_by_hash(&token.token_hash).await.unwrap(), None, "a token outlived the erasure");
+    }
+    for channel in &channels {
+        assert_eq!(store.get_channel(doomed.id, &channel.channel_id).await.unwrap(), None, "a channel outlived it");
+    }
+    // Afterwards, every create is refused.
+    assert!(matches!(store.put_token(&token_of(doomed.id)).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.create_channel(&channel_of(doomed.id, 9)).await, Err(StoreError::NotFound)));
+}
+
 pub async fn purge_removes_a_subscription_and_its_history<S: Store + DeliveryControlStore + ErasureStore>(store: &S) {
     let owned = populated(store).await;
     let acc = owned.account.id;

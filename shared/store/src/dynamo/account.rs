@@ -73,10 +73,21 @@ impl AccountStore for DynamoStore {
             ("channel_type".to_owned(), s(channel.channel_type.as_str())),
             ("created_at".to_owned(), n(channel.created_at.unix())),
         ]);
-        if self.put_new(item).await? {
-            Ok(())
-        } else {
-            Err(StoreError::AlreadyExists)
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(invalid_request)?;
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            // With the account, or not at all: erasure deletes the account item first.
+            self.account_exists_check(channel.account_id)?,
+        ];
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(failed) if failed.get(1).copied().unwrap_or(false) => Err(StoreError::NotFound),
+            Err(_) => Err(StoreError::AlreadyExists),
         }
     }
 

@@ -78,9 +78,12 @@ impl TokenStore for DynamoStore {
         let items = vec![
             TransactWriteItem::builder().put(put(token_item(token))?).build(),
             TransactWriteItem::builder().put(put(token_reference(token))?).build(),
+            // With the account, or not at all: erasure deletes the account item first.
+            self.account_exists_check(token.account_id)?,
         ];
         match self.transact(items).await? {
             Ok(()) => Ok(()),
+            Err(failed) if failed.get(2).copied().unwrap_or(false) => Err(StoreError::NotFound),
             Err(_) => Err(StoreError::AlreadyExists),
         }
     }

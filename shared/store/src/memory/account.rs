@@ -36,6 +36,9 @@ impl AccountStore for MemoryStore {
 
     async fn create_channel(&self, channel: &Channel) -> Result<(), StoreError> {
         let mut state = self.lock();
+        if !state.accounts.contains_key(&channel.account_id) {
+            return Err(StoreError::NotFound);
+        }
         let key = (channel.account_id, channel.channel_id.clone());
         if state.channels.contains_key(&key) {
             return Err(StoreError::AlreadyExists);

@@ -6,6 +6,9 @@ use super::*;
 impl TokenStore for MemoryStore {
     async fn put_token(&self, token: &Token) -> Result<(), StoreError> {
         let mut state = self.lock();
+        if !state.accounts.contains_key(&token.account_id) {
+            return Err(StoreError::NotFound);
+        }
         if state.tokens.contains_key(&token.token_hash) {
             return Err(StoreError::AlreadyExists);
         }
