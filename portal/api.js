@@ -75,7 +75,6 @@ export const api = {
   testEndpoint: (id) => call('POST', sub(id) + '/test'),
   attempts: (id, params) => call('GET', sub(id) + '/attempts' + query(params)),
   failures: (params) => call('GET', '/api/v4/tasks/webhook_failures' + query(params)),
-  failure: (id) => call('GET', `/api/v4/tasks/webhook_failures/${encodeURIComponent(id)}`),
   retrigger: (id) => call('POST', `/api/v4/tasks/webhook_failures/${encodeURIComponent(id)}/retrigger`),
   recover: (body) => call('POST', '/api/v4/tasks/webhook_failures/recover', body),
   eventTypes: (params) => call('GET', '/api/v1/event-types' + query(params)),

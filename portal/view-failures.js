@@ -1,14 +1,24 @@
 // Failures: the records of events that could not be delivered, filtered by status and
 // date; retrigger one, or recover a whole range (every endpoint or one). A pending record
-// is watched where it stands (its card re-read every few seconds), so `pending` turns into
-// `resolved`, or back into `inactive`, in front of the customer, even when the filter would
-// no longer select it.
+// is watched where it stands, so `pending` turns into `resolved`, or back into `inactive`,
+// in front of the customer, even when the filter would no longer select it. Watching costs
+// the customer's rate limit, which their own integration shares: one list request covers
+// every watched record, the pause between them grows while nothing changes, and a hidden
+// tab asks nothing.
 
 import { api } from './api.js';
 import { h, replace, field, timeEl, errorBox, busy, failureStatus, toast } from './dom.js';
 
 const PAGE = 25;
 const POLL_MS = 3000;
+const POLL_MAX_MS = 30000;
+// The most records one poll reads (the API's page limit).
+const POLL_LIMIT = 100;
+
+// An API timestamp moved by `ms`, in the API's format.
+function shifted(timestamp, ms) {
+  return new Date(Date.parse(timestamp) + ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
 
 // A datetime-local value (the customer's time zone) as the API's UTC timestamp.
 function utc(local) {
@@ -21,7 +31,9 @@ export function render(main, ctx) {
   let offset = 0;
   let timer = null;
   let stopped = false;
-  const watched = new Set();
+  let pause = POLL_MS;
+  // Pending records by id, with when each was created (what one list request selects them by).
+  const watched = new Map();
   const status = h('select', { name: 'status' },
     h('option', { value: 'inactive,pending' }, 'Needing attention (failed or pending)'),
     h('option', { value: 'inactive' }, 'Failed'),
@@ -71,7 +83,9 @@ export function render(main, ctx) {
       retrigger.addEventListener('click', () => busy(retrigger, (async () => {
         const r = await api.retrigger(f.id);
         toast('Retriggered: one attempt is on its way.');
+        pause = POLL_MS;
         show(r.webhook_failure);
+        schedule();
       })()).catch((err) => replace(problems, errorBox(err))));
     }
     return h('li', { class: 'card', 'data-failure': f.id },
@@ -86,36 +100,60 @@ export function render(main, ctx) {
       retrigger ? h('div', { class: 'actions' }, retrigger) : null);
   }
 
-  // A card replaced by the record as it now is; a pending one stays watched.
+  // A card replaced by the record as it now is; a pending one stays watched. Whether it
+  // changed.
   function show(f) {
     const old = list.querySelector(`[data-failure="${CSS.escape(f.id)}"]`);
+    const changed = old?.querySelector('[data-status]')?.dataset.status !== f.status;
     if (old) old.replaceWith(failureCard(f));
-    if (f.status === 'pending') watched.add(f.id);
+    if (f.status === 'pending') watched.set(f.id, f.created_at);
     else watched.delete(f.id);
-    schedule();
+    return changed;
   }
 
   function schedule() {
     clearTimeout(timer);
-    if (!stopped && watched.size) timer = setTimeout(poll, POLL_MS);
+    if (!stopped && watched.size && !document.hidden) timer = setTimeout(poll, pause);
   }
 
+  // Every watched record in one request: the range of their creation times, every status.
   async function poll() {
-    for (const id of [...watched]) {
-      if (stopped) return;
-      try {
-        const r = await api.failure(id);
-        show(r.webhook_failure);
-      } catch (err) {
-        if (err.status === 429) {
-          timer = setTimeout(poll, err.retryAfter * 1000);
-          return;
-        }
-        watched.delete(id);
+    if (stopped || !watched.size || document.hidden) return;
+    const times = [...watched.values()].sort();
+    let page;
+    try {
+      page = await api.failures({
+        limit: POLL_LIMIT,
+        status: 'inactive,pending,resolved',
+        'created_at[gte]': times[0],
+        'created_at[lt]': shifted(times[times.length - 1], 1000),
+      });
+    } catch (err) {
+      if (err.status === 429) {
+        pause = Math.max(pause, (err.retryAfter || 1) * 1000);
+      } else {
+        pause = Math.min(pause * 2, POLL_MAX_MS);
       }
+      schedule();
+      return;
     }
+    if (stopped) return;
+    let changed = false;
+    for (const f of page.webhook_failures) if (watched.has(f.id) && show(f)) changed = true;
+    // Nothing moved: ask less often, up to every 30 s.
+    pause = changed ? POLL_MS : Math.min(pause * 2, POLL_MAX_MS);
     schedule();
   }
+
+  // Back in view: look at once; out of view: ask nothing.
+  function visibility() {
+    clearTimeout(timer);
+    if (!document.hidden) {
+      pause = POLL_MS;
+      poll();
+    }
+  }
+  document.addEventListener('visibilitychange', visibility);
 
   async function load() {
     if (stopped) return;
@@ -136,7 +174,8 @@ export function render(main, ctx) {
     const next = h('button', { type: 'button', class: 'secondary', disabled: offset + PAGE >= total, onClick: () => { offset += PAGE; load(); } }, 'Older');
     replace(pager, total > PAGE ? [prev, h('span', {}, `${offset + 1}–${Math.min(offset + PAGE, total)} of ${total}`), next] : null);
     watched.clear();
-    for (const f of items) if (f.status === 'pending') watched.add(f.id);
+    for (const f of items) if (f.status === 'pending') watched.set(f.id, f.created_at);
+    pause = POLL_MS;
     schedule();
   }
 
@@ -155,5 +194,6 @@ export function render(main, ctx) {
   return () => {
     stopped = true;
     clearTimeout(timer);
+    document.removeEventListener('visibilitychange', visibility);
   };
 }

@@ -60,12 +60,16 @@ class Receiver:
 
     def __init__(self):
         self.failing = False
+        # Seconds each delivery waits before its answer (a slow receiver keeps a retrigger pending).
+        self.delay = 0
         self.received = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if receiver.delay:
+                    time.sleep(receiver.delay)
                 receiver.received.append((self.path, body))
                 if receiver.failing and self.path == "/hooks":
                     payload = XSS.encode()
@@ -127,6 +131,7 @@ class Journey:
         self.receiver = Receiver()
         self.operator = Operator(self.base)
         self.shots = []
+        self.requests_made = []
         self.workdir = tempfile.mkdtemp(prefix="portal-journey-")
         env = dict(
             os.environ,
@@ -372,7 +377,20 @@ class Journey:
         d.find_element(By.LINK_TEXT, "Failures").click()
         self.wait(lambda drv: self.failure_status_is("inactive"), "the failure again")
         before = len(self.receiver.received)
+        # The receiver is slow this time: the record stays pending while the tab is hidden, and a
+        # hidden tab asks nothing; back in view, the page looks at once.
+        self.receiver.delay = 6
         self.button_in("[data-failure]", "Retrigger").click()
+        self.wait(lambda drv: self.failure_status_is("pending"), "the retriggered failure shown pending")
+        self.browser_requests()
+        d.execute_script("Object.defineProperty(document, 'hidden', {value: true, configurable: true});"
+                         "document.dispatchEvent(new Event('visibilitychange'));")
+        time.sleep(8)
+        asked = [f"{m} {p}" for m, p in self.browser_requests() if p.startswith("/api/")]
+        self.check(not asked and self.failure_status_is("pending"),
+                   f"a hidden tab asks the API nothing while a record is pending ({asked or 'no request'} in 8 s)")
+        d.execute_script("delete document.hidden; document.dispatchEvent(new Event('visibilitychange'));")
+        self.receiver.delay = 0
         self.wait(lambda drv: self.failure_status_is("resolved"),
                   lambda: f"the retriggered failure to turn resolved (the receiver got {self.receiver.received[before:]}; "
                           f"the API says {self.customer_call(session['token'], '/api/v4/tasks/webhook_failures?status=inactive,pending,resolved')})")
@@ -429,9 +447,10 @@ class Journey:
         """)
         self.check(not unlabelled and not nameless, f"every control is labelled ({unlabelled or nameless or 'all'})")
 
-    def check_requests(self):
-        routes = documented_routes()
-        seen = set()
+    def browser_requests(self):
+        """The (method, path) of each request the page made since the last call; every one is
+        also kept for check_requests."""
+        made = []
         for entry in self.driver.get_log("performance"):
             message = json.loads(entry["message"])["message"]
             if message["method"] != "Network.requestWillBeSent":
@@ -442,7 +461,21 @@ class Journey:
                 continue
             if f"{url.scheme}://{url.netloc}" != self.base:
                 raise SystemExit(f"portal journey: the page fetched from elsewhere: {request['url']}")
-            seen.add((request["method"], url.path))
+            made.append((request["method"], url.path))
+        self.requests_made.extend(made)
+        return made
+
+    def check_requests(self):
+        routes = documented_routes()
+        self.browser_requests()
+        seen = set(self.requests_made)
+        # Pending records are watched with the list route, never a request each.
+        one_by_one = [p for m, p in self.requests_made
+                      if m == "GET" and p.startswith("/api/v4/tasks/webhook_failures/") and not p.endswith("/recover")]
+        lists = [p for m, p in self.requests_made if m == "GET" and p == "/api/v4/tasks/webhook_failures"]
+        self.check(not one_by_one and lists,
+                   f"the failures view watched its pending record with {len(lists)} list requests and "
+                   f"{len(one_by_one)} requests for one record")
         api_calls = {(m, p) for m, p in seen if not p.startswith("/portal")}
         undocumented = [(m, p) for m, p in api_calls if not any(m == rm and rp.match(p) for rm, rp in routes)]
         self.check(not undocumented, f"the page made {len(api_calls)} kinds of API call, every one a documented route "

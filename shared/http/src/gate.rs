@@ -45,9 +45,8 @@ impl App {
         decide(count, self.config.rate_limit_per_minute, now, window).map_err(ApiError::RateLimited)
     }
 
-    /// Runs a customer route: the gate in SPEC §1's order, then `handler`. A GET's handler
-    /// runs concurrently with the rate-limit counter (it changes nothing, so a refused GET
-    /// loses nothing but its answer); a write runs only once the counter allows it.
+    /// Runs a customer route: the gate in SPEC §1's order, then `handler` — only once the
+    /// rate-limit counter allows it, a read as much as a write.
     pub async fn respond<F, Fut>(&self, route: &Route, req: &Request, handler: F) -> Response<Body>
     where
         F: FnOnce(Caller) -> Fut,
@@ -70,17 +69,11 @@ impl App {
             if route.access == Access::AnyPlan && !caller.plan.allows_api() {
                 return finish(handler(caller).await);
             }
-            if route.method == "GET" {
-                let (limit, result) = tokio::join!(self.rate_limit(&caller, route), handler(caller.clone()));
-                match limit {
-                    Ok(info) => with_rate_headers(finish(result), &info),
-                    Err(err) => limited(&err),
-                }
-            } else {
-                match self.rate_limit(&caller, route).await {
-                    Ok(info) => with_rate_headers(finish(handler(caller).await), &info),
-                    Err(err) => limited(&err),
-                }
+            // The counter first, for reads too: a request over the limit costs one write, not
+            // the reads its handler would make (a client polling in a loop, a portal left open).
+            match self.rate_limit(&caller, route).await {
+                Ok(info) => with_rate_headers(finish(handler(caller).await), &info),
+                Err(err) => limited(&err),
             }
         }
         .instrument(span)
@@ -100,5 +93,50 @@ impl App {
             request_id = context::request_id(req).as_deref()
         );
         finish(handler.instrument(span).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use hookpost_domain::{AccountId, Plan, Scope, TokenId};
+    use lambda_http::aws_lambda_events::apigw::ApiGatewayProxyRequestContext;
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
+
+    use super::*;
+    use crate::{routes, Config};
+
+    #[tokio::test]
+    async fn a_read_over_the_limit_does_not_run_its_handler() {
+        let app = App::new(
+            Arc::new(hookpost_store::MemoryStore::new()),
+            Config { rate_limit_per_minute: 2, ..Config::default() },
+        );
+        let caller = Caller {
+            account_id: AccountId::new(),
+            plan: Plan::Pro,
+            scopes: vec![Scope::WebhooksRead],
+            user_id: None,
+            token_id: TokenId::new(),
+        };
+        let mut context = ApiGatewayProxyRequestContext::default();
+        context.authorizer.fields = context::encode_caller(&caller);
+        let req = Request::default().with_request_context(RequestContext::ApiGatewayV1(context));
+        let runs = AtomicUsize::new(0);
+        let mut statuses = Vec::new();
+        for _ in 0..4 {
+            let res = app
+                .respond(&routes::LIST_WEBHOOK_SUBSCRIPTIONS, &req, |_| async {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    Ok(Reply::no_content())
+                })
+                .await;
+            statuses.push(res.status().as_u16());
+        }
+        assert_eq!(statuses, [204, 204, 429, 429]);
+        assert_eq!(runs.load(Ordering::SeqCst), 2, "the refused reads ran nothing");
     }
 }
