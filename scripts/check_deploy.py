@@ -6,8 +6,13 @@
 - .github/workflows/deploy.yml: deploys with those config environments, assumes its role
   through OIDC (id-token: write, role-to-assume, no AWS key secrets), runs the smoke test
   against the stack it deployed, and gates prod behind the `prod` environment after dev.
-- .github/workflows/test.yml runs .ci/run on pull requests.
+- .github/workflows/test.yml runs .ci/run on pull requests, and cargo-deny's advisories.
+- Every third-party action is pinned by its commit's full SHA: a tag can be moved to other
+  code after review, a commit cannot.
 """
+
+import glob
+import re
 
 import sys
 import tomllib
@@ -73,6 +78,17 @@ def main():
     check("pull_request" in tests[True if True in tests else "on"], "test.yml: runs on pull requests")
     check(any(".ci/run" in s.get("run", "") for job in tests["jobs"].values() for s in job["steps"]),
           "test.yml: runs .ci/run")
+
+    check(any("cargo-deny check advisories" in s.get("run", "") for job in tests["jobs"].values() for s in job["steps"]),
+          "test.yml: runs cargo-deny check advisories (the advisory database needs the network .ci/run lacks)")
+
+    for path in sorted(glob.glob(f"{ROOT}/.github/workflows/*.yml")):
+        with open(path) as f:
+            for number, line in enumerate(f, 1):
+                used = re.match(r"\s*(?:-\s*)?uses:\s*(\S+)", line)
+                if used and not used.group(1).startswith("./"):
+                    check(re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", used.group(1)),
+                          f"{path.removeprefix(ROOT + '/')}:{number}: {used.group(1)} is not pinned by a commit SHA")
 
     if problems:
         sys.exit("deployment files disagree:\n  " + "\n  ".join(problems))
