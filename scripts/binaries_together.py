@@ -518,10 +518,17 @@ class Harness:
         events.put_targets(Rule="hookpost-operator-events", EventBusName=bus, Targets=[{"Id": "probe", "Arn": probe_arn}])
         queues = [k for k, v in self.template.resources.items() if v["Type"] == "AWS::SQS::Queue"]
         self.template.create_queues(self.moto.client("sqs"), {q: q for q in queues}, TEST_VISIBILITY_SECS)
-        # The ingest bus's rule as the template declares it: its pattern, its target queue.
+        # The ingest bus and its rule as the template declares them: hookpost's own bus (by
+        # default), the rule's pattern (this account, the trusted sources), its target queue.
+        bus = self.template.resources["IngestBus"]
+        if self.template.holds(bus["Condition"]):
+            name = self.template.resolve(bus["Properties"]["Name"])
+            events.create_event_bus(Name=name)
+            self.template.refs["IngestBus"] = name
         rule = self.template.resources["IngestRule"]["Properties"]
         self.ingest_bus = self.template.resolve(rule["EventBusName"])
-        events.put_rule(Name="hookpost-ingest", EventBusName=self.ingest_bus, EventPattern=json.dumps(rule["EventPattern"]))
+        self.ingest_pattern = self.template.resolve_deep(rule["EventPattern"])
+        events.put_rule(Name="hookpost-ingest", EventBusName=self.ingest_bus, EventPattern=json.dumps(self.ingest_pattern))
         events.put_targets(Rule="hookpost-ingest", EventBusName=self.ingest_bus,
                            Targets=[{"Id": t["Id"], "Arn": self.template.resolve(t["Arn"])} for t in rule["Targets"]])
 
@@ -1091,24 +1098,42 @@ class Harness:
         def event(n, **extra):
             return {"account_id": account_id, "event": "call.ended", "channel_id": "dom_1", "data": {"call_id": n}, **extra}
 
+        # A forged EventBridge event copied straight onto the queue: a source the stack does
+        # not trust, from another AWS account. The function holds it to the rule's terms.
+        forged = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "hookpost.publish", "source": "evil.corp",
+                  "account": "210987654321", "time": "2026-12-07T09:00:00Z", "region": REGION, "resources": [],
+                  "detail": event(13, event_id="evt_ingest_forged")}
         sqs.send_message_batch(QueueUrl=self.template.refs["IngestQueue"], Entries=[
             {"Id": "0", "MessageBody": json.dumps(event(10, event_id="evt_ingest_sqs"))},
             {"Id": "1", "MessageBody": json.dumps({**event(11), "account_id": str(uuid.uuid4())})},
+            {"Id": "2", "MessageBody": json.dumps(forged)},
         ])
-        put = self.aws("events").put_events(Entries=[{"Source": "acme.billing", "DetailType": "hookpost.publish",
-                                                     "Detail": json.dumps(event(12, event_id="evt_ingest_bus")),
-                                                     "EventBusName": self.ingest_bus}])
+        trusted = self.ingest_pattern["source"][0]
+        events = self.aws("events")
+        put = events.put_events(Entries=[
+            {"Source": trusted, "DetailType": "hookpost.publish",
+             "Detail": json.dumps(event(12, event_id="evt_ingest_bus")), "EventBusName": self.ingest_bus},
+            # Anyone else allowed PutEvents on the bus: their source is not the stack's, so the
+            # rule sends it nowhere.
+            {"Source": "acme.other-team", "DetailType": "hookpost.publish",
+             "Detail": json.dumps(event(14, event_id="evt_ingest_untrusted")), "EventBusName": self.ingest_bus},
+        ])
         assert put["FailedEntryCount"] == 0, put
         ingested = {"evt_ingest_sqs", "evt_ingest_bus"}
         self.feed("IngestQueue", "ingest-events", lambda: self.queue_empty("IngestQueue"), "the ingest queue")
         self.feed("DeliveryQueue", "deliver", lambda: ingested <= {v[1] for v in rx.verified}, "the ingested deliveries")
+        delivered = {v[1] for v in rx.verified}
+        assert not {"evt_ingest_forged", "evt_ingest_untrusted"} & delivered, "a forged event reached a receiver"
         kept = sqs.receive_message(QueueUrl=self.template.refs["IngestDeadLetterQueue"], MaxNumberOfMessages=10,
                                    MessageAttributeNames=["All"], WaitTimeSeconds=1).get("Messages", [])
-        assert len(kept) == 1, kept
-        error = json.loads(kept[0]["MessageAttributes"]["hookpost-error"]["StringValue"])
-        assert error["error"] == "not_found", error
-        log(f"    {len(ingested)} events delivered from the queue and the bus; 1 kept in the ingest dead-letter "
-            f"queue ({error['error']}: {error['message']})")
+        errors = sorted((json.loads(m["MessageAttributes"]["hookpost-error"]["StringValue"]) for m in kept),
+                        key=lambda e: e["error"])
+        assert [e["error"] for e in errors] == ["not_found", "validation_error"], errors
+        refused = sorted(issue["field"] for issue in errors[1]["issues"])
+        assert refused == ["account", "source"], errors[1]
+        log(f"    {len(ingested)} events delivered from the queue and the bus ({self.ingest_bus}, source {trusted}); "
+            f"another source's PutEvents routed nowhere; kept in the ingest dead-letter queue: an unknown account "
+            f"({errors[0]['error']}) and a forged envelope from another account and source ({', '.join(refused)})")
 
     def catalogue(self, gw, sub_id, pat):
         """The event-type catalogue (SPEC section 11): the operator's routes (event-types), the

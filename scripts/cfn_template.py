@@ -14,6 +14,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REGION = "us-east-1"
 # moto's account, which the queue and table ARNs it hands out carry.
 ACCOUNT = "123456789012"
+STACK = "hookpost"
+PSEUDO = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::StackName": STACK}
+INTRINSICS = {"Ref", "Fn::GetAtt", "Fn::Sub", "Fn::If", "Fn::Join"}
 
 
 class CfnLoader(yaml.SafeLoader):
@@ -48,8 +51,12 @@ class Template:
     def __init__(self, path=os.path.join(ROOT, "template.yaml"), parameter_overrides=None):
         self.doc = load(path)
         self.resources = self.doc["Resources"]
-        self.parameters = {k: str(v.get("Default", "")) for k, v in self.doc.get("Parameters", {}).items()}
+        declared = self.doc.get("Parameters", {})
+        self.parameters = {k: str(v.get("Default", "")) for k, v in declared.items()}
         self.parameters.update(parameter_overrides or {})
+        # A CommaDelimitedList parameter's Ref is a list.
+        self.list_parameters = {k for k, v in declared.items() if v.get("Type") == "CommaDelimitedList"}
+        self.conditions = self.doc.get("Conditions", {})
         self.globals = self.doc.get("Globals", {}).get("Function", {})
         self.refs, self.attrs = {}, {}
 
@@ -82,15 +89,25 @@ class Template:
         if isinstance(value, dict) and len(value) == 1:
             (kind, arg), = value.items()
             if kind == "Ref":
+                if arg in PSEUDO:
+                    return PSEUDO[arg]
+                if arg in self.list_parameters:
+                    return [item.strip() for item in self.parameters[arg].split(",")]
                 if arg in self.parameters:
                     return self.parameters[arg]
                 return self.refs[arg]
+            if kind == "Fn::If":
+                condition, when_true, when_false = arg
+                return self.resolve(when_true if self.holds(condition) else when_false)
+            if kind == "Fn::Join":
+                separator, items = arg
+                items = self.resolve(items)
+                return separator.join(self.resolve(item) for item in items)
             if kind == "Fn::GetAtt":
                 return self.attrs[".".join(arg)]
             if kind == "Fn::Sub":
                 text = arg
-                pseudo = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
-                for key, val in {**pseudo, **self.parameters, **self.attrs, **self.refs}.items():
+                for key, val in {**PSEUDO, **self.parameters, **self.attrs, **self.refs}.items():
                     text = text.replace("${" + key + "}", val)
                 if "${" in text:
                     raise SystemExit(f"cannot resolve {value}")
@@ -99,6 +116,29 @@ class Template:
         if isinstance(value, (int, float)):
             return str(value)
         return value
+
+    def resolve_deep(self, value):
+        """`value` with every intrinsic inside it resolved (an event pattern, say)."""
+        if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in INTRINSICS:
+            return self.resolve(value)
+        if isinstance(value, dict):
+            return {k: self.resolve_deep(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve_deep(v) for v in value]
+        return value
+
+    def holds(self, name):
+        """Whether the template's condition `name` holds, for the forms it uses."""
+        def evaluate(expr):
+            (kind, arg), = expr.items()
+            if kind == "Fn::Equals":
+                return self.resolve(arg[0]) == self.resolve(arg[1])
+            if kind == "Fn::Not":
+                return not evaluate(arg[0])
+            if kind == "Condition":
+                return self.holds(arg)
+            raise SystemExit(f"the test scripts do not know the condition {kind}")
+        return evaluate(self.conditions[name])
 
     def create_table(self, ddb, name):
         """The table as the template defines it (keys, indexes, TTL); nothing if it exists."""

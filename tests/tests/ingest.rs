@@ -171,3 +171,66 @@ async fn what_hookpost_cannot_publish_now_comes_back_and_a_repeat_publishes_once
     );
     s.stop().await;
 }
+
+/// The trust boundary of the ingest path: an EventBridge event is published only from the
+/// AWS account and the sources the stack names; a forged one — another source on the same
+/// bus, or another account's event copied onto the queue — is kept in the dead-letter queue
+/// with a validation error naming the field, and reaches no receiver.
+#[tokio::test]
+async fn only_trusted_publishers_publish_through_the_bus() {
+    let memory = Arc::new(MemoryStore::new());
+    let store: Arc<dyn Store> = Arc::clone(&memory) as Arc<dyn Store>;
+    let worked = Arc::new(InProcessQueue::new(Duration::from_secs(30)));
+    let mut config = delivery_config("0");
+    config.ingest_trust = hookpost_domain::ingest::IngestTrust {
+        account: Some("123456789012".into()),
+        sources: vec!["acme.billing".into()],
+    };
+    let app = App::new(Arc::clone(&store), config)
+        .with_queue(Arc::clone(&worked) as Arc<dyn Queue>)
+        .with_catalogue(Arc::clone(&memory) as Arc<dyn hookpost_store::CatalogueStore>)
+        .with_delivery_control(memory);
+    let s = TestServer::start_with(
+        app.clone(),
+        Delivery::InProcess(Arc::new(InProcessQueue::new(Duration::from_secs(30)))),
+    )
+    .await;
+    let (account, pat) = s.customer().await;
+    let receiver = Receiver::start(Answer::status(204)).await;
+    s.create_subscription(&pat, json!({"url": receiver.url("/a")})).await;
+    let bridged = |source: &str, from: &str| {
+        json!({"version": "0", "id": uuid_like(source, from), "detail-type": "hookpost.publish", "source": source,
+               "account": from, "time": "2026-12-07T09:00:00Z", "region": "us-east-1", "resources": [],
+               "detail": event(&account, None)})
+        .to_string()
+    };
+    let batch = [
+        ("m-trusted", bridged("acme.billing", "123456789012")),
+        ("m-other-source", bridged("evil.corp", "123456789012")),
+        ("m-other-account", bridged("acme.billing", "210987654321")),
+    ];
+    let rejections = MemoryRejections::default();
+    let answer = ingest_events::handle(&app, &rejections, sqs_event(&batch)).await.unwrap();
+    assert!(answer.batch_item_failures.is_empty(), "a refusal is final, not tried again");
+    assert_eq!(worked.len(), 1, "only the trusted publisher's event was fanned out");
+    let kept = rejections.kept.lock().unwrap().clone();
+    let mut refused: Vec<(String, String)> = kept
+        .iter()
+        .map(|r| {
+            let error: Value = serde_json::from_str(&r.error).unwrap();
+            assert_eq!(error["error"], "validation_error", "{error}");
+            (r.message_id.clone(), error["issues"][0]["field"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect();
+    refused.sort();
+    assert_eq!(
+        refused,
+        [("m-other-account".to_owned(), "account".to_owned()), ("m-other-source".to_owned(), "source".to_owned())]
+    );
+    s.stop().await;
+}
+
+/// An EventBridge-like event id, different for each (source, account).
+fn uuid_like(source: &str, account: &str) -> String {
+    format!("{:x}-{account}", source.len() * 7919)
+}

@@ -12,6 +12,11 @@
 //!   as a batch item failure, so SQS hands it out again; after five receives SQS moves it
 //!   to the same dead-letter queue.
 //!
+//! Trust: whoever can send to the queue or put on the bus can publish for any account. The
+//! bus's rule takes events only from the stack's AWS account and the operator's sources, and
+//! an EventBridge event is checked against both again here (`IngestTrust`): one from
+//! elsewhere goes to the dead-letter queue with a validation error naming the field.
+//!
 //! Idempotent by `event_id`: an event that names one is published once, as over HTTP. An
 //! event that names none takes its message's id (`evt_<EventBridge event id>`, or
 //! `evt_<SQS message id>`), so a message handed out twice delivers under the same
@@ -24,6 +29,7 @@ use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use hookpost_delivery::sqs::batches_by;
 use hookpost_domain::event::is_valid_event_id;
 use hookpost_domain::event_type::Catalogue;
+use hookpost_domain::ingest::IngestTrust;
 use hookpost_domain::ApiError;
 use hookpost_http::App;
 use lambda_http::aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -131,7 +137,7 @@ impl Rejections for MemoryRejections {
 
 /// A message's event and the id it takes when it names none. A message is a SPEC §4 event,
 /// or an EventBridge event whose `detail` is one.
-fn read(message: &SqsMessage, catalogue: &Catalogue) -> Incoming {
+fn read(message: &SqsMessage, catalogue: &Catalogue, trust: &IngestTrust) -> Incoming {
     let message_id = message.message_id.as_deref().unwrap_or_default();
     let body = message.body.as_deref().unwrap_or_default();
     let value: Value = match serde_json::from_str(body) {
@@ -141,6 +147,12 @@ fn read(message: &SqsMessage, catalogue: &Catalogue) -> Incoming {
     let (event, id) = match value {
         Value::Object(mut envelope) if envelope.contains_key("detail-type") && envelope.contains_key("detail") => {
             let id = envelope.get("id").and_then(Value::as_str).unwrap_or(message_id).to_owned();
+            let text = |field: &str| envelope.get(field).and_then(Value::as_str);
+            // The bus's rule takes only trusted publishers; an event that reached the queue
+            // another way is held to the same rule.
+            if let Err(refused) = trust.admits(text("source"), text("account")) {
+                return Incoming { publish: Err(refused), id_if_none: None };
+            }
             (envelope.remove("detail").unwrap_or_default(), id)
         }
         event => (event, message_id.to_owned()),
@@ -168,7 +180,8 @@ pub async fn handle(
     let messages = &event.payload.records;
     // Without the catalogue no event can be checked: the whole batch comes back later.
     let catalogue = app.catalogue()?.current().await?;
-    let outcomes = publish_many(app, messages.iter().map(|m| read(m, &catalogue)).collect()).await;
+    let trust = &app.config.ingest_trust;
+    let outcomes = publish_many(app, messages.iter().map(|m| read(m, &catalogue, trust)).collect()).await;
     app.flush_tallies().await;
     let mut response = SqsBatchResponse::default();
     let mut rejected = Vec::new();

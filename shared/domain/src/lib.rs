@@ -14,6 +14,7 @@ pub mod event_type;
 pub mod failure;
 pub mod filter;
 pub mod ids;
+pub mod ingest;
 pub mod input;
 pub mod operator_event;
 pub mod pacing;

@@ -46,6 +46,10 @@ pub struct Config {
     /// `HOOKPOST_INGEST_DEAD_LETTER_URL`: where the ingest queue's consumer keeps an event
     /// that can never be published, with why (Lambda only).
     pub ingest_dead_letter_url: Option<String>,
+    /// `HOOKPOST_INGEST_ACCOUNT` and `HOOKPOST_INGEST_SOURCES`: the AWS account and the
+    /// EventBridge sources whose events the ingest queue's consumer publishes (the template
+    /// sets both; unset, any).
+    pub ingest_trust: hookpost_domain::ingest::IngestTrust,
     /// `HOOKPOST_SQS_ENDPOINT`: an SQS-compatible server instead of AWS (hookpost-local's
     /// durable queues, a local run of the functions); by default the DynamoDB endpoint (moto
     /// serves both).
@@ -88,6 +92,7 @@ impl Default for Config {
             default_rate_limit: RateLimit::new(DEFAULT_RATE_LIMIT),
             event_types_strict: false,
             ingest_dead_letter_url: None,
+            ingest_trust: hookpost_domain::ingest::IngestTrust::default(),
             sqs_endpoint: None,
             queue_visibility_secs: DEFAULT_QUEUE_VISIBILITY_SECS,
             queue_capacity: hookpost_delivery::queue::DEFAULT_CAPACITY,
@@ -192,6 +197,12 @@ impl Config {
             }
         };
         config.ingest_dead_letter_url = get("HOOKPOST_INGEST_DEAD_LETTER_URL").filter(|q| !q.trim().is_empty());
+        config.ingest_trust = hookpost_domain::ingest::IngestTrust {
+            account: get("HOOKPOST_INGEST_ACCOUNT").map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()),
+            sources: get("HOOKPOST_INGEST_SOURCES")
+                .map(|list| hookpost_domain::ingest::IngestTrust::parse_sources(&list))
+                .unwrap_or_default(),
+        };
         config.sqs_endpoint = get("HOOKPOST_SQS_ENDPOINT").filter(|e| !e.trim().is_empty());
         if let Some(v) = get("HOOKPOST_QUEUE_VISIBILITY_SECONDS") {
             config.queue_visibility_secs = parse_within(
