@@ -13,6 +13,9 @@ index's, for a Query or Scan on one) and a transaction item by item (PutItem, Up
 DeleteItem, ConditionCheckItem on each item's table), so a policy naming the wrong table,
 index or action is refused as it would be in AWS.
 
+EventBridge delivers an event to its targets whole, `account` included (the ingest
+function checks it); moto's default target input leaves `account` out, so it is put back.
+
 Usage: python3 scripts/moto_server.py HOST PORT [--iam]
 """
 
@@ -141,11 +144,22 @@ def record_what_is_authorized():
     ActionAuthenticatorMixin._authenticate_and_authorize_action = recording
 
 
+def deliver_events_like_aws():
+    """An event reaches an SQS target as EventBridge sends it: with its `account`."""
+    from moto.events.utils import EventTemplateParser
+
+    template = EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE
+    if '"account"' not in template:
+        EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = template.replace(
+            '"version": "0",', '"version": "0", "account": "<account>",', 1)
+
+
 def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
     os.environ.setdefault("MOTO_PORT", str(port))
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
+    deliver_events_like_aws()
     if IAM:
         authorize_dynamodb_like_aws()
         authorize_sqs_like_aws()
