@@ -105,6 +105,23 @@ async fn hookpost_local_publishes_its_ingest_queue_and_keeps_what_it_cannot() {
     s.stop().await;
 }
 
+/// The handler's app on the memory store, publishing to `queue`, and a hookpost-local over
+/// the same store for the customer's side.
+async fn handler_app(config: hookpost_http::Config, queue: Arc<dyn Queue>) -> (Arc<dyn Store>, App, TestServer) {
+    let memory = Arc::new(MemoryStore::new());
+    let store: Arc<dyn Store> = Arc::clone(&memory) as Arc<dyn Store>;
+    let app = App::new(Arc::clone(&store), config)
+        .with_queue(queue)
+        .with_catalogue(Arc::clone(&memory) as Arc<dyn hookpost_store::CatalogueStore>)
+        .with_delivery_control(memory);
+    let s = TestServer::start_with(
+        app.clone(),
+        Delivery::InProcess(Arc::new(InProcessQueue::new(Duration::from_secs(30)))),
+    )
+    .await;
+    (store, app, s)
+}
+
 fn sqs_event(bodies: &[(&str, String)]) -> LambdaEvent<SqsEvent> {
     let mut event = SqsEvent::default();
     for (id, body) in bodies {
@@ -121,19 +138,9 @@ fn sqs_event(bodies: &[(&str, String)]) -> LambdaEvent<SqsEvent> {
 /// with a chosen id handed out twice is published once.
 #[tokio::test]
 async fn what_hookpost_cannot_publish_now_comes_back_and_a_repeat_publishes_once() {
-    let memory = Arc::new(MemoryStore::new());
-    let store: Arc<dyn Store> = Arc::clone(&memory) as Arc<dyn Store>;
     let worked = Arc::new(InProcessQueue::new(Duration::from_secs(30)));
     let queue = Arc::new(FaultyQueue::new(Arc::clone(&worked) as Arc<dyn Queue>));
-    let app = App::new(Arc::clone(&store), delivery_config("0"))
-        .with_queue(Arc::clone(&queue) as Arc<dyn Queue>)
-        .with_catalogue(Arc::clone(&memory) as Arc<dyn hookpost_store::CatalogueStore>)
-        .with_delivery_control(memory);
-    let s = TestServer::start_with(
-        app.clone(),
-        Delivery::InProcess(Arc::new(InProcessQueue::new(Duration::from_secs(30)))),
-    )
-    .await;
+    let (store, app, s) = handler_app(delivery_config("0"), Arc::clone(&queue) as Arc<dyn Queue>).await;
     let (account, pat) = s.customer().await;
     let receiver = Receiver::start(Answer::status(204)).await;
     s.create_subscription(&pat, json!({"url": receiver.url("/a")})).await;
@@ -178,23 +185,13 @@ async fn what_hookpost_cannot_publish_now_comes_back_and_a_repeat_publishes_once
 /// with a validation error naming the field, and reaches no receiver.
 #[tokio::test]
 async fn only_trusted_publishers_publish_through_the_bus() {
-    let memory = Arc::new(MemoryStore::new());
-    let store: Arc<dyn Store> = Arc::clone(&memory) as Arc<dyn Store>;
     let worked = Arc::new(InProcessQueue::new(Duration::from_secs(30)));
     let mut config = delivery_config("0");
     config.ingest_trust = hookpost_domain::ingest::IngestTrust {
         account: Some("123456789012".into()),
         sources: vec!["acme.billing".into()],
     };
-    let app = App::new(Arc::clone(&store), config)
-        .with_queue(Arc::clone(&worked) as Arc<dyn Queue>)
-        .with_catalogue(Arc::clone(&memory) as Arc<dyn hookpost_store::CatalogueStore>)
-        .with_delivery_control(memory);
-    let s = TestServer::start_with(
-        app.clone(),
-        Delivery::InProcess(Arc::new(InProcessQueue::new(Duration::from_secs(30)))),
-    )
-    .await;
+    let (_, app, s) = handler_app(config, Arc::clone(&worked) as Arc<dyn Queue>).await;
     let (account, pat) = s.customer().await;
     let receiver = Receiver::start(Answer::status(204)).await;
     s.create_subscription(&pat, json!({"url": receiver.url("/a")})).await;
