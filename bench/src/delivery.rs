@@ -17,6 +17,10 @@ use crate::sink::wall_nanos;
 
 pub struct Options {
     pub local_bin: PathBuf,
+    /// A previous build of hookpost-local: its batch-publish throughput measured beside this
+    /// one's, alternating, `rounds` times each.
+    pub baseline_bin: Option<PathBuf>,
+    pub rounds: usize,
     pub out_dir: PathBuf,
     pub quick: bool,
     /// Deliveries in each throughput run (default 40,000; 100 when quick).
@@ -128,31 +132,8 @@ pub async fn run(opts: &Options) -> Result<(), String> {
 
         // The same throughput run with batch publishes: the publish exchange is shared by a
         // hundred events.
-        let before = sink_api.sink_count().await;
-        let start = Instant::now();
-        let batches = events.div_ceil(BATCH);
-        futures::stream::iter(0..batches)
-            .for_each_concurrent(BATCH_CONNECTIONS, |b| {
-                let (api, account, data) = (&api, &account, &data);
-                async move {
-                    // Chosen ids, as in the single-publish run: a refused event is sent again
-                    // without a second delivery.
-                    let mut ids: Vec<Option<String>> = (b * BATCH..((b + 1) * BATCH).min(events))
-                        .map(|i| Some(format!("b{subscriptions}-{i}")))
-                        .collect();
-                    while !ids.is_empty() {
-                        ids = api.publish_batch_serialized(account, &ids, data).await.expect("batch publish");
-                        if !ids.is_empty() {
-                            tokio::time::sleep(Duration::from_millis(200)).await;
-                        }
-                    }
-                }
-            })
-            .await;
-        wait_for(&sink_api, before + events * subscriptions).await?;
-        let per_second = (events * subscriptions) as f64 / start.elapsed().as_secs_f64();
+        let per_second = batch_throughput(&api, &sink_api, &account, &data, events, subscriptions, "b").await?;
         delivered += events * subscriptions;
-        let _ = sink_api.sink_arrivals().await;
         println!(
             "| {subscriptions} | {BATCH} events per request | {per_second:.0} | {:.0} % | as fast as {BATCH_CONNECTIONS} publishers go | {} | | |",
             100.0 * per_second / raw.per_second(),
@@ -165,6 +146,112 @@ pub async fn run(opts: &Options) -> Result<(), String> {
         println!();
         println!("hookpost-local resident memory after {delivered} deliveries: {mib:.0} MiB");
     }
+    drop(local);
+    match &opts.baseline_bin {
+        Some(baseline) => beside_baseline(opts, baseline, &env, &sink, throughput_events, &raw).await,
+        None => Ok(()),
+    }
+}
+
+/// Deliveries a second with batch publishes of `events` events to `subscriptions` each,
+/// their ids prefixed `tag`: as fast as the publishers go, until the sink has them all.
+async fn batch_throughput(
+    api: &Api,
+    sink_api: &Api,
+    account: &str,
+    data: &str,
+    events: u64,
+    subscriptions: u64,
+    tag: &str,
+) -> Result<f64, String> {
+    let before = sink_api.sink_count().await;
+    let start = Instant::now();
+    let batches = events.div_ceil(BATCH);
+    futures::stream::iter(0..batches)
+        .for_each_concurrent(BATCH_CONNECTIONS, |b| async move {
+            // Chosen ids: a refused event is sent again without a second delivery.
+            let mut ids: Vec<Option<String>> =
+                (b * BATCH..((b + 1) * BATCH).min(events)).map(|i| Some(format!("{tag}{subscriptions}-{i}"))).collect();
+            while !ids.is_empty() {
+                ids = api.publish_batch_serialized(account, &ids, data).await.expect("batch publish");
+                if !ids.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        })
+        .await;
+    wait_for(sink_api, before + events * subscriptions).await?;
+    let per_second = (events * subscriptions) as f64 / start.elapsed().as_secs_f64();
+    let _ = sink_api.sink_arrivals().await;
+    Ok(per_second)
+}
+
+/// This build's batch-publish throughput beside a previous build's, each its own
+/// hookpost-local on the same sink, alternating which goes first, `rounds` times.
+async fn beside_baseline(
+    opts: &Options,
+    baseline: &std::path::Path,
+    env: &[(&str, String)],
+    sink: &crate::procs::Child,
+    throughput_events: u64,
+    raw: &crate::load::LoadReport,
+) -> Result<(), String> {
+    let sink_api = Api::new(sink.addr);
+    let data = event_data().to_string();
+    let builds = [
+        spawn_local(&opts.local_bin, env, &opts.out_dir.join("delivery-current-local.log")).await?,
+        spawn_local(baseline, env, &opts.out_dir.join("delivery-baseline-local.log")).await?,
+    ];
+    println!();
+    println!("| subscriptions per event | this build, deliveries/s | % of raw | the baseline, deliveries/s | % of raw | against the baseline |");
+    println!("|---|---|---|---|---|---|");
+    let fan_outs = opts.subscriptions.map_or_else(|| vec![1, 10], |n| vec![n]);
+    for subscriptions in fan_outs {
+        let mut targets = Vec::new();
+        for local in &builds {
+            let api = Api::new(local.addr);
+            let (account, token) = api.customer().await;
+            for i in 0..subscriptions {
+                api.subscribe_unlimited(&token, &format!("http://{}/ok/{i}", sink.addr)).await;
+            }
+            targets.push((api, account));
+        }
+        let mut rates = [Vec::new(), Vec::new()];
+        for round in 0..opts.rounds.max(1) {
+            let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            for which in order {
+                let (api, account) = &targets[which];
+                let tag = format!("r{round}w{which}-");
+                let events = throughput_events / subscriptions;
+                rates[which].push(batch_throughput(api, &sink_api, account, &data, events, subscriptions, &tag).await?);
+            }
+        }
+        let median = |rates: &mut Vec<f64>| {
+            rates.sort_by(f64::total_cmp);
+            let n = rates.len();
+            if n % 2 == 1 {
+                rates[n / 2]
+            } else {
+                (rates[n / 2 - 1] + rates[n / 2]) / 2.0
+            }
+        };
+        let describe = |rates: &[f64], median: f64| match (rates.first(), rates.last()) {
+            (Some(min), Some(max)) if rates.len() > 1 => format!("{median:.0} ({min:.0}–{max:.0})"),
+            _ => format!("{median:.0}"),
+        };
+        let ours = median(&mut rates[0]);
+        let theirs = median(&mut rates[1]);
+        println!(
+            "| {subscriptions} | {} | {:.0} % | {} | {:.0} % | {:+.0} % |",
+            describe(&rates[0], ours),
+            100.0 * ours / raw.per_second(),
+            describe(&rates[1], theirs),
+            100.0 * theirs / raw.per_second(),
+            100.0 * (ours / theirs - 1.0)
+        );
+    }
+    println!();
+    println!("({} rounds of {throughput_events} deliveries a build, batch publish, alternating; medians, ranges in brackets)", opts.rounds.max(1));
     Ok(())
 }
 

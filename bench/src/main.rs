@@ -7,7 +7,8 @@ use hookpost_bench::{api, control, delivery, dynamo, sink, soak, startup, worklo
 const HELP: &str = "hookpost-bench: the benchmarks behind docs/BENCHMARKS.md
 
 USAGE:
-  hookpost-bench delivery --local-bin PATH [--out DIR] [--quick] [--deliveries N] [--subscriptions N]
+  hookpost-bench delivery --local-bin PATH [--baseline-bin PATH] [--rounds N] [--out DIR] [--quick]
+                          [--deliveries N] [--subscriptions N]
   hookpost-bench api      --local-bin PATH [--baseline-bin PATH] [--rounds N] [--out DIR] [--quick]
                           (with --baseline-bin, another build measured beside it, alternating;
                           a GET route under 90 % of the baseline's rate fails the run)
@@ -60,8 +61,12 @@ async fn run(command: &str, args: &Args) -> Result<(), String> {
                 .value("--subscriptions")
                 .map(|n| n.parse().ok().filter(|n| (1..=25).contains(n)).ok_or("--subscriptions takes 1 to 25"))
                 .transpose()?;
+            let rounds =
+                args.value("--rounds").map(|n| n.parse().map_err(|_| "--rounds takes a number")).transpose()?;
             let opts = delivery::Options {
                 local_bin: args.required("--local-bin")?.into(),
+                baseline_bin: args.value("--baseline-bin").map(PathBuf::from),
+                rounds: rounds.unwrap_or(3),
                 out_dir: args.out_dir()?,
                 quick: args.has("--quick"),
                 deliveries,
