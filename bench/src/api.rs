@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::load::{closed_loop, LoadReport, RequestSpec};
+use crate::load::{closed_loop, LoadReport, Rates, RequestSpec};
 use crate::procs::{spawn_local, spawn_sink, Api, Child, ADMIN_KEY};
 
 pub struct Options {
@@ -103,33 +103,23 @@ impl Served {
     }
 }
 
-/// Requests per second of repeated runs: their median and range.
+/// Repeated runs of one measurement: their rates, and the runs themselves for latencies.
 #[derive(Default)]
 struct Runs(Vec<LoadReport>);
 
 impl Runs {
-    fn rates(&self) -> Vec<f64> {
-        let mut rates: Vec<f64> = self.0.iter().map(LoadReport::per_second).collect();
-        rates.sort_by(f64::total_cmp);
+    fn rates(&self) -> Rates {
+        let mut rates = Rates::default();
+        self.0.iter().for_each(|run| rates.push(run.per_second()));
         rates
     }
 
     fn median(&self) -> f64 {
-        let rates = self.rates();
-        match rates.len() {
-            0 => 0.0,
-            n if n % 2 == 1 => rates[n / 2],
-            n => (rates[n / 2 - 1] + rates[n / 2]) / 2.0,
-        }
+        self.rates().median()
     }
 
-    /// `median (min–max)`, or the one figure of a single run.
     fn describe(&self) -> String {
-        let rates = self.rates();
-        match (rates.first(), rates.last()) {
-            (Some(min), Some(max)) if rates.len() > 1 => format!("{:.0} ({min:.0}–{max:.0})", self.median()),
-            _ => format!("{:.0}", self.median()),
-        }
+        self.rates().describe()
     }
 
     /// The run whose rate is the median's (its latencies are the ones reported).

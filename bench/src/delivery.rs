@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use crate::load::{closed_loop, Latencies, RequestSpec};
+use crate::load::{closed_loop, Latencies, Rates, RequestSpec};
 use crate::procs::{spawn_local, spawn_sink, Api};
 use crate::sink::wall_nanos;
 
@@ -216,7 +216,7 @@ async fn beside_baseline(
             }
             targets.push((api, account));
         }
-        let mut rates = [Vec::new(), Vec::new()];
+        let mut rates = [Rates::default(), Rates::default()];
         for round in 0..opts.rounds.max(1) {
             let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
             for which in order {
@@ -226,26 +226,12 @@ async fn beside_baseline(
                 rates[which].push(batch_throughput(api, &sink_api, account, &data, events, subscriptions, &tag).await?);
             }
         }
-        let median = |rates: &mut Vec<f64>| {
-            rates.sort_by(f64::total_cmp);
-            let n = rates.len();
-            if n % 2 == 1 {
-                rates[n / 2]
-            } else {
-                (rates[n / 2 - 1] + rates[n / 2]) / 2.0
-            }
-        };
-        let describe = |rates: &[f64], median: f64| match (rates.first(), rates.last()) {
-            (Some(min), Some(max)) if rates.len() > 1 => format!("{median:.0} ({min:.0}–{max:.0})"),
-            _ => format!("{median:.0}"),
-        };
-        let ours = median(&mut rates[0]);
-        let theirs = median(&mut rates[1]);
+        let (ours, theirs) = (rates[0].median(), rates[1].median());
         println!(
             "| {subscriptions} | {} | {:.0} % | {} | {:.0} % | {:+.0} % |",
-            describe(&rates[0], ours),
+            rates[0].describe(),
             100.0 * ours / raw.per_second(),
-            describe(&rates[1], theirs),
+            rates[1].describe(),
             100.0 * theirs / raw.per_second(),
             100.0 * (ours / theirs - 1.0)
         );

@@ -69,6 +69,34 @@ impl Latencies {
     }
 }
 
+/// Rates of repeated runs of one measurement (per second): their median and range, as the
+/// side-by-side tables give them.
+#[derive(Clone, Debug, Default)]
+pub struct Rates(Vec<f64>);
+
+impl Rates {
+    pub fn push(&mut self, rate: f64) {
+        self.0.push(rate);
+        self.0.sort_by(f64::total_cmp);
+    }
+
+    pub fn median(&self) -> f64 {
+        match self.0.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => self.0[n / 2],
+            n => (self.0[n / 2 - 1] + self.0[n / 2]) / 2.0,
+        }
+    }
+
+    /// `median (min–max)`, or the one figure of a single run.
+    pub fn describe(&self) -> String {
+        match (self.0.first(), self.0.last()) {
+            (Some(min), Some(max)) if self.0.len() > 1 => format!("{:.0} ({min:.0}–{max:.0})", self.median()),
+            _ => format!("{:.0}", self.median()),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct LoadReport {
     pub requests: u64,
