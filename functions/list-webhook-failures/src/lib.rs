@@ -12,8 +12,7 @@ use lambda_http::{Body, Request, Response};
 pub fn parse_query(req: &Request) -> Result<FailureQuery, hookpost_domain::ApiError> {
     let mut query = Query::new(req, &["limit", "offset", "created_at[gte]", "created_at[lt]", "status"]);
     let mut q = FailureQuery::open();
-    q.limit = query.int("limit", 1, 100, 100);
-    q.offset = query.int("offset", 0, 1_000_000, 0);
+    (q.limit, q.offset) = query.page(hookpost_domain::paging::FAILURES_DEFAULT_LIMIT);
     q.created_gte = query.timestamp("created_at[gte]");
     q.created_lt = query.timestamp("created_at[lt]");
     if let Some(raw) = query.get("status") {

@@ -12,8 +12,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     app.respond(&routes::LIST_WEBHOOK_SUBSCRIPTION_ATTEMPTS, req, |caller| async move {
         let id = subscription_id(req)?;
         let mut query = Query::new(req, &["limit", "offset"]);
-        let limit = query.int("limit", 1, 100, 25);
-        let offset = query.int("offset", 0, 1_000_000, 0);
+        let (limit, offset) = query.page(hookpost_domain::paging::ATTEMPTS_DEFAULT_LIMIT);
         query.finish()?;
         let (sub, page) = tokio::join!(
             app.store.get_subscription(caller.account_id, id),

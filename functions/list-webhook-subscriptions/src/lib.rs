@@ -6,15 +6,11 @@ use hookpost_http::parse::Query;
 use hookpost_http::{routes, App, PageReply, Reply};
 use lambda_http::{Body, Request, Response};
 
-pub const DEFAULT_LIMIT: u32 = 25;
-pub const MAX_OFFSET: u32 = 1_000_000;
-
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
     app.respond(&routes::LIST_WEBHOOK_SUBSCRIPTIONS, req, |caller| async move {
         let mut query = Query::new(req, &["limit", "offset", "source", "is_active"]);
-        let limit = query.int("limit", 1, 100, DEFAULT_LIMIT);
-        let offset = query.int("offset", 0, MAX_OFFSET, 0);
+        let (limit, offset) = query.page(hookpost_domain::paging::SUBSCRIPTIONS_DEFAULT_LIMIT);
         let filter = SubscriptionFilter {
             source: query.choice("source", Source::parse, &Source::choices()),
             is_active: query.bool("is_active"),

@@ -3,16 +3,11 @@
 //! `Allow`, as hookpost-local does — instead of API Gateway's "missing authentication
 //! token". It needs no credential: it tells nothing the API's documentation does not.
 
-use hookpost_http::{error_response, routes, App};
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use hookpost_http::{context, error_response, routes, App};
+use lambda_http::{Body, Request, Response};
 
 pub async fn handle(_app: &App, req: Request) -> Response<Body> {
-    let template = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV1(context)) => context.resource_path.clone(),
-        _ => None,
-    };
-    let template = template.unwrap_or_else(|| req.uri().path().to_owned());
+    let template = context::resource_path(&req).unwrap_or_else(|| req.uri().path().to_owned());
     error_response(&routes::method_not_allowed(req.method().as_str(), &template))
 }
 
@@ -22,6 +17,9 @@ mod tests {
 
     use hookpost_http::Config;
     use lambda_http::aws_lambda_events::apigw::ApiGatewayProxyRequestContext;
+
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
 
     use super::*;
 

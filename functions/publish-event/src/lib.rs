@@ -24,7 +24,7 @@ use hookpost_domain::delivery::{is_carried, DeliveryTask};
 use hookpost_domain::error::ErrorBody;
 use hookpost_domain::event::{
     fan_out, new_event_id, parse_publish_checked, stored_at_publish, Event, FanOut, Matching, PublishRequest,
-    MAX_EVENT_BYTES,
+    MAX_BATCH_EVENTS, MAX_EVENT_BYTES,
 };
 use hookpost_domain::event_type::Catalogue;
 use hookpost_domain::failure::Failure;
@@ -35,8 +35,7 @@ use hookpost_domain::AccountId;
 use hookpost_domain::ApiError;
 use hookpost_http::parse::json_body;
 use hookpost_http::{routes, App, Keyed, Reply};
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -48,16 +47,9 @@ fn body_len(req: &Request) -> usize {
     }
 }
 
-/// At most this many events in one batch publish.
-pub const MAX_BATCH_EVENTS: usize = 100;
-
 /// Both routes' entry: API Gateway (and hookpost-local) name the resource they matched.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    let resource = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.resource_path.clone(),
-        _ => None,
-    };
-    if resource.as_deref() == Some(routes::PUBLISH_EVENTS_BATCH.template) {
+    if hookpost_http::context::resource_path(&req).as_deref() == Some(routes::PUBLISH_EVENTS_BATCH.template) {
         publish_batch(app, req).await
     } else {
         publish_one(app, req).await

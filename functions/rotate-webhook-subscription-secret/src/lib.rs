@@ -2,13 +2,10 @@
 //! this once; `secret_prefix` follows it. For 24 hours deliveries carry a signature from the
 //! old secret too, so receivers can switch without dropping a delivery.
 
-use hookpost_domain::subscription::generate_secret;
+use hookpost_domain::subscription::{generate_secret, SECRET_OVERLAP_SECS};
 use hookpost_http::parse::{no_body, subscription_id, SUBSCRIPTION};
 use hookpost_http::{routes, App, OrNotFound, Reply};
 use lambda_http::{Body, Request, Response};
-
-/// How long the previous secret keeps signing.
-pub const OVERLAP_SECS: i64 = 24 * 3600;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let req = &req;
@@ -20,7 +17,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         let secret = generate_secret();
         let rotated = app
             .store
-            .rotate_secret(caller.account_id, id, &secret, now.plus_seconds(OVERLAP_SECS), now)
+            .rotate_secret(caller.account_id, id, &secret, now.plus_seconds(SECRET_OVERLAP_SECS), now)
             .await
             .or_not_found(SUBSCRIPTION)?;
         Reply::json(200, &rotated.view_with_secret())

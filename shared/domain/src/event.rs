@@ -14,6 +14,8 @@ use crate::time::Timestamp;
 
 /// The largest publish body (SPEC §4): 256 KiB.
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+/// At most this many events in one batch publish (`POST /internal/v1/events/batch`).
+pub const MAX_BATCH_EVENTS: usize = 100;
 pub const DEFAULT_RETENTION_DAYS: u32 = 30;
 
 /// A stored event: what every attempt of it is built from.

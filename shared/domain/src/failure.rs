@@ -235,14 +235,14 @@ pub struct FailureQuery {
 }
 
 impl FailureQuery {
-    /// The default listing: `inactive` and `pending`, newest 100.
+    /// The default listing: `inactive` and `pending`, the newest page.
     pub fn open() -> Self {
         Self {
             created_gte: None,
             created_lt: None,
             statuses: vec![FailureStatus::Inactive, FailureStatus::Pending],
             subscription: None,
-            limit: 100,
+            limit: crate::paging::FAILURES_DEFAULT_LIMIT,
             offset: 0,
         }
     }

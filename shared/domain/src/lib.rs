@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod input;
 pub mod operator_event;
 pub mod pacing;
+pub mod paging;
 pub mod portal;
 pub mod price;
 pub mod rate_limit;

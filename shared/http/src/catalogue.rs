@@ -60,16 +60,11 @@ impl CatalogueCache {
     }
 }
 
-/// The most a page of the catalogue holds, and its default size.
-pub const MAX_PAGE: u32 = 100;
-pub const MAX_OFFSET: u32 = 1_000_000;
-
 /// A page of the catalogue by name (`limit` 1–100, default 100; `offset`), read from the
 /// store: what the operator's list and the customers' list both answer (SPEC §11).
 pub async fn catalogue_page(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let mut query = Query::new(req, &["limit", "offset"]);
-    let limit = query.int("limit", 1, MAX_PAGE, MAX_PAGE);
-    let offset = query.int("offset", 0, MAX_OFFSET, 0);
+    let (limit, offset) = query.page(hookpost_domain::paging::EVENT_TYPES_DEFAULT_LIMIT);
     query.finish()?;
     let types = app.catalogue()?.store().list_event_types().await?;
     let total = types.len() as u64;

@@ -52,6 +52,16 @@ pub fn request_id(req: &Request) -> Option<String> {
     }
 }
 
+/// The resource template API Gateway (or hookpost-local) matched, e.g.
+/// `/internal/v1/events/batch`: how a function serving several routes tells which one came.
+pub fn resource_path(req: &Request) -> Option<String> {
+    match req.request_context_ref()? {
+        RequestContext::ApiGatewayV1(ctx) => ctx.resource_path.clone(),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -128,6 +128,13 @@ impl<'a> Query<'a> {
         }
     }
 
+    /// `limit` and `offset` as every list takes them (`hookpost_domain::paging`), with this
+    /// list's default `limit`.
+    pub fn page(&mut self, default_limit: u32) -> (u32, u32) {
+        use hookpost_domain::paging::{MAX_LIMIT, MAX_OFFSET};
+        (self.int("limit", 1, MAX_LIMIT, default_limit), self.int("offset", 0, MAX_OFFSET, 0))
+    }
+
     pub fn bool(&mut self, name: &str) -> Option<bool> {
         match self.get(name)? {
             "true" => Some(true),

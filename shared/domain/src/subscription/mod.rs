@@ -31,6 +31,9 @@ pub const MAX_NAME_LEN: usize = 200;
 pub const DEFAULT_MAX_ACTIVE: u32 = 25;
 /// How long a disabled subscription may still be reactivated.
 pub const REACTIVATION_WINDOW_DAYS: i64 = 90;
+/// How long the previous signing secret keeps signing after a rotation (SPEC §3: receivers
+/// switch over without dropping a delivery).
+pub const SECRET_OVERLAP_SECS: i64 = 24 * 3600;
 
 string_enum!(Source { Zapier => "zapier", Dashboard => "dashboard" });
 string_enum!(DisabledReason { Deleted => "deleted", AutoDisabled => "auto_disabled" });
