@@ -17,6 +17,26 @@ const base = location.pathname.replace(/\/portal\/?$/, '');
 let session = null;
 let whenExpired = () => {};
 
+// Trades a magic link's single-use secret for the session it opens: POST /portal/sessions,
+// the one call that carries no session (a 401 when the link was used, revoked or expired).
+export async function openLink(link) {
+  let res;
+  try {
+    res = await fetch(`${base}/portal/sessions`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ link }),
+      cache: 'no-store',
+      credentials: 'omit',
+    });
+  } catch {
+    throw new ApiError(0, { error: 'network', message: 'hookpost could not be reached; check your connection and open the link again.' });
+  }
+  const data = await res.json().catch(() => null);
+  if (!res.ok) throw new ApiError(res.status, data);
+  return data;
+}
+
 export function useSession(token, onExpired) {
   session = token;
   whenExpired = onExpired;

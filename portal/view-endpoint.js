@@ -1,5 +1,6 @@
 // One endpoint: its state, the actions on it (test, rotate the secret, reactivate,
-// delete), the edit form, and its attempts page by page.
+// delete), the edit form, and its attempts page by page. A read-only session sees the
+// state and the attempts only.
 
 import { api } from './api.js';
 import { h, replace, timeEl, errorBox, secretBox, busy, endpointStatus, toast } from './dom.js';
@@ -60,6 +61,7 @@ export function render(main, ctx, id) {
   }
 
   function showActions() {
+    if (!ctx.canManage) return;
     replace(actions,
       action('Send test event', async () => {
         replace(result, h('p', { class: 'muted' }, 'Sending a webhook.test event…'));
@@ -127,7 +129,7 @@ export function render(main, ctx, id) {
   replace(main,
     h('p', {}, h('a', { href: '#/endpoints' }, '← All endpoints')),
     head, summary, actions, result,
-    h('h2', { id: 'edit-title' }, 'Edit'), editSlot,
+    ctx.canManage ? [h('h2', { id: 'edit-title' }, 'Edit'), editSlot] : null,
     h('h2', { id: 'attempts-title' }, 'Attempts'),
     h('div', { class: 'table-wrap' },
       h('table', { 'aria-labelledby': 'attempts-title' },
@@ -144,7 +146,7 @@ export function render(main, ctx, id) {
       return;
     }
     showSummary();
-    showEdit();
+    if (ctx.canManage) showEdit();
     loadAttempts();
   })();
 }

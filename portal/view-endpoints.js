@@ -286,7 +286,7 @@ export function render(main, ctx) {
   }
 
   replace(main,
-    h('div', { class: 'view-head' }, h('h1', {}, 'Endpoints'), add),
+    h('div', { class: 'view-head' }, h('h1', {}, 'Endpoints'), ctx.canManage ? add : null),
     created, formSlot, list, pager);
   load();
 }

@@ -1,4 +1,4 @@
-// The page an expired, revoked or missing session lands on: what happened, and who can
+// The page an expired, revoked, used or missing link lands on: what happened, and who can
 // give a new link.
 
 import { h, replace } from './dom.js';
@@ -8,6 +8,6 @@ export function render(main, { branding }) {
   replace(main,
     h('section', { class: 'panel expired', 'aria-labelledby': 'expired-title' },
       h('h1', { id: 'expired-title' }, 'This link has expired'),
-      h('p', {}, `For your security, links to this page work for a limited time. Ask ${branding.product_name} for a new one.`),
+      h('p', {}, `For your security, a link to this page opens it once, for a limited time. Ask ${branding.product_name} for a new one.`),
       h('p', { class: 'muted' }, 'Nothing you set up has changed: your endpoints keep receiving events.')));
 }

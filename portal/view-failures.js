@@ -75,7 +75,7 @@ export function render(main, ctx) {
   })()).catch((err) => replace(problems, errorBox(err))));
 
   function failureCard(f) {
-    const retrigger = f.status === 'inactive'
+    const retrigger = f.status === 'inactive' && ctx.canManage
       ? h('button', { type: 'button', class: 'primary' }, 'Retrigger')
       : null;
     if (retrigger) {
@@ -188,9 +188,10 @@ export function render(main, ctx) {
     }
   }
 
-  replace(main, h('div', { class: 'view-head' }, h('h1', {}, 'Failures')), filters, problems, list, pager, recover);
+  replace(main, h('div', { class: 'view-head' }, h('h1', {}, 'Failures')), filters, problems, list, pager,
+    ctx.canManage ? recover : null);
   load();
-  loadEndpoints();
+  if (ctx.canManage) loadEndpoints();
   return () => {
     stopped = true;
     clearTimeout(timer);

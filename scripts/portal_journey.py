@@ -1,12 +1,14 @@
 """The customer portal, driven in a real headless Chromium against a real hookpost-local.
 
 A customer's journey, as the team's customer meets it: the operator issues a portal
-session; the magic link opens the portal (the session leaves the address bar); the endpoint
+link; the magic link opens the portal (the link leaves the address bar and is traded once for
+a session in the tab; a reload keeps working, the link is no bearer credential); the endpoint
 list; an endpoint created (its secret shown once); a test event sent; the receiver starts
 failing and an event is published; the failure appears, with the receiver's answer in the
 attempts (an `<img onerror>` in it shows as text and runs nothing); the URL is fixed; the
-failure retriggered turns `resolved` without a reload. Then the same page at 360 px, a
-revoked link and a made-up one (the "link has expired" page), and the checks around it all:
+failure retriggered turns `resolved` without a reload. Then the same page at 360 px, the same
+link opened a second time, a revoked session and a made-up link (the "link has expired" page),
+a read-only link (every view, no control that changes anything), and the checks around it all:
 every request the page made went to hookpost itself and is a route docs/openapi.yaml
 documents, the browser reported no Content-Security-Policy violation or script error, and
 every form control has a label.
@@ -257,12 +259,17 @@ class Journey:
             raise SystemExit(f"portal journey: {message}")
         log(f"ok  {message}")
 
-    def session(self, account, minutes=60):
-        status, body = self.operator.call(
-            "POST", f"/internal/v1/accounts/{account}/portal-sessions", {"expires_in_minutes": minutes})
-        self.check(status == 201 and body["url"].startswith(self.base + "/portal#session=hp_ps_"),
+    def session(self, account, minutes=60, scopes=None):
+        asked = {"expires_in_minutes": minutes}
+        if scopes:
+            asked["scopes"] = scopes
+        status, body = self.operator.call("POST", f"/internal/v1/accounts/{account}/portal-sessions", asked)
+        self.check(status == 201 and body["url"].startswith(self.base + "/portal#session=hp_pl_"),
                    f"the operator gets a magic link (201, {body.get('url', body)[:60]}…)")
         return body
+
+    def stored_session(self):
+        return self.driver.execute_script("return sessionStorage.getItem('hookpost.portal.session')")
 
     # -- the journey ---------------------------------------------------------------------
 
@@ -275,11 +282,18 @@ class Journey:
         d.get(session["url"])
         self.visible("h1")
         self.text_appears("h1", "Endpoints")
-        self.check("session=" not in d.current_url and "hp_ps_" not in d.current_url,
-                   f"the session left the address bar ({d.current_url})")
-        stored = d.execute_script("return sessionStorage.getItem('hookpost.portal.session')")
-        self.check(stored == session["token"], "the session sits in this tab's session storage")
+        self.check("session=" not in d.current_url and "hp_pl_" not in d.current_url,
+                   f"the link left the address bar ({d.current_url})")
+        stored = self.stored_session()
+        self.check(stored and stored.startswith("hp_ps_") and self.customer_call(stored, "/api/v1/me") != 401,
+                   "the link was traded for a session, which sits in this tab's session storage")
+        self.check(self.customer_call(session["token"], "/api/v1/me") == 401,
+                   "the link itself is no bearer credential (401)")
         self.text_appears("#product", "Acme Calls · Globex")
+        self.check(not d.find_element(By.ID, "read-only").is_displayed(), "a full link shows no read-only notice")
+        d.refresh()
+        self.text_appears("h1", "Endpoints")
+        self.check(self.stored_session() == stored, "a reload keeps the session (the link is not needed again)")
         self.shot("endpoints-empty")
 
         # The operator's event-type catalogue, shown where the endpoint chooses its events.
@@ -393,7 +407,7 @@ class Journey:
         self.receiver.delay = 0
         self.wait(lambda drv: self.failure_status_is("resolved"),
                   lambda: f"the retriggered failure to turn resolved (the receiver got {self.receiver.received[before:]}; "
-                          f"the API says {self.customer_call(session['token'], '/api/v4/tasks/webhook_failures?status=inactive,pending,resolved')})")
+                          f"the API says {self.customer_call(stored, '/api/v4/tasks/webhook_failures?status=inactive,pending,resolved')})")
         self.check(self.receiver.received[before:] and self.receiver.received[-1][0] == "/hooks/v2",
                    "the retrigger went to the fixed URL and the record turned resolved without a reload")
         self.shot("failure-resolved")
@@ -411,20 +425,54 @@ class Journey:
         self.check_requests()
         self.check_console()
 
-        # A revoked session and a made-up one: the "link has expired" page.
-        status, _ = self.operator.call("DELETE", f"/internal/v1/accounts/{account['id']}/tokens/{session['id']}")
-        self.check(status == 204, "the operator revokes the session")
+        # The same link, opened again (from the inbox, the history): used up.
         d.get("about:blank")
-        d.get(self.base + "/portal#/endpoints")
+        d.get(session["url"])
         self.text_appears("h1", "This link has expired")
         self.check("Ask Acme Calls for a new one" in d.find_element(By.TAG_NAME, "main").text,
-                   "a revoked session shows the expired page, naming who gives a new link")
+                   "the link opened a second time shows the expired page, naming who gives a new link")
         self.shot("link-expired")
+        self.check(self.customer_call(stored, "/api/v1/me") != 401,
+                   "(the session it was traded for, in the first tab, still works)")
+
+        # A revoked session and a made-up link: the same page.
+        status, _ = self.operator.call("DELETE", f"/internal/v1/accounts/{account['id']}/tokens/{session['id']}")
+        self.check(status == 204 and self.customer_call(stored, "/api/v1/me") == 401,
+                   "the operator revokes the link by its id, and the session it became with it")
         d.get("about:blank")
-        # The link's session replaces the stored one, as any new link does.
-        d.get(self.base + "/portal#session=hp_ps_" + "0" * 64)
+        d.get(self.base + "/portal#session=hp_pl_" + "0" * 64)
         self.text_appears("h1", "This link has expired")
         self.check(True, "a made-up link shows the same page")
+
+        # A read-only link: every view, no control that changes anything.
+        read_only = self.session(account["id"], scopes=["tasks.webhooks.read"])
+        d.get("about:blank")
+        d.get(read_only["url"])
+        self.text_appears("h1", "Endpoints")
+        self.visible(".card a.card-title")
+        self.check(d.find_element(By.ID, "read-only").is_displayed(), "a read-only link says so on every page")
+        d.find_element(By.CSS_SELECTOR, ".card a.card-title").click()
+        self.text_appears("#attempts-title", "Attempts")
+        d.find_element(By.LINK_TEXT, "Failures").click()
+        self.visible("ul[aria-label='Failures'] li")
+        d.find_element(By.LINK_TEXT, "Endpoints").click()
+        self.visible(".card a.card-title")
+        buttons = [b.text for b in d.find_elements(By.TAG_NAME, "button") if b.is_displayed()]
+        self.check("Add endpoint" not in buttons, f"read-only: the endpoints page offers no change ({buttons})")
+        d.find_element(By.CSS_SELECTOR, ".card a.card-title").click()
+        self.text_appears("#attempts-title", "Attempts")
+        time.sleep(0.5)
+        buttons = [b.text for b in d.find_elements(By.TAG_NAME, "button") if b.is_displayed()]
+        changes = {"Send test event", "Rotate secret", "Reactivate", "Delete", "Save changes"} & set(buttons)
+        self.check(not changes and not d.find_elements(By.ID, "edit-title"),
+                   f"read-only: an endpoint's page has no action and no edit form ({buttons})")
+        d.find_element(By.LINK_TEXT, "Failures").click()
+        self.visible("ul[aria-label='Failures'] li")
+        time.sleep(0.5)
+        buttons = [b.text for b in d.find_elements(By.TAG_NAME, "button") if b.is_displayed()]
+        self.check(not any(b.startswith("Retrigger") for b in buttons),
+                   f"read-only: the failures page offers no retrigger or recover ({buttons})")
+        self.shot("read-only")
 
     def failure_status_is(self, status):
         cards = self.driver.find_elements(By.CSS_SELECTOR, "[data-failure] [data-status]")

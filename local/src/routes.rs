@@ -65,6 +65,7 @@ pub fn table() -> Vec<RouteEntry> {
         mount!(DELETE_EVENT_TYPE, event_types),
         mount!(PORTAL_PAGE, portal),
         mount!(PORTAL_FILE, portal),
+        mount!(OPEN_PORTAL_LINK, portal),
     ]
 }
 

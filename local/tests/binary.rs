@@ -425,7 +425,10 @@ fn logs_say_what_happened_and_never_a_secret() {
     let (status, body) =
         request(&local.addr, "POST", &format!("/internal/v1/accounts/{account}/portal-sessions"), admin, "{}");
     assert_eq!(status, 201, "{body}");
-    let session = value(&body, "token");
+    let link = value(&body, "token");
+    let (status, body) = request(&local.addr, "POST", "/portal/sessions", "", &format!(r#"{{"link":"{link}"}}"#));
+    assert_eq!(status, 201, "{body}");
+    let session = value(&body, "session");
     let subscription = format!(
         r#"{{"url":"http://{}/hook","headers":{{"x-api-key":"header-value-secret-91c2"}},
             "authentication":{{"method":"basic","username":"svc","password":"basic-password-secret-44d0"}}}}"#,
@@ -469,6 +472,7 @@ fn logs_say_what_happened_and_never_a_secret() {
     for secret in [
         admin,
         token.as_str(),
+        link.as_str(),
         session.as_str(),
         &secret,
         &rotated,

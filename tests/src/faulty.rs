@@ -95,6 +95,7 @@ faulty!(TokenStore {
     fn put_token(token: &Token) -> ();
     fn get_token_by_hash(token_hash: &str) -> Option<Token>;
     fn revoke_token(account: AccountId, id: TokenId) -> ();
+    fn redeem_portal_link(link_hash: &str, session: &Token, now: Timestamp) -> ();
 });
 
 faulty!(SubscriptionStore {

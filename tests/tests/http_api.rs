@@ -655,8 +655,63 @@ async fn plan_changes_apply(kind: StoreKind) {
     s.stop().await;
 }
 
+/// SPEC §9 with issue 26's single-use link: the operator's link is no bearer credential; it
+/// is traded once for a session with its scopes and expiry; a second trade, a made-up link,
+/// a revoked one, an expired one and a malformed body are refused in the envelope.
+async fn portal_links_open_once(kind: StoreKind) {
+    let s = server!(kind);
+    let (account, _) = s.customer().await;
+    let sessions = format!("/internal/v1/accounts/{account}/portal-sessions");
+    let issued = s.admin("POST", &sessions, json!({"scopes": [READ], "expires_in_minutes": 30})).await;
+    assert_eq!(issued.status, 201, "{}", issued.text);
+    let link = issued.body["token"].as_str().unwrap().to_owned();
+    assert!(link.starts_with("hp_pl_") && issued.body["url"].as_str().unwrap().ends_with(&format!("#session={link}")));
+    s.call("GET", "/api/v1/me", Some(&link), Value::Null).await.assert_error(401, "unauthorized");
+
+    let opened = s.call("POST", "/portal/sessions", None, json!({"link": link})).await;
+    assert_eq!(opened.status, 201, "{}", opened.text);
+    assert_eq!(opened.headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+    let session = opened.body["session"].as_str().unwrap().to_owned();
+    assert!(session.starts_with("hp_ps_"), "{session}");
+    assert_eq!((&opened.body["scopes"], &opened.body["expires_at"]), (&json!([READ]), &issued.body["expires_at"]));
+    let me = s.call("GET", "/api/v1/me", Some(&session), Value::Null).await;
+    assert_eq!((me.status, &me.body["scopes"]), (200, &json!([READ])), "{}", me.text);
+    s.call("POST", SUBS, Some(&session), json!({"url": "https://example.com/h"}))
+        .await
+        .assert_error(403, "insufficient_scope");
+
+    s.call("POST", "/portal/sessions", None, json!({"link": link})).await.assert_error(401, "unauthorized");
+    let made_up = format!("hp_pl_{}", "0".repeat(64));
+    s.call("POST", "/portal/sessions", None, json!({"link": made_up})).await.assert_error(401, "unauthorized");
+    s.call("POST", "/portal/sessions", None, json!({"link": session})).await.assert_error(401, "unauthorized");
+    s.call("POST", "/portal/sessions", None, json!({})).await.assert_error(400, "validation_error");
+    s.call("POST", "/portal/sessions", None, json!({"link": 7})).await.assert_error(400, "validation_error");
+    s.call("GET", "/portal/sessions", None, Value::Null).await.assert_error(405, "method_not_allowed");
+
+    // Revoking by the id the operator was given ends the session the link became.
+    let id = issued.body["id"].as_str().unwrap();
+    let revoked = s.admin("DELETE", &format!("/internal/v1/accounts/{account}/tokens/{id}"), Value::Null).await;
+    assert_eq!(revoked.status, 204, "{}", revoked.text);
+    s.call("GET", "/api/v1/me", Some(&session), Value::Null).await.assert_error(401, "unauthorized");
+
+    let unopened = s.admin("POST", &sessions, json!({})).await.body;
+    let id = unopened["id"].as_str().unwrap();
+    s.admin("DELETE", &format!("/internal/v1/accounts/{account}/tokens/{id}"), Value::Null).await;
+    s.call("POST", "/portal/sessions", None, json!({"link": unopened["token"]}))
+        .await
+        .assert_error(401, "unauthorized");
+
+    let expiring = s.admin("POST", &sessions, json!({"expires_in_minutes": 1})).await.body;
+    s.clock.advance(60);
+    s.call("POST", "/portal/sessions", None, json!({"link": expiring["token"]}))
+        .await
+        .assert_error(401, "unauthorized");
+    s.stop().await;
+}
+
 on_both_stores!(
     admin_routes_need_the_admin_key,
+    portal_links_open_once,
     operator_api_shapes_and_errors,
     me_needs_a_token_but_no_plan_or_scope,
     gate_order_is_401_then_plan_then_scope_then_rate,

@@ -1,9 +1,11 @@
 //! `POST /internal/v1/accounts/{id}/portal-sessions` (operator): `{scopes?, user_id?,
-//! expires_in_minutes?}` → 201 `{id, url, token, expires_at}`. The token is a portal
-//! session (`hp_ps_…`): stored as its SHA-256 like a PAT, passed by the authorizer through
-//! the same plan, scope and rate-limit gate, at most a day long. `url` is the magic link the
-//! team hands its customer, the token in its fragment; `id` revokes it early through
-//! `DELETE /internal/v1/accounts/{id}/tokens/{token_id}`.
+//! expires_in_minutes?}` → 201 `{id, url, token, scopes, user_id, expires_at}`. `url` is the
+//! magic link the team hands its customer, `token` (`hp_pl_…`, stored as its SHA-256) in
+//! its fragment. The link is single-use: the portal trades it once (`POST
+//! /portal/sessions`) for a portal session (`hp_ps_…`) with the link's scopes — read-only
+//! when `scopes` is only `tasks.webhooks.read` — and expiry, at most a day; the session
+//! passes the authorizer's plan, scope and rate-limit gate like a PAT. `id` revokes the
+//! link or the session it became through `DELETE /internal/v1/accounts/{id}/tokens/{token_id}`.
 
 use hookpost_domain::input::Fields;
 use hookpost_domain::token::{
@@ -39,11 +41,11 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         }
         fields.finish()?;
         let now = app.clock.now();
-        let plaintext = generate(TokenKind::PortalSession);
+        let plaintext = generate(TokenKind::PortalLink);
         let minutes = minutes.unwrap_or(DEFAULT_PORTAL_SESSION_MINUTES);
-        let session = Token {
+        let link = Token {
             id: TokenId::new(),
-            kind: TokenKind::PortalSession,
+            kind: TokenKind::PortalLink,
             account_id: account,
             token_hash: hash_pat(&plaintext),
             scopes,
@@ -53,16 +55,16 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             created_at: now,
         };
         // Written with the account or not at all (an erasure racing it wins).
-        app.store.put_token(&session).await.or_not_found("account")?;
+        app.store.put_token(&link).await.or_not_found("account")?;
         Reply::json(
             201,
             &json!({
-                "id": session.id,
+                "id": link.id,
                 "url": app.config.portal.session_url(&request_base(&req), &plaintext),
                 "token": plaintext,
-                "scopes": session.scopes,
-                "user_id": session.user_id,
-                "expires_at": session.expires_at,
+                "scopes": link.scopes,
+                "user_id": link.user_id,
+                "expires_at": link.expires_at,
             }),
         )
     })

@@ -3,6 +3,11 @@
 //! `branding.json` from the operator's configuration. No credential is needed for any of
 //! them; every API call the page makes carries the portal session.
 //!
+//! `POST /portal/sessions` `{"link": "hp_pl_…"}` → 201 `{session, scopes, user_id,
+//! expires_at}`: the page trades the magic link's single-use secret for the session it
+//! keeps in the tab. The link is gone with the trade, so a link found later in an inbox, a
+//! chat or a browser's history opens nothing; every refusal is the same 401.
+//!
 //! Every answer carries the portal's Content-Security-Policy (its own scripts, styles and
 //! API only; framed only by `HOOKPOST_PORTAL_FRAME_ANCESTORS`), `nosniff`, no Referer, and
 //! an ETag to revalidate with (`no-cache`: a new deployment is seen at once, an unchanged
@@ -11,8 +16,12 @@
 
 use std::sync::OnceLock;
 
+use hookpost_domain::input::Fields;
+use hookpost_domain::token::{generate, hash_pat, TokenKind};
 use hookpost_domain::ApiError;
-use hookpost_http::{error_response, App};
+use hookpost_http::parse::json_body;
+use hookpost_http::{error_response, routes, App, Reply};
+use hookpost_store::StoreError;
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
@@ -68,6 +77,9 @@ pub fn branding(app: &App) -> String {
 }
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    if req.method() == Method::POST && is_open_link(&req) {
+        return open_link(app, req).await;
+    }
     let file = req.path_parameters_ref().and_then(|p| p.first("file")).unwrap_or("index.html").to_owned();
     let head = req.method() == Method::HEAD;
     if req.method() != Method::GET && !head {
@@ -110,6 +122,53 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         headers.insert(header::ETAG, tag);
     }
     with_policy(app, res)
+}
+
+/// Whether the request came to `POST /portal/sessions` (API Gateway's resource, or the
+/// path when there is none, as for a direct invoke).
+fn is_open_link(req: &Request) -> bool {
+    hookpost_http::context::resource_path(req)
+        .as_deref()
+        .unwrap_or(req.uri().path())
+        .ends_with(routes::OPEN_PORTAL_LINK.template)
+}
+
+async fn open_link(app: &App, req: Request) -> Response<Body> {
+    let mut res = app
+        .respond_internal(&routes::OPEN_PORTAL_LINK, &req, async {
+            let mut fields = Fields::from_value(json_body(&req)?)?;
+            let link = fields.required_string("link");
+            fields.finish()?;
+            let link = link.unwrap_or_default();
+            // Malformed, unknown, opened before, revoked, expired, its account erased: one
+            // answer, which says none of these.
+            if TokenKind::of(&link) != Some(TokenKind::PortalLink) {
+                return Err(ApiError::Unauthorized);
+            }
+            let now = app.clock.now();
+            let stored = app.store.get_token_by_hash(&hash_pat(&link)).await?.ok_or(ApiError::Unauthorized)?;
+            let plaintext = generate(TokenKind::PortalSession);
+            let session = stored.redeem_link(hash_pat(&plaintext), now).ok_or(ApiError::Unauthorized)?;
+            match app.store.redeem_portal_link(&stored.token_hash, &session, now).await {
+                Ok(()) => {}
+                Err(StoreError::NotFound) => return Err(ApiError::Unauthorized),
+                Err(other) => return Err(other.into()),
+            }
+            tracing::info!(account = %session.account_id, token = %session.id, "portal link opened");
+            Reply::json(
+                201,
+                &json!({
+                    "session": plaintext,
+                    "scopes": session.scopes,
+                    "user_id": session.user_id,
+                    "expires_at": session.expires_at,
+                }),
+            )
+        })
+        .await;
+    // It carries a credential: no cache keeps it.
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
 }
 
 fn with_policy(app: &App, mut res: Response<Body>) -> Response<Body> {

@@ -1,7 +1,8 @@
-//! Credentials: personal access tokens (`hp_pat_` + 64 lowercase hex) and portal sessions
-//! (`hp_ps_` + 64 lowercase hex, short-lived, handed to a customer's browser through a
-//! magic link). Both are shown once and stored as SHA-256; the prefix says which kind a
-//! credential is, to a reader and to a secret scanner alike.
+//! Credentials: personal access tokens (`hp_pat_` + 64 lowercase hex), portal links
+//! (`hp_pl_` + 64 lowercase hex: the magic link's single-use secret, good for nothing but
+//! being exchanged once) and portal sessions (`hp_ps_` + 64 lowercase hex, what the link
+//! becomes in the customer's browser tab). All are shown once and stored as SHA-256; the
+//! prefix says which kind a credential is, to a reader and to a secret scanner alike.
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -13,26 +14,34 @@ use crate::time::Timestamp;
 
 pub const PAT_PREFIX: &str = "hp_pat_";
 pub const PORTAL_SESSION_PREFIX: &str = "hp_ps_";
+pub const PORTAL_LINK_PREFIX: &str = "hp_pl_";
 pub const MAX_EXPIRES_IN_DAYS: u32 = 3650;
 /// A portal session lasts at most a day, an hour unless asked otherwise.
 pub const MAX_PORTAL_SESSION_MINUTES: u32 = 24 * 60;
 pub const DEFAULT_PORTAL_SESSION_MINUTES: u32 = 60;
 
-/// What kind of credential a token is. Both pass the same gate (plan, scopes, rate limit);
-/// they differ in who holds them and for how long.
+/// What kind of credential a token is. PATs and portal sessions pass the same gate (plan,
+/// scopes, rate limit) and differ in who holds them and for how long; a portal link passes
+/// no gate at all — it is only ever exchanged, once, for a portal session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenKind {
     /// A personal access token: issued to a customer's integration, revoked by the operator.
     Pat,
     /// A portal session: the customer portal's credential, minutes to a day long.
     PortalSession,
+    /// A portal link: the magic link's secret, which lives in email, chat and browser
+    /// history, so it opens the portal once and is then gone.
+    PortalLink,
 }
+
+const KINDS: [TokenKind; 3] = [TokenKind::Pat, TokenKind::PortalSession, TokenKind::PortalLink];
 
 impl TokenKind {
     pub fn prefix(self) -> &'static str {
         match self {
             Self::Pat => PAT_PREFIX,
             Self::PortalSession => PORTAL_SESSION_PREFIX,
+            Self::PortalLink => PORTAL_LINK_PREFIX,
         }
     }
 
@@ -40,16 +49,22 @@ impl TokenKind {
         match self {
             Self::Pat => "pat",
             Self::PortalSession => "portal_session",
+            Self::PortalLink => "portal_link",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Pat, Self::PortalSession].into_iter().find(|k| k.as_str() == s)
+        KINDS.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether it may be sent as `Authorization: Bearer`: a link may not.
+    pub fn is_bearer(self) -> bool {
+        !matches!(self, Self::PortalLink)
     }
 
     /// The kind a plaintext credential is, if it is well formed.
     pub fn of(token: &str) -> Option<Self> {
-        [Self::Pat, Self::PortalSession].into_iter().find(|k| {
+        KINDS.into_iter().find(|k| {
             token
                 .strip_prefix(k.prefix())
                 .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
@@ -79,14 +94,14 @@ pub fn hash_pat(token: &str) -> String {
 }
 
 /// The credential from an `Authorization: Bearer <token>` header value, with its kind, if
-/// the value is exactly that.
+/// the value is exactly that and of a kind that is sent so (a portal link is not).
 pub fn bearer_token(header: &str) -> Option<(&str, TokenKind)> {
     let (scheme, rest) = header.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
     }
     let token = rest.trim();
-    TokenKind::of(token).map(|kind| (token, kind))
+    TokenKind::of(token).filter(|kind| kind.is_bearer()).map(|kind| (token, kind))
 }
 
 /// The PAT from an `Authorization: Bearer <pat>` header value, if the value is exactly that.
@@ -120,6 +135,25 @@ impl Token {
     /// a token that does not expire.
     pub fn removable_at(&self) -> Option<Timestamp> {
         self.expires_at.map(|exp| exp.plus_days(KEPT_PAST_EXPIRY_DAYS))
+    }
+
+    /// The portal session a portal link becomes when it is opened: the link's id (so the
+    /// operator's revocation by id reaches the session), account, scopes, user and expiry,
+    /// under the new session's hash. `None` when this is not a link that can still be
+    /// opened — used, revoked, expired, or not a link at all — which the caller answers
+    /// as any unknown credential, never saying which.
+    pub fn redeem_link(&self, session_hash: String, now: Timestamp) -> Option<Token> {
+        (self.kind == TokenKind::PortalLink && self.is_usable(now)).then(|| Token {
+            id: self.id,
+            kind: TokenKind::PortalSession,
+            account_id: self.account_id,
+            token_hash: session_hash,
+            scopes: self.scopes.clone(),
+            user_id: self.user_id.clone(),
+            expires_at: self.expires_at,
+            revoked: false,
+            created_at: now,
+        })
     }
 }
 
@@ -203,6 +237,44 @@ mod tests {
         assert_eq!(TokenKind::of(&format!("hp_ps_{}", "a".repeat(63))), None);
         for kind in [TokenKind::Pat, TokenKind::PortalSession] {
             assert_eq!(TokenKind::parse(kind.as_str()), Some(kind));
+        }
+    }
+
+    #[test]
+    fn portal_links_are_never_bearer_credentials() {
+        let link = generate(TokenKind::PortalLink);
+        assert!(link.starts_with("hp_pl_"), "{link}");
+        assert_eq!(TokenKind::of(&link), Some(TokenKind::PortalLink));
+        assert_eq!(TokenKind::parse("portal_link"), Some(TokenKind::PortalLink));
+        assert_eq!(bearer_token(&format!("Bearer {link}")), None);
+        assert!(TokenKind::Pat.is_bearer() && TokenKind::PortalSession.is_bearer());
+    }
+
+    #[test]
+    fn a_link_redeems_into_a_session_only_while_it_can_be_opened() {
+        let now = Timestamp::from_unix(1000);
+        let link = Token {
+            id: TokenId::new(),
+            kind: TokenKind::PortalLink,
+            account_id: AccountId::new(),
+            token_hash: hash_pat("link"),
+            scopes: vec![Scope::WebhooksRead],
+            user_id: Some("user_1".into()),
+            expires_at: Some(Timestamp::from_unix(4600)),
+            revoked: false,
+            created_at: Timestamp::from_unix(900),
+        };
+        let session = link.redeem_link(hash_pat("session"), now).expect("an unused link opens");
+        assert_eq!(session.kind, TokenKind::PortalSession);
+        assert_eq!((session.id, session.account_id), (link.id, link.account_id));
+        assert_eq!((&session.scopes, &session.user_id), (&link.scopes, &link.user_id));
+        assert_eq!(session.expires_at, link.expires_at, "the session ends when the link would have");
+        assert_eq!((session.token_hash.as_str(), session.created_at), (hash_pat("session").as_str(), now));
+
+        assert_eq!(link.redeem_link(hash_pat("s"), Timestamp::from_unix(4600)), None, "expired");
+        assert_eq!(Token { revoked: true, ..link.clone() }.redeem_link(hash_pat("s"), now), None, "revoked");
+        for kind in [TokenKind::Pat, TokenKind::PortalSession] {
+            assert_eq!(Token { kind, ..link.clone() }.redeem_link(hash_pat("s"), now), None, "{kind:?}");
         }
     }
 

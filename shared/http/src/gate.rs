@@ -81,7 +81,8 @@ impl App {
     }
 
     /// Runs an operator route (`/internal/...`): IAM (in AWS) or the admin key (locally)
-    /// has already let the caller in.
+    /// has already let the caller in. A public route (the portal's) runs the same way: it
+    /// needs no caller.
     pub async fn respond_internal<Fut>(&self, route: &Route, req: &Request, handler: Fut) -> Response<Body>
     where
         Fut: Future<Output = Result<Reply, ApiError>>,

@@ -17,7 +17,8 @@ pub enum Access {
     Scoped(Scope),
     /// The operator: IAM in AWS, the admin key in hookpost-local.
     Operator,
-    /// Anyone: the portal's page and files (its API calls carry the session).
+    /// Anyone: the portal's page and files (its API calls carry the session), and the
+    /// exchange of a magic link's single-use secret for that session.
     Public,
 }
 
@@ -83,6 +84,7 @@ pub const GET_EVENT_TYPE: Route = route("GET", "/internal/v1/event-types/{name}"
 pub const DELETE_EVENT_TYPE: Route = route("DELETE", "/internal/v1/event-types/{name}", Operator);
 pub const PORTAL_PAGE: Route = route("GET", "/portal", Public);
 pub const PORTAL_FILE: Route = route("GET", "/portal/{file}", Public);
+pub const OPEN_PORTAL_LINK: Route = route("POST", "/portal/sessions", Public);
 
 pub const ROUTES: &[Route] = &[
     GET_ME,
@@ -117,6 +119,7 @@ pub const ROUTES: &[Route] = &[
     DELETE_EVENT_TYPE,
     PORTAL_PAGE,
     PORTAL_FILE,
+    OPEN_PORTAL_LINK,
 ];
 
 /// The methods `template` takes, for `Allow`: e.g. `DELETE, GET, PATCH`.

@@ -92,6 +92,7 @@ macro_rules! store_contract_tests {
         $crate::store_contract_tests!(@tests $make; $attrs; accounts_round_trip,
             channels_belong_to_one_account,
             tokens_are_found_by_hash_and_revoked_by_owner,
+            portal_links_open_once,
             subscriptions_round_trip_every_field,
             subscriptions_are_invisible_to_other_accounts,
             the_cap_counts_active_subscriptions_only,

@@ -104,6 +104,11 @@ pub trait TokenStore: Send + Sync {
     async fn get_token_by_hash(&self, token_hash: &str) -> Result<Option<Token>, StoreError>;
     /// `NotFound` unless the token belongs to the account. Revoking twice is fine.
     async fn revoke_token(&self, account: AccountId, id: TokenId) -> Result<(), StoreError>;
+    /// Replaces the portal link stored under `link_hash` with `session` (the link's
+    /// [`Token::redeem_link`]), atomically: the link is gone, the session stands under the
+    /// same id. `NotFound` — and nothing written — unless the link is still there, a link,
+    /// unrevoked and unexpired at `now`, and its account exists: of two opens racing, one wins.
+    async fn redeem_portal_link(&self, link_hash: &str, session: &Token, now: Timestamp) -> Result<(), StoreError>;
 }
 
 #[async_trait]

@@ -164,7 +164,7 @@ impl DynamoStore {
             let Ok(hash) = Reader(reference).s("token_hash") else { continue };
             let token = self.delete_returning(key(format!("TOKEN#{hash}"), "TOKEN")).await?;
             match token.as_ref().and_then(|t| Reader(t).opt_s("token_kind")).and_then(TokenKind::parse) {
-                Some(TokenKind::PortalSession) => removed.portal_sessions += 1,
+                Some(TokenKind::PortalSession | TokenKind::PortalLink) => removed.portal_sessions += 1,
                 Some(TokenKind::Pat) => removed.tokens += 1,
                 None => {}
             }

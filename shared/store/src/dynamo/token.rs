@@ -103,15 +103,68 @@ impl TokenStore for DynamoStore {
 
     #[instrument(skip(self))]
     async fn revoke_token(&self, account: AccountId, id: TokenId) -> Result<(), StoreError> {
-        let reference =
-            self.get_item(key(account_pk(account), format!("TOKEN#{id}"))).await?.ok_or(StoreError::NotFound)?;
-        let hash = Reader(&reference).s("token_hash")?.to_owned();
-        let mut e = Expr::default();
-        e.set("revoked", AttributeValue::Bool(true));
-        let result = self.update(key(format!("TOKEN#{hash}"), "TOKEN"), &e, Some("attribute_exists(pk)")).await?;
-        match result {
-            Some(_) => Ok(()),
-            None => Err(StoreError::NotFound),
+        // A portal link opened between reading the reference and the update has moved to
+        // its session's hash: read the reference again (an open happens once, so twice is
+        // enough).
+        for _ in 0..2 {
+            let reference =
+                self.get_item(key(account_pk(account), format!("TOKEN#{id}"))).await?.ok_or(StoreError::NotFound)?;
+            let hash = Reader(&reference).s("token_hash")?.to_owned();
+            let mut e = Expr::default();
+            e.set("revoked", AttributeValue::Bool(true));
+            if self.update(key(format!("TOKEN#{hash}"), "TOKEN"), &e, Some("attribute_exists(pk)")).await?.is_some() {
+                return Ok(());
+            }
+        }
+        Err(StoreError::NotFound)
+    }
+
+    #[instrument(skip_all, fields(account = %session.account_id, token = %session.id))]
+    async fn redeem_portal_link(&self, link_hash: &str, session: &Token, now: Timestamp) -> Result<(), StoreError> {
+        let link_key = key(format!("TOKEN#{link_hash}"), "TOKEN");
+        let delete_link = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(link_key))
+            .condition_expression(
+                "#kind = :link AND #revoked = :unrevoked AND #account = :account AND #id = :id AND #expires > :now",
+            )
+            .expression_attribute_names("#kind", "token_kind")
+            .expression_attribute_names("#revoked", "revoked")
+            .expression_attribute_names("#account", "account_id")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#expires", "token_expires_at")
+            .expression_attribute_values(":link", s(TokenKind::PortalLink.as_str()))
+            .expression_attribute_values(":unrevoked", AttributeValue::Bool(false))
+            .expression_attribute_values(":account", s(session.account_id.to_string()))
+            .expression_attribute_values(":id", s(session.id.to_string()))
+            .expression_attribute_values(":now", n(now.unix()))
+            .build()
+            .map_err(invalid_request)?;
+        let put_session = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(token_item(session)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(invalid_request)?;
+        let mut reference = Expr::default();
+        reference.set("token_hash", s(&session.token_hash));
+        // Only from this link: a reference already moved means another open won.
+        let still_the_link = format!("{} = {}", reference.name("token_hash"), reference.value(s(link_hash)));
+        let move_reference = reference.transact_update(
+            &self.table,
+            key(account_pk(session.account_id), format!("TOKEN#{}", session.id)),
+            &still_the_link,
+        )?;
+        let items = vec![
+            TransactWriteItem::builder().delete(delete_link).build(),
+            TransactWriteItem::builder().put(put_session).build(),
+            move_reference,
+            self.account_exists_check(session.account_id)?,
+        ];
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(failed) if failed.get(1).copied().unwrap_or(false) => Err(StoreError::AlreadyExists),
+            Err(_) => Err(StoreError::NotFound),
         }
     }
 }

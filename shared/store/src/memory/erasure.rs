@@ -15,7 +15,7 @@ impl ErasureStore for MemoryStore {
         for hash in hashes {
             match state.tokens.remove(&hash).map(|token| token.kind) {
                 Some(TokenKind::Pat) => removed.tokens += 1,
-                Some(TokenKind::PortalSession) => removed.portal_sessions += 1,
+                Some(TokenKind::PortalSession | TokenKind::PortalLink) => removed.portal_sessions += 1,
                 None => {}
             }
         }

@@ -28,4 +28,23 @@ impl TokenStore for MemoryStore {
         token.revoked = true;
         Ok(())
     }
+
+    async fn redeem_portal_link(&self, link_hash: &str, session: &Token, now: Timestamp) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let openable = state.tokens.get(link_hash).is_some_and(|link| {
+            link.kind == TokenKind::PortalLink
+                && link.is_usable(now)
+                && (link.account_id, link.id) == (session.account_id, session.id)
+        });
+        if !openable || !state.accounts.contains_key(&session.account_id) {
+            return Err(StoreError::NotFound);
+        }
+        if state.tokens.contains_key(&session.token_hash) {
+            return Err(StoreError::AlreadyExists);
+        }
+        state.tokens.remove(link_hash);
+        state.token_hashes.insert((session.account_id, session.id), session.token_hash.clone());
+        state.tokens.insert(session.token_hash.clone(), session.clone());
+        Ok(())
+    }
 }
