@@ -507,6 +507,7 @@ class Harness:
         self.receivers = Receivers()
 
     def create_resources(self):
+        self.template.create_keys(self.moto.client("kms"))
         self.template.create_table(self.moto.client("dynamodb"), TABLE)
         self.stream_position, self.stream_seen = {}, 0
         # The team's routing: a rule on the bus sending hookpost's events to a queue.
@@ -583,6 +584,22 @@ class Harness:
 
     def aws(self, service):
         return self.moto.client(service, *self.admin)
+
+    def cold_start(self, logical_id):
+        """A new instance of the function in place of the running one, as Lambda starts one
+        (nothing it cached in memory survives)."""
+        self.functions[logical_id].stop()
+        zip_path, env, timeout, memory = self.environments[logical_id]
+        self.functions[logical_id] = Function(logical_id, self.template.binary(logical_id), zip_path, env, timeout,
+                                              memory, self.out, log_name=f"{self.template.binary(logical_id)}-2")
+
+    def age_current_data_key(self, days):
+        """The key new secrets are sealed with, made `days` older (a month passing)."""
+        ddb = self.aws("dynamodb")
+        key = {"pk": {"S": "DATAKEY"}, "sk": {"S": "CURRENT"}}
+        made = int(ddb.get_item(TableName=TABLE, Key=key, ConsistentRead=True)["Item"]["created_at"]["N"])
+        ddb.update_item(TableName=TABLE, Key=key, UpdateExpression="SET created_at = :t",
+                        ExpressionAttributeValues={":t": {"N": str(made - days * 86400)}})
 
     def function_of(self, binary):
         return next(f for f in self.functions.values() if f.binary == binary)
@@ -721,11 +738,15 @@ class Harness:
                                  body={"url": rx.base + "/ok/1"}), 403, "a write with a read-only token")
         assert refused["error"] == "insufficient_scope", refused
 
-        log("==> a portal session: its link, the authorizer's gate, the page and its files")
+        log("==> a portal link: traded once for its session, the authorizer's gate, the page and its files")
         session = expect(gw.call("POST", f"/internal/v1/accounts/{account['id']}/portal-sessions",
-                                 body={"expires_in_minutes": 30}), 201, "create a portal session")
+                                 body={"expires_in_minutes": 30}), 201, "create a portal link")
         link = f"https://{API_ID}.execute-api.{REGION}.amazonaws.com/{STAGE}/portal#session={session['token']}"
         assert session["url"] == link, (session["url"], link)
+        expect(gw.call("GET", "/api/v1/me", bearer=session["token"]), 401, "a portal link used as a bearer")
+        opened = expect(gw.call("POST", "/portal/sessions", body={"link": session["token"]}), 201, "open the link")
+        expect(gw.call("POST", "/portal/sessions", body={"link": session["token"]}), 401, "open the link again")
+        session["token"] = opened["session"]
         assert expect(gw.call("GET", "/api/v1/me", bearer=session["token"]), 200, "a portal session")["plan_name"] == "pro"
         status, page, headers = gw.call("GET", "/portal", raw=True)
         assert status == 200 and 'src="portal/app.js"' in page, (status, page[:200])
@@ -751,6 +772,42 @@ class Harness:
         rx.secrets["/ok/1"] = rotated["secret"]
         tested = expect(gw.call("POST", f"/api/v1/webhook-subscriptions/{good['id']}/test", bearer=pat), 200, "test")
         assert tested["success"], tested
+
+        log("==> secrets at rest: data keys made, aged and replaced; the whole table scanned, only ciphertext")
+        # A month later: the first write that seals makes a new data key (GenerateDataKey),
+        # and opens what the old one sealed (Decrypt).
+        self.age_current_data_key(31)
+        credentials = {"headers": {"X-Api-Key": "header-value-secret-b7"},
+                       "authentication": {"method": "basic", "username": "svc", "password": "basic-password-secret-b7"}}
+        expect(gw.call("PATCH", f"/api/v1/webhook-subscriptions/{good['id']}", bearer=pat, body=credentials), 200,
+               "credentials on the endpoint")
+        # Another month; a new instance of rotate makes the next key.
+        self.age_current_data_key(31)
+        self.cold_start("RotateWebhookSubscriptionSecretFunction")
+        rotated = expect(gw.call("POST", f"/api/v1/webhook-subscriptions/{good['id']}/rotate-secret", bearer=pat), 200,
+                         "rotate under a new data key")
+        rx.secrets["/ok/1"] = rotated["secret"]
+        # A new instance of create finds that key current and unwraps it.
+        self.cold_start("CreateWebhookSubscriptionFunction")
+        second = expect(gw.call("POST", "/api/v1/webhook-subscriptions", bearer=pat,
+                                body={"url": rx.base + "/ok/1b", "events": ["never.published"]}), 201,
+                        "create under the current data key")
+        expect(gw.call("DELETE", f"/api/v1/webhook-subscriptions/{second['id']}", bearer=pat, query={"purge": "true"}), 204,
+               "and gone again")
+        secrets = [good["secret"], rotated["secret"], second["secret"], "header-value-secret-b7",
+                   "basic-password-secret-b7"]
+        items = [item for page in self.aws("dynamodb").get_paginator("scan").paginate(TableName=TABLE, ConsistentRead=True)
+                 for item in page["Items"]]
+        text = json.dumps(items)
+        found = [secret for secret in secrets if secret in text]
+        assert not found, f"secrets in plaintext in the table: {found}"
+        sealed = text.count('"hpenc1:')
+        keys = [i for i in items if i["pk"]["S"] == "DATAKEY" and i["sk"]["S"] != "CURRENT"]
+        assert sealed >= 4 and len(keys) == 3, (sealed, keys)
+        log(f"    {len(items)} items scanned: {sealed} sealed values, {len(keys)} data keys wrapped by KMS, "
+            "no secret in plaintext")
+        again = expect(gw.call("POST", f"/api/v1/webhook-subscriptions/{good['id']}/test", bearer=pat), 200, "test again")
+        assert again["success"], again
 
         log("==> publish → SQS → deliver → a receiver verifying the signature (standardwebhooks)")
         published = expect(gw.call("POST", "/internal/v1/events", body={"account_id": account["id"], "event": "call.ended",

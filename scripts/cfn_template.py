@@ -161,6 +161,22 @@ class Template:
         if stream_arn:
             self.attrs["Table.StreamArn"] = stream_arn
 
+    def create_keys(self, kms):
+        """The template's KMS keys (those its conditions create), as moto's KMS makes them."""
+        for logical_id, resource in self.resources.items():
+            if resource["Type"] != "AWS::KMS::Key":
+                continue
+            if "Condition" in resource and not self.holds(resource["Condition"]):
+                continue
+            props = resource["Properties"]
+            key = kms.create_key(KeySpec=props.get("KeySpec", "SYMMETRIC_DEFAULT"),
+                                 KeyUsage=props.get("KeyUsage", "ENCRYPT_DECRYPT"),
+                                 Description=f"{logical_id} (test)")["KeyMetadata"]
+            if props.get("EnableKeyRotation"):
+                kms.enable_key_rotation(KeyId=key["KeyId"])
+            self.refs[logical_id] = key["KeyId"]
+            self.attrs[f"{logical_id}.Arn"] = key["Arn"]
+
     def create_queues(self, sqs, names, visibility_secs=None):
         """The template's queues under `names` ({logical id: queue name}), dead-letter queues
         first (the others name them in their redrive policy). `visibility_secs` replaces the

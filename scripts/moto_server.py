@@ -129,6 +129,28 @@ def authorize_events_like_aws():
     EventsHandler._authenticate_and_authorize_normal_action = authorize
 
 
+def authorize_kms_like_aws():
+    """AWS authorizes a KMS call on the key it names (an id, ARN or alias resolves to the
+    key's ARN, which the policy names); moto asks about "*"."""
+    from moto.kms.responses import KmsResponse
+
+    checked = KmsResponse._authenticate_and_authorize_normal_action
+
+    def authorize(self, resource="*"):
+        try:
+            key_id = json.loads(self.body or "{}").get("KeyId")
+        except ValueError:
+            key_id = None
+        if key_id:
+            try:
+                resource = self.kms_backend.describe_key(key_id).arn
+            except Exception:  # an unknown key: moto's own answer says so, after this check
+                resource = "*"
+        return checked(self, resource)
+
+    KmsResponse._authenticate_and_authorize_normal_action = authorize
+
+
 def record_what_is_authorized():
     """Keeps, per access key, every action moto allowed it: the test reports grants no call used."""
     checked = ActionAuthenticatorMixin._authenticate_and_authorize_action
@@ -164,6 +186,7 @@ def main() -> None:
         authorize_dynamodb_like_aws()
         authorize_sqs_like_aws()
         authorize_events_like_aws()
+        authorize_kms_like_aws()
         record_what_is_authorized()
 
     def serialized(environ, start_response):

@@ -34,8 +34,11 @@ from cfn_template import ACCOUNT, REGION, ROOT, Template, matches, stream_mappin
 
 API_ID = "local"
 STAGE = "v1"
+# The KMS key local runs seal secrets under (lambda.env, env.json).
+LOCAL_KEY_ALIAS = "alias/hookpost-local"
 # What every function in template.yaml answers to the event written for it, in the order
 # the files are checked (reads before the writes that change what they read).
+
 EXPECTED = [
     ("authorizer", "allow"),
     ("get-me", 200),
@@ -206,6 +209,11 @@ def main():
                                  # FIFO queues take the .fifo suffix.
                                  "DeliveryFifoQueue": f"{args.table}-deliveries",
                                  "DeliveryFifoDeadLetterQueue": f"{args.table}-dead-letters"})
+    # The master key lambda.env and env.json name (HOOKPOST_KMS_KEY_ID), made once.
+    kms = aws("kms")
+    if not any(a["AliasName"] == LOCAL_KEY_ALIAS for a in kms.list_aliases()["Aliases"]):
+        key = kms.create_key(Description="hookpost: local runs of the functions")["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName=LOCAL_KEY_ALIAS, TargetKeyId=key)
     deliveries_url, deliveries_arn = template.refs["DeliveryQueue"], template.attrs["DeliveryQueue.Arn"]
     dead_letters_arn = template.attrs["DeadLetterQueue.Arn"]
     fn = Functions(args.invoke)

@@ -388,7 +388,8 @@ pub async fn measure(endpoint: &str) -> Result<Vec<Measured>, String> {
         aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build(),
     );
     let table = format!("hookpost-bench-{}", crate::sink::wall_nanos());
-    let store = DynamoStore::new(client, table);
+    let store = DynamoStore::new(client, table)
+        .with_sealing(std::sync::Arc::new(hookpost_store::keys::ConfiguredKey::new([42; 32])));
     store.ensure_table().await.map_err(|e| format!("creating the table at {endpoint}: {e}"))?;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;

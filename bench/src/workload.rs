@@ -266,7 +266,11 @@ async fn measure(opts: &Options) -> Result<Measured, String> {
         aws_sdk_sqs::config::Builder::from(&sdk).interceptor(sqs_counter.clone()).build(),
     );
     let name = format!("hookpost-workload-{}", crate::sink::wall_nanos());
-    let store = Arc::new(DynamoStore::new(dynamo, name.clone()));
+    // Secrets sealed as in a deployment (a configured key: KMS is priced, not called).
+    let store = Arc::new(
+        DynamoStore::new(dynamo, name.clone())
+            .with_sealing(Arc::new(hookpost_store::keys::ConfiguredKey::new([42; 32]))),
+    );
     // No stream: moto would copy its every record on each transaction (the stream is not
     // priced here: Lambda's reads of it are free).
     store.ensure_table_with_stream(false).await.map_err(|e| format!("creating the table at {}: {e}", opts.endpoint))?;

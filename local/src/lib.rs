@@ -31,6 +31,13 @@ pub enum StartError {
     #[error("DynamoDB at {endpoint}: {source}")]
     Store { endpoint: String, source: hookpost_store::StoreError },
     #[error(
+        "with its state in DynamoDB, hookpost-local seals endpoint secrets (signing secrets, credentials, custom \
+         header values) under a key: set HOOKPOST_SECRETS_KEY to 32 random bytes in base64 (e.g. the output of \
+         `openssl rand -base64 32`), and keep it — what was sealed under it opens only with it; or HOOKPOST_KMS_KEY_ID \
+         for a KMS key"
+    )]
+    NoMasterKey,
+    #[error(
         "the delivery queue at {at}: {source}. With its state in DynamoDB, hookpost-local keeps its delivery queue \
          on SQS so that no accepted event is lost in a crash; point --sqs-endpoint (HOOKPOST_SQS_ENDPOINT) at an \
          SQS-compatible server (moto serves both)"

@@ -25,8 +25,10 @@ pub async fn open_app(config: &Config) -> Result<App, StartError> {
     }
     match &config.dynamodb_endpoint {
         Some(endpoint) => {
-            let client = hookpost_store::dynamo::connect(Some(endpoint)).await;
-            let store = DynamoStore::new(client, config.table.clone());
+            let master = config.master_key.as_ref().ok_or(StartError::NoMasterKey)?;
+            let aws = hookpost_store::aws::aws_config(Some(endpoint)).await;
+            let store = DynamoStore::new(hookpost_store::dynamo::Client::new(&aws), config.table.clone())
+                .with_sealing(hookpost_http::key_service(master, &aws));
             // A throttled or briefly unreachable endpoint is waited out, as any call would be.
             let mut pauses = [1, 2, 4, 8].into_iter().map(Duration::from_secs);
             loop {

@@ -25,6 +25,8 @@ struct Local {
 fn spawn(args: &[&str], env: &[(&str, &str)]) -> Local {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookpost-local"));
     cmd.args(args).env("HOOKPOST_ADDR", "127.0.0.1:0").env_remove("HOOKPOST_ADMIN_KEY").env("RUST_LOG", "info");
+    // What a durable run seals secrets with (the memory store ignores it).
+    cmd.env("HOOKPOST_SECRETS_KEY", SECRETS_KEY);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -139,6 +141,32 @@ fn a_short_admin_key_is_refused_at_start() {
     let said = String::from_utf8_lossy(&output.stderr);
     assert!(said.contains("HOOKPOST_ADMIN_KEY must be at least 32 characters (it has 13)"), "{said}");
     assert!(!said.contains("dev-admin-key"), "the key itself is not repeated: {said}");
+}
+
+/// 32 bytes in base64: the tests' HOOKPOST_SECRETS_KEY.
+const SECRETS_KEY: &str = "dGVzdHMtb25seS1zZWNyZXRzLWtleS0zMi1ieXRlcyE=";
+
+/// With DynamoDB, secrets are sealed at rest: without a key to seal them under, no start.
+#[test]
+fn durable_mode_needs_a_secrets_key() {
+    let output = Command::new(env!("CARGO_BIN_EXE_hookpost-local"))
+        .args(["--dynamodb-endpoint", "http://127.0.0.1:9"])
+        .env("HOOKPOST_ADDR", "127.0.0.1:0")
+        .env_remove("HOOKPOST_SECRETS_KEY")
+        .env_remove("HOOKPOST_KMS_KEY_ID")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "a start error, before any connection");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("set HOOKPOST_SECRETS_KEY to 32 random bytes in base64"), "{said}");
+    let short = Command::new(env!("CARGO_BIN_EXE_hookpost-local"))
+        .args(["--dynamodb-endpoint", "http://127.0.0.1:9"])
+        .env("HOOKPOST_ADDR", "127.0.0.1:0")
+        .env("HOOKPOST_SECRETS_KEY", "c2hvcnQ=")
+        .output()
+        .unwrap();
+    assert_eq!(short.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&short.stderr).contains("HOOKPOST_SECRETS_KEY: must be 32 bytes"));
 }
 
 #[test]
@@ -340,6 +368,7 @@ fn refuses_to_start_without_a_durable_queue() {
         .args(["--dynamodb-endpoint", &endpoint, "--sqs-endpoint", &format!("http://{unused}")])
         .env("HOOKPOST_ADDR", "127.0.0.1:0")
         .env("HOOKPOST_TABLE", format!("local-noqueue-{}", std::process::id()))
+        .env("HOOKPOST_SECRETS_KEY", SECRETS_KEY)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -83,6 +83,8 @@ impl TestServer {
         if kind == StoreKind::Dynamo {
             config.dynamodb_endpoint = Some(dynamo_endpoint());
             config.table = format!("test-{}", hookpost_domain::AccountId::new());
+            // Secrets sealed as every durable run seals them.
+            config.master_key.get_or_insert(hookpost_http::config::MasterKey::Configured([42; 32]));
         }
         let app = hookpost_local::open_app(&config).await.expect("open store");
         // DynamoDB comes with its durable queue on SQS (moto), exactly as the binary runs.

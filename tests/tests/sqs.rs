@@ -31,7 +31,8 @@ async fn setup() -> Setup {
     let endpoint = dynamo_endpoint();
     let aws = hookpost_store::aws::aws_config(Some(&endpoint)).await;
     let suffix = AccountId::new().to_string();
-    let store = DynamoStore::new(hookpost_store::dynamo::Client::new(&aws), format!("sqs-{suffix}"));
+    let store = DynamoStore::new(hookpost_store::dynamo::Client::new(&aws), format!("sqs-{suffix}"))
+        .with_sealing(Arc::new(hookpost_store::keys::ConfiguredKey::new([42; 32])));
     store.ensure_table().await.unwrap();
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let queue_url =

@@ -2,6 +2,7 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
+    hookpost_http::open_sealed_secrets();
     hookpost_http::serve_cataloguing(|app, req| async move { create_webhook_subscription::handle(&app, req).await })
         .await
 }

@@ -3,6 +3,7 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
+    hookpost_http::open_sealed_secrets();
     hookpost_http::serve_events_measured(|app, _event: lambda_http::LambdaEvent<serde_json::Value>| async move {
         let queues: Vec<String> = [app.config.dead_letter_url.clone(), app.config.fifo_dead_letter_url.clone()]
             .into_iter()

@@ -2,5 +2,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
+    hookpost_http::open_sealed_secrets();
     hookpost_http::serve_erasing(|app, req| async move { delete_webhook_subscription::handle(&app, req).await }).await
 }

@@ -2,5 +2,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
+    hookpost_http::open_sealed_secrets();
     hookpost_http::serve_measured_cataloguing(|app, req| async move { publish_event::handle(&app, req).await }).await
 }

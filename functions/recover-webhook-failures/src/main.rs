@@ -2,5 +2,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
+    hookpost_http::open_sealed_secrets();
     hookpost_http::serve_measured(|app, req| async move { recover_webhook_failures::handle(&app, req).await }).await
 }

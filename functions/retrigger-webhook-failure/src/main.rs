@@ -2,5 +2,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
+    hookpost_http::open_sealed_secrets();
     hookpost_http::serve_measured(|app, req| async move { retrigger_webhook_failure::handle(&app, req).await }).await
 }

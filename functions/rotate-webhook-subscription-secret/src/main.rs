@@ -2,5 +2,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
+    hookpost_http::open_sealed_secrets();
     hookpost_http::serve(|app, req| async move { rotate_webhook_subscription_secret::handle(&app, req).await }).await
 }

@@ -2,5 +2,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
+    hookpost_http::open_sealed_secrets();
     hookpost_http::serve_delivering(|app, req| async move { test_webhook_subscription::handle(&app, req).await }).await
 }

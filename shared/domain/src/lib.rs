@@ -23,6 +23,7 @@ pub mod portal;
 pub mod price;
 pub mod rate_limit;
 pub mod reason;
+pub mod sealing;
 pub mod signing;
 pub mod subscription;
 pub mod time;

@@ -64,6 +64,28 @@ pub struct Config {
     /// `HOOKPOST_PORTAL_*` and `HOOKPOST_PUBLIC_BASE_URL`: the customer portal's branding,
     /// who may frame it, and the base of its magic links.
     pub portal: PortalSettings,
+    /// `HOOKPOST_KMS_KEY_ID` or `HOOKPOST_SECRETS_KEY`: the master key subscription secrets
+    /// are sealed under in DynamoDB. Required wherever the store is DynamoDB.
+    pub master_key: Option<MasterKey>,
+}
+
+/// The master key behind the secrets sealed at rest.
+#[derive(Clone, PartialEq, Eq)]
+pub enum MasterKey {
+    /// `HOOKPOST_KMS_KEY_ID`: a KMS key's id, ARN or alias (the template's `SecretsKey`).
+    Kms(String),
+    /// `HOOKPOST_SECRETS_KEY`: 32 bytes from configuration (hookpost-local; a machine
+    /// without KMS).
+    Configured([u8; 32]),
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Kms(id) => f.debug_tuple("Kms").field(id).finish(),
+            Self::Configured(_) => f.write_str("Configured(<redacted>)"),
+        }
+    }
 }
 
 /// The default of `HOOKPOST_QUEUE_VISIBILITY_SECONDS`.
@@ -97,6 +119,7 @@ impl Default for Config {
             queue_visibility_secs: DEFAULT_QUEUE_VISIBILITY_SECS,
             queue_capacity: hookpost_delivery::queue::DEFAULT_CAPACITY,
             portal: PortalSettings::default(),
+            master_key: None,
         }
     }
 }
@@ -236,6 +259,18 @@ impl Config {
             config.portal.public_base_url =
                 Some(portal::parse_public_base_url(&v).map_err(ConfigError::of("HOOKPOST_PUBLIC_BASE_URL"))?);
         }
+        config.master_key = match (set("HOOKPOST_KMS_KEY_ID"), set("HOOKPOST_SECRETS_KEY")) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::of("HOOKPOST_SECRETS_KEY")(
+                    "set either it or HOOKPOST_KMS_KEY_ID, not both".to_owned(),
+                ));
+            }
+            (Some(id), None) => Some(MasterKey::Kms(id.trim().to_owned())),
+            (None, Some(key)) => Some(MasterKey::Configured(
+                hookpost_domain::sealing::parse_master_key(&key).map_err(ConfigError::of("HOOKPOST_SECRETS_KEY"))?,
+            )),
+            (None, None) => None,
+        };
         Ok(config)
     }
 
@@ -361,5 +396,19 @@ mod tests {
         assert!(config(&[("HOOKPOST_PORTAL_LOGO_URL", "http://cdn.example/logo.png")]).is_err());
         assert!(config(&[("HOOKPOST_PORTAL_FRAME_ANCESTORS", "* ; script-src *")]).is_err());
         assert!(config(&[("HOOKPOST_PUBLIC_BASE_URL", "ftp://x")]).is_err());
+    }
+
+    #[test]
+    fn the_master_key_is_kms_or_configured_never_both_never_shown() {
+        assert_eq!(config(&[]).unwrap().master_key, None);
+        let kms = config(&[("HOOKPOST_KMS_KEY_ID", "alias/hookpost-secrets")]).unwrap().master_key;
+        assert_eq!(kms, Some(MasterKey::Kms("alias/hookpost-secrets".into())));
+        let hex = "ab".repeat(32);
+        let configured = config(&[("HOOKPOST_SECRETS_KEY", &hex)]).unwrap();
+        assert_eq!(configured.master_key, Some(MasterKey::Configured([0xab; 32])));
+        assert!(!format!("{configured:?}").contains(&hex) && !format!("{configured:?}").contains("171"));
+        let short = config(&[("HOOKPOST_SECRETS_KEY", "c2hvcnQ=")]).unwrap_err().to_string();
+        assert!(short.starts_with("HOOKPOST_SECRETS_KEY: must be 32 bytes"), "{short}");
+        assert!(config(&[("HOOKPOST_SECRETS_KEY", &hex), ("HOOKPOST_KMS_KEY_ID", "k")]).is_err());
     }
 }

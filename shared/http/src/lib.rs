@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 use hookpost_delivery::operator::LogOnly;
 use hookpost_delivery::{DeliveredLog, HoldQueue, OperatorEvents, Queue, Sender, SqsQueue, UsageTally, Worker};
 use hookpost_domain::{ApiError, Clock, SystemClock};
+use hookpost_store::keys::{ConfiguredKey, KeyService, KmsKeys};
 use hookpost_store::{ActiveCap, CatalogueStore, DeliveryControlStore, DynamoStore, ErasureStore, Store};
 
 use crate::catalogue::CatalogueCache;
@@ -39,6 +40,33 @@ pub enum SetupError {
     Config(#[from] config::ConfigError),
     #[error(transparent)]
     Aws(#[from] hookpost_store::aws::AwsConfigError),
+    #[error(
+        "HOOKPOST_KMS_KEY_ID (in AWS, the template sets it) or HOOKPOST_SECRETS_KEY must be set: \
+         subscription secrets are sealed in DynamoDB under that key"
+    )]
+    NoMasterKey,
+}
+
+/// The key service `master` names; a KMS client is built from `aws`.
+pub fn key_service(master: &config::MasterKey, aws: &hookpost_store::aws::SdkConfig) -> Arc<dyn KeyService> {
+    match master {
+        config::MasterKey::Kms(key_id) => Arc::new(KmsKeys::from_config(aws, key_id.clone())),
+        config::MasterKey::Configured(bytes) => Arc::new(ConfiguredKey::new(*bytes)),
+    }
+}
+
+type KeyServiceOf = fn(&config::MasterKey, &hookpost_store::aws::SdkConfig) -> Arc<dyn KeyService>;
+
+/// Set by [`open_sealed_secrets`]: how this function's store gets its key service.
+static SEALING: OnceLock<KeyServiceOf> = OnceLock::new();
+
+/// Called first in the `main` of a function that reads or writes subscriptions: its store
+/// then seals and opens their secrets under `HOOKPOST_KMS_KEY_ID` (or `HOOKPOST_SECRETS_KEY`),
+/// which it requires. Only these functions link the KMS client and may use the key (the
+/// template grants exactly them `kms:Decrypt`); a function that never calls it cannot open
+/// a sealed secret, and none of them writes one.
+pub fn open_sealed_secrets() {
+    let _ = SEALING.set(key_service);
 }
 
 /// What every handler runs against: the store, the configuration and the clock, built once
@@ -204,7 +232,11 @@ impl App {
     pub async fn from_env() -> Result<Self, SetupError> {
         let config = Config::from_env()?;
         let aws = hookpost_store::aws::lambda_aws_config(config.dynamodb_endpoint.as_deref())?;
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table.clone());
+        let mut store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table.clone());
+        if let Some(keys_of) = SEALING.get() {
+            let master = config.master_key.as_ref().ok_or(SetupError::NoMasterKey)?;
+            store = store.with_sealing(keys_of(master, &aws));
+        }
         // SQS at HOOKPOST_SQS_ENDPOINT when a local run names one, else where DynamoDB is.
         let sqs_aws = match &config.sqs_endpoint {
             Some(endpoint) => hookpost_store::aws::lambda_aws_config(Some(endpoint))?,
@@ -303,5 +335,39 @@ impl App {
             "an account may have at most {} active webhook subscriptions",
             self.config.max_active_subscriptions
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// The functions that open sealed secrets are exactly those the template lets use the
+    /// key: a function reading subscriptions without it would fail on every sealed value,
+    /// one granted the key without needing it would hold a permission for nothing.
+    #[test]
+    fn the_functions_that_open_secrets_are_the_ones_granted_the_key() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        let mut opening = BTreeSet::new();
+        for entry in std::fs::read_dir(format!("{root}/functions")).unwrap() {
+            let dir = entry.unwrap().path();
+            let main = std::fs::read_to_string(dir.join("src/main.rs")).unwrap_or_default();
+            if main.contains("hookpost_http::open_sealed_secrets();") {
+                opening.insert(dir.file_name().unwrap().to_string_lossy().into_owned());
+            }
+        }
+        let template = std::fs::read_to_string(format!("{root}/template.yaml")).unwrap();
+        let (mut granted, mut binary) = (BTreeSet::new(), None);
+        for line in template.lines() {
+            if line.starts_with("  ") && !line.starts_with("   ") && line.trim_end().ends_with(':') {
+                binary = None;
+            } else if let Some(name) = line.trim().strip_prefix("Binary: ") {
+                binary = Some(name.to_owned());
+            } else if line.contains("kms:Decrypt") {
+                granted.insert(binary.clone().expect("kms:Decrypt granted outside a function"));
+            }
+        }
+        assert_eq!(opening.len(), 15, "{opening:?}");
+        assert_eq!(opening, granted);
     }
 }

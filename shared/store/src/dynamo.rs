@@ -14,6 +14,8 @@
 //! | a subscription's delivery rate limiter (TTL) | `RATE#<account>` | `PACE#<subscription>` |
 //! | a FIFO group's head (TTL) | `ACCOUNT#<id>` | `FIFO#<subscription>[.<key digest>]` |
 //! | an event type of the catalogue | `CATALOGUE` | `TYPE#<name>` |
+//! | a data key, wrapped by the master key | `DATAKEY` | `KEY#<id>` |
+//! | the data key new secrets are sealed with | `DATAKEY` | `CURRENT` |
 //!
 //! Everything an account owns is in its two partitions or named by them (its tokens, by the
 //! references), which is what lets [`erasure`] find all of it.
@@ -61,6 +63,7 @@ mod erasure;
 mod event;
 mod expr;
 mod failure;
+mod keyring;
 mod order;
 mod pacing;
 mod reader;
@@ -96,6 +99,9 @@ pub struct DynamoStore {
     table: String,
     /// This process's last sight of each subscription's rate limiter.
     pacing_hints: std::sync::Arc<pacing::PacingHints>,
+    /// The data keys that seal subscription secrets; `None` writes them as they are (the
+    /// mapping's own tests).
+    keyring: Option<std::sync::Arc<keyring::Keyring>>,
 }
 
 /// A request hookpost could not build (a bug, not the service's doing).
@@ -178,7 +184,7 @@ fn subscription_key(account: AccountId, id: SubscriptionId) -> Item {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), pacing_hints: pacing::new_hints() }
+        Self { client, table: table.into(), pacing_hints: pacing::new_hints(), keyring: None }
     }
 
     pub fn client(&self) -> &Client {

@@ -25,6 +25,7 @@ use hookpost_domain::{
 pub mod aws;
 pub mod contract;
 pub mod dynamo;
+pub mod keys;
 pub mod memory;
 
 pub use dynamo::DynamoStore;

@@ -379,3 +379,70 @@ async fn reactivate<S: SubscriptionStore>(
     let change = lifecycle::reactivate(seen, now).expect("within the window");
     store.change_subscription(seen.account_id, seen.id, &change, cap).await
 }
+
+/// A subscription holding every kind of secret: signing secret, a previous one (after a
+/// rotation), a basic-auth password and a custom header value. Returns it as stored.
+pub async fn a_subscription_with_every_secret<S: AccountStore + SubscriptionStore>(store: &S) -> Subscription {
+    let acc = account(store).await;
+    let sub = subscription(
+        acc.id,
+        json!({
+            "url": "https://example.com/sealed", "headers": {"X-Api-Key": "header-value-secret"},
+            "authentication": {"method": "basic", "username": "svc", "password": "basic-password-secret"}
+        }),
+        NOW,
+    );
+    store.create_subscription(&sub, CAP).await.unwrap();
+    store.rotate_secret(acc.id, sub.id, "whsec_cm90YXRlZC1zZWNyZXQ=", NOW.plus_days(1), NOW).await.unwrap()
+}
+
+/// Secrets written through the store read back exactly, through every read (one, the list,
+/// the routes index, a patch's answer) — whatever the store does with them at rest. Returns
+/// the secrets written, for the caller to look for at rest.
+pub async fn subscription_secrets_round_trip<S: AccountStore + SubscriptionStore>(store: &S) -> Vec<String> {
+    let sub = a_subscription_with_every_secret(store).await;
+    let (acc, id) = (sub.account_id, sub.id);
+    assert_eq!(store.get_subscription(acc, id).await.unwrap().as_ref(), Some(&sub));
+    let listed = store.list_subscriptions(acc, SubscriptionFilter::default(), 10, 0).await.unwrap();
+    assert_eq!(listed.items, vec![sub.clone()]);
+    assert_eq!(store.routable_subscriptions(acc).await.unwrap(), vec![sub.clone()]);
+    let patch = SubscriptionPatch {
+        authentication: Some(Authentication::Bearer { token: "bearer-token-secret".into() }),
+        ..Default::default()
+    };
+    let patched = store.update_subscription(acc, id, &patch, NOW).await.unwrap();
+    assert_eq!(patched.authentication, Authentication::Bearer { token: "bearer-token-secret".into() });
+    assert_eq!(
+        (&patched.secret, &patched.previous_secret, &patched.headers),
+        (&sub.secret, &sub.previous_secret, &sub.headers)
+    );
+    let (previous, _) = sub.previous_secret.clone().expect("rotated");
+    vec![
+        sub.secret,
+        previous,
+        "basic-password-secret".into(),
+        "header-value-secret".into(),
+        "bearer-token-secret".into(),
+    ]
+}
+
+/// Through a store holding another master key, a sealed subscription does not read: an
+/// error, never a wrong secret. `store` still reads it.
+pub async fn sealed_secrets_do_not_open_elsewhere<S: AccountStore + SubscriptionStore>(store: &S, stranger: &S) {
+    let sub = a_subscription_with_every_secret(store).await;
+    assert!(stranger.get_subscription(sub.account_id, sub.id).await.is_err());
+    assert_eq!(store.get_subscription(sub.account_id, sub.id).await.unwrap(), Some(sub));
+}
+
+/// A subscription written with plaintext secrets reads as it was, and the next write of it
+/// (here a patch of its name) leaves it the same to every reader.
+pub async fn plaintext_secrets_are_sealed_on_the_next_write<S: SubscriptionStore>(store: &S, written: &Subscription) {
+    let (acc, id) = (written.account_id, written.id);
+    assert_eq!(store.get_subscription(acc, id).await.unwrap().as_ref(), Some(written));
+    let patch = SubscriptionPatch { name: Some("Renamed".into()), ..Default::default() };
+    let patched = store.update_subscription(acc, id, &patch, NOW).await.unwrap();
+    let mut expected = written.clone();
+    patch.apply(&mut expected, NOW);
+    assert_eq!(patched, expected);
+    assert_eq!(store.get_subscription(acc, id).await.unwrap(), Some(expected));
+}

@@ -8,6 +8,7 @@ use hookpost_domain::operator_event::OperatorEvent;
 use hookpost_domain::AccountId;
 use serde_json::Value;
 
+use super::keyring::Opener;
 use super::{corrupt, failure_from, subscription_from, Item, Reader};
 use crate::StoreError;
 
@@ -59,8 +60,10 @@ pub fn operator_event(old: Option<&Value>, new: Option<&Value>) -> Result<Option
             Ok(Some(OperatorEvent::failure_recorded(&failure_from(account, &new)?)))
         }
         Some("subscription") => {
-            let old = old.map(item_of).transpose()?.map(|item| subscription_from(&item)).transpose()?;
-            Ok(OperatorEvent::of_subscription_change(old.as_ref(), &subscription_from(&new)?))
+            // Secrets stay as stored: no operator event carries one.
+            let read = |item: &Item| subscription_from(item, &Opener::AS_STORED);
+            let old = old.map(item_of).transpose()?.map(|item| read(&item)).transpose()?;
+            Ok(OperatorEvent::of_subscription_change(old.as_ref(), &read(&new)?))
         }
         _ => Ok(None),
     }
@@ -69,6 +72,7 @@ pub fn operator_event(old: Option<&Value>, new: Option<&Value>) -> Result<Option
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dynamo::keyring::Sealer;
     use hookpost_domain::failure::Failure;
     use hookpost_domain::subscription::{parse_new_subscription, DisabledReason, Subscription, SubscriptionState};
     use hookpost_domain::{DestinationPolicy, Reason, SubscriptionId, Timestamp};
@@ -121,8 +125,10 @@ mod tests {
         disabled.state = SubscriptionState::Disabled { reason: DisabledReason::AutoDisabled, at: AT.plus_seconds(9) };
         disabled.consecutive_failures = 5;
         disabled.last_error = Some("http_status: 500".into());
-        let (old, new) =
-            (image(&super::super::subscription_item(&active)), image(&super::super::subscription_item(&disabled)));
+        let (old, new) = (
+            image(&super::super::subscription_item(&active, Sealer(None))),
+            image(&super::super::subscription_item(&disabled, Sealer(None))),
+        );
         let event = operator_event(Some(&old), Some(&new)).unwrap().expect("an auto-disable");
         assert_eq!(event, OperatorEvent::auto_disabled(&disabled, "http_status: 500", AT));
         assert_eq!(operator_event(Some(&new), Some(&new)).unwrap(), None);

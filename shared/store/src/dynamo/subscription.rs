@@ -1,23 +1,34 @@
 //! Subscriptions: `ACCOUNT#<id>` / `SUB#<uuidv7>`, in the `routes` index while they take
 //! events.
 
+use hookpost_domain::sealing::subscription_context;
+
+use super::keyring::{Opener, Sealer};
 use super::*;
 
-pub(super) fn headers_value(headers: &BTreeMap<String, String>) -> AttributeValue {
-    AttributeValue::M(headers.iter().map(|(k, v)| (k.clone(), s(v))).collect())
+/// `headers`: names as written, values sealed (a custom header is often a credential).
+pub(super) fn headers_value(headers: &BTreeMap<String, String>, sealer: Sealer<'_>, context: &str) -> AttributeValue {
+    AttributeValue::M(headers.iter().map(|(k, v)| (k.clone(), s(sealer.seal(v, context)))).collect())
 }
 
-/// The authentication as attributes: every one of the four is set or removed.
-pub(super) fn authentication_attrs(auth: &Authentication) -> [(&'static str, Option<AttributeValue>); 4] {
+/// The authentication as attributes: every one of the four is set or removed; the password
+/// and the token sealed.
+pub(super) fn authentication_attrs(
+    auth: &Authentication,
+    sealer: Sealer<'_>,
+    context: &str,
+) -> [(&'static str, Option<AttributeValue>); 4] {
+    let sealed = |v: &str| Some(s(sealer.seal(v, context)));
     let (method, username, password, token) = match auth {
         Authentication::None => ("none", None, None, None),
-        Authentication::Basic { username, password } => ("basic", Some(s(username)), Some(s(password)), None),
-        Authentication::Bearer { token } => ("bearer", None, None, Some(s(token))),
+        Authentication::Basic { username, password } => ("basic", Some(s(username)), sealed(password), None),
+        Authentication::Bearer { token } => ("bearer", None, None, sealed(token)),
     };
     [("auth_method", Some(s(method))), ("auth_username", username), ("auth_password", password), ("auth_token", token)]
 }
 
-pub(super) fn subscription_item(sub: &Subscription) -> Item {
+pub(super) fn subscription_item(sub: &Subscription, sealer: Sealer<'_>) -> Item {
+    let context = subscription_context(sub.account_id, sub.id);
     let mut item = subscription_key(sub.account_id, sub.id);
     let optional = [
         ("channel_id", sub.channel_id.as_ref().map(|c| s(c.as_str()))),
@@ -29,7 +40,7 @@ pub(super) fn subscription_item(sub: &Subscription) -> Item {
         ("last_success_at", sub.last_success_at.map(|t| n(t.unix()))),
         ("last_error", sub.last_error.as_ref().map(s)),
         ("created_by_user_id", sub.created_by_user_id.as_ref().map(s)),
-        ("previous_secret", sub.previous_secret.as_ref().map(|(p, _)| s(p))),
+        ("previous_secret", sub.previous_secret.as_ref().map(|(p, _)| s(sealer.seal(p, &context)))),
         ("previous_secret_until", sub.previous_secret.as_ref().map(|(_, t)| n(t.unix()))),
         ("route_pk", sub.state.takes_events().then(|| s(route_pk(sub.account_id)))),
         ("rate_limit", sub.rate_limit.map(|r| n(r.per_second()))),
@@ -42,16 +53,16 @@ pub(super) fn subscription_item(sub: &Subscription) -> Item {
         ("name".to_owned(), s(&sub.name)),
         ("url".to_owned(), s(&sub.url)),
         ("events".to_owned(), AttributeValue::L(sub.events.iter().map(s).collect())),
-        ("secret".to_owned(), s(&sub.secret)),
+        ("secret".to_owned(), s(sealer.seal(&sub.secret, &context))),
         ("source".to_owned(), s(sub.source.as_str())),
         ("is_active".to_owned(), AttributeValue::Bool(sub.is_active())),
         ("consecutive_failures".to_owned(), n(sub.consecutive_failures)),
         ("created_at".to_owned(), n(sub.created_at.unix())),
         ("updated_at".to_owned(), n(sub.updated_at.unix())),
-        ("headers".to_owned(), headers_value(&sub.headers)),
+        ("headers".to_owned(), headers_value(&sub.headers, sealer, &context)),
         ("ordering".to_owned(), s(sub.ordering.as_str())),
     ]);
-    for (name, value) in optional.into_iter().chain(authentication_attrs(&sub.authentication)) {
+    for (name, value) in optional.into_iter().chain(authentication_attrs(&sub.authentication, sealer, &context)) {
         if let Some(value) = value {
             item.insert(name.to_owned(), value);
         }
@@ -80,24 +91,33 @@ fn rate_limit_from(r: &Reader<'_>) -> Result<Option<RateLimit>, StoreError> {
     }
 }
 
-pub(super) fn subscription_from(item: &Item) -> Result<Subscription, StoreError> {
+/// The subscription an item holds, its secrets opened by `opener` (sealed or, written
+/// before sealing, in plaintext).
+pub(super) fn subscription_from(item: &Item, opener: &Opener) -> Result<Subscription, StoreError> {
     let r = Reader(item);
+    let (id, account_id) = (r.parsed("id", SubscriptionId::parse)?, r.parsed("account_id", AccountId::parse)?);
+    let context = subscription_context(account_id, id);
+    let open = |attr: &str| -> Result<String, StoreError> { opener.open(r.s(attr)?, &context, attr) };
     let authentication = match r.s("auth_method")? {
         "none" => Authentication::None,
-        "basic" => Authentication::Basic {
-            username: r.s("auth_username")?.to_owned(),
-            password: r.s("auth_password")?.to_owned(),
-        },
-        "bearer" => Authentication::Bearer { token: r.s("auth_token")?.to_owned() },
+        "basic" => {
+            Authentication::Basic { username: r.s("auth_username")?.to_owned(), password: open("auth_password")? }
+        }
+        "bearer" => Authentication::Bearer { token: open("auth_token")? },
         _ => return Err(corrupt("auth_method")),
     };
+    let headers = r
+        .string_map("headers")?
+        .into_iter()
+        .map(|(name, value)| Ok((name, opener.open(&value, &context, "headers")?)))
+        .collect::<Result<_, StoreError>>()?;
     Ok(Subscription {
-        id: r.parsed("id", SubscriptionId::parse)?,
-        account_id: r.parsed("account_id", AccountId::parse)?,
+        id,
+        account_id,
         name: r.s("name")?.to_owned(),
         url: r.s("url")?.to_owned(),
         events: r.strings("events")?,
-        secret: r.s("secret")?.to_owned(),
+        secret: open("secret")?,
         channel_id: r.opt_parsed("channel_id", ChannelId::parse)?,
         channel_type: r.opt_parsed("channel_type", ChannelType::parse)?,
         source: r.parsed("source", Source::parse)?,
@@ -116,10 +136,10 @@ pub(super) fn subscription_from(item: &Item) -> Result<Subscription, StoreError>
         created_at: r.ts("created_at")?,
         updated_at: r.ts("updated_at")?,
         created_by_user_id: r.opt_s("created_by_user_id").map(str::to_owned),
-        headers: r.string_map("headers")?,
+        headers,
         authentication,
         previous_secret: match (r.opt_s("previous_secret"), r.opt_ts("previous_secret_until")?) {
-            (Some(secret), Some(until)) => Some((secret.to_owned(), until)),
+            (Some(secret), Some(until)) => Some((opener.open(secret, &context, "previous_secret")?, until)),
             _ => None,
         },
         rate_limit: rate_limit_from(&r)?,
@@ -136,9 +156,10 @@ pub(super) fn subscription_from(item: &Item) -> Result<Subscription, StoreError>
 impl SubscriptionStore for DynamoStore {
     #[instrument(skip_all, fields(account = %sub.account_id, subscription = %sub.id))]
     async fn create_subscription(&self, sub: &Subscription, cap: ActiveCap) -> Result<(), StoreError> {
+        let key = self.current_data_key().await?;
         let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(subscription_item(sub)))
+            .set_item(Some(subscription_item(sub, Sealer(key.as_ref()))))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(invalid_request)?;
@@ -160,7 +181,10 @@ impl SubscriptionStore for DynamoStore {
         account: AccountId,
         id: SubscriptionId,
     ) -> Result<Option<Subscription>, StoreError> {
-        self.get_item(subscription_key(account, id)).await?.as_ref().map(subscription_from).transpose()
+        match self.get_item(subscription_key(account, id)).await? {
+            Some(item) => Ok(Some(subscription_from(&item, &self.opener_for([&item]).await?)?)),
+            None => Ok(None),
+        }
     }
 
     #[instrument(skip(self))]
@@ -172,9 +196,10 @@ impl SubscriptionStore for DynamoStore {
         offset: u32,
     ) -> Result<Page<Subscription>, StoreError> {
         let items = self.query_prefix(account_pk(account), "SUB#").await?;
+        let opener = self.opener_for(&items).await?;
         let mut matching = Vec::with_capacity(items.len());
         for item in &items {
-            let sub = subscription_from(item)?;
+            let sub = subscription_from(item, &opener)?;
             if filter.matches(&sub) {
                 matching.push(sub);
             }
@@ -190,6 +215,11 @@ impl SubscriptionStore for DynamoStore {
         patch: &SubscriptionPatch,
         now: Timestamp,
     ) -> Result<Subscription, StoreError> {
+        let sealing = match patch.headers.is_some() || patch.authentication.is_some() {
+            true => self.current_data_key().await?,
+            false => None,
+        };
+        let (sealer, context) = (Sealer(sealing.as_ref()), subscription_context(account, id));
         let mut e = Expr::default();
         e.set("updated_at", n(now.unix()));
         if let Some(name) = &patch.name {
@@ -202,10 +232,10 @@ impl SubscriptionStore for DynamoStore {
             e.set("events", AttributeValue::L(events.iter().map(s).collect()));
         }
         if let Some(headers) = &patch.headers {
-            e.set("headers", headers_value(headers));
+            e.set("headers", headers_value(headers, sealer, &context));
         }
         if let Some(auth) = &patch.authentication {
-            for (attr, value) in authentication_attrs(auth) {
+            for (attr, value) in authentication_attrs(auth, sealer, &context) {
                 e.set_opt(attr, value);
             }
         }
@@ -219,10 +249,7 @@ impl SubscriptionStore for DynamoStore {
             e.set_opt("filter", filter.as_ref().map(filter_value));
         }
         let result = self.update(subscription_key(account, id), &e, Some("attribute_exists(pk)")).await?;
-        match result {
-            Some(item) => subscription_from(&item),
-            None => Err(StoreError::NotFound),
-        }
+        self.written(result).await
     }
 
     #[instrument(skip(self, new_secret))]
@@ -236,6 +263,8 @@ impl SubscriptionStore for DynamoStore {
     ) -> Result<Subscription, StoreError> {
         // One UpdateItem: every SET reads the item as it was, so the old secret moves to
         // previous_secret as the new one takes its place, whatever races it.
+        let sealing = self.current_data_key().await?;
+        let new_secret = Sealer(sealing.as_ref()).seal(new_secret, &subscription_context(account, id));
         let mut e = Expr::default();
         let (previous, secret) = (e.name("previous_secret"), e.name("secret"));
         e.sets.push(format!("{previous} = {secret}"));
@@ -243,10 +272,7 @@ impl SubscriptionStore for DynamoStore {
             .set("previous_secret_until", n(previous_until.unix()))
             .set("updated_at", n(now.unix()));
         let result = self.update(subscription_key(account, id), &e, Some("attribute_exists(pk)")).await?;
-        match result {
-            Some(item) => subscription_from(&item),
-            None => Err(StoreError::NotFound),
-        }
+        self.written(result).await
     }
 
     #[instrument(skip(self, change))]
@@ -262,7 +288,7 @@ impl SubscriptionStore for DynamoStore {
         let delta = change.active_delta();
         if delta == 0 {
             return match self.update(key, &e, Some(&condition)).await? {
-                Some(item) => Ok(Applied::Changed(subscription_from(&item)?)),
+                Some(item) => Ok(Applied::Changed(subscription_from(&item, &self.opener_for([&item]).await?)?)),
                 None => self.refused(account, id).await,
             };
         }
@@ -290,11 +316,21 @@ impl SubscriptionStore for DynamoStore {
             .index_name(ROUTES_INDEX)
             .key_condition_expression("route_pk = :route")
             .expression_attribute_values(":route", s(route_pk(account)));
-        self.query_all(query).await?.iter().map(subscription_from).collect()
+        let items = self.query_all(query).await?;
+        let opener = self.opener_for(&items).await?;
+        items.iter().map(|item| subscription_from(item, &opener)).collect()
     }
 }
 
 impl DynamoStore {
+    /// The subscription an update wrote (`NotFound` when it was not there), with any secret
+    /// it still held in plaintext from before sealing sealed now.
+    async fn written(&self, result: Option<Item>) -> Result<Subscription, StoreError> {
+        let item = result.ok_or(StoreError::NotFound)?;
+        self.reseal(&item).await;
+        subscription_from(&item, &self.opener_for([&item]).await?)
+    }
+
     /// A change's condition failed: the subscription as it is, or `NotFound`.
     async fn refused(&self, account: AccountId, id: SubscriptionId) -> Result<Applied, StoreError> {
         self.get_subscription(account, id).await?.map(Applied::Refused).ok_or(StoreError::NotFound)
@@ -384,6 +420,19 @@ pub(super) fn change_expression(account: AccountId, change: &SubscriptionChange)
 mod tests {
     use super::*;
     use crate::dynamo::test_support::{sk, T};
+    use hookpost_domain::sealing::{is_sealed, DataKey};
+
+    fn data_key() -> DataKey {
+        DataKey::new("k1", [7; 32])
+    }
+
+    fn sealed(sub: &Subscription) -> Item {
+        subscription_item(sub, Sealer(Some(&data_key())))
+    }
+
+    fn read_back(item: &Item) -> Result<Subscription, StoreError> {
+        subscription_from(item, &Opener::holding([data_key()]))
+    }
 
     fn subscription() -> Subscription {
         Subscription {
@@ -420,10 +469,10 @@ mod tests {
     #[test]
     fn a_subscription_round_trips_every_field() {
         let sub = subscription();
-        let item = subscription_item(&sub);
+        let item = sealed(&sub);
         assert_eq!(sk(&item), format!("SUB#{}", sub.id));
         assert_eq!(Reader(&item).s("route_pk").unwrap(), format!("ROUTE#{}", sub.account_id), "still routable");
-        assert_eq!(subscription_from(&item).unwrap(), sub);
+        assert_eq!(read_back(&item).unwrap(), sub);
         for authentication in [Authentication::None, Authentication::Bearer { token: "t".into() }] {
             let other = Subscription {
                 authentication,
@@ -435,32 +484,64 @@ mod tests {
                 filter: None,
                 ..sub.clone()
             };
-            assert_eq!(subscription_from(&subscription_item(&other)).unwrap(), other);
+            assert_eq!(read_back(&sealed(&other)).unwrap(), other);
         }
     }
 
     #[test]
+    fn secrets_are_sealed_at_rest_and_plaintext_from_before_still_reads() {
+        let sub = subscription();
+        let item = sealed(&sub);
+        let stored = |attr: &str| Reader(&item).s(attr).unwrap().to_owned();
+        for attr in ["secret", "previous_secret", "auth_password"] {
+            assert!(is_sealed(&stored(attr)), "{attr} at rest: {}", stored(attr));
+        }
+        let headers = Reader(&item).string_map("headers").unwrap();
+        assert!(is_sealed(&headers["x-team"]), "a header value at rest: {headers:?}");
+        let text = format!("{item:?}");
+        for secret in ["whsec_c2VjcmV0", "whsec_b2xk", "\"crm\""] {
+            assert!(!text.contains(secret), "{secret} in the item");
+        }
+        assert_eq!(Reader(&item).s("auth_username").unwrap(), "u", "a user name is no secret");
+
+        // Bound to its subscription: copied into another, it does not open.
+        let mut moved = item.clone();
+        moved.insert("id".to_owned(), s(SubscriptionId::new().to_string()));
+        assert!(read_back(&moved).is_err());
+        // Without the data key: a clear error, not a wrong secret.
+        assert!(subscription_from(&item, &Opener::holding([])).is_err());
+        // The stream reads no secret: ciphertext stays ciphertext.
+        assert_eq!(subscription_from(&item, &Opener::AS_STORED).unwrap().secret, stored("secret"));
+
+        // Written before sealing existed: read as it is.
+        let plain = subscription_item(&sub, Sealer(None));
+        assert_eq!(Reader(&plain).s("secret").unwrap(), "whsec_c2VjcmV0");
+        assert_eq!(read_back(&plain).unwrap(), sub);
+        assert!(super::super::keyring::holds_plaintext(&plain) && !super::super::keyring::holds_plaintext(&item));
+    }
+
+    #[test]
     fn an_item_from_before_delivery_control_is_unlimited_and_unordered() {
-        let mut item = subscription_item(&subscription());
+        let mut item = sealed(&subscription());
         item.remove("rate_limit");
         item.remove("ordering");
-        let read = subscription_from(&item).unwrap();
+        let read = read_back(&item).unwrap();
         assert_eq!((read.rate_limit, read.ordering), (None, Ordering::Unordered));
         item.insert("ordering".to_owned(), s("lifo"));
-        assert!(subscription_from(&item).is_err());
+        assert!(read_back(&item).is_err());
     }
 
     #[test]
     fn a_filter_is_kept_as_written_and_read_compiled() {
-        let mut item = subscription_item(&subscription());
+        let mut item = sealed(&subscription());
         assert_eq!(Reader(&item).s("filter").unwrap(), r#"{"data":{"amount":[{"numeric":[">",100]}]}}"#);
-        let read = subscription_from(&item).unwrap().filter.expect("the filter");
+        let read = read_back(&item).unwrap().filter.expect("the filter");
         assert!(read.matches(&serde_json::json!({"data": {"amount": 101}})));
         assert!(!read.matches(&serde_json::json!({"data": {"amount": 100}})));
         item.remove("filter");
-        assert_eq!(subscription_from(&item).unwrap().filter, None, "an item from before filters has none");
+        assert_eq!(read_back(&item).unwrap().filter, None, "an item from before filters has none");
         item.insert("filter".to_owned(), s("{\"data\": "));
-        assert!(subscription_from(&item).is_err(), "a stored pattern that is not JSON is corrupt");
+        assert!(read_back(&item).is_err(), "a stored pattern that is not JSON is corrupt");
     }
 
     #[test]
@@ -469,6 +550,6 @@ mod tests {
             state: SubscriptionState::Disabled { reason: DisabledReason::Deleted, at: T },
             ..subscription()
         };
-        assert!(!subscription_item(&deleted).contains_key("route_pk"));
+        assert!(!sealed(&deleted).contains_key("route_pk"));
     }
 }
