@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::figures::Figures;
 use crate::load::{closed_loop, LoadReport, Rates, RequestSpec};
 use crate::procs::{spawn_local, spawn_sink, Api, Child, ADMIN_KEY};
 
@@ -143,6 +144,7 @@ pub async fn run(opts: &Options) -> Result<(), String> {
     };
     let api = Api::new(current.local.addr);
     let mut regressions = Vec::new();
+    let mut figures = Figures::new("api");
 
     let rounds = opts.rounds.max(1);
     if baseline.is_some() {
@@ -177,6 +179,11 @@ pub async fn run(opts: &Options) -> Result<(), String> {
             }
         }
         let middle = ours.middle().cloned().unwrap_or_default();
+        let key = slug(name);
+        figures.set(format!("{key}_per_second"), ours.median());
+        figures.set(format!("{key}_raw_per_second"), raw.median());
+        figures.set(format!("{key}_share"), ours.median() / raw.median());
+        figures.set(format!("{key}_p99_ms"), middle.latencies.percentile_ms(99.0));
         let errors = ours.errors() + theirs.errors() + raw.errors();
         let share = |runs: &Runs| format!("{:.0} %", 100.0 * runs.median() / raw.median());
         let mut row = format!(
@@ -189,6 +196,7 @@ pub async fn run(opts: &Options) -> Result<(), String> {
         );
         if baseline.is_some() {
             let ratio = ours.median() / theirs.median();
+            figures.set(format!("{key}_against_baseline"), ratio);
             row.push_str(&format!(" {} | {} | {:+.0} % |", theirs.describe(), share(&theirs), 100.0 * (ratio - 1.0)));
             if ratio < REGRESSION_FLOOR {
                 regressions.push(format!("{name}: {:.0} % of the baseline's rate", 100.0 * ratio));
@@ -208,6 +216,8 @@ pub async fn run(opts: &Options) -> Result<(), String> {
         );
     }
     drop(baseline);
+    figures.set("rounds", rounds);
+    figures.write(&opts.out_dir)?;
     publishes(&api, current.local.addr, measure).await?;
     if regressions.is_empty() || opts.quick {
         // A quick run's half-second loads say nothing of speed: it only proves the comparison runs.
@@ -215,6 +225,12 @@ pub async fn run(opts: &Options) -> Result<(), String> {
     } else {
         Err(format!("slower than the baseline: {}", regressions.join("; ")))
     }
+}
+
+/// A route's name as a figure's: `list subscriptions (6)` → `list_subscriptions`.
+fn slug(name: &str) -> String {
+    let words = name.split(" (").next().unwrap_or(name);
+    words.to_lowercase().replace(' ', "_")
 }
 
 /// Publish throughput (SPEC §11's costs): a 1 KiB invoice published one per request to an

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
+use crate::figures::Figures;
 use crate::load::{closed_loop, Latencies, Rates, RequestSpec};
 use crate::procs::{spawn_local, spawn_sink, Api};
 use crate::sink::wall_nanos;
@@ -60,6 +61,8 @@ pub async fn run(opts: &Options) -> Result<(), String> {
         expect: 204,
     };
     let raw = closed_loop(sink.addr, &raw_spec, CONNECTIONS, measure).await;
+    let mut figures = Figures::new("delivery");
+    figures.set("raw_per_second", raw.per_second());
     println!(
         "raw sink: {:.0} requests/s ({} connections, {} B bodies, p50 {:.2} ms, p99 {:.2} ms, {} errors)",
         raw.per_second(),
@@ -129,11 +132,17 @@ pub async fn run(opts: &Options) -> Result<(), String> {
             latencies.percentile_ms(99.0),
         );
         delivered += latencies.len() as u64;
+        figures.set(format!("single_{subscriptions}_per_second"), per_second);
+        figures.set(format!("single_{subscriptions}_share"), per_second / raw.per_second());
+        figures.set(format!("p50_ms_{subscriptions}"), latencies.percentile_ms(50.0));
+        figures.set(format!("p99_ms_{subscriptions}"), latencies.percentile_ms(99.0));
 
         // The same throughput run with batch publishes: the publish exchange is shared by a
         // hundred events.
         let per_second = batch_throughput(&api, &sink_api, &account, &data, events, subscriptions, "b").await?;
         delivered += events * subscriptions;
+        figures.set(format!("batch_{subscriptions}_per_second"), per_second);
+        figures.set(format!("batch_{subscriptions}_share"), per_second / raw.per_second());
         println!(
             "| {subscriptions} | {BATCH} events per request | {per_second:.0} | {:.0} % | as fast as {BATCH_CONNECTIONS} publishers go | {} | | |",
             100.0 * per_second / raw.per_second(),
@@ -145,12 +154,14 @@ pub async fn run(opts: &Options) -> Result<(), String> {
     if let Some(mib) = local.resident_mib() {
         println!();
         println!("hookpost-local resident memory after {delivered} deliveries: {mib:.0} MiB");
+        figures.set("resident_mib", mib);
+        figures.set("resident_after_deliveries", delivered);
     }
     drop(local);
-    match &opts.baseline_bin {
-        Some(baseline) => beside_baseline(opts, baseline, &env, &sink, throughput_events, &raw).await,
-        None => Ok(()),
+    if let Some(baseline) = &opts.baseline_bin {
+        beside_baseline(opts, baseline, &env, &sink, throughput_events, &raw, &mut figures).await?;
     }
+    figures.write(&opts.out_dir)
 }
 
 /// Deliveries a second with batch publishes of `events` events to `subscriptions` each,
@@ -195,6 +206,7 @@ async fn beside_baseline(
     sink: &crate::procs::Child,
     throughput_events: u64,
     raw: &crate::load::LoadReport,
+    figures: &mut Figures,
 ) -> Result<(), String> {
     let sink_api = Api::new(sink.addr);
     let data = event_data().to_string();
@@ -227,6 +239,7 @@ async fn beside_baseline(
             }
         }
         let (ours, theirs) = (rates[0].median(), rates[1].median());
+        figures.set(format!("batch_{subscriptions}_against_baseline"), ours / theirs);
         println!(
             "| {subscriptions} | {} | {:.0} % | {} | {:.0} % | {:+.0} % |",
             rates[0].describe(),

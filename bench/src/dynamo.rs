@@ -341,6 +341,7 @@ fn value_bytes(value: &AttributeValue) -> usize {
 
 pub struct Options {
     pub endpoint: String,
+    pub out_dir: std::path::PathBuf,
 }
 
 /// The rows the cost table is computed from.
@@ -688,6 +689,16 @@ pub async fn run(opts: &Options) -> Result<(), String> {
     }
     let missed: Vec<_> =
         rows.iter().filter(|m| m.target.is_some_and(|t| m.tally.total_calls() > t)).map(|m| m.operation).collect();
+    let mut figures = crate::figures::Figures::new("dynamo");
+    let targeted: Vec<_> = rows
+        .iter()
+        .filter_map(|m| {
+            let target = m.target?;
+            Some(serde_json::json!({"operation": m.operation, "calls": m.tally.total_calls(), "target": target}))
+        })
+        .collect();
+    figures.set("targets", targeted);
+    figures.write(&opts.out_dir)?;
     println!();
     print!("{}", crate::cost::table(&priced(&rows)));
     if missed.is_empty() {

@@ -6,6 +6,7 @@ pub mod cost;
 pub mod delivery;
 pub mod dynamo;
 pub mod faults;
+pub mod figures;
 pub mod invoice;
 pub mod load;
 pub mod procs;

@@ -6,6 +6,9 @@ use hookpost_bench::{api, control, delivery, dynamo, sink, soak, startup, worklo
 
 const HELP: &str = "hookpost-bench: the benchmarks behind docs/BENCHMARKS.md
 
+Each writes the figures its targets are checked against to <out>/figures/<benchmark>.json
+(default out: target/bench), from which scripts/bench_doc.py writes docs/BENCHMARKS.md.
+
 USAGE:
   hookpost-bench delivery --local-bin PATH [--baseline-bin PATH] [--rounds N] [--out DIR] [--quick]
                           [--deliveries N] [--subscriptions N]
@@ -14,8 +17,8 @@ USAGE:
                           a GET route under 90 % of the baseline's rate fails the run)
   hookpost-bench control  --local-bin PATH [--out DIR] [--quick]   (the rate limit's accuracy, FIFO throughput)
   hookpost-bench startup  --lambda-dir DIR [--out DIR] [--runs N]
-  hookpost-bench dynamo   --endpoint URL
-  hookpost-bench workload --endpoint URL [--accounts N] [--events N]
+  hookpost-bench dynamo   --endpoint URL [--out DIR]
+  hookpost-bench workload --endpoint URL [--accounts N] [--events N] [--out DIR]
                           (a realistic workload through the real handlers, priced all in beside EventBridge)
   hookpost-bench soak     --local-bin PATH --mode faults|crash|throttle [--events N] [--kills N]
                           [--receivers N] [--throttle SHARE] [--endpoint URL] [--drain-timeout SECS] [--out DIR]
@@ -104,7 +107,9 @@ async fn run(command: &str, args: &Args) -> Result<(), String> {
             };
             startup::run(&opts).await
         }
-        "dynamo" => dynamo::run(&dynamo::Options { endpoint: args.required("--endpoint")? }).await,
+        "dynamo" => {
+            dynamo::run(&dynamo::Options { endpoint: args.required("--endpoint")?, out_dir: args.out_dir()? }).await
+        }
         "workload" => {
             let number = |flag: &str, default: usize| {
                 args.value(flag).map_or(Ok(default), |n| n.parse().map_err(|_| format!("{flag} takes a number")))
@@ -113,6 +118,7 @@ async fn run(command: &str, args: &Args) -> Result<(), String> {
                 endpoint: args.required("--endpoint")?,
                 accounts: number("--accounts", 10_000)?,
                 events: number("--events", 20_000)?,
+                out_dir: args.out_dir()?,
             })
             .await
         }

@@ -196,6 +196,15 @@ impl Local {
 pub async fn run(opts: &Options) -> Result<(), String> {
     let report = soak(opts).await?;
     print(opts, &report);
+    let mut figures = crate::figures::Figures::new(format!("soak-{:?}-{:?}-{}", opts.mode, opts.via, opts.events));
+    figures.set("pairs", report.pairs);
+    figures.set("delivered", report.delivered);
+    figures.set("failure_records", report.failure_records);
+    figures.set("lost", report.lost);
+    figures.set("duplicates", report.duplicates);
+    figures.set("kills", report.kills);
+    figures.set("signatures_verified", report.signatures.verified);
+    figures.write(&opts.out_dir)?;
     if report.lost > 0 {
         return Err(format!("{} accepted deliveries lost (e.g. {:?})", report.lost, report.lost_examples));
     }

@@ -69,6 +69,7 @@ pub async fn run(opts: &Options) -> Result<(), String> {
     println!("| function | zip | median start → first /next | slowest of {} |", opts.runs);
     println!("|---|---|---|---|");
     let mut medians = Vec::new();
+    let (mut zips, mut slowest) = (serde_json::Map::new(), Duration::ZERO);
     for dir in functions {
         let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
         let zip = dir.join("bootstrap.zip");
@@ -84,6 +85,8 @@ pub async fn run(opts: &Options) -> Result<(), String> {
         times.sort();
         let median = times[times.len() / 2];
         medians.push(median);
+        slowest = slowest.max(*times.last().unwrap_or(&median));
+        zips.insert(name.clone(), (zip_bytes as f64 / 1e6).into());
         println!(
             "| {name} | {:.2} MB ({:.2} MiB) | {:.1} ms | {:.1} ms |",
             zip_bytes as f64 / 1e6,
@@ -100,7 +103,14 @@ pub async fn run(opts: &Options) -> Result<(), String> {
         ms(medians[medians.len() / 2]),
         ms(*medians.last().unwrap_or(&Duration::ZERO))
     );
-    Ok(())
+    let mut figures = crate::figures::Figures::new("startup");
+    figures.set("functions", medians.len());
+    figures.set("median_ms", ms(medians[medians.len() / 2]));
+    figures.set("slowest_median_ms", ms(*medians.last().unwrap_or(&Duration::ZERO)));
+    figures.set("slowest_ms", ms(slowest));
+    figures.set("runs", opts.runs);
+    figures.set("zip_mb", zips);
+    figures.write(&opts.out_dir)
 }
 
 fn ms(d: Duration) -> f64 {

@@ -47,6 +47,7 @@ pub struct Options {
     pub endpoint: String,
     pub accounts: usize,
     pub events: usize,
+    pub out_dir: std::path::PathBuf,
 }
 
 /// The Zipf exponent of events over accounts.
@@ -156,6 +157,15 @@ impl Measured {
 pub async fn run(opts: &Options) -> Result<(), String> {
     let m = measure(opts).await?;
     print!("{}", report(&m));
+    let (eb, mut figures) = (m.eventbridge(), crate::figures::Figures::new("workload"));
+    figures.set("accounts", m.accounts);
+    figures.set("events", m.events);
+    figures.set("subscriptions_per_event", m.pairs as f64 / m.events.max(1) as f64);
+    figures.set("all_in_per_million", m.all_in(true).total());
+    figures.set("all_in_without_pitr_per_million", m.all_in(false).total());
+    figures.set("eventbridge_per_million", eb.events + eb.invocations);
+    figures.set("eventbridge_with_data_out_per_million", eb.events + eb.invocations + eb.egress);
+    figures.write(&opts.out_dir)?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 //! Inputs are built from the vocabulary each parser reads (field names, event names, filter
 //! operators, URL parts) mixed with arbitrary text, so the cases reach past the first check.
 //! CI runs `HOOKPOST_PROPTEST_CASES` (default 256) cases per property; `scripts/bench` runs
-//! the long version (docs/BENCHMARKS.md, section 9). A failure prints the minimal input.
+//! the long version (docs/BENCHMARKS.md, "Generated input"). A failure prints the minimal input.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
