@@ -21,6 +21,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, QueueAttributeName};
 use aws_sdk_sqs::Client;
+use hookpost_delivery::retry::retry;
 use hookpost_delivery::{HoldQueue, Queue, QueueError, SqsQueue};
 use hookpost_domain::delivery::DeliveryTask;
 use hookpost_http::App;
@@ -35,6 +36,8 @@ pub const MAX_RECEIVES: u32 = 5;
 const RETENTION_SECS: u32 = 1_209_600;
 /// The most messages one receive returns.
 const RECEIVE_BATCH: usize = 10;
+/// Pauses between tries of deleting finished tasks; after the last they come back instead.
+const DELETE_RETRIES: [Duration; 3] = [Duration::from_millis(100), Duration::from_millis(500), Duration::from_secs(2)];
 /// A FIFO head can be received this often (its attempts, its holds in 12-hour steps, the
 /// redeliveries after a crash) before SQS moves it to the dead-letter queue (as in
 /// `template.yaml`).
@@ -58,12 +61,18 @@ pub struct SqsQueues {
     fifo_nudge: Arc<Notify>,
 }
 
+/// Why hookpost-local's queues could not be opened.
 #[derive(Debug, thiserror::Error)]
-#[error("SQS: {0}")]
-pub struct SqsError(String);
+pub enum SqsError {
+    #[error("SQS: {}", DisplayErrorContext(.0.as_ref()))]
+    Request(Box<dyn std::error::Error + Send + Sync>),
+    /// SQS answered without what it always sends.
+    #[error("SQS: the queue {queue} came back without its {missing}")]
+    Incomplete { queue: String, missing: &'static str },
+}
 
-fn sqs_error<E: std::error::Error + 'static>(err: E) -> SqsError {
-    SqsError(DisplayErrorContext(err).to_string())
+fn sqs_error<E: std::error::Error + Send + Sync + 'static>(err: E) -> SqsError {
+    SqsError::Request(Box::new(err))
 }
 
 /// A queue name from the table name: SQS allows 80 characters of `[A-Za-z0-9_-]`.
@@ -224,7 +233,7 @@ async fn queue_pair(
         .map_err(sqs_error)?
         .attributes
         .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .ok_or_else(|| SqsError(format!("the queue {} has no ARN", pair.dead)))?;
+        .ok_or_else(|| SqsError::Incomplete { queue: dead_letters.clone(), missing: "ARN" })?;
     let redrive =
         serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": pair.max_receives.to_string()}).to_string();
     let visibility_secs = visibility.as_secs().to_string();
@@ -268,7 +277,12 @@ async fn ensure_queue(
     for (k, v) in attributes {
         create = create.attributes(k.clone(), (*v).clone());
     }
-    create.send().await.map_err(sqs_error)?.queue_url.ok_or_else(|| SqsError(format!("{name}: no queue URL")))
+    create
+        .send()
+        .await
+        .map_err(sqs_error)?
+        .queue_url
+        .ok_or_else(|| SqsError::Incomplete { queue: name.to_owned(), missing: "URL" })
 }
 
 /// The SQS queues, plus a nudge to this process's receive loops after each send.
@@ -509,17 +523,12 @@ async fn delete_loop(client: Client, url: String, mut done: mpsc::UnboundedRecei
                 DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(r).build().ok()
             })
             .collect();
-        for pause in [Duration::from_millis(100), Duration::from_millis(500), Duration::from_secs(2), Duration::ZERO] {
-            match client.delete_message_batch().queue_url(&url).set_entries(Some(entries.clone())).send().await {
-                Ok(out) if out.failed.is_empty() => break,
-                Ok(out) => {
-                    tracing::warn!(failed = out.failed.len(), "SQS kept some finished tasks; they will come back");
-                    break;
-                }
-                Err(err) if pause.is_zero() => {
-                    tracing::warn!(error = %DisplayErrorContext(err), "deleting finished tasks failed; they will come back");
-                }
-                Err(_) => tokio::time::sleep(pause).await,
+        let delete = || client.delete_message_batch().queue_url(&url).set_entries(Some(entries.clone())).send();
+        match retry(DELETE_RETRIES, delete, |_| true).await {
+            Ok(out) if out.failed.is_empty() => {}
+            Ok(out) => tracing::warn!(failed = out.failed.len(), "SQS kept some finished tasks; they will come back"),
+            Err(err) => {
+                tracing::warn!(error = %DisplayErrorContext(err), "deleting finished tasks failed; they will come back");
             }
         }
     }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use hookpost_delivery::retry::retry;
 use hookpost_delivery::{InProcessQueue, Queue};
 use hookpost_http::{App, Config};
 use hookpost_store::{CatalogueStore, DeliveryControlStore, DynamoStore, ErasureStore, MemoryStore, Store};
@@ -30,16 +31,21 @@ pub async fn open_app(config: &Config) -> Result<App, StartError> {
             let store = DynamoStore::new(hookpost_store::dynamo::Client::new(&aws), config.table.clone())
                 .with_sealing(hookpost_http::key_service(master, &aws));
             // A throttled or briefly unreachable endpoint is waited out, as any call would be.
-            let mut pauses = [1, 2, 4, 8].into_iter().map(Duration::from_secs);
-            loop {
-                match store.ensure_table().await {
-                    Ok(()) => return Ok(app(store, config)),
-                    Err(hookpost_store::StoreError::Unavailable(why)) if let Some(pause) = pauses.next() => {
+            let pauses = [1, 2, 4, 8].map(Duration::from_secs);
+            let ready = retry(
+                pauses,
+                || store.ensure_table(),
+                |err| match err {
+                    hookpost_store::StoreError::Unavailable(why) => {
                         tracing::warn!(error = %why, "DynamoDB at {endpoint} is unavailable; trying again");
-                        tokio::time::sleep(pause).await;
+                        true
                     }
-                    Err(source) => return Err(StartError::Store { endpoint: endpoint.clone(), source }),
-                }
+                    _ => false,
+                },
+            );
+            match ready.await {
+                Ok(()) => Ok(app(store, config)),
+                Err(source) => Err(StartError::Store { endpoint: endpoint.clone(), source }),
             }
         }
         None => Ok(app(MemoryStore::new(), config)),

@@ -159,7 +159,7 @@ impl FaultyQueue {
 
     fn check(&self) -> Result<(), QueueError> {
         if self.refusals.take("send") {
-            return Err(QueueError("unreachable, said the test".to_owned()));
+            return Err(QueueError::request(std::io::Error::other("unreachable, said the test")));
         }
         Ok(())
     }

@@ -13,6 +13,7 @@
 //! queue until they are.
 
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
+use hookpost_delivery::TaskError;
 use hookpost_domain::delivery::{DeliveryTask, TaskKind};
 use hookpost_domain::failure::Failure;
 use hookpost_domain::usage::Usage;
@@ -24,15 +25,15 @@ use lambda_http::lambda_runtime::LambdaEvent;
 use lambda_http::Error;
 
 /// Records one dead task. `Err` keeps the message for another try.
-pub async fn record_dead_task(app: &App, task: &DeliveryTask) -> Result<(), String> {
+pub async fn record_dead_task(app: &App, task: &DeliveryTask) -> Result<(), TaskError> {
     if let TaskKind::Record { .. } = task.kind {
-        let worker = app.worker().map_err(|e| e.to_string())?;
+        let worker = app.worker()?;
         // A record task holds no place in an order: it is finished, or it stays.
-        return worker.process(task).await.map(|_| ()).map_err(|e| e.to_string());
+        worker.process(task).await?;
+        return Ok(());
     }
     let store = &app.store;
-    let Some(sub) = store.get_subscription(task.account_id, task.subscription_id).await.map_err(|e| e.to_string())?
-    else {
+    let Some(sub) = store.get_subscription(task.account_id, task.subscription_id).await? else {
         return Ok(());
     };
     let event = match task.carried_event() {
@@ -42,11 +43,11 @@ pub async fn record_dead_task(app: &App, task: &DeliveryTask) -> Result<(), Stri
                 attempt_days: app.config.attempt_retention_days,
             };
             if let Some(Write::KeepEvent { event, expires_at }) = keep_event(task, &event, retention) {
-                store.put_event(&event, expires_at).await.map_err(|e| e.to_string())?;
+                store.put_event(&event, expires_at).await?;
             }
             Some(event)
         }
-        None => store.get_event(task.account_id, &task.event_id).await.map_err(|e| e.to_string())?,
+        None => store.get_event(task.account_id, &task.event_id).await?,
     };
     let event_type = event.map_or_else(|| "unknown".to_owned(), |e| e.event_type);
     let now = app.clock.now();
@@ -60,7 +61,7 @@ pub async fn record_dead_task(app: &App, task: &DeliveryTask) -> Result<(), Stri
         sub.last_delivery_at.unwrap_or(now),
         now,
     );
-    store.put_failure(&failure).await.map_err(|e| e.to_string())?;
+    store.put_failure(&failure).await?;
     app.usage.add(failure.account_id, Usage { failures: 1, ..Usage::default() });
     hookpost_delivery::worker::failure_recorded(app.operator_events.as_ref(), &failure).await;
     tracing::warn!(
@@ -74,7 +75,7 @@ pub async fn record_dead_task(app: &App, task: &DeliveryTask) -> Result<(), Stri
     Ok(())
 }
 
-async fn process(app: &App, message: &SqsMessage) -> Result<(), String> {
+async fn process(app: &App, message: &SqsMessage) -> Result<(), TaskError> {
     let task: DeliveryTask = match message.body.as_deref().map(serde_json::from_str) {
         Some(Ok(task)) => task,
         _ => {

@@ -10,7 +10,7 @@
 //! waits, and reported as a batch item failure so that Lambda does not delete it.
 
 use futures::StreamExt;
-use hookpost_delivery::{Handled, Worker};
+use hookpost_delivery::{Handled, TaskError, Worker};
 use hookpost_domain::delivery::DeliveryTask;
 use hookpost_http::App;
 use lambda_http::aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -38,17 +38,17 @@ enum Left {
     /// An ordered task keeping its place: as planned.
     Held,
     /// It could not be finished now; it comes back.
-    Failed(String),
+    Failed(TaskError),
 }
 
 /// Whether the message is finished (`Ok`), and why not.
 async fn process(app: &App, worker: &Worker, message: &SqsMessage, task: Option<&DeliveryTask>) -> Result<(), Left> {
     let Some(task) = task else { return Ok(()) };
-    match worker.process(task).await.map_err(|e| Left::Failed(e.to_string()))? {
+    match worker.process(task).await.map_err(|e| Left::Failed(e.into()))? {
         Handled::Done => Ok(()),
         Handled::Hold(wait) => {
             let receipt = message.receipt_handle.as_deref().unwrap_or_default();
-            let holder = app.holder().map_err(|e| Left::Failed(e.to_string()))?;
+            let holder = app.holder().map_err(|e| Left::Failed(e.into()))?;
             if let Err(err) = holder.hold(receipt, wait).await {
                 // It comes back after the queue's visibility timeout instead, and is held
                 // again then if it is still early.
@@ -66,7 +66,7 @@ pub async fn handle(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchR
     // One batch: its tasks of one subscription share one read of it and one take from its
     // rate limiter.
     let batch: Vec<DeliveryTask> = tasks.iter().flatten().cloned().collect();
-    let worker = app.worker().map_err(|e| e.to_string())?.for_batch(&batch);
+    let worker = app.worker().map_err(TaskError::Setup)?.for_batch(&batch);
     // One way of running them together whatever the batch's size (`join_all` builds two, each
     // holding a copy of the worker's whole step): a 3 MB zip budget.
     let results: Vec<Result<(), Left>> = records

@@ -11,7 +11,19 @@ use bytes::Bytes;
 use hookpost_domain::operator_event::OperatorEvent;
 use hookpost_domain::{Clock, DestinationPolicy};
 
+use crate::retry::retry;
 use crate::sender::{OutgoingRequest, Sender};
+
+/// Why an operator event was not delivered to the webhook.
+#[derive(Debug, thiserror::Error)]
+enum WebhookError {
+    #[error("the event as JSON: {0}")]
+    Body(#[from] serde_json::Error),
+    #[error("the operator webhook secret cannot sign")]
+    Secret,
+    #[error("{0}")]
+    NotDelivered(hookpost_domain::Reason),
+}
 
 #[async_trait]
 pub trait OperatorEvents: Send + Sync {
@@ -67,12 +79,12 @@ impl SignedWebhook {
         Ok(Self { url: url.to_owned(), secret: secret.to_owned(), sender: Arc::new(sender), clock })
     }
 
-    fn request(&self, event: &OperatorEvent) -> Result<OutgoingRequest, String> {
-        let body = serde_json::to_vec(&event.webhook_body()).map_err(|e| e.to_string())?;
+    fn request(&self, event: &OperatorEvent) -> Result<OutgoingRequest, WebhookError> {
+        let body = serde_json::to_vec(&event.webhook_body())?;
         let id = event.id();
         let timestamp = self.clock.now().unix();
-        let signature = hookpost_domain::signing::sign(&self.secret, &id, timestamp, &body)
-            .map_err(|_| "the operator webhook secret cannot sign".to_owned())?;
+        let signature =
+            hookpost_domain::signing::sign(&self.secret, &id, timestamp, &body).map_err(|_| WebhookError::Secret)?;
         Ok(OutgoingRequest {
             url: self.url.clone(),
             headers: vec![
@@ -86,19 +98,16 @@ impl SignedWebhook {
         })
     }
 
-    async fn send(&self, event: &OperatorEvent) -> Result<(), String> {
-        let mut pauses = WEBHOOK_RETRIES.iter();
-        loop {
+    async fn send(&self, event: &OperatorEvent) -> Result<(), WebhookError> {
+        let send = || async {
             // Signed per try: the timestamp is when it was sent.
-            let report = self.sender.send(&self.request(event)?).await;
-            match report.outcome.reason() {
-                None => return Ok(()),
-                Some(reason) => match pauses.next() {
-                    Some(pause) => tokio::time::sleep(*pause).await,
-                    None => return Err(reason.to_string()),
-                },
+            match self.sender.send(&self.request(event)?).await.outcome.reason() {
+                None => Ok(()),
+                Some(reason) => Err(WebhookError::NotDelivered(reason)),
             }
-        }
+        };
+        // What cannot be signed now will not be later.
+        retry(WEBHOOK_RETRIES, send, |err| matches!(err, WebhookError::NotDelivered(_))).await
     }
 }
 
@@ -112,7 +121,7 @@ impl OperatorEvents for Arc<SignedWebhook> {
                 Ok(()) => crate::metrics::operator_event(true),
                 Err(reason) => {
                     crate::metrics::operator_event(false);
-                    tracing::error!(operator_event = kind, id = %event.id(), %reason, "operator webhook not delivered after 3 tries");
+                    tracing::error!(operator_event = kind, id = %event.id(), %reason, "operator webhook not delivered");
                 }
             }
         });

@@ -21,9 +21,35 @@ use hookpost_domain::delivery::DeliveryTask;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+/// Why a task was not queued. Clone: one SQS failure answers for every task of its batch.
 #[derive(Clone, Debug, thiserror::Error)]
-#[error("queue: {0}")]
-pub struct QueueError(pub String);
+pub enum QueueError {
+    /// The in-process queue is at its bound: the fan-out is refused whole.
+    #[error("the in-process queue holds {held} tasks, its bound is {capacity}")]
+    Full { held: usize, capacity: usize },
+    /// An ordered task, and this deployment has no FIFO queue to carry it.
+    #[error("this deployment has no FIFO queue for ordered tasks")]
+    NoFifoQueue,
+    /// The task could not be written as a message.
+    #[error("the task as a message: {0}")]
+    Encode(Arc<serde_json::Error>),
+    /// The request did not get through (unreachable, throttled, refused whole).
+    #[error("the queue's request failed: {}", aws_sdk_sqs::error::DisplayErrorContext(.0.as_ref()))]
+    Request(Arc<dyn std::error::Error + Send + Sync>),
+    /// SQS took the batch but refused this message, with its error code.
+    #[error("SQS refused the message: {code}")]
+    Refused { code: String },
+    /// An ordered task not sent: an earlier one of its group was refused, and it would
+    /// overtake it.
+    #[error("an earlier task of its group was refused")]
+    GroupBlocked,
+}
+
+impl QueueError {
+    pub fn request(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Request(Arc::new(err))
+    }
+}
 
 #[async_trait]
 pub trait Queue: Send + Sync {
@@ -203,11 +229,7 @@ impl Queue for InProcessQueue {
         let mut state = self.lock();
         let new_work = tasks.iter().filter(|t| t.attempt <= 1).count();
         if new_work > 0 && state.tasks.len() + new_work > self.capacity {
-            return Err(QueueError(format!(
-                "the in-process queue holds {} tasks, its bound is {}",
-                state.tasks.len(),
-                self.capacity
-            )));
+            return Err(QueueError::Full { held: state.tasks.len(), capacity: self.capacity });
         }
         let due = Instant::now() + delay;
         for task in tasks {

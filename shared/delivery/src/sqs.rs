@@ -9,7 +9,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use aws_sdk_sqs::Client;
 use hookpost_domain::delivery::DeliveryTask;
@@ -94,7 +93,7 @@ pub fn batches_by<T>(messages: Vec<T>, size: impl Fn(&T) -> usize) -> Vec<Vec<T>
 
 impl SqsQueue {
     fn fifo(&self) -> Result<&str, QueueError> {
-        self.fifo_url.as_deref().ok_or_else(|| QueueError("this deployment has no FIFO queue for ordered tasks".into()))
+        self.fifo_url.as_deref().ok_or_else(|| QueueError::NoFifoQueue)
     }
 
     /// `task` as the message that carries it: its body, and for an ordered task its group
@@ -109,7 +108,7 @@ impl SqsQueue {
             Some(_) => (0, Some(now.unix() + i64::try_from(delay.as_secs()).unwrap_or(i64::MAX / 2))),
         };
         let body = serde_json::to_string(&DeliveryTask { not_before, ..task.clone() })
-            .map_err(|e| QueueError(e.to_string()))?;
+            .map_err(|e| QueueError::Encode(std::sync::Arc::new(e)))?;
         let ordered = group.map(|group| (group, task.deduplication_id()));
         Ok(Message { body, ordered, delay_seconds: i32::try_from(delay_seconds).unwrap_or(900) })
     }
@@ -126,16 +125,10 @@ impl SqsQueue {
     async fn send_one(&self, message: Message) -> Result<(), QueueError> {
         let url = self.url_of(&message)?.to_owned();
         let entry = entry(0, &message)?;
-        let answer = self
-            .client
-            .send_message_batch()
-            .queue_url(url)
-            .entries(entry)
-            .send()
-            .await
-            .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
+        let answer =
+            self.client.send_message_batch().queue_url(url).entries(entry).send().await.map_err(QueueError::request)?;
         match answer.failed().first() {
-            Some(refused) => Err(QueueError(format!("SQS refused the message: {}", refused.code()))),
+            Some(refused) => Err(QueueError::Refused { code: refused.code().to_owned() }),
             None => Ok(()),
         }
     }
@@ -149,7 +142,7 @@ fn entry(i: usize, message: &Message) -> Result<SendMessageBatchRequestEntry, Qu
         None => entry.delay_seconds(message.delay_seconds),
     }
     .build()
-    .map_err(|e| QueueError(e.to_string()))
+    .map_err(QueueError::request)
 }
 
 /// One message to send.
@@ -173,7 +166,7 @@ impl HoldQueue for SqsQueue {
             .visibility_timeout(i32::try_from(secs).unwrap_or(i32::MAX))
             .send()
             .await
-            .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
+            .map_err(QueueError::request)?;
         Ok(())
     }
 }
@@ -213,7 +206,7 @@ impl Queue for SqsQueue {
                     .into_iter()
                     .partition(|(_, m)| m.ordered.as_ref().is_none_or(|(g, _)| !refused_groups.contains(g)));
                 for (slot, _) in blocked {
-                    sent[slot] = Err(QueueError("an earlier task of its group was refused".into()));
+                    sent[slot] = Err(QueueError::GroupBlocked);
                 }
                 let (slots, messages): (Vec<usize>, Vec<Message>) = batch.into_iter().unzip();
                 let groups: Vec<Option<String>> =
@@ -249,10 +242,15 @@ impl SqsQueue {
             Err(err) => return batch.iter().map(|_| Err(err.clone())).collect(),
         };
         let answer = self.client.send_message_batch().queue_url(url).set_entries(Some(entries)).send().await;
-        let refused: Vec<usize> = match answer {
-            Ok(answer) => answer.failed().iter().filter_map(|f| f.id().parse::<usize>().ok()).collect(),
+        // Each refused entry by its number, with SQS's code for it.
+        let refused: Vec<(usize, String)> = match answer {
+            Ok(answer) => answer
+                .failed()
+                .iter()
+                .filter_map(|f| Some((f.id().parse::<usize>().ok()?, f.code().to_owned())))
+                .collect(),
             Err(err) => {
-                let err = QueueError(DisplayErrorContext(err).to_string());
+                let err = QueueError::request(err);
                 return batch.iter().map(|_| Err(err.clone())).collect();
             }
         };
@@ -260,9 +258,9 @@ impl SqsQueue {
         // An ordered entry is not sent again on its own: it would overtake the ones after it.
         let mut again: Vec<(usize, Message)> = Vec::new();
         for (i, message) in batch.into_iter().enumerate() {
-            if refused.contains(&i) {
+            if let Some((_, code)) = refused.iter().find(|(entry, _)| *entry == i) {
                 match message.ordered {
-                    Some(_) => sent[i] = Err(QueueError("SQS refused an ordered task".into())),
+                    Some(_) => sent[i] = Err(QueueError::Refused { code: code.clone() }),
                     None => again.push((i, message)),
                 }
             }

@@ -47,6 +47,7 @@ use serde_json::value::RawValue;
 use crate::delivered::DeliveredLog;
 use crate::operator::OperatorEvents;
 use crate::queue::{Queue, QueueError};
+use crate::retry::retry;
 use crate::sender::{OutgoingRequest, SendReport, Sender};
 use crate::usage::UsageTally;
 
@@ -60,6 +61,23 @@ pub enum StepError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+}
+
+/// Why a queued task's message stays in its queue: what the `deliver` and `dead-letter`
+/// consumers report for it (and log, where they report it).
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    /// This function was not set up to work the task (a deployment fault, logged where found).
+    #[error("the function's set-up: {0}")]
+    Setup(#[from] hookpost_domain::ApiError),
+    #[error(transparent)]
+    Step(#[from] StepError),
+}
+
+impl From<StoreError> for TaskError {
+    fn from(err: StoreError) -> Self {
+        Self::Step(StepError::Store(err))
+    }
 }
 
 /// Pauses between tries of a write the store refused. After the last, the writes left go
@@ -154,9 +172,21 @@ pub struct SharedReads {
 /// One subscription's read, made by the first task that asks (`None`: there is none).
 type SharedRead = tokio::sync::OnceCell<Option<Subscription>>;
 
+/// Why an attempt's request could not be built: a stored value hookpost itself wrote is
+/// broken, which no retry mends.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("the stored event's data is not JSON: {0}")]
+    EventData(serde_json::Error),
+    #[error("the delivery body: {0}")]
+    Body(serde_json::Error),
+    #[error("subscription {subscription}: {source}")]
+    Secret { subscription: SubscriptionId, source: hookpost_domain::signing::BadSecret },
+}
+
 /// The signed request for one attempt of `event` to `sub` at `now`.
-pub fn build_request(sub: &Subscription, event: &Event, now: Timestamp) -> Result<OutgoingRequest, String> {
-    let data = RawValue::from_string(event.data.clone()).map_err(|e| format!("stored event data: {e}"))?;
+pub fn build_request(sub: &Subscription, event: &Event, now: Timestamp) -> Result<OutgoingRequest, RequestError> {
+    let data = RawValue::from_string(event.data.clone()).map_err(RequestError::EventData)?;
     let body = DeliveryBody {
         event: &event.event_type,
         event_id: &event.event_id,
@@ -164,9 +194,9 @@ pub fn build_request(sub: &Subscription, event: &Event, now: Timestamp) -> Resul
         channel_id: event.channel_id.as_ref(),
         data: &data,
     };
-    let body = serde_json::to_vec(&body).map_err(|e| format!("delivery body: {e}"))?;
+    let body = serde_json::to_vec(&body).map_err(RequestError::Body)?;
     let signature = signature_header(sub.signing_secrets(now), &event.event_id, now.unix(), &body)
-        .map_err(|e| format!("subscription {}: {e}", sub.id))?;
+        .map_err(|source| RequestError::Secret { subscription: sub.id, source })?;
     let mut headers = vec![
         ("content-type".to_owned(), "application/json".to_owned()),
         ("user-agent".to_owned(), USER_AGENT.to_owned()),
@@ -500,19 +530,18 @@ impl Worker {
     /// On failure, how many were applied and why the next one was not.
     async fn apply_all(&self, writes: &[Write]) -> Result<(), (usize, StepError)> {
         for (done, write) in writes.iter().enumerate() {
-            let mut pauses = WRITE_RETRIES.iter();
-            loop {
-                match self.apply(write).await {
-                    Ok(Applied::Next) => break,
-                    Ok(Applied::Stop) => return Ok(()),
-                    Err(err) => match pauses.next() {
-                        Some(pause) => {
-                            tracing::debug!(error = %err, "a write after an attempt failed; trying again");
-                            tokio::time::sleep(*pause).await;
-                        }
-                        None => return Err((done, err)),
-                    },
-                }
+            let applied = retry(
+                WRITE_RETRIES,
+                || self.apply(write),
+                |err| {
+                    tracing::debug!(error = %err, "a write after an attempt failed; trying again");
+                    true
+                },
+            );
+            match applied.await {
+                Ok(Applied::Next) => {}
+                Ok(Applied::Stop) => return Ok(()),
+                Err(err) => return Err((done, err)),
             }
         }
         Ok(())
