@@ -26,7 +26,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
-use hookpost_delivery::sqs::batches_by;
+use hookpost_delivery::queue::sqs::batches_by;
 use hookpost_domain::event::is_valid_event_id;
 use hookpost_domain::event_type::Catalogue;
 use hookpost_domain::ingest::IngestTrust;

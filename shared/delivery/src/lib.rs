@@ -9,7 +9,6 @@ pub mod queue;
 pub mod retrigger;
 pub mod retry;
 pub mod sender;
-pub mod sqs;
 pub mod starts;
 pub mod sweep;
 pub mod usage;
@@ -17,8 +16,7 @@ pub mod worker;
 
 pub use delivered::DeliveredLog;
 pub use operator::OperatorEvents;
-pub use queue::{HoldQueue, InProcessQueue, Queue, QueueError};
+pub use queue::{HoldQueue, InProcessQueue, Queue, QueueError, SqsQueue};
 pub use sender::{OutgoingRequest, SendReport, Sender};
-pub use sqs::SqsQueue;
 pub use usage::UsageTally;
 pub use worker::{Handled, TaskError, Worker};

@@ -14,7 +14,7 @@ use aws_sdk_sqs::Client;
 use hookpost_domain::delivery::DeliveryTask;
 use hookpost_domain::Timestamp;
 
-use crate::queue::{HoldQueue, Queue, QueueError};
+use super::{HoldQueue, Queue, QueueError};
 
 /// SQS's longest `DelaySeconds`.
 pub const MAX_DELAY_SECS: u64 = 900;
