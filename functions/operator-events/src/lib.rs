@@ -43,8 +43,22 @@ pub struct StreamChange {
 /// Where operator events go.
 #[async_trait]
 pub trait Bus: Send + Sync {
-    /// Puts `events` in order; on failure, the index of the first one not put.
-    async fn put(&self, events: &[OperatorEvent]) -> Result<(), (usize, String)>;
+    /// Puts `events` in order; on failure, the index of the first one not put and why.
+    async fn put(&self, events: &[OperatorEvent]) -> Result<(), (usize, PutError)>;
+}
+
+/// Why the bus did not take an event.
+#[derive(Debug, thiserror::Error)]
+pub enum PutError {
+    /// The request did not get through (unreachable, throttled, refused whole).
+    #[error("EventBridge: {}", aws_sdk_eventbridge::error::DisplayErrorContext(.0.as_ref()))]
+    Request(Box<dyn std::error::Error + Send + Sync>),
+    /// EventBridge took the request but not this entry.
+    #[error("EventBridge refused the entry: {code}: {message}")]
+    Refused { code: String, message: String },
+    /// EventBridge counted failed entries without naming one.
+    #[error("{0} entries failed")]
+    Failed(i32),
 }
 
 pub struct EventBridgeBus {
@@ -66,7 +80,7 @@ impl EventBridgeBus {
 
 #[async_trait]
 impl Bus for EventBridgeBus {
-    async fn put(&self, events: &[OperatorEvent]) -> Result<(), (usize, String)> {
+    async fn put(&self, events: &[OperatorEvent]) -> Result<(), (usize, PutError)> {
         let entries = events
             .iter()
             .map(|event| {
@@ -85,21 +99,15 @@ impl Bus for EventBridgeBus {
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| (0, aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| (0, PutError::Request(Box::new(e))))?;
         // Entries answer in order; a failed one carries an error code.
         match out.entries().iter().position(|entry| entry.error_code().is_some()) {
             None if out.failed_entry_count() == 0 => Ok(()),
-            None => Err((0, format!("{} entries failed", out.failed_entry_count()))),
+            None => Err((0, PutError::Failed(out.failed_entry_count()))),
             Some(first) => {
                 let entry = &out.entries()[first];
-                Err((
-                    first,
-                    format!(
-                        "{}: {}",
-                        entry.error_code().unwrap_or_default(),
-                        entry.error_message().unwrap_or_default()
-                    ),
-                ))
+                let code = entry.error_code().unwrap_or_default().to_owned();
+                Err((first, PutError::Refused { code, message: entry.error_message().unwrap_or_default().to_owned() }))
             }
         }
     }
@@ -155,11 +163,11 @@ mod tests {
 
     #[async_trait]
     impl Bus for Kept {
-        async fn put(&self, events: &[OperatorEvent]) -> Result<(), (usize, String)> {
+        async fn put(&self, events: &[OperatorEvent]) -> Result<(), (usize, PutError)> {
             let mut kept = self.events.lock().unwrap();
             for (i, event) in events.iter().enumerate() {
                 if self.refuse_at == Some(kept.len()) {
-                    return Err((i, "throttled".into()));
+                    return Err((i, PutError::Refused { code: "ThrottlingException".into(), message: String::new() }));
                 }
                 kept.push(event.clone());
             }
