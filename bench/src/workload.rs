@@ -5,7 +5,7 @@
 //! average), events spread over the accounts by a Zipf law (s = 1.1: a few accounts publish
 //! most events), 1 KiB of `data`, receivers that fail 3 % of attempts, half the events
 //! published a hundred to a batch request and half through the ingest queue, ten to a
-//! `SendMessageBatch`. The real handlers do the work — `publish-event`'s `publish_many`,
+//! `SendMessageBatch`. The real handlers do the work — the batch route's `Publisher::publish_many`,
 //! `ingest-events` and `deliver` given SQS batches as Lambda's event-source mappings hand them
 //! (100 tasks a `deliver` invocation, received ten to a request) — against a DynamoDB- and
 //! SQS-compatible server (moto), with SDK interceptors counting every call: DynamoDB's read and
@@ -353,12 +353,12 @@ async fn measure(opts: &Options) -> Result<Measured, String> {
         let catalogue = app.catalogue().map_err(|e| e.to_string())?.current().await.map_err(|e| e.to_string())?;
         let incoming = chunk
             .iter()
-            .map(|i| publish_event::Incoming {
-                publish: publish_event::parse_event(body(*i), &catalogue),
+            .map(|i| hookpost_delivery::publish::Incoming {
+                publish: hookpost_delivery::publish::parse_event(body(*i), &catalogue),
                 id_if_none: None,
             })
             .collect();
-        let outcomes = publish_event::publish_many(&app, incoming).await;
+        let outcomes = app.publisher().publish_many(incoming).await;
         app.flush_tallies().await;
         m.publish_requests += 1;
         if let Some(err) = outcomes.into_iter().find_map(Result::err) {

@@ -26,6 +26,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use hookpost_delivery::publish::{parse_event, Incoming};
 use hookpost_delivery::queue::sqs::batches_by;
 use hookpost_domain::event::is_valid_event_id;
 use hookpost_domain::event_type::Catalogue;
@@ -35,7 +36,6 @@ use hookpost_http::App;
 use lambda_http::aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_http::lambda_runtime::LambdaEvent;
 use lambda_http::Error;
-use publish_event::{parse_event, publish_many, Incoming};
 use serde_json::Value;
 
 /// The EventBridge detail-type the template's rule sends to the ingest queue.
@@ -181,7 +181,7 @@ pub async fn handle(
     // Without the catalogue no event can be checked: the whole batch comes back later.
     let catalogue = app.catalogue()?.current().await?;
     let trust = &app.config.ingest_trust;
-    let outcomes = publish_many(app, messages.iter().map(|m| read(m, &catalogue, trust)).collect()).await;
+    let outcomes = app.publisher().publish_many(messages.iter().map(|m| read(m, &catalogue, trust)).collect()).await;
     app.flush_tallies().await;
     let mut response = SqsBatchResponse::default();
     let mut rejected = Vec::new();

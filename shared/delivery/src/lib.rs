@@ -5,6 +5,7 @@ pub mod delivered;
 mod header_case;
 pub mod metrics;
 pub mod operator;
+pub mod publish;
 pub mod queue;
 pub mod retrigger;
 pub mod retry;
@@ -16,6 +17,7 @@ pub mod worker;
 
 pub use delivered::DeliveredLog;
 pub use operator::OperatorEvents;
+pub use publish::Publisher;
 pub use queue::{HoldQueue, InProcessQueue, Queue, QueueError, SqsQueue};
 pub use sender::{OutgoingRequest, SendReport, Sender};
 pub use usage::UsageTally;

@@ -311,6 +311,22 @@ impl App {
         })
     }
 
+    /// The publisher over this app's store, queue, schedule, retention and clock: what the
+    /// publish routes and the ingest queue's consumer publish with.
+    pub fn publisher(&self) -> hookpost_delivery::publish::Publisher {
+        hookpost_delivery::publish::Publisher {
+            store: Arc::clone(&self.store),
+            queue: self.queue.clone(),
+            clock: Arc::clone(&self.clock),
+            first_delay: std::time::Duration::from_secs(u64::from(
+                self.config.retry_schedule.delay_before(1).unwrap_or(0),
+            )),
+            event_retention_days: self.config.event_retention_days,
+            usage: Arc::clone(&self.usage),
+            operator_events: Arc::clone(&self.operator_events),
+        }
+    }
+
     pub fn active_cap(&self) -> ActiveCap {
         ActiveCap(self.config.max_active_subscriptions)
     }
