@@ -142,11 +142,21 @@ impl Api {
         Ok((status, value))
     }
 
+    /// The call's answer, which must have `status`. A 503 `unavailable` (the store throttled:
+    /// nothing was written) is tried again after a pause, as a client does.
     async fn expect(&self, method: &str, path: &str, bearer: Option<&str>, body: Value, status: u16) -> Value {
-        match self.call(method, path, bearer, Some(&body)).await {
-            Ok((s, v)) if s == status => v,
-            Ok((s, v)) => panic!("{method} {path}: expected {status}, got {s}: {v}"),
-            Err(e) => panic!("{e}"),
+        let pauses = std::iter::repeat_n(std::time::Duration::from_millis(500), 40);
+        let call = || async {
+            match self.call(method, path, bearer, Some(&body)).await {
+                Ok((s, v)) if s == status => Ok(v),
+                Ok((s, v)) => Err((s, v.to_string())),
+                Err(e) => Err((0, e)),
+            }
+        };
+        match hookpost_delivery::retry::retry(pauses, call, |(s, _)| *s == 503 && status != 503).await {
+            Ok(v) => v,
+            Err((0, e)) => panic!("{e}"),
+            Err((s, v)) => panic!("{method} {path}: expected {status}, got {s}: {v}"),
         }
     }
 
