@@ -196,7 +196,10 @@ impl Local {
 pub async fn run(opts: &Options) -> Result<(), String> {
     let report = soak(opts).await?;
     print(opts, &report);
-    let mut figures = crate::figures::Figures::new(format!("soak-{:?}-{:?}-{}", opts.mode, opts.via, opts.events));
+    // One file a run: its mode, how it published, its size and, throttled, its share.
+    let name = format!("soak-{:?}-{:?}-{}", opts.mode, opts.via, opts.events);
+    let name = if opts.mode == Mode::Throttle { format!("{name}-{}", opts.throttle) } else { name };
+    let mut figures = crate::figures::Figures::new(name);
     figures.set("pairs", report.pairs);
     figures.set("delivered", report.delivered);
     figures.set("failure_records", report.failure_records);
